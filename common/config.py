@@ -1,0 +1,246 @@
+"""Service settings: read once from the environment into one frozen object.
+
+Runs in the supervisor at start; the resulting `Settings` is passed to every
+process (it pickles), so nothing else in the code base reads os.environ.
+Each variable is parsed and checked by its own small validator; the first bad
+value raises `ConfigError` naming the variable, and the CLI turns that into one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+SIMULATION_CLOCKS = ("wall", "virtual")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the service cannot run with."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str = "at-exec-sim"
+    port: int = 8004
+    nats_urls: tuple[str, ...] = ("nats://localhost:4222",)
+    nats_stream: str = "trading-events"
+    nats_durable: str = "exec-sim-consumer"
+    subject_order_intent: str = "decisions.order_intent"
+    subject_fill: str = "executions.fill"
+    subject_reconcile: str = "executions.reconcile"
+    # Empty means signatures are not checked.
+    hmac_secret: bytes = b""
+    idempotency_ttl_s: float = 3600.0
+    rate_limit_rps: float = 0.0
+    replay_window_s: float = 300.0
+    min_delay_ms: int = 100
+    max_delay_ms: int = 2000
+    partial_fill_chance: float = 0.1
+    slippage_bps: float = 2.0
+    commission_bps: float = 0.5
+    # Overrides of the built-in reference prices: instrument -> price.
+    reference_prices: Mapping[str, float] = field(default_factory=dict)
+    prometheus_multiproc_dir: str = "/tmp/prometheus_multiproc"
+    log_level: str = "INFO"
+    env: str = "development"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 256
+    # None: every instance draws its own seed at start (runs differ, one
+    # instance still answers a repeated corr_id identically).
+    simulation_seed: str | None = None
+    simulation_clock: str = "wall"
+    max_intent_bytes: int = 1_048_576
+    # Intents fetched but not yet acked. The consumer's max_ack_pending is set
+    # to this, so the server and the supervisor agree on the bound.
+    max_in_flight: int = 10_000
+    # Events due for publishing whose PubAck has not come back (fail-stop bound).
+    max_pending_events: int = 1000
+    fetch_timeout_s: float = 1.0
+    publish_timeout_s: float = 5.0
+    ack_wait_s: float = 60.0
+    max_deliver: int = 10
+    shutdown_timeout_s: float = 30.0
+
+    @property
+    def virtual_clock(self) -> bool:
+        return self.simulation_clock == "virtual"
+
+
+# -- field validators ---------------------------------------------------------
+
+
+def _text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ConfigError(name, "must not be empty")
+    return value
+
+
+def _integer(lo: int | None = None, hi: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a whole number") from None
+        if lo is not None and value < lo:
+            raise ConfigError(name, f"{value} is below the minimum {lo}")
+        if hi is not None and value > hi:
+            raise ConfigError(name, f"{value} is above the maximum {hi}")
+        return value
+
+    return parse
+
+
+def _number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(name, f"{raw!r} is not a finite number")
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            bound = "above" if lo_open else "at least"
+            raise ConfigError(name, f"{value:g} must be {bound} {lo:g}")
+        if hi is not None and value > hi:
+            raise ConfigError(name, f"{value:g} must be at most {hi:g}")
+        return value
+
+    return parse
+
+
+def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in options:
+            raise ConfigError(name, f"{raw!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _urls(name: str, raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    if not urls:
+        raise ConfigError(name, "needs at least one URL")
+    for url in urls:
+        if "://" not in url:
+            raise ConfigError(name, f"{url!r} is not a URL (nats://host:port)")
+    return urls
+
+
+def _subject(name: str, raw: str) -> str:
+    value = _text(name, raw)
+    if any(c in value for c in " \t*>"):
+        raise ConfigError(name, f"{value!r} is not a plain subject (no spaces or wildcards)")
+    return value
+
+
+def _secret(name: str, raw: str) -> bytes:
+    return raw.encode()
+
+
+def _reference_prices(name: str, raw: str) -> dict[str, float]:
+    prices: dict[str, float] = {}
+    for item in (p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        symbol, sep, price = item.partition("=")
+        try:
+            value = float(price)
+        except ValueError:
+            value = float("nan")
+        if not sep or not symbol.strip() or not value > 0 or value == float("inf"):
+            raise ConfigError(name, f"{item!r} is not SYMBOL=PRICE with a positive price")
+        prices[symbol.strip().upper()] = value
+    return prices
+
+
+def _optional_seed(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+# variable -> (field, parser)
+_VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
+    "SERVICE_NAME": ("service_name", _text),
+    "PORT": ("port", _integer(1, 65535)),
+    "NATS_URL": ("nats_urls", _urls),
+    "NATS_STREAM": ("nats_stream", _subject),
+    "NATS_DURABLE": ("nats_durable", _subject),
+    "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", _subject),
+    "NATS_SUBJECT_FILL": ("subject_fill", _subject),
+    "NATS_SUBJECT_RECONCILE": ("subject_reconcile", _subject),
+    "API_KEY_HMAC_SECRET": ("hmac_secret", _secret),
+    "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", _number(0)),
+    "RATE_LIMIT_RPS": ("rate_limit_rps", _number(0)),
+    "REPLAY_WINDOW_SEC": ("replay_window_s", _number(0)),
+    "SIMULATION_MIN_DELAY_MS": ("min_delay_ms", _integer(0, 3_600_000)),
+    "SIMULATION_MAX_DELAY_MS": ("max_delay_ms", _integer(0, 3_600_000)),
+    "SIMULATION_PARTIAL_FILL_CHANCE": ("partial_fill_chance", _number(0, 1)),
+    "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", _number(0, 10_000)),
+    "SIMULATION_COMMISSION_BPS": ("commission_bps", _number(0, 10_000)),
+    "SIMULATION_REFERENCE_PRICES": ("reference_prices", _reference_prices),
+    "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _text),
+    "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
+    "ENV": ("env", _text),
+    "WORKERS": ("workers", _integer(1, 256)),
+    "BATCH_SIZE": ("batch_size", _integer(1, 10_000)),
+    "SIMULATION_SEED": ("simulation_seed", _optional_seed),
+    "SIMULATION_CLOCK": ("simulation_clock", _choice(SIMULATION_CLOCKS)),
+    "MAX_INTENT_BYTES": ("max_intent_bytes", _integer(256, 64 * 1_048_576)),
+    "MAX_IN_FLIGHT": ("max_in_flight", _integer(1, 1_000_000)),
+    "MAX_PENDING_EVENTS": ("max_pending_events", _integer(1, 1_000_000)),
+    "FETCH_TIMEOUT_SEC": ("fetch_timeout_s", _number(0.01, 60)),
+    "PUBLISH_TIMEOUT_SEC": ("publish_timeout_s", _number(0.05, 300)),
+    "ACK_WAIT_SEC": ("ack_wait_s", _number(1, 86_400)),
+    "MAX_DELIVER": ("max_deliver", _integer(1, 1_000_000)),
+    "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", _number(0, 3600)),
+}
+
+ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from `environ` (os.environ when None); raise ConfigError on a bad value."""
+    source = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for variable, (name, parse) in _VARIABLES.items():
+        raw = source.get(variable)
+        if raw is None or (raw == "" and variable != "API_KEY_HMAC_SECRET"):
+            continue
+        values[name] = parse(variable, raw)
+    if "ack_wait_s" not in values:
+        # Unset: long enough for the slowest simulated execution to be published.
+        max_delay_ms = int(values.get("max_delay_ms", Settings.max_delay_ms))  # type: ignore[call-overload]
+        publish_timeout_s = float(values.get("publish_timeout_s", Settings.publish_timeout_s))  # type: ignore[arg-type]
+        values["ack_wait_s"] = max(Settings.ack_wait_s, max_delay_ms * 2 / 1000 + publish_timeout_s + 30)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _check_cross_field(settings)
+    return settings
+
+
+def _check_cross_field(s: Settings) -> None:
+    if s.min_delay_ms > s.max_delay_ms:
+        raise ConfigError(
+            "SIMULATION_MIN_DELAY_MS",
+            f"{s.min_delay_ms} is above SIMULATION_MAX_DELAY_MS={s.max_delay_ms}",
+        )
+    if s.max_pending_events < 2:
+        raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")
+    # Long simulated delays must not outlive the server's redelivery timer.
+    if s.max_delay_ms * 2 / 1000 + s.publish_timeout_s >= s.ack_wait_s:
+        raise ConfigError(
+            "ACK_WAIT_SEC",
+            f"{s.ack_wait_s:g} s is too short for SIMULATION_MAX_DELAY_MS={s.max_delay_ms} "
+            f"(needs more than twice the delay plus PUBLISH_TIMEOUT_SEC)",
+        )

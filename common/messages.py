@@ -1,0 +1,93 @@
+"""What crosses the process boundary between the supervisor and its workers.
+
+Small frozen dataclasses only; a failure inside a worker travels back as data
+(`WorkerCrashed`), never as a pickled exception, so the supervisor decides what
+to do with it. The supervisor sends `IntentBatch`; a worker answers each batch
+with one `BatchResult` holding one outcome per intent, in the batch's order: an
+`Execution` (events to publish) or a `Rejection` (terminal ack, no events).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RawIntent:
+    """One message as fetched: nothing parsed yet."""
+
+    stream_seq: int
+    body: bytes
+    # Value of the X-Signature header, None when absent.
+    signature: str | None
+    # Wall-clock time (epoch ms) the supervisor fetched it: "now" for the
+    # replay window and the base of the fill time under the wall clock.
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntentBatch:
+    batch_id: int
+    intents: tuple[RawIntent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """An encoded fill or reconcile, ready to publish."""
+
+    kind: str  # "fill" | "reconcile": the supervisor maps it to a subject
+    msg_id: str  # Nats-Msg-Id: derived from corr_id and the fill's index
+    payload: bytes
+    # Release offset from the intent's receipt under the wall clock.
+    release_after_ms: int
+    fill_type: str | None = None  # for fills: "full" | "partial" | "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A valid intent and the events its simulated execution produces, in order."""
+
+    stream_seq: int
+    corr_id: str
+    instrument: str
+    order_type: str
+    final_status: str  # the order's last fill_status
+    simulation_delay_ms: int
+    events: tuple[OutboundEvent, ...]
+    simulation_s: float  # CPU time the simulation took in the worker
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An intent that gets no execution: counted, logged, terminally acked."""
+
+    stream_seq: int
+    error_type: str  # closed set: worker.rejections.REJECTION_TYPES
+    error_code: str  # EXEC-xxx, stable across releases
+    corr_id: str | None
+    detail: str
+
+
+Outcome = Execution | Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    batch_id: int
+    worker_id: int
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    worker_id: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCrashed:
+    """A worker caught an unexpected exception while handling a batch or booting."""
+
+    worker_id: int
+    batch_id: int | None  # None: failed while booting
+    error: str

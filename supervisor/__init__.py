@@ -1,0 +1,1 @@
+"""The supervisor process: NATS, the worker pool, release and publishing, acking, the CLI."""

@@ -1,0 +1,36 @@
+"""The closed set of rejection types and their stable error codes.
+
+Runs in the worker processes (building rejections) and the supervisor (metric
+labels, logs). A rejected intent gets no execution event, one count in
+exec_sim_validation_errors_total{type}, one log line, and a terminal ack.
+"""
+
+from __future__ import annotations
+
+from common.messages import Rejection
+
+TOO_LARGE = "too_large"
+BAD_SIGNATURE = "bad_signature"
+MALFORMED_JSON = "malformed_json"
+NOT_OBJECT = "not_object"
+SCHEMA = "schema"
+MISSING_PRICE = "missing_price"
+STALE = "stale"
+DUPLICATE = "duplicate"
+
+REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, DUPLICATE)
+
+# error_code by cause (DESIGN.md "Fitting the rest of the trading system").
+SCHEMA_INVALID = "EXEC-001"
+CORR_ID_INVALID = "EXEC-003"
+INSTRUMENT_INVALID = "EXEC-004"
+ORDER_TYPE_INVALID = "EXEC-005"
+QUANTITY_INVALID = "EXEC-009"
+DUPLICATE_CORR_ID = "EXEC-010"
+# Rejections that are not about one field: envelope problems.
+ENVELOPE_INVALID = "EXEC-001"
+
+
+def reject(stream_seq: int, error_type: str, error_code: str, corr_id: str | None, detail: str) -> Rejection:
+    """A Rejection with a detail short enough for one log line."""
+    return Rejection(stream_seq, error_type, error_code, corr_id, detail[:300])
