@@ -39,7 +39,7 @@ class Settings:
     subject_fill: str = "executions.fill"
     subject_reconcile: str = "executions.reconcile"
     # Empty means signatures are not checked.
-    hmac_secret: bytes = b""
+    hmac_secret: bytes = field(default=b"", repr=False)
     idempotency_ttl_s: float = 3600.0
     rate_limit_rps: float = 0.0
     replay_window_s: float = 300.0
@@ -55,8 +55,7 @@ class Settings:
     env: str = "development"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     batch_size: int = 256
-    # None: every instance draws its own seed at start (runs differ, one
-    # instance still answers a repeated corr_id identically).
+    # None: see `seed`.
     simulation_seed: str | None = None
     simulation_clock: str = "wall"
     max_intent_bytes: int = 1_048_576
@@ -70,10 +69,22 @@ class Settings:
     ack_wait_s: float = 60.0
     max_deliver: int = 10
     shutdown_timeout_s: float = 30.0
+    connect_timeout_s: float = 30.0
 
     @property
     def virtual_clock(self) -> bool:
         return self.simulation_clock == "virtual"
+
+    @property
+    def seed(self) -> bytes:
+        """Key of every random draw: SIMULATION_SEED, else one fixed per deployment.
+
+        Without SIMULATION_SEED the seed is the stream and durable names, so a
+        restarted or second instance redoing an intent draws exactly what the
+        first one drew, and its re-published events match the ones the stream
+        already holds (the message ids drop them either way).
+        """
+        return (self.simulation_seed or f"{self.nats_stream}/{self.nats_durable}").encode()
 
 
 # -- field validators ---------------------------------------------------------
@@ -205,6 +216,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "ACK_WAIT_SEC": ("ack_wait_s", _number(1, 86_400)),
     "MAX_DELIVER": ("max_deliver", _integer(1, 1_000_000)),
     "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", _number(0, 3600)),
+    "NATS_CONNECT_TIMEOUT_SEC": ("connect_timeout_s", _number(0.1, 3600)),
 }
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)

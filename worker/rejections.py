@@ -17,8 +17,10 @@ SCHEMA = "schema"
 MISSING_PRICE = "missing_price"
 STALE = "stale"
 DUPLICATE = "duplicate"
+# A bug in the simulator, caught per intent so one bad intent cannot crash-loop a worker.
+INTERNAL = "internal"
 
-REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, DUPLICATE)
+REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, DUPLICATE, INTERNAL)
 
 # error_code by cause (DESIGN.md "Fitting the rest of the trading system").
 SCHEMA_INVALID = "EXEC-001"
@@ -27,6 +29,7 @@ INSTRUMENT_INVALID = "EXEC-004"
 ORDER_TYPE_INVALID = "EXEC-005"
 QUANTITY_INVALID = "EXEC-009"
 DUPLICATE_CORR_ID = "EXEC-010"
+INTERNAL_ERROR = "EXEC-013"
 # Rejections that are not about one field: envelope problems.
 ENVELOPE_INVALID = "EXEC-001"
 

@@ -1,0 +1,98 @@
+"""Prometheus metric definitions, multiprocess mode, all in one place.
+
+prometheus_client decides at import time whether it writes per-process files,
+so `prepare_multiproc_dir` must run before anything imports it: the supervisor
+calls it first thing, and `build_metrics` imports the client lazily. Every
+metric is recorded by the supervisor only (workers return data, not counts), so
+each event is counted once. Gauges name their multiprocess_mode. Label values
+come from closed sets; no client-controlled value is ever a label.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+ORDER_STATUSES = ("accepted", "invalid", "duplicate")
+FILL_TYPES = ("full", "partial", "cancelled")
+
+SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+PUBLISH_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def prepare_multiproc_dir(path: str, wipe: bool) -> None:
+    """Point prometheus_client at `path`; with `wipe`, start from an empty directory.
+
+    A stale or empty .db file from an earlier run breaks every scrape, hence the wipe at service start.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    if wipe and os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    orders_received: Any
+    fills_generated: Any
+    reconciles_generated: Any
+    simulation_duration: Any
+    validation_errors: Any
+    duplicate_orders: Any
+    publish_errors: Any
+    publish_ack_latency: Any
+    pending_events: Any
+    intents_in_flight: Any
+    nats_connected: Any
+    workers_alive: Any
+    worker_restarts: Any
+
+
+def build_metrics() -> Metrics:
+    """Create the service's metrics; call after prepare_multiproc_dir."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        raise RuntimeError("prepare_multiproc_dir must run before build_metrics")
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return Metrics(
+        orders_received=Counter(
+            "exec_sim_orders_received_total", "Intents taken from the stream, by outcome", ["status"]
+        ),
+        fills_generated=Counter("exec_sim_fills_generated_total", "Fill events published, by fill type", ["fill_type"]),
+        reconciles_generated=Counter("exec_sim_reconciles_generated_total", "Reconcile events published"),
+        simulation_duration=Histogram(
+            "exec_sim_simulation_duration_seconds",
+            "Worker CPU time to simulate one intent",
+            buckets=SIMULATION_BUCKETS_S,
+        ),
+        validation_errors=Counter(
+            "exec_sim_validation_errors_total", "Rejected intents, by rejection type", ["type"]
+        ),
+        duplicate_orders=Counter("exec_sim_duplicate_orders_total", "Intents whose corr_id was already filled"),
+        publish_errors=Counter(
+            "exec_sim_nats_publish_errors_total", "Failed or timed-out publishes (each retried)", ["subject"]
+        ),
+        publish_ack_latency=Histogram(
+            "exec_sim_publish_ack_latency_seconds", "Publish to PubAck", buckets=PUBLISH_BUCKETS_S
+        ),
+        pending_events=Gauge(
+            "exec_sim_pending_events_count", "Events published and awaiting their PubAck", multiprocess_mode="livesum"
+        ),
+        intents_in_flight=Gauge(
+            "exec_sim_intents_in_flight", "Intents fetched and not yet acked", multiprocess_mode="livesum"
+        ),
+        nats_connected=Gauge(
+            "exec_sim_nats_connected", "1 while the supervisor is connected to NATS", multiprocess_mode="livemax"
+        ),
+        workers_alive=Gauge("exec_sim_workers_alive", "Simulator worker processes alive", multiprocess_mode="livesum"),
+        worker_restarts=Counter("exec_sim_worker_restarts_total", "Simulator workers replaced after dying"),
+    )
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a reaped process's live gauges from the aggregate."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)

@@ -1,0 +1,96 @@
+"""JetStream topology: the stream and the durable pull consumer, created or bound.
+
+Runs in the supervisor at start. Creates what is missing with the settings the
+service's promises need (duplicate window >= IDEMPOTENCY_TTL_SEC for
+exactly-once outputs, max_ack_pending = MAX_IN_FLIGHT, ack_wait and
+max_deliver for redelivery), binds to what exists, and warns where an existing
+stream or consumer is configured so that a promise cannot hold.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from common.config import Settings
+
+log = logging.getLogger("at_exec_sim.jetstream")
+
+# The stream's duplicate window is what drops a re-published event after a crash.
+MIN_DUPLICATE_WINDOW_S = 120.0
+
+
+def stream_subjects(settings: Settings) -> list[str]:
+    """decisions.* and executions.* for the default subjects; a wildcard per subject root otherwise."""
+    subjects: list[str] = []
+    for subject in (settings.subject_order_intent, settings.subject_fill, settings.subject_reconcile):
+        root, _, rest = subject.partition(".")
+        pattern = f"{root}.*" if rest and "." not in rest else f"{root}.>" if rest else root
+        if pattern not in subjects:
+            subjects.append(pattern)
+    return subjects
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=settings.nats_durable,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=settings.max_in_flight,
+        filter_subject=settings.subject_order_intent,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+    duplicate_window_s = max(MIN_DUPLICATE_WINDOW_S, settings.idempotency_ttl_s)
+    try:
+        info = await js.stream_info(settings.nats_stream)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(
+                name=settings.nats_stream,
+                subjects=stream_subjects(settings),
+                duplicate_window=duplicate_window_s,
+            )
+        )
+        log.info(
+            "stream created",
+            extra={"stream": settings.nats_stream, "subjects": stream_subjects(settings),
+                   "duplicate_window_s": duplicate_window_s},
+        )
+        return
+    window = info.config.duplicate_window or 0.0
+    if window < settings.idempotency_ttl_s:
+        log.warning(
+            "existing stream's duplicate window is shorter than IDEMPOTENCY_TTL_SEC: "
+            "a redelivered intent after that window may be filled again",
+            extra={"stream": settings.nats_stream, "duplicate_window_s": window,
+                   "idempotency_ttl_s": settings.idempotency_ttl_s},
+        )
+    log.info("stream bound", extra={"stream": settings.nats_stream, "subjects": info.config.subjects})
+
+
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:
+    try:
+        info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
+        if info.config.max_ack_pending is not None and 0 < info.config.max_ack_pending < settings.max_in_flight:
+            log.warning(
+                "existing consumer's max_ack_pending caps intents in flight below MAX_IN_FLIGHT",
+                extra={"max_ack_pending": info.config.max_ack_pending, "max_in_flight": settings.max_in_flight},
+            )
+        log.info("consumer bound", extra={"durable": settings.nats_durable})
+    except NotFoundError:
+        await js.add_consumer(settings.nats_stream, consumer_config(settings))
+        log.info("consumer created", extra={"durable": settings.nats_durable})
+    return await js.pull_subscribe_bind(
+        durable=settings.nats_durable,
+        stream=settings.nats_stream,
+        # Room for a few whole batches; the supervisor bounds what it asks for anyway.
+        pending_msgs_limit=max(65_536, settings.batch_size * 8),
+        pending_bytes_limit=256 * 1024 * 1024,
+    )

@@ -1,0 +1,222 @@
+"""The simulator worker pool, as seen from the supervisor process.
+
+Data flow:
+
+    supervisor (event loop)                     worker processes (spawned)
+    ───────────────────────                     ──────────────────────────
+    dispatch(IntentBatch) ──► inbox[w] (mp.Queue, one per worker) ──► worker_main
+                                                                          │
+    on_result(BatchResult)  ◄── call_soon_threadsafe ◄── bridge thread ◄──┘ outbox (one SimpleQueue)
+    on_worker_exit(w)       ◄── call_soon_threadsafe ◄── bridge thread ◄── process sentinels
+
+The pool remembers every batch a worker holds until its result arrives, so a
+dead worker's batches are handed to the others (and its replacement). One
+bridge thread blocks on the result pipe and the process sentinels together, so
+the event loop never blocks on a queue read or a join. multiprocessing.Pool is
+not used: it hangs for ever when a worker is killed (bpo-22393). Workers are
+spawned, never forked, because the supervisor has threads and a NATS
+connection by the time it replaces one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for_ready
+from typing import Any, Callable
+
+from common.config import Settings
+from common.messages import BatchResult, IntentBatch, WorkerCrashed, WorkerReady
+from worker.process import worker_main
+
+log = logging.getLogger("at_exec_sim.pool")
+
+# Exit code of the service when a worker cannot even boot: restarting it would loop.
+WORKER_BOOT_ERROR = 3
+
+
+class WorkerBootError(RuntimeError):
+    """A worker died or failed before it was ready; the service must stop."""
+
+
+@dataclass
+class _Worker:
+    worker_id: int
+    process: Any
+    inbox: Any
+    ready: bool = False
+    # batch_id -> batch, for re-dispatch if this worker dies.
+    holding: dict[int, IntentBatch] = field(default_factory=dict)
+    held_intents: int = 0
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        settings: Settings,
+        seed: bytes,
+        on_result: Callable[[BatchResult], None],
+        on_worker_restart: Callable[[int, int], None],
+    ) -> None:
+        self._settings = settings
+        self._seed = seed
+        self._on_result = on_result
+        self._on_worker_restart = on_worker_restart
+        self._ctx = mp.get_context("spawn")
+        self._outbox = self._ctx.SimpleQueue()
+        self._workers: dict[int, _Worker] = {}
+        self._next_worker_id = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._bridge: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._backlog: deque[IntentBatch] = deque()
+        self.fatal: asyncio.Future[None] | None = None
+        self.restarts = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self, boot_timeout_s: float = 60.0) -> None:
+        """Start all workers and wait until each has booted."""
+        self._loop = asyncio.get_running_loop()
+        self.fatal = self._loop.create_future()
+        for _ in range(self._settings.workers):
+            self._spawn()
+        self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
+        self._bridge.start()
+        deadline = self._loop.time() + boot_timeout_s
+        while not all(w.ready for w in self._workers.values()):
+            if self.fatal.done():
+                self.fatal.result()
+            if self._loop.time() > deadline:
+                raise WorkerBootError(f"workers not ready after {boot_timeout_s:g} s")
+            await asyncio.sleep(0.02)
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask every worker to finish, join them off the loop, kill stragglers."""
+        self._stopping.set()
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.inbox.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._join_all, workers, timeout_s)
+        if self._bridge is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._bridge.join, 2.0)
+
+    @staticmethod
+    def _join_all(workers: list[_Worker], timeout_s: float) -> None:
+        for w in workers:
+            w.process.join(timeout_s)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(1.0)
+            w.inbox.close()
+            w.inbox.join_thread()
+
+    def _spawn(self) -> _Worker:
+        worker_id = self._next_worker_id
+        self._next_worker_id += 1
+        inbox = self._ctx.Queue()
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(worker_id, self._settings, self._seed, inbox, self._outbox),
+            name=f"at-exec-sim-worker-{worker_id}",
+            daemon=True,
+        )
+        process.start()
+        worker = _Worker(worker_id, process, inbox)
+        with self._lock:
+            self._workers[worker_id] = worker
+        return worker
+
+    # -- dispatch -------------------------------------------------------------
+
+    @property
+    def alive(self) -> int:
+        return sum(1 for w in self._workers.values() if w.process.is_alive())
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+
+    def dispatch(self, batch: IntentBatch) -> None:
+        """Hand a batch to the ready worker holding the fewest intents."""
+        ready = [w for w in self._workers.values() if w.ready]
+        if not ready:
+            # Between a death and the replacement's boot: keep it until one is ready.
+            self._backlog.append(batch)
+            return
+        worker = min(ready, key=lambda w: w.held_intents)
+        worker.holding[batch.batch_id] = batch
+        worker.held_intents += len(batch.intents)
+        worker.inbox.put(batch)
+
+    # -- bridge thread -> loop ------------------------------------------------
+
+    def _bridge_main(self) -> None:
+        assert self._loop is not None
+        reader = self._outbox._reader  # type: ignore[attr-defined]
+        while not self._stopping.is_set():
+            with self._lock:
+                sentinels = {w.process.sentinel: w.worker_id for w in self._workers.values()}
+            # The timeout bounds how long a newly spawned worker's sentinel goes unwatched.
+            for ready in wait_for_ready([reader, *sentinels], timeout=0.2):
+                if ready is reader:
+                    message = self._outbox.get()
+                    self._loop.call_soon_threadsafe(self._on_message, message)
+                else:
+                    # A dead worker's sentinel stays readable until the loop
+                    # drops it from _workers; _on_exit ignores the repeats.
+                    self._loop.call_soon_threadsafe(self._on_exit, sentinels[ready])  # type: ignore[index]
+
+    def _on_message(self, message: object) -> None:
+        if isinstance(message, BatchResult):
+            worker = self._workers.get(message.worker_id)
+            if worker is not None:
+                batch = worker.holding.pop(message.batch_id, None)
+                if batch is None:
+                    return  # already re-dispatched after a presumed death; the other copy answers
+                worker.held_intents -= len(batch.intents)
+            self._on_result(message)
+        elif isinstance(message, WorkerReady):
+            worker = self._workers.get(message.worker_id)
+            if worker is not None:
+                worker.ready = True
+                log.info("worker ready", extra={"worker_id": message.worker_id, "pid": message.pid})
+                while self._backlog:
+                    self.dispatch(self._backlog.popleft())
+        elif isinstance(message, WorkerCrashed):
+            log.error(
+                "worker crashed",
+                extra={"worker_id": message.worker_id, "batch_id": message.batch_id, "error": message.error},
+            )
+            if message.batch_id is None:
+                self._fail(WorkerBootError(f"worker {message.worker_id} failed to boot: {message.error}"))
+
+    def _on_exit(self, worker_id: int) -> None:
+        worker = self._workers.get(worker_id)
+        if worker is None or self._stopping.is_set():
+            return
+        with self._lock:
+            del self._workers[worker_id]
+        exitcode = worker.process.exitcode
+        if not worker.ready:
+            self._fail(WorkerBootError(f"worker {worker_id} exited with code {exitcode} while booting"))
+            return
+        log.error(
+            "worker died; replacing it and re-dispatching its work",
+            extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
+        )
+        self.restarts += 1
+        replacement = self._spawn()
+        self._on_worker_restart(worker.process.pid or 0, replacement.worker_id)
+        for batch in worker.holding.values():
+            self.dispatch(batch)
+
+    def _fail(self, error: Exception) -> None:
+        if self.fatal is not None and not self.fatal.done():
+            self.fatal.set_exception(error)

@@ -1,0 +1,158 @@
+"""Publishing to JetStream with pipelined PubAcks, timeouts and same-id retries.
+
+Runs in the supervisor's event loop. Each event goes out as a core publish with
+its own reply subject under one inbox, carrying Nats-Msg-Id and corr_id
+headers; a single wildcard subscription collects the PubAcks (the stream's
+answer, the same semantics as js.publish at a fraction of the per-message
+work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
+the server refuses, is sent again with the same message id after a short
+backoff: the stream's duplicate window turns a repeat of one that did land into
+a no-op. Nothing is dropped; the caller bounds how many are outstanding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Awaitable, Callable
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from common.config import Settings
+from common.metrics import Metrics
+
+log = logging.getLogger("at_exec_sim.publisher")
+
+PUBLISH_FAILED = "EXEC-002"
+RETRY_BACKOFF_S = 0.25
+SWEEP_INTERVAL_S = 0.05
+
+
+class _Pending:
+    __slots__ = ("subject", "payload", "headers", "on_acked", "first_sent_at", "retry_at", "attempts", "failure_counted")
+
+    def __init__(self, subject: str, payload: bytes, headers: dict[str, str], on_acked: Callable[[], Awaitable[None]]):
+        self.subject = subject
+        self.payload = payload
+        self.headers = headers
+        self.on_acked = on_acked
+        self.first_sent_at = 0.0
+        self.retry_at = 0.0
+        self.attempts = 0
+        # The current attempt's failure is already counted and logged.
+        self.failure_counted = False
+
+
+class JetStreamPublisher:
+    def __init__(self, nc: NATS, settings: Settings, metrics: Metrics) -> None:
+        self._nc = nc
+        self._settings = settings
+        self._metrics = metrics
+        self._inbox = nc.new_inbox()
+        self._tokens = itertools.count()
+        self._pending: dict[str, _Pending] = {}
+        self._sub = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def outstanding(self) -> int:
+        """Events sent (or waiting to be re-sent) without a PubAck yet."""
+        return len(self._pending)
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
+        self._sweeper = asyncio.create_task(self._sweep(), name="publisher-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._sub is not None and self._nc.is_connected:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # closing anyway; the connection takes the subscription with it
+                pass
+
+    async def publish(
+        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[], Awaitable[None]]
+    ) -> None:
+        token = str(next(self._tokens))
+        pending = _Pending(subject, payload, {"Nats-Msg-Id": msg_id, "corr_id": corr_id}, on_acked)
+        self._pending[token] = pending
+        self._metrics.pending_events.inc()
+        pending.first_sent_at = time.monotonic()
+        await self._send(token, pending)
+
+    async def _send(self, token: str, pending: _Pending) -> None:
+        pending.attempts += 1
+        pending.retry_at = time.monotonic() + self._settings.publish_timeout_s
+        try:
+            await self._nc.publish(pending.subject, pending.payload, reply=f"{self._inbox}.{token}", headers=pending.headers)
+        except Exception as exc:  # disconnected or buffer full: the sweeper re-sends it
+            self._failed(pending, f"publish raised {type(exc).__name__}: {exc}")
+
+    async def _on_reply(self, msg: Msg) -> None:
+        token = msg.subject[len(self._inbox) + 1 :]
+        pending = self._pending.get(token)
+        if pending is None:
+            return  # the answer to an attempt already settled
+        error = _pub_ack_error(msg)
+        if error is not None:
+            self._failed(pending, error)
+            return
+        del self._pending[token]
+        self._metrics.pending_events.dec()
+        self._metrics.publish_ack_latency.observe(time.monotonic() - pending.first_sent_at)
+        await pending.on_acked()
+
+    def _failed(self, pending: _Pending, reason: str) -> None:
+        """The server refused it or the send raised: count it, re-send after a backoff."""
+        pending.retry_at = time.monotonic() + RETRY_BACKOFF_S
+        self._count_failure(pending, reason)
+
+    def _count_failure(self, pending: _Pending, reason: str) -> None:
+        pending.failure_counted = True
+        self._metrics.publish_errors.labels(subject=pending.subject).inc()
+        log.warning(
+            "publish failed; retrying with the same message id",
+            extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": reason,
+                   "corr_id": pending.headers["corr_id"], "attempt": pending.attempts},
+        )
+
+    async def _sweep(self) -> None:
+        """Re-send what timed out or failed, while the connection is up."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self._nc.is_connected:
+                continue
+            now = time.monotonic()
+            due = [(t, p) for t, p in self._pending.items() if p.retry_at <= now]
+            for token, pending in due:
+                if not pending.failure_counted:
+                    self._count_failure(pending, "no PubAck within PUBLISH_TIMEOUT_SEC")
+                pending.failure_counted = False
+                # A fresh token: a late answer to the old attempt is then ignored
+                # rather than mistaken for this one's.
+                del self._pending[token]
+                new_token = str(next(self._tokens))
+                self._pending[new_token] = pending
+                await self._send(new_token, pending)
+
+
+def _pub_ack_error(msg: Msg) -> str | None:
+    """None for a PubAck, else why the stream did not store the message."""
+    headers = msg.headers
+    if headers and headers.get("Status"):
+        # 503: no stream captures the subject (or JetStream is unavailable).
+        return f"status {headers.get('Status')} {headers.get('Description', '')}".strip()
+    try:
+        answer = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        return f"unreadable PubAck {msg.data[:80]!r}"
+    if isinstance(answer, dict) and "error" in answer:
+        return f"stream error {answer['error']}"
+    return None

@@ -1,0 +1,103 @@
+"""Sample order intents for the demo, the tests and the benchmark.
+
+Runs wherever intents are made up (the demo and bench processes, the tests).
+Limit and stop prices are set well away from the reference price (further than
+the reference price ever moves) so each intent's branch is known in advance:
+marketable or not, triggered or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import orjson
+
+from worker.market import MOVE_BPS, Market
+
+INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY", "BTC/USD", "ETH/USD", "AAPL", "SPY", "ES_F", "GLD")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+# Far enough outside the band the reference price moves in.
+AWAY = 5 * MOVE_BPS / 1e4
+
+_reference = Market(b"", {})
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def intent(
+    corr_id: str,
+    order_type: str = "market",
+    side: str = "buy",
+    instrument: str = "EURUSD",
+    quantity: float = 100,
+    *,
+    fills: bool = True,
+    timestamp: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite."""
+    body: dict[str, Any] = {
+        "corr_id": corr_id,
+        "strategy_id": "demo_strategy",
+        "agent_id": "demo_agent",
+        "timestamp": timestamp or now_iso(),
+        "instrument": instrument,
+        "side": side,
+        "order_type": order_type,
+        "quantity": quantity,
+        "confidence": 0.8,
+    }
+    base = _reference.base_price(instrument)
+    toward = 1 if side == "buy" else -1
+    if order_type in ("limit", "stop_limit"):
+        # A buy limit above the market is marketable; below it is not.
+        body["price"] = round(base * (1 + toward * AWAY * (1 if fills else -1)), 6)
+    if order_type in ("stop", "stop_limit"):
+        # A buy stop below the market has triggered; above it has not.
+        body["stop_price"] = round(base * (1 - toward * AWAY * (1 if fills else -1)), 6)
+    body.update(extra)
+    return body
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body)
+
+
+def signature(secret: bytes, payload: bytes) -> str:
+    """The X-Signature header value for `payload`."""
+    return "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest()
+
+
+def mixed(count: int, seed: int = 7, prefix: str = "demo") -> Iterator[dict[str, Any]]:
+    """`count` valid intents across every order type, side and sample instrument; ~10% do not fill."""
+    rng = random.Random(seed)
+    for n in range(count):
+        yield intent(
+            f"{prefix}-{n:06d}",
+            order_type=ORDER_TYPES[n % len(ORDER_TYPES)],
+            side=rng.choice(("buy", "sell")),
+            instrument=rng.choice(INSTRUMENTS),
+            quantity=rng.choice((1, 10, 100, 250, 1000, 10_000)),
+            fills=rng.random() > 0.1,
+        )
+
+
+def invalid_samples(prefix: str = "bad") -> list[tuple[str, bytes]]:
+    """(expected rejection type, payload) for each class of bad input."""
+    good = intent(f"{prefix}-ok")
+    no_price = intent(f"{prefix}-noprice", order_type="limit")
+    del no_price["price"]
+    return [
+        ("malformed_json", b'{"corr_id": "x", '),
+        ("not_object", b"[1, 2, 3]"),
+        ("schema", encode({**good, "corr_id": f"{prefix}-qty", "quantity": -5})),
+        ("schema", encode({**good, "corr_id": f"{prefix}-unknown", "colour": "blue"})),
+        ("missing_price", encode(no_price)),
+        ("stale", encode({**good, "corr_id": f"{prefix}-stale", "timestamp": "2020-01-01T00:00:00Z"})),
+    ]

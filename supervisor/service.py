@@ -1,0 +1,455 @@
+"""The supervisor's main loop: fetch, dispatch, collect, release, publish, settle.
+
+Runs in the supervisor process on one asyncio (uvloop) event loop:
+
+    fetch     pull a batch from the durable consumer (bounded by MAX_IN_FLIGHT,
+              the pending-event bound and RATE_LIMIT_RPS), record each message
+              as in flight, hand raw bytes to the pool
+    collect   take worker results: a rejection or a duplicate corr_id is
+              counted, logged and terminated (AckTerm); an execution has its
+              first event scheduled at its simulated release time
+    release   publish each due event; the next event of the same intent is
+              scheduled only when this one has its PubAck (order per corr_id)
+    settle    when an intent's last event has its PubAck, ack the input
+
+Shutdown is an ordered sequence with deadlines (see `_shutdown`). Signal
+handlers only set an event; a second signal means now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import signal
+import time
+from functools import partial
+from typing import Any, Awaitable, Callable
+
+import nats
+from nats.aio.client import Client as NATS
+
+from common.config import Settings
+from common.messages import BatchResult, Execution, IntentBatch, RawIntent, Rejection
+from common.metrics import Metrics, mark_process_dead
+from supervisor.idempotency import CorrIdWindow
+from supervisor.jetstream import ensure_consumer, ensure_stream
+from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
+from supervisor.publisher import JetStreamPublisher
+from supervisor.rate_limit import FetchRateLimit
+from supervisor.release import ReleaseSchedule
+from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, reject
+
+log = logging.getLogger("at_exec_sim.supervisor")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+BUFFER_FULL = "EXEC-006"
+NATS_UNAVAILABLE = "EXEC-012"
+# Fewer intents than this per worker chunk cost more in queue overhead than they gain in parallelism.
+MIN_CHUNK = 16
+GAUGE_INTERVAL_S = 0.25
+
+
+class _InFlight:
+    """One fetched intent, from fetch until its input is acked or terminated."""
+
+    __slots__ = ("msg", "stream_seq", "received_at", "execution", "next_event")
+
+    def __init__(self, msg: Any, stream_seq: int, received_at: float) -> None:
+        self.msg = msg
+        self.stream_seq = stream_seq
+        self.received_at = received_at  # monotonic; release times count from here
+        self.execution: Execution | None = None
+        self.next_event = 0
+
+
+class Service:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._in_flight: dict[int, _InFlight] = {}
+        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
+        self._schedule: ReleaseSchedule[_InFlight] = ReleaseSchedule()
+        self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
+        self._batch_ids = itertools.count()
+        self._subjects = {"fill": settings.subject_fill, "reconcile": settings.subject_reconcile}
+        self._nc: NATS | None = None
+        self._psub: Any = None
+        self._publisher: JetStreamPublisher | None = None
+        self._pool: WorkerPool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._buffer_full_logged = False
+        self._closing = False
+        self._gauges_at = 0.0
+        # Created in run(), on the loop that uses them.
+        self._stop: asyncio.Event
+        self._stop_now: asyncio.Event
+        self._wake_release: asyncio.Event
+        self._room: asyncio.Event
+        self._results: asyncio.Queue[BatchResult]
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until a signal or a fatal error; return the process exit code."""
+        self._stop, self._stop_now = asyncio.Event(), asyncio.Event()
+        self._wake_release, self._room = asyncio.Event(), asyncio.Event()
+        self._results = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+        # Workers first: they are spawned, but starting them before any
+        # connection exists keeps the pool's failure modes independent of NATS.
+        self._pool = WorkerPool(self._settings, self._settings.seed, self._results.put_nowait, self._on_worker_restart)
+        try:
+            await self._pool.start()
+        except WorkerBootError as exc:
+            log.critical("simulator workers failed to boot; stopping", extra={"error": str(exc)})
+            await self._pool.stop(timeout_s=1.0)
+            return WORKER_BOOT_ERROR
+        self._metrics.workers_alive.set(self._pool.alive)
+        try:
+            await self._connect()
+            js = self._nc.jetstream()  # type: ignore[union-attr]
+            await ensure_stream(js, self._settings)
+            self._psub = await ensure_consumer(js, self._settings)
+        except Exception as exc:
+            log.critical(
+                "cannot reach NATS JetStream; stopping",
+                extra={"error_code": NATS_UNAVAILABLE, "error": f"{type(exc).__name__}: {exc}",
+                       "servers": list(self._settings.nats_urls)},
+            )
+            await self._close_nats()
+            await self._pool.stop(timeout_s=1.0)
+            return EXIT_FAILURE
+        self._publisher = JetStreamPublisher(self._nc, self._settings, self._metrics)  # type: ignore[arg-type]
+        await self._publisher.start()
+
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name="fetch"),
+            asyncio.create_task(self._collect_loop(), name="collect"),
+            asyncio.create_task(self._release_loop(), name="release"),
+        ]
+        log.info(
+            "at-exec-sim running",
+            extra={"workers": self._settings.workers, "stream": self._settings.nats_stream,
+                   "durable": self._settings.nats_durable, "clock": self._settings.simulation_clock,
+                   "seeded": self._settings.simulation_seed is not None},
+        )
+        stop_wait = asyncio.create_task(self._stop.wait(), name="stop-wait")
+        assert self._pool.fatal is not None
+        await asyncio.wait([stop_wait, self._pool.fatal, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        exit_code = EXIT_OK
+        if self._pool.fatal.done():
+            log.critical("worker pool failed; stopping", extra={"error": str(self._pool.fatal.exception())})
+            exit_code = WORKER_BOOT_ERROR
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.critical("supervisor step failed", extra={"step": task.get_name()}, exc_info=task.exception())
+                exit_code = EXIT_FAILURE
+        await self._shutdown(finish_in_flight=exit_code == EXIT_OK)
+        return exit_code
+
+    def _on_signal(self, sig: int) -> None:
+        if self._stop.is_set():
+            log.warning("second signal: stopping now", extra={"signal": signal.Signals(sig).name})
+            self._stop_now.set()
+        else:
+            log.info("signal received: draining", extra={"signal": signal.Signals(sig).name})
+            self._stop.set()
+
+    async def _shutdown(self, finish_in_flight: bool) -> None:
+        """Stop fetching, finish or hand back in-flight work, drain NATS, stop the workers."""
+        self._stop.set()
+        fetch = self._tasks[0]
+        # A fetch under way ends by its own timeout; what it returns is processed, not lost.
+        await asyncio.wait([fetch], timeout=self._settings.fetch_timeout_s + 2)
+        fetch.cancel()
+        if finish_in_flight and self._in_flight:
+            log.info("finishing in-flight intents", extra={"in_flight": len(self._in_flight)})
+            deadline = time.monotonic() + self._settings.shutdown_timeout_s
+            while self._in_flight and time.monotonic() < deadline and not self._stop_now.is_set():
+                if any(t.done() for t in self._tasks[1:]):
+                    break
+                self._room.clear()
+                try:
+                    await asyncio.wait_for(self._room.wait(), timeout=0.1)
+                except asyncio.TimeoutError:
+                    pass
+        await self._hand_back()
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._publisher is not None:
+            await self._publisher.close()
+        await self._close_nats()
+        if self._pool is not None:
+            await self._pool.stop()
+            for pid in self._pool.pids:
+                mark_process_dead(pid)
+        self._metrics.nats_connected.set(0)
+        self._metrics.workers_alive.set(0)
+        self._metrics.intents_in_flight.set(0)
+        log.info("at-exec-sim stopped")
+
+    async def _hand_back(self) -> None:
+        """Nak what is still in flight so the stream redelivers it at once (to us or another instance)."""
+        if not self._in_flight:
+            return
+        log.warning("handing back unfinished intents", extra={"in_flight": len(self._in_flight)})
+        for record in list(self._in_flight.values()):
+            await self._settle(record, record.msg.nak)
+        self._schedule.drain()
+
+    # -- NATS connection ------------------------------------------------------
+
+    async def _connect(self) -> None:
+        deadline = time.monotonic() + self._settings.connect_timeout_s
+        while True:
+            try:
+                self._nc = await nats.connect(
+                    servers=list(self._settings.nats_urls),
+                    name=self._settings.service_name,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,  # fail-stop waits for NATS, however long
+                    reconnect_time_wait=0.5,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    error_cb=self._on_nats_error,
+                )
+                self._metrics.nats_connected.set(1)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    raise
+                log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
+                await asyncio.sleep(0.5)
+
+    async def _close_nats(self) -> None:
+        """Flush what is buffered (acks above all), then close.
+
+        Not nc.drain(): it waits for the pull subscription's queue to be marked
+        done, which fetch never does, and so always runs into its timeout.
+        """
+        if self._nc is None or self._nc.is_closed:
+            return
+        self._closing = True
+        if self._nc.is_connected:
+            try:
+                await asyncio.wait_for(self._nc.flush(), timeout=5)
+            except Exception as exc:
+                log.warning("flush before close failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        await self._nc.close()
+
+    async def _on_disconnected(self) -> None:
+        self._metrics.nats_connected.set(0)
+        if self._closing:
+            return
+        log.error("NATS disconnected: fetching paused, events held", extra={"error_code": NATS_UNAVAILABLE})
+
+    async def _on_reconnected(self) -> None:
+        self._metrics.nats_connected.set(1)
+        log.info("NATS reconnected: resuming", extra={"server": str(self._nc.connected_url.netloc) if self._nc and self._nc.connected_url else None})
+        self._wake_release.set()
+
+    async def _on_nats_error(self, exc: Exception) -> None:
+        log.debug("NATS client error", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    def _on_worker_restart(self, dead_pid: int, new_worker_id: int) -> None:
+        self._metrics.worker_restarts.inc()
+        mark_process_dead(dead_pid)
+
+    # -- fetch ----------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        s = self._settings
+        while not self._stop.is_set():
+            wanted = self._fetch_room()
+            if wanted <= 0:
+                await self._wait_room()
+                continue
+            allowed = self._rate.allowance(wanted)
+            if allowed <= 0:
+                await asyncio.sleep(self._rate.wait_s())
+                continue
+            try:
+                msgs = await self._psub.fetch(allowed, timeout=s.fetch_timeout_s)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                continue
+            except Exception as exc:
+                if not self._nc.is_connected:  # type: ignore[union-attr]
+                    continue  # _fetch_room holds us while disconnected
+                log.warning("fetch failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(0.2)
+                continue
+            self._rate.spend(len(msgs))
+            self._dispatch(msgs)
+
+    def _fetch_room(self) -> int:
+        """How many intents may be fetched now (0: wait)."""
+        if not self._nc.is_connected:  # type: ignore[union-attr]
+            return 0
+        assert self._publisher is not None
+        if self._publisher.outstanding >= self._settings.max_pending_events:
+            if not self._buffer_full_logged:
+                log.warning(
+                    "pending-event buffer full: fetching paused, nothing dropped",
+                    extra={"error_code": BUFFER_FULL, "pending_events": self._publisher.outstanding},
+                )
+                self._buffer_full_logged = True
+            return 0
+        self._buffer_full_logged = False
+        return min(self._settings.batch_size, self._settings.max_in_flight - len(self._in_flight))
+
+    async def _wait_room(self) -> None:
+        self._room.clear()
+        try:
+            await asyncio.wait_for(self._room.wait(), timeout=0.1)
+        except asyncio.TimeoutError:
+            pass
+
+    def _dispatch(self, msgs: list[Any]) -> None:
+        received_at = time.monotonic()
+        received_at_ms = time.time_ns() // 1_000_000
+        raws: list[RawIntent] = []
+        for msg in msgs:
+            stream_seq = msg.metadata.sequence.stream
+            held = self._in_flight.get(stream_seq)
+            if held is not None:
+                # Redelivered while we still work on it: answer the newest delivery, process once.
+                held.msg = msg
+                continue
+            self._in_flight[stream_seq] = _InFlight(msg, stream_seq, received_at)
+            headers = msg.headers
+            raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, received_at_ms))
+        if not raws:
+            return
+        assert self._pool is not None
+        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
+        for start in range(0, len(raws), chunk):
+            self._pool.dispatch(IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk])))
+
+    # -- collect --------------------------------------------------------------
+
+    async def _collect_loop(self) -> None:
+        m = self._metrics
+        while True:
+            result = await self._results.get()
+            now = time.monotonic()
+            for outcome in result.outcomes:
+                record = self._in_flight.get(outcome.stream_seq)
+                if record is None or record.execution is not None:
+                    continue  # handed back, or a re-dispatched batch answered twice
+                if isinstance(outcome, Rejection):
+                    await self._reject(record, outcome)
+                    continue
+                if not self._corr_ids.claim(outcome.corr_id, now):
+                    m.duplicate_orders.inc()
+                    await self._reject(
+                        record,
+                        reject(outcome.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
+                               "corr_id already filled within IDEMPOTENCY_TTL_SEC"),
+                    )
+                    continue
+                m.orders_received.labels(status="accepted").inc()
+                m.simulation_duration.observe(outcome.simulation_s)
+                record.execution = outcome
+                self._schedule_next(record)
+            self._wake_release.set()
+
+    async def _reject(self, record: _InFlight, rejection: Rejection) -> None:
+        status = "duplicate" if rejection.error_type == DUPLICATE else "invalid"
+        self._metrics.orders_received.labels(status=status).inc()
+        self._metrics.validation_errors.labels(type=rejection.error_type).inc()
+        log.warning(
+            "intent rejected",
+            extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
+                   "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq},
+        )
+        self._in_flight.pop(record.stream_seq, None)
+        self._room.set()
+        await self._settle(record, record.msg.term)
+
+    # -- release and publish --------------------------------------------------
+
+    def _schedule_next(self, record: _InFlight) -> None:
+        assert record.execution is not None
+        event = record.execution.events[record.next_event]
+        due = 0.0 if self._settings.virtual_clock else record.received_at + event.release_after_ms / 1000
+        self._schedule.add(due, record.stream_seq, record)
+
+    async def _release_loop(self) -> None:
+        s = self._settings
+        assert self._publisher is not None and self._nc is not None
+        while True:
+            room = s.max_pending_events - self._publisher.outstanding
+            if room > 0 and self._nc.is_connected:
+                for record in self._schedule.pop_due(time.monotonic(), room):
+                    await self._publish_next(record)
+            self._update_gauges()
+            next_due = self._schedule.next_due()
+            wait_s = 0.05 if next_due is None else min(0.05, next_due - time.monotonic())
+            if wait_s <= 0 and room > 0:
+                await asyncio.sleep(0)  # more is due: let PubAcks and fetches run first
+                continue
+            self._wake_release.clear()
+            try:
+                await asyncio.wait_for(self._wake_release.wait(), timeout=max(wait_s, 0.001))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _publish_next(self, record: _InFlight) -> None:
+        assert record.execution is not None and self._publisher is not None
+        event = record.execution.events[record.next_event]
+        await self._publisher.publish(
+            self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id,
+            partial(self._event_acked, record),
+        )
+
+    async def _event_acked(self, record: _InFlight) -> None:
+        execution = record.execution
+        assert execution is not None
+        event = execution.events[record.next_event]
+        if event.kind == "fill":
+            self._metrics.fills_generated.labels(fill_type=event.fill_type).inc()
+        else:
+            self._metrics.reconciles_generated.inc()
+        record.next_event += 1
+        self._wake_release.set()
+        if self._in_flight.get(record.stream_seq) is not record:
+            return  # handed back during shutdown; the redelivery re-publishes under the same ids
+        if record.next_event < len(execution.events):
+            self._schedule_next(record)
+            return
+        del self._in_flight[record.stream_seq]
+        self._room.set()
+        await self._settle(record, record.msg.ack)
+        log.info(
+            "intent executed",
+            extra={"corr_id": execution.corr_id, "instrument": execution.instrument,
+                   "order_type": execution.order_type, "simulation_delay_ms": execution.simulation_delay_ms,
+                   "fill_status": execution.final_status, "events": len(execution.events)},
+        )
+
+    async def _settle(self, record: _InFlight, how: Callable[[], Awaitable[None]]) -> None:
+        """Ack, term or nak the input. If it cannot be sent, the stream redelivers it after ack_wait."""
+        try:
+            await how()
+        except Exception as exc:
+            log.warning(
+                "could not settle input; it will be redelivered",
+                extra={"stream_seq": record.stream_seq, "error": f"{type(exc).__name__}: {exc}"},
+            )
+
+    def _update_gauges(self) -> None:
+        now = time.monotonic()
+        if now - self._gauges_at < GAUGE_INTERVAL_S:
+            return
+        self._gauges_at = now
+        self._metrics.intents_in_flight.set(len(self._in_flight))
+        if self._pool is not None:
+            self._metrics.workers_alive.set(self._pool.alive)

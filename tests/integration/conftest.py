@@ -1,0 +1,196 @@
+"""Integration fixtures: one real nats-server per test session, the real service per test.
+
+Each test gets its own stream and subjects (a unique subject root), so tests
+share the server without seeing each other's messages. The service runs as
+`at-exec-sim run` in a subprocess, exactly as users run it; its metrics are read
+from its PROMETHEUS_MULTIPROC_DIR and its outputs from the stream itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
+
+import nats
+import orjson
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from supervisor.embedded_nats import EmbeddedNats
+
+T = TypeVar("T")
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def run_async(coro: Awaitable[T], timeout_s: float = 60.0) -> T:
+    """Run one coroutine with a deadline: no async test can hang the suite."""
+    return asyncio.run(asyncio.wait_for(coro, timeout_s))  # type: ignore[arg-type]
+
+
+class Topology:
+    """Stream and subject names unique to one test."""
+
+    def __init__(self) -> None:
+        root = f"t{next(_numbers)}{uuid.uuid4().hex[:6]}"
+        self.stream = root.upper()
+        self.intent_subject = f"{root}.decisions.order_intent"
+        self.fill_subject = f"{root}.executions.fill"
+        self.reconcile_subject = f"{root}.executions.reconcile"
+        self.output_filter = f"{root}.executions.*"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "NATS_STREAM": self.stream,
+            "NATS_SUBJECT_ORDER_INTENT": self.intent_subject,
+            "NATS_SUBJECT_FILL": self.fill_subject,
+            "NATS_SUBJECT_RECONCILE": self.reconcile_subject,
+        }
+
+
+class ServiceProcess:
+    """`at-exec-sim run` as a subprocess, with its log in a file."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.metrics_dir = workdir / "metrics"
+        self.log_path = workdir / "service.log"
+        self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout_s: float = 60.0) -> "ServiceProcess":
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.cli", "run"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if "at-exec-sim running" in self.log():
+                return self
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"service not ready in {ready_timeout_s:g} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log().splitlines():
+            try:
+                lines.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                pass
+        return lines
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout_s)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.metrics_dir))
+        return registry.get_sample_value(name, labels or {}) or 0.0
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return Topology()
+
+
+@pytest.fixture
+def start_service(
+    nats_server: EmbeddedNats, topology: Topology, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def start(**env: str) -> ServiceProcess:
+        base = {
+            "NATS_URL": nats_server.url,
+            "WORKERS": "2",
+            "SIMULATION_MIN_DELAY_MS": "0",
+            "SIMULATION_MAX_DELAY_MS": "50",
+            "LOG_LEVEL": "INFO",
+            **topology.env(),
+        }
+        service = ServiceProcess({**base, **env}, tmp_path / f"svc{len(started)}")
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        if service.process is not None and service.process.poll() is None:
+            service.process.kill()
+            service.process.wait(10)
+
+
+async def publish_intents(
+    url: str, subject: str, payloads: list[bytes], headers: list[dict[str, str] | None] | None = None
+) -> list[int]:
+    """Publish through JetStream (awaiting each PubAck); return the stream sequences."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        seqs = []
+        for i, payload in enumerate(payloads):
+            ack = await js.publish(subject, payload, headers=headers[i] if headers else None, timeout=10)
+            seqs.append(ack.seq)
+        return seqs
+    finally:
+        await nc.close()
+
+
+async def read_outputs(url: str, topology: Topology, expected: int, timeout_s: float = 30.0) -> list[Any]:
+    """Every message on the executions subjects as stored in the stream, waiting for `expected`."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(
+            topology.output_filter, stream=topology.stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
+        )
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                got.extend(await sub.fetch(500, timeout=0.5))
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                if len(got) >= expected:
+                    break
+        # A short grace to see anything beyond `expected` (a doubled fill would show here).
+        try:
+            got.extend(await sub.fetch(500, timeout=0.5))
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            pass
+        return got
+    finally:
+        await nc.close()
+
+
+async def consumer_state(url: str, topology: Topology, durable: str = "exec-sim-consumer") -> Any:
+    nc = await nats.connect(url)
+    try:
+        return await nc.jetstream().consumer_info(topology.stream, durable)
+    finally:
+        await nc.close()

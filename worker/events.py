@@ -1,0 +1,237 @@
+"""Encoding of simulated executions into at-core fill and reconcile events.
+
+Runs in the pool's worker processes, called by worker.simulator. Owns the wire
+form of the outputs: ISO 8601 timestamps from epoch milliseconds, bounded
+deterministic ids, the executions.fill and executions.reconcile bodies, their
+orjson encoding, and the Nats-Msg-Id of each event. Everything here is a pure
+function of its arguments, so the same execution encodes to the same bytes.
+
+Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
+
+    order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
+    fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
+    reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
+    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>
+
+The readable form is used when it fits in 128 characters; the "x" marks the
+hashed form, so a readable id can never equal a hashed one. k counts the
+order's fills from 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common.contracts import EXECUTION_VENUE
+from common.messages import OutboundEvent
+from worker.market import Quote
+
+MAX_ID_LEN = 128
+MAX_REASON_LEN = 200
+
+FULL = "full"
+PARTIAL = "partial"
+CANCELLED = "cancelled"
+# Statuses that add to the executed quantity; a "cancelled" fill reports what was not filled.
+EXECUTED_STATUSES = (FULL, PARTIAL)
+
+# RFC 3339 needs a four-digit year: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
+MIN_EPOCH_MS = -62_135_596_800_000
+MAX_EPOCH_MS = 253_402_300_799_999
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC with milliseconds and "Z" (clamped to years 1-9999)."""
+    epoch_ms = min(max(epoch_ms, MIN_EPOCH_MS), MAX_EPOCH_MS)
+    seconds, millis = divmod(epoch_ms, 1000)
+    t = time.gmtime(seconds)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis,
+    )
+
+
+def short_hash(text: str) -> str:
+    """32 hex characters of blake2b over `text`."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def bounded_id(prefix: str, corr_id: str, suffix: str = "") -> str:
+    """`prefix_corr_id suffix` when it fits in 128 characters, else `prefixx_<hash> suffix`."""
+    readable = f"{prefix}_{corr_id}{suffix}"
+    if len(readable) <= MAX_ID_LEN:
+        return readable
+    return f"{prefix}x_{short_hash(corr_id)}{suffix}"
+
+
+def order_id(corr_id: str) -> str:
+    return bounded_id("ord", corr_id)
+
+
+def fill_id(corr_id: str, index: int) -> str:
+    return bounded_id("fill", corr_id, f"_{index}")
+
+
+def reconcile_id(corr_id: str, index: int) -> str:
+    return bounded_id("recon", corr_id, f"_{index}")
+
+
+def msg_id(corr_id: str, kind: str, index: int) -> str:
+    """Nats-Msg-Id: from corr_id and the fill's index only, never from the content."""
+    return f"{corr_id}:{kind}:{index}"
+
+
+def num(x: float, decimals: int = 8) -> float:
+    """A float rounded for the wire, with -0.0 turned into 0.0."""
+    return round(x, decimals) + 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What every event of one intent shares."""
+
+    corr_id: str
+    order_id: str
+    strategy_id: str
+    agent_id: str
+    instrument: str
+    side: str
+    order_type: str
+    quantity: int | float
+    intent_ms: int  # the intent's own timestamp
+    clock: str  # "wall" | "virtual"
+    seeded: bool  # SIMULATION_SEED was set (runs repeat across restarts)
+    price: float | None = None
+    stop_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One simulated fill (or cancellation) of an order, before encoding."""
+
+    index: int  # 1-based
+    status: str  # full | partial | cancelled
+    quantity: int | float  # filled, or for "cancelled" the quantity not filled
+    price: float  # fill price; the reference mid for "cancelled"
+    intended_price: float  # limit price for limit/stop_limit, else the mid
+    quote: Quote  # reference market at market_ms
+    delay_ms: int  # cumulative delay from receipt: the release offset
+    market_ms: int  # market time the fill was priced at
+    stamp_ms: int  # the event's timestamp (intent or receipt time + delay_ms)
+    commission: float
+    slippage: float  # side_sign * (price - intended_price); positive is worse
+    filled_total: int | float  # executed quantity of the order after this fill
+    reject_reason: str | None = None
+
+
+def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
+    q = fill.quote
+    metadata: dict[str, Any] = {
+        "order_type": order.order_type,
+        "order_quantity": order.quantity,
+        "fill_index": fill.index,
+        "filled_quantity_total": fill.filled_total,
+        "intended_price": fill.intended_price,
+        "slippage_bps": num(fill.slippage / fill.intended_price * 1e4, 4) if fill.intended_price else 0.0,
+        "market_time": iso_ms(fill.market_ms),
+        "clock": order.clock,
+        "simulation_seeded": order.seeded,
+    }
+    if order.price is not None:
+        metadata["limit_price"] = order.price
+    if order.stop_price is not None:
+        metadata["stop_price"] = order.stop_price
+    body: dict[str, Any] = {
+        "corr_id": order.corr_id,
+        "order_id": order.order_id,
+        "fill_id": this_fill_id,
+        "timestamp": iso_ms(fill.stamp_ms),
+        "instrument": order.instrument,
+        "side": order.side,
+        "fill_quantity": fill.quantity,
+        "fill_price": fill.price,
+        "fill_status": fill.status,
+        "execution_venue": EXECUTION_VENUE,
+        "strategy_id": order.strategy_id,
+        "agent_id": order.agent_id,
+        "commission": fill.commission,
+        "slippage": fill.slippage,
+        "market_data": {"bid": q.bid, "ask": q.ask, "mid": q.mid, "volume": q.volume},
+        "execution_latency_ms": fill.delay_ms,
+        "metadata": metadata,
+    }
+    if fill.reject_reason is not None:
+        body["reject_reason"] = fill.reject_reason[:MAX_REASON_LEN]
+    return body
+
+
+def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
+    """The position change this one fill caused; a cancellation changes nothing."""
+    stamp = iso_ms(fill.stamp_ms)
+    if fill.status == CANCELLED:
+        positions: list[dict[str, Any]] = []
+        unrealized = 0.0
+        fees = 0.0
+        trades = 0
+    else:
+        mid = fill.quote.mid
+        signed = fill.quantity if order.side == "buy" else -fill.quantity
+        unrealized = num(signed * (mid - fill.price))
+        positions = [{
+            "instrument": order.instrument,
+            "quantity": signed,
+            "avg_price": fill.price,
+            "market_price": mid,
+            "market_value": num(signed * mid),
+            "unrealized_pnl": unrealized,
+        }]
+        fees = fill.commission
+        trades = 1
+    return {
+        "reconcile_id": reconcile_id(order.corr_id, fill.index),
+        "timestamp": stamp,
+        "strategy_id": order.strategy_id,
+        "agent_id": order.agent_id,
+        # min(): under the wall clock a future-dated intent could otherwise end before it starts.
+        "period_start": iso_ms(min(order.intent_ms, fill.stamp_ms)),
+        "period_end": stamp,
+        "positions": positions,
+        "pnl_summary": {
+            "realized_pnl": 0.0,
+            "unrealized_pnl": unrealized,
+            "total_pnl": unrealized,
+            # Before fees: the fees are reported apart, in total_fees.
+            "gross_pnl": unrealized,
+            "total_fees": fees,
+            "trade_count": trades,
+        },
+        "execution_venue": EXECUTION_VENUE,
+        "fills_processed": [this_fill_id],
+        "metadata": {
+            "corr_id": order.corr_id,
+            "order_id": order.order_id,
+            "fill_index": fill.index,
+            "fill_status": fill.status,
+        },
+    }
+
+
+def encode_events(order: Order, fills: list[Fill]) -> tuple[OutboundEvent, ...]:
+    """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..."""
+    events: list[OutboundEvent] = []
+    dumps = orjson.dumps
+    for fill in fills:
+        this_fill_id = fill_id(order.corr_id, fill.index)
+        events.append(OutboundEvent(
+            "fill", msg_id(order.corr_id, "fill", fill.index),
+            dumps(fill_body(order, fill, this_fill_id)), fill.delay_ms, fill.status,
+        ))
+        events.append(OutboundEvent(
+            "reconcile", msg_id(order.corr_id, "reconcile", fill.index),
+            dumps(reconcile_body(order, fill, this_fill_id)), fill.delay_ms, None,
+        ))
+    return tuple(events)

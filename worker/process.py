@@ -1,0 +1,71 @@
+"""Entry point of a simulator worker process: one loop, batches in, results out.
+
+Runs in each pool worker. `worker_main` does all setup in one place (signals
+reset, validator and simulator built), announces itself with WorkerReady, then
+answers every IntentBatch from its own input queue with one BatchResult on the
+shared result queue. A None on the input queue means stop. An unexpected
+exception is sent back as WorkerCrashed data and the process exits, so the
+supervisor can repair it; nothing here touches NATS or asyncio.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import traceback
+from typing import Any
+
+from common.config import Settings
+from common.logs import configure_logging
+from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, WorkerCrashed, WorkerReady
+from worker.rejections import INTERNAL, INTERNAL_ERROR, Rejection, reject
+from worker.simulator import ExecutionSimulator
+from worker.validation import IntentValidator
+
+log = logging.getLogger("at_exec_sim.worker")
+
+
+class IntentProcessor:
+    """The whole pure input path: validate one raw intent, then simulate it."""
+
+    def __init__(self, settings: Settings, seed: bytes) -> None:
+        self._validator = IntentValidator(settings)
+        self._simulator = ExecutionSimulator(settings, seed)
+
+    def process(self, raw: RawIntent) -> Outcome:
+        checked = self._validator.check(raw)
+        if isinstance(checked, Rejection):
+            return checked
+        try:
+            return self._simulator.simulate(checked)
+        except Exception as exc:  # a bug; re-dispatching the batch would only crash again
+            log.exception("simulation failed", extra={"corr_id": checked.corr_id, "error_code": INTERNAL_ERROR})
+            return reject(raw.stream_seq, INTERNAL, INTERNAL_ERROR, checked.corr_id, f"internal error: {exc!r}")
+
+    def process_batch(self, batch: IntentBatch, worker_id: int) -> BatchResult:
+        return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))
+
+
+def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, outbox: Any) -> None:
+    # The supervisor owns shutdown: a Ctrl-C on the terminal reaches the whole
+    # process group, and workers must keep answering until told to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        configure_logging(settings.service_name, settings.log_level)
+        processor = IntentProcessor(settings, seed)
+    except Exception:
+        outbox.put(WorkerCrashed(worker_id, None, traceback.format_exc(limit=5)))
+        raise SystemExit(3)
+    outbox.put(WorkerReady(worker_id, os.getpid()))
+    while True:
+        batch = inbox.get()
+        if batch is None:
+            return
+        try:
+            result = processor.process_batch(batch, worker_id)
+        except Exception:
+            outbox.put(WorkerCrashed(worker_id, batch.batch_id, traceback.format_exc(limit=5)))
+            raise SystemExit(1)
+        outbox.put(result)

@@ -1,0 +1,261 @@
+"""The input path of an order intent: raw bytes in, an accepted intent or a typed rejection out.
+
+Runs in the pool's worker processes (plain synchronous code: no NATS, no asyncio) and owns every
+check an intent passes before it is simulated, in this order:
+
+    size cap -> HMAC (when API_KEY_HMAC_SECRET is set) -> parse (orjson) -> JSON object
+      -> schema (at-core decisions.order_intent, jsonschema-rs) -> price rules -> replay window
+
+`IntentValidator.check` never raises: each bad input becomes a `Rejection` (worker.rejections).
+
+| rejection type  | error_code | when |
+|-----------------|------------|------|
+| too_large       | EXEC-001   | body longer than MAX_INTENT_BYTES |
+| bad_signature   | EXEC-001   | X-Signature missing or not `sha256=<hex HMAC-SHA256(secret, body)>` (hex in any case) |
+| malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double) |
+| not_object      | EXEC-001   | JSON, but not an object |
+| schema          | EXEC-003   | corr_id missing or invalid (wins over every other field) |
+| schema          | EXEC-004   | instrument missing or malformed |
+| schema          | EXEC-005   | order_type missing or not supported |
+| schema          | EXEC-009   | quantity missing, zero, negative or not a number |
+| schema          | EXEC-001   | anything else the schema rejects, or a timestamp with no UTC instant |
+| missing_price   | EXEC-001   | limit/stop_limit without price, stop/stop_limit without stop_price |
+| stale           | EXEC-001   | timestamp further than REPLAY_WINDOW_SEC from receipt, either way |
+
+The DESIGN's table has no code of its own for a missing price or a stale intent, so both use
+EXEC-001 (the intent is not acceptable as written); their `type` tells them apart.
+
+corr_id in a rejection: the intent's own, whenever the body parses and its corr_id is valid per the
+schema (a str of 1..128 [a-zA-Z0-9_-]), even when the rest is invalid or the signature is wrong;
+otherwise None, so client text never reaches logs as a corr_id. Details name schema keywords and
+fields, never echo client values.
+
+Timestamps (RFC 3339, format-checked by jsonschema-rs) become epoch milliseconds UTC, fractions
+truncated. Lowercase "t"/"z" are accepted (RFC 3339 5.6 note). A leap second counts as
+hh:mm:59.999 and is only accepted at 23:59:60 UTC on the last day of a month (RFC 3339 5.7);
+jsonschema-rs accepts it on any day. Year 0000 passes the format but has no datetime: rejected.
+The replay window is skipped under the virtual clock (backtests replay old intents) and when
+REPLAY_WINDOW_SEC is 0.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from common.config import Settings
+from common.contracts import ORDER_INTENT, load_schema
+from common.messages import RawIntent, Rejection
+from worker.rejections import (
+    BAD_SIGNATURE,
+    CORR_ID_INVALID,
+    ENVELOPE_INVALID,
+    INSTRUMENT_INVALID,
+    INTERNAL,
+    INTERNAL_ERROR,
+    MALFORMED_JSON,
+    MISSING_PRICE,
+    NOT_OBJECT,
+    ORDER_TYPE_INVALID,
+    QUANTITY_INVALID,
+    SCHEMA,
+    SCHEMA_INVALID,
+    STALE,
+    TOO_LARGE,
+    reject,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedIntent:
+    stream_seq: int
+    corr_id: str
+    intent: dict  # parsed, schema-valid body (as orjson.loads gave it)
+    timestamp_ms: int  # the intent's own "timestamp", epoch milliseconds UTC
+    received_at_ms: int  # copied from RawIntent
+
+
+# fullmatch, not "^...$": Python's "$" also matches before a trailing "\n", ECMA-262's does not.
+_CORR_ID = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_SIGNATURE_PREFIX = "sha256="
+
+# Fields an order type needs beyond the schema's required list.
+_PRICE_FIELDS = {"limit": ("price",), "stop": ("stop_price",), "stop_limit": ("price", "stop_price")}
+# A schema error on one of these fields gets its own code; the first listed wins.
+_FIELD_CODES = {
+    "corr_id": CORR_ID_INVALID,
+    "instrument": INSTRUMENT_INVALID,
+    "order_type": ORDER_TYPE_INVALID,
+    "quantity": QUANTITY_INVALID,
+}
+_FIELD_RANK = {name: rank for rank, name in enumerate(_FIELD_CODES)}
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+@lru_cache(maxsize=None)
+def _compiled_schema() -> Any:
+    """The order-intent validator, compiled once per process."""
+    return jsonschema_rs.validator_for(load_schema(ORDER_INTENT), validate_formats=True)
+
+
+def schema_valid(obj: object) -> bool:
+    """The hot path's schema verdict for a parsed intent (the schema alone, no price or time rules)."""
+    return _compiled_schema().is_valid(obj)
+
+
+class IntentValidator:
+    """Checks raw intents against the settings it was built with; one per worker process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._max_bytes = settings.max_intent_bytes
+        self._secret = settings.hmac_secret
+        self._schema = _compiled_schema()
+        self._is_valid = self._schema.is_valid
+        off = settings.virtual_clock or settings.replay_window_s == 0
+        self._window_ms: float | None = None if off else settings.replay_window_s * 1000
+
+    def check(self, raw: RawIntent) -> AcceptedIntent | Rejection:
+        try:
+            return self._check(raw)
+        except Exception as exc:  # a bug here must not crash-loop a worker on one poison message
+            return reject(raw.stream_seq, INTERNAL, INTERNAL_ERROR, None, f"validator failed: {type(exc).__name__}")
+
+    def _check(self, raw: RawIntent) -> AcceptedIntent | Rejection:
+        seq, body = raw.stream_seq, raw.body
+        if len(body) > self._max_bytes:
+            return reject(seq, TOO_LARGE, ENVELOPE_INVALID, None, f"body of {len(body)} bytes exceeds {self._max_bytes}")
+        if self._secret:
+            problem = self._signature_problem(body, raw.signature)
+            if problem:
+                return reject(seq, BAD_SIGNATURE, ENVELOPE_INVALID, _peek_corr_id(body), problem)
+        try:
+            intent = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return reject(seq, MALFORMED_JSON, ENVELOPE_INVALID, None, f"not JSON: {exc}")
+        if type(intent) is not dict:
+            kind = _JSON_TYPES.get(type(intent), "null")
+            return reject(seq, NOT_OBJECT, ENVELOPE_INVALID, None, f"body is {kind}, not a JSON object")
+        if not self._is_valid(intent):
+            return self._schema_rejection(seq, intent)
+
+        corr_id = intent["corr_id"]
+        for name in _PRICE_FIELDS.get(intent["order_type"], ()):
+            if name not in intent:
+                return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
+        timestamp_ms = _epoch_ms(intent["timestamp"])
+        if timestamp_ms is None:
+            return reject(
+                seq, SCHEMA, SCHEMA_INVALID, corr_id,
+                "timestamp has no UTC instant (year 0000, or a leap second not at 23:59:60 UTC on a month's last day)",
+            )
+        window_ms = self._window_ms
+        if window_ms is not None and abs(raw.received_at_ms - timestamp_ms) > window_ms:
+            age_s = (raw.received_at_ms - timestamp_ms) / 1000
+            return reject(seq, STALE, SCHEMA_INVALID, corr_id, f"timestamp is {age_s:.3f} s from receipt, window {window_ms / 1000:g} s")
+        return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms)
+
+    def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
+        if signature is None:
+            return "X-Signature header missing"
+        given = signature[len(_SIGNATURE_PREFIX):]
+        # compare_digest refuses non-ASCII str; such a value cannot be the hex digest anyway.
+        if not signature.startswith(_SIGNATURE_PREFIX) or not given.isascii():
+            return "X-Signature is not sha256=<hex>"
+        expected = hmac.digest(self._secret, body, "sha256").hex()
+        if not hmac.compare_digest(expected, given.lower()):
+            return "X-Signature does not match the body"
+        return None
+
+    def _schema_rejection(self, seq: int, intent: dict) -> Rejection:
+        corr_id = _readable_corr_id(intent)
+        # The schema's if/then (limit and stop_limit need price) is a price rule, not a field error.
+        errors = list(self._schema.iter_errors(intent))
+        field_errors = [e for e in errors if e.schema_path[:1] != ["then"]]
+        if not field_errors:
+            return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
+        error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e), len(_FIELD_RANK)))  # min is stable
+        code = _FIELD_CODES.get(_field_of(error), SCHEMA_INVALID)
+        return reject(seq, SCHEMA, code, corr_id, _error_detail(error, len(errors)))
+
+
+def _field_of(error: Any) -> str | None:
+    """The top-level property an error is about (a missing one included)."""
+    if error.instance_path:
+        return str(error.instance_path[0])
+    return error.kind.property if error.kind.name == "required" else None
+
+
+def _error_detail(error: Any, count: int) -> str:
+    kind = error.kind
+    if kind.name == "required":
+        text = f"missing required property {kind.property}"
+    elif kind.name == "additionalProperties":
+        # Names are client text: show only plain ones.
+        names = [n if _PRINTABLE_NAME.fullmatch(n) else "<unprintable>" for n in kind.unexpected[:3]]
+        text = f"unknown properties: {', '.join(names)}"
+    else:
+        # kind.value comes from the schema (limit, pattern, enum, types), never from the intent.
+        path = "/".join(str(p) for p in error.instance_path) or "intent"
+        text = f"{path}: fails {kind.name} {kind.value}"
+    return text if count == 1 else f"{text} (and {count - 1} more)"
+
+
+def _readable_corr_id(obj: object) -> str | None:
+    if type(obj) is dict:
+        corr_id = obj.get("corr_id")
+        if type(corr_id) is str and _CORR_ID.fullmatch(corr_id):
+            return corr_id
+    return None
+
+
+def _peek_corr_id(body: bytes) -> str | None:
+    """corr_id of a body that failed before parsing (bad signature), for the log line only."""
+    try:
+        return _readable_corr_id(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _missing_price_detail(intent: dict) -> str:
+    order_type = intent.get("order_type")
+    missing = [f for f in _PRICE_FIELDS.get(order_type, ()) if f not in intent]  # type: ignore[arg-type]
+    return f"{order_type} order without {' and '.join(missing)}"
+
+
+def _epoch_ms(timestamp: str) -> int | None:
+    """Epoch ms UTC of an RFC 3339 date-time; None when it names no representable instant."""
+    try:
+        return (datetime.fromisoformat(timestamp) - _EPOCH) // _ONE_MS
+    except (ValueError, TypeError, OverflowError):  # TypeError: a naive value minus an aware one
+        return _epoch_ms_unusual(timestamp)
+
+
+def _epoch_ms_unusual(timestamp: str) -> int | None:
+    """Lowercase t/z and leap seconds, which datetime.fromisoformat (3.11) refuses."""
+    text = timestamp.upper()
+    leap = text[17:19] == "60"  # "YYYY-MM-DDTHH:MM:SS": seconds at a fixed offset
+    if leap:
+        text = text[:17] + "59" + text[19:]
+    try:
+        moment = datetime.fromisoformat(text)
+        ms = (moment - _EPOCH) // _ONE_MS
+        if leap:
+            utc = moment.astimezone(timezone.utc)
+            if (utc.hour, utc.minute) != (23, 59) or utc.day != monthrange(utc.year, utc.month)[1]:
+                return None
+            ms = ms - ms % 1000 + 999
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return ms
