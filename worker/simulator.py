@@ -159,13 +159,17 @@ class ExecutionSimulator:
         first = round(quantity * ratio, QUANTITY_DECIMALS)
         if not 0 < first < quantity:
             return None
-        rest = round(quantity - first, QUANTITY_DECIMALS)
-        if rest <= 0:
-            return None
-        exact_total = Fraction(quantity)
-        while Fraction(first) + Fraction(rest) > exact_total:
+        rest = quantity - first
+        # The 8-decimal form when it is the complement up to float noise (the
+        # quantity has at most 8 decimals), else the exact float complement.
+        rounded = round(rest, QUANTITY_DECIMALS)
+        if abs(rounded - rest) <= 4 * math.ulp(quantity):
+            rest = rounded
+        # Then never more than the order, exactly: at most a few ulps down.
+        exact_total = Fraction(quantity) - Fraction(first)
+        while Fraction(rest) > exact_total:
             rest = math.nextafter(rest, 0.0)
-        return first, rest
+        return (first, rest) if rest > 0 else None
 
     # -- the simulation ----------------------------------------------------------
 

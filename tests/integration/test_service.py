@@ -1,0 +1,176 @@
+"""The service end to end against a real nats-server: fills, rejections, duplicates, partials, shutdown."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections import Counter, defaultdict
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+
+from common.contracts import FILL, RECONCILE, load_schema
+from supervisor import sample_intents as si
+
+from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async
+
+pytestmark = pytest.mark.integration
+
+FILL_VALIDATOR = Draft202012Validator(load_schema(FILL), format_checker=Draft202012Validator.FORMAT_CHECKER)
+RECONCILE_VALIDATOR = Draft202012Validator(load_schema(RECONCILE), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def events_by_corr_id(msgs, topology: Topology) -> dict[str, list[tuple[str, dict]]]:
+    """corr_id -> [(kind, body)] in stream order, checking every event against its schema and headers."""
+    grouped: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for msg in msgs:
+        body = orjson.loads(msg.data)
+        corr_id = msg.headers["corr_id"]
+        if msg.subject == topology.fill_subject:
+            FILL_VALIDATOR.validate(body)
+            assert body["corr_id"] == corr_id
+            assert body["execution_venue"] == "simulation"
+            grouped[corr_id].append(("fill", body))
+        else:
+            assert msg.subject == topology.reconcile_subject
+            RECONCILE_VALIDATOR.validate(body)
+            assert body["metadata"]["corr_id"] == corr_id
+            grouped[corr_id].append(("reconcile", body))
+        assert msg.headers["Nats-Msg-Id"].startswith(f"{corr_id}:")
+    return grouped
+
+
+def assert_well_formed(events: list[tuple[str, dict]]) -> None:
+    """fill 1, reconcile 1, fill 2, reconcile 2 ...; each reconcile names the fill before it."""
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fill", "reconcile"] * (len(events) // 2), kinds
+    for (_, fill), (_, reconcile) in zip(events[::2], events[1::2]):
+        assert reconcile["fills_processed"] == [fill["fill_id"]]
+        assert reconcile["strategy_id"] == fill["strategy_id"]
+
+
+def test_every_order_type_fills_with_valid_ordered_events(nats_server, topology, start_service):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    bodies = [si.intent(f"ot-{t}-{side}", t, side) for t in si.ORDER_TYPES for side in ("buy", "sell")]
+    bodies.append(si.intent("ot-limit-away", "limit", "buy", fills=False))
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2 * len(bodies)))
+    grouped = events_by_corr_id(msgs, topology)
+
+    assert set(grouped) == {b["corr_id"] for b in bodies}
+    for body in bodies:
+        events = grouped[body["corr_id"]]
+        assert_well_formed(events)
+        fill = events[0][1]
+        assert fill["strategy_id"] == body["strategy_id"] and fill["agent_id"] == body["agent_id"]
+        assert fill["side"] == body["side"] and fill["instrument"] == body["instrument"]
+        if body["corr_id"] == "ot-limit-away":
+            assert fill["fill_status"] == "cancelled" and "marketable" in fill["reject_reason"]
+            continue
+        assert [e[1]["fill_status"] for e in events[::2]] == ["full"]
+        assert fill["fill_quantity"] == body["quantity"]
+        assert fill["commission"] > 0
+        if body["order_type"] in ("limit", "stop_limit"):
+            worse = fill["fill_price"] > body["price"] if body["side"] == "buy" else fill["fill_price"] < body["price"]
+            assert not worse, (body, fill)
+    assert service.metric("exec_sim_orders_received_total", {"status": "accepted"}) == len(bodies)
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "full"}) == len(bodies) - 1
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "cancelled"}) == 1
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert service.stop() == 0
+
+
+def test_bad_inputs_get_no_events_are_counted_and_not_redelivered(nats_server, topology, start_service):
+    service = start_service(
+        ACK_WAIT_SEC="2", PUBLISH_TIMEOUT_SEC="1", SIMULATION_MAX_DELAY_MS="0", SIMULATION_PARTIAL_FILL_CHANCE="0"
+    )
+    samples = si.invalid_samples()
+    good = si.intent("good-one")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [p for _, p in samples] + [si.encode(good)]))
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
+    # Only the valid intent produced events.
+    assert {m.headers["corr_id"] for m in msgs} == {"good-one"}
+    assert len(msgs) == 2
+
+    expected = Counter(kind for kind, _ in samples)
+    for kind, count in expected.items():
+        assert service.metric("exec_sim_validation_errors_total", {"type": kind}) == count, kind
+    assert service.metric("exec_sim_orders_received_total", {"status": "invalid"}) == len(samples)
+    # Longer than ack_wait: a rejected message that was not terminated would come back.
+    time.sleep(3)
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
+    rejected = [line for line in service.log_lines() if line.get("message") == "intent rejected"]
+    assert len(rejected) == len(samples)
+    assert all(line["error_code"].startswith("EXEC-") for line in rejected)
+    assert {line["corr_id"] for line in rejected if line["rejection_type"] == "stale"} == {"bad-stale"}
+    assert service.stop() == 0
+
+
+def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    body = si.encode(si.intent("dup-1"))
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [body, body, body]))
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["dup-1:fill:1", "dup-1:reconcile:1"]
+    assert service.metric("exec_sim_duplicate_orders_total") == 2
+    assert service.metric("exec_sim_orders_received_total", {"status": "duplicate"}) == 2
+    assert service.metric("exec_sim_validation_errors_total", {"type": "duplicate"}) == 2
+    assert service.stop() == 0
+
+
+def test_partial_fill_share_matches_configured_chance(nats_server, topology, start_service):
+    chance, count = 0.3, 500
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE=str(chance), SIMULATION_SEED="partials")
+    bodies = [si.intent(f"p-{n}", "market", quantity=1000) for n in range(count)]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    # At least a fill and a reconcile per intent; partials add more.
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2 * count), timeout_s=120)
+    grouped = events_by_corr_id(msgs, topology)
+    assert len(grouped) == count
+    partial = 0
+    for corr_id, events in grouped.items():
+        assert_well_formed(events)
+        statuses = [e[1]["fill_status"] for e in events[::2]]
+        filled = sum(e[1]["fill_quantity"] for e in events[::2] if e[1]["fill_status"] != "cancelled")
+        if statuses[0] == "partial":
+            partial += 1
+            assert statuses in (["partial", "full"], ["partial", "cancelled"])
+            assert sum(e[1]["fill_quantity"] for e in events[::2]) == 1000
+        else:
+            assert statuses == ["full"]
+        assert filled <= 1000
+    sigma = math.sqrt(count * chance * (1 - chance))
+    assert abs(partial - count * chance) < 4 * sigma, partial
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "partial"}) == partial
+    assert service.stop() == 0
+
+
+def test_sigterm_under_load_drains_and_loses_nothing(nats_server, topology, start_service):
+    count = 2000
+    env = {"SIMULATION_MIN_DELAY_MS": "100", "SIMULATION_MAX_DELAY_MS": "600", "SIMULATION_SEED": "sigterm"}
+    first = start_service(**env)
+    bodies = [si.encode(si.intent(f"s-{n}")) for n in range(count)]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, bodies))
+    time.sleep(0.3)
+    assert first.stop(signal.SIGTERM) == 0
+    log = first.log()
+    assert "signal received: draining" in log and "at-exec-sim stopped" in log
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0, "SIGTERM left intents unacked"
+
+    # Whatever the first instance did not take is done by the next one; nothing twice.
+    second = start_service(**env)
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2 * count), timeout_s=120)
+    grouped = events_by_corr_id(msgs, topology)
+    assert set(grouped) == {f"s-{n}" for n in range(count)}
+    for events in grouped.values():
+        assert_well_formed(events)
+    msg_ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    assert len(msg_ids) == len(set(msg_ids)), "an event was stored twice"
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert second.stop() == 0
