@@ -1,0 +1,104 @@
+"""Settings from the environment: defaults, parsing, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from common.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
+
+
+def test_defaults_match_the_design_table():
+    s = load_settings({})
+    assert s.service_name == "at-exec-sim" and s.port == 8004
+    assert s.nats_urls == ("nats://localhost:4222",)
+    assert (s.nats_stream, s.nats_durable) == ("trading-events", "exec-sim-consumer")
+    assert (s.subject_order_intent, s.subject_fill, s.subject_reconcile) == (
+        "decisions.order_intent", "executions.fill", "executions.reconcile")
+    assert s.hmac_secret == b"" and s.idempotency_ttl_s == 3600 and s.rate_limit_rps == 0
+    assert s.replay_window_s == 300 and (s.min_delay_ms, s.max_delay_ms) == (100, 2000)
+    assert s.partial_fill_chance == 0.1 and s.slippage_bps == 2
+    assert s.prometheus_multiproc_dir == "/tmp/prometheus_multiproc"
+    assert s.log_level == "INFO" and s.env == "development" and s.workers >= 1
+    assert s.simulation_seed is None and s.simulation_clock == "wall"
+
+
+def test_every_design_variable_is_read():
+    for variable in ("SERVICE_NAME", "PORT", "NATS_URL", "NATS_STREAM", "NATS_DURABLE", "NATS_SUBJECT_ORDER_INTENT",
+                     "NATS_SUBJECT_FILL", "NATS_SUBJECT_RECONCILE", "API_KEY_HMAC_SECRET", "IDEMPOTENCY_TTL_SEC",
+                     "RATE_LIMIT_RPS", "REPLAY_WINDOW_SEC", "SIMULATION_MIN_DELAY_MS", "SIMULATION_MAX_DELAY_MS",
+                     "SIMULATION_PARTIAL_FILL_CHANCE", "SIMULATION_SLIPPAGE_BPS", "PROMETHEUS_MULTIPROC_DIR",
+                     "LOG_LEVEL", "ENV", "WORKERS", "BATCH_SIZE", "SIMULATION_SEED", "SIMULATION_CLOCK"):
+        assert variable in ENVIRONMENT_VARIABLES
+
+
+def test_values_are_parsed():
+    s = load_settings({
+        "NATS_URL": "nats://a:1, nats://b:2", "WORKERS": "3", "RATE_LIMIT_RPS": "100",
+        "SIMULATION_PARTIAL_FILL_CHANCE": "0.25", "API_KEY_HMAC_SECRET": "k", "LOG_LEVEL": "debug",
+        "SIMULATION_CLOCK": "Virtual", "SIMULATION_SEED": "42", "SIMULATION_REFERENCE_PRICES": "eurusd=1.1,AAPL=190",
+    })
+    assert s.nats_urls == ("nats://a:1", "nats://b:2") and s.workers == 3 and s.rate_limit_rps == 100
+    assert s.partial_fill_chance == 0.25 and s.hmac_secret == b"k" and s.log_level == "DEBUG"
+    assert s.virtual_clock and s.seed == b"42"
+    assert s.reference_prices == {"EURUSD": 1.1, "AAPL": 190.0}
+
+
+def test_unseeded_runs_share_a_seed_per_deployment():
+    assert load_settings({}).seed == load_settings({}).seed
+    assert load_settings({}).seed != load_settings({"NATS_DURABLE": "other"}).seed
+
+
+def test_ack_wait_follows_long_delays_when_unset():
+    s = load_settings({"SIMULATION_MAX_DELAY_MS": "60000"})
+    assert s.ack_wait_s > 2 * 60 + s.publish_timeout_s
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"RATE_LIMIT_RPS": "abc"}, "RATE_LIMIT_RPS"),
+        ({"RATE_LIMIT_RPS": "-1"}, "RATE_LIMIT_RPS"),
+        ({"SIMULATION_PARTIAL_FILL_CHANCE": "2"}, "SIMULATION_PARTIAL_FILL_CHANCE"),
+        ({"SIMULATION_PARTIAL_FILL_CHANCE": "nan"}, "SIMULATION_PARTIAL_FILL_CHANCE"),
+        ({"SIMULATION_MIN_DELAY_MS": "3000", "SIMULATION_MAX_DELAY_MS": "2000"}, "SIMULATION_MIN_DELAY_MS"),
+        ({"WORKERS": "0"}, "WORKERS"),
+        ({"WORKERS": "two"}, "WORKERS"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"NATS_URL": "localhost"}, "NATS_URL"),
+        ({"SIMULATION_CLOCK": "sundial"}, "SIMULATION_CLOCK"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"NATS_SUBJECT_FILL": "executions.*"}, "NATS_SUBJECT_FILL"),
+        ({"SIMULATION_REFERENCE_PRICES": "EURUSD=-1"}, "SIMULATION_REFERENCE_PRICES"),
+        ({"ACK_WAIT_SEC": "2"}, "ACK_WAIT_SEC"),
+    ],
+)
+def test_bad_values_name_their_variable(env, variable):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env)
+    assert error.value.variable == variable
+    assert str(error.value).startswith(variable)
+
+
+def test_secret_is_not_in_the_repr():
+    assert "s3cret" not in repr(load_settings({"API_KEY_HMAC_SECRET": "s3cret"}))
+
+
+def test_settings_are_frozen():
+    with pytest.raises(Exception):
+        Settings().workers = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("variable, value", [("RATE_LIMIT_RPS", "abc"), ("WORKERS", "0"),
+                                             ("SIMULATION_PARTIAL_FILL_CHANCE", "2")])
+def test_service_refuses_to_start_with_one_line_and_exit_2(variable, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "run"], env={"PATH": "/usr/bin:/bin", variable: value},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert result.stdout == ""
