@@ -26,7 +26,8 @@ Rules (side sign s = +1 buy, -1 sell; mid = reference mid at the market time):
     stop        triggers iff buy and mid >= stop_price, or sell and mid <= stop_price,
                 then executes as market
     stop_limit  triggers as stop, then executes as limit with `price`
-    otherwise   IOC: one "cancelled" event for the whole quantity
+    otherwise   IOC: one "cancelled" event for the whole quantity (also when
+                quantity * mid is beyond 1e300, which no float could account)
 
 Partial fills (one draw against SIMULATION_PARTIAL_FILL_CHANCE, only for orders
 that execute): the first fill takes a share r in [0.1, 0.9] of the quantity
@@ -69,6 +70,8 @@ PARTIAL_MIN_RATIO = 0.1
 PARTIAL_MAX_RATIO = 0.9
 REMAINDER_FILL_CHANCE = 0.5
 QUANTITY_DECIMALS = 8
+# A larger notional would overflow to inf in commission or market value (JSON null).
+MAX_NOTIONAL = 1e300
 # Integers beyond this are handled as floats (exact in a double, and in range for orjson).
 MAX_EXACT_INT = 2**53
 
@@ -207,6 +210,8 @@ class ExecutionSimulator:
         delay = self._delay(u[_DELAY_1])
         quote = market.quote(instrument, intent_ms + delay)
         reason = self._cancel_reason(intent, sign, quote.mid)
+        if reason is None and not quantity * quote.mid < MAX_NOTIONAL:
+            reason = f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
         if reason is not None:
             fills = [self._cancelled(1, quantity, quote, delay, intent_ms, stamp_base, reason, 0)]
         else:

@@ -163,7 +163,7 @@ class IntentValidator:
         window_ms = self._window_ms
         if window_ms is not None and abs(raw.received_at_ms - timestamp_ms) > window_ms:
             age_s = (raw.received_at_ms - timestamp_ms) / 1000
-            return reject(seq, STALE, SCHEMA_INVALID, corr_id, f"timestamp is {age_s:.3f} s from receipt, window {window_ms / 1000:g} s")
+            return reject(seq, STALE, SCHEMA_INVALID, corr_id, f"timestamp is {age_s:+.3f} s old, outside ±{window_ms / 1000:g} s")
         return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms)
 
     def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
@@ -185,7 +185,7 @@ class IntentValidator:
         field_errors = [e for e in errors if e.schema_path[:1] != ["then"]]
         if not field_errors:
             return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
-        error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e), len(_FIELD_RANK)))  # min is stable
+        error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e), len(_FIELD_RANK)))  # ties: first wins
         code = _FIELD_CODES.get(_field_of(error), SCHEMA_INVALID)
         return reject(seq, SCHEMA, code, corr_id, _error_detail(error, len(errors)))
 

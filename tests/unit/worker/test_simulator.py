@@ -221,6 +221,19 @@ def test_stop_without_stop_price_is_cancelled_not_crashed():
     assert "without stop_price" in bodies[0]["reject_reason"]
 
 
+def test_absurd_notional_is_cancelled_with_valid_events():
+    ex, bodies = run(fixed_sim(), instrument="BTC/USD", quantity=1e305)
+    assert ex.final_status == "cancelled"
+    assert bodies[0]["reject_reason"].startswith("notional out of range: 1e+305 at mid ")
+    assert_valid(FILL_V, bodies[0])
+    assert_valid(RECONCILE_V, bodies[1])
+    # Large but representable notionals still execute.
+    ex, bodies = run(fixed_sim(), instrument="BTC/USD", quantity=1e290)
+    assert ex.final_status == "full"
+    assert_valid(FILL_V, bodies[0])
+    assert_valid(RECONCILE_V, bodies[1])
+
+
 # -- stop_limit orders -------------------------------------------------------------------
 
 

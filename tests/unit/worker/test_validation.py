@@ -185,10 +185,24 @@ def test_signature_is_ignored_without_a_secret() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"{'corr_id': 'a'}", b'{"a": NaN}', b'{"quantity": 1e400}', b'{"a": 1} x', b"\xef\xbb\xbf{}"],
+    [
+        b"",
+        b"{",
+        b"{'corr_id': 'a'}",
+        b'{"a": NaN}',
+        b'{"quantity": 1e400}',
+        b'{"a": 1} x',
+        b"\xef\xbb\xbf{}",
+        b'{"corr_id": "req_abc123", "metadata": {"x": ' + b"[" * 1100 + b"]" * 1100 + b"}}",  # beyond orjson's depth
+    ],
 )
 def test_malformed_json_is_rejected(body: bytes) -> None:
     assert_rejected(check(body), r.MALFORMED_JSON, r.ENVELOPE_INVALID, None)
+
+
+def test_deep_but_parseable_metadata_is_accepted() -> None:
+    body = orjson.dumps(intent())[:-1] + b', "metadata": {"x": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
+    assert isinstance(check(body), AcceptedIntent)
 
 
 def test_invalid_utf8_is_malformed_json() -> None:
@@ -339,6 +353,11 @@ def test_window_edge_is_accepted(offset_ms: int) -> None:
 )
 def test_stale_intent_is_rejected(changes: dict[str, Any], received_at_ms: int) -> None:
     assert_rejected(check(intent(**changes), received_at_ms=received_at_ms), r.STALE, r.SCHEMA_INVALID, CORR_ID)
+
+
+def test_stale_detail_says_how_far_off() -> None:
+    result = check(intent(), received_at_ms=EXAMPLE_MS - 400_000)
+    assert isinstance(result, Rejection) and result.detail == "timestamp is -400.000 s old, outside ±300 s"
 
 
 def test_window_follows_the_setting() -> None:

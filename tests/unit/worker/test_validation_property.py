@@ -285,6 +285,7 @@ signatures = st.one_of(
     st.just(RIGHT),
     st.none(),
     st.text(max_size=80),
+    st.text(max_size=70).map("sha256=".__add__),
     st.text("0123456789abcdefABCDEF", min_size=64, max_size=64).map("sha256=".__add__),
 )
 
