@@ -11,6 +11,7 @@ come from closed sets; no client-controlled value is ever a label.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 import shutil
 from dataclasses import dataclass
 from typing import Any
@@ -96,3 +97,54 @@ def mark_process_dead(pid: int) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid)
+
+
+class MetricTally:
+    """Counts and observations kept in plain Python, written to the metric files in one go.
+
+    Every write to a multiprocess metric takes a lock and touches an mmap
+    (measured: ~15% of the supervisor's CPU at full rate when done per event);
+    the supervisor records into this tally on the hot path and flushes it a few
+    times a second, so a scrape lags by at most one flush interval.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[Any, str | None], float] = {}
+        self._observations: dict[Any, list[float]] = {}
+
+    def inc(self, counter: Any, label: str | None = None, amount: float = 1.0) -> None:
+        key = (counter, label)
+        self._counts[key] = self._counts.get(key, 0.0) + amount
+
+    def observe(self, histogram: Any, value: float) -> None:
+        observed = self._observations.get(histogram)
+        if observed is None:
+            observed = self._observations[histogram] = []
+        observed.append(value)
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        for (counter, label), amount in counts.items():
+            (counter.labels(label) if label is not None else counter).inc(amount)
+        observations, self._observations = self._observations, {}
+        for histogram, values in observations.items():
+            _observe_many(histogram, values)
+
+
+def _observe_many(histogram: Any, values: list[float]) -> None:
+    """Histogram.observe for many values with one write per bucket touched."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # prometheus_client changed: the slow, public way
+        for value in values:
+            histogram.observe(value)
+        return
+    per_bucket = [0] * len(bounds)
+    for value in values:
+        # observe() counts a value in the first bucket whose bound is >= it (non-cumulative storage).
+        per_bucket[bisect_left(bounds, value)] += 1
+    total.inc(sum(values))
+    for index, count in enumerate(per_bucket):
+        if count:
+            buckets[index].inc(count)

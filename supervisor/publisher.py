@@ -23,7 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from common.config import Settings
-from common.metrics import Metrics
+from common.metrics import Metrics, MetricTally
 
 log = logging.getLogger("at_exec_sim.publisher")
 
@@ -48,10 +48,11 @@ class _Pending:
 
 
 class JetStreamPublisher:
-    def __init__(self, nc: NATS, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, nc: NATS, settings: Settings, metrics: Metrics, tally: MetricTally) -> None:
         self._nc = nc
         self._settings = settings
         self._metrics = metrics
+        self._tally = tally
         self._inbox = nc.new_inbox()
         self._tokens = itertools.count()
         self._pending: dict[str, _Pending] = {}
@@ -83,7 +84,6 @@ class JetStreamPublisher:
         token = str(next(self._tokens))
         pending = _Pending(subject, payload, {"Nats-Msg-Id": msg_id, "corr_id": corr_id}, on_acked)
         self._pending[token] = pending
-        self._metrics.pending_events.inc()
         pending.first_sent_at = time.monotonic()
         await self._send(token, pending)
 
@@ -105,8 +105,7 @@ class JetStreamPublisher:
             self._failed(pending, error)
             return
         del self._pending[token]
-        self._metrics.pending_events.dec()
-        self._metrics.publish_ack_latency.observe(time.monotonic() - pending.first_sent_at)
+        self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
         await pending.on_acked()
 
     def _failed(self, pending: _Pending, reason: str) -> None:

@@ -31,7 +31,7 @@ from nats.aio.client import Client as NATS
 
 from common.config import Settings
 from common.messages import BatchResult, Execution, IntentBatch, RawIntent, Rejection
-from common.metrics import Metrics, mark_process_dead
+from common.metrics import Metrics, MetricTally, mark_process_dead
 from supervisor.idempotency import CorrIdWindow
 from supervisor.jetstream import ensure_consumer, ensure_stream
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
@@ -51,6 +51,16 @@ MIN_CHUNK = 16
 GAUGE_INTERVAL_S = 0.25
 
 
+def stream_seq_of(msg: Any) -> int:
+    """The stream sequence from the ack subject, without nats-py's full metadata parse (a datetime per message)."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(tokens[5])
+    if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>...
+        return int(tokens[7])
+    return msg.metadata.sequence.stream
+
+
 class _InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
@@ -68,6 +78,7 @@ class Service:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._tally = MetricTally()
         self._in_flight: dict[int, _InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
         self._schedule: ReleaseSchedule[_InFlight] = ReleaseSchedule()
@@ -124,7 +135,7 @@ class Service:
             await self._close_nats()
             await self._pool.stop(timeout_s=1.0)
             return EXIT_FAILURE
-        self._publisher = JetStreamPublisher(self._nc, self._settings, self._metrics)  # type: ignore[arg-type]
+        self._publisher = JetStreamPublisher(self._nc, self._settings, self._metrics, self._tally)  # type: ignore[arg-type]
         await self._publisher.start()
 
         self._tasks = [
@@ -190,9 +201,11 @@ class Service:
             await self._pool.stop()
             for pid in self._pool.pids:
                 mark_process_dead(pid)
+        self._update_gauges(force=True)
         self._metrics.nats_connected.set(0)
         self._metrics.workers_alive.set(0)
         self._metrics.intents_in_flight.set(0)
+        self._metrics.pending_events.set(0)
         log.info("at-exec-sim stopped")
 
     async def _hand_back(self) -> None:
@@ -317,7 +330,7 @@ class Service:
         received_at_ms = time.time_ns() // 1_000_000
         raws: list[RawIntent] = []
         for msg in msgs:
-            stream_seq = msg.metadata.sequence.stream
+            stream_seq = stream_seq_of(msg)
             held = self._in_flight.get(stream_seq)
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
@@ -348,23 +361,23 @@ class Service:
                     await self._reject(record, outcome)
                     continue
                 if not self._corr_ids.claim(outcome.corr_id, now):
-                    m.duplicate_orders.inc()
+                    self._tally.inc(m.duplicate_orders)
                     await self._reject(
                         record,
                         reject(outcome.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
                                "corr_id already filled within IDEMPOTENCY_TTL_SEC"),
                     )
                     continue
-                m.orders_received.labels(status="accepted").inc()
-                m.simulation_duration.observe(outcome.simulation_s)
+                self._tally.inc(m.orders_received, "accepted")
+                self._tally.observe(m.simulation_duration, outcome.simulation_s)
                 record.execution = outcome
                 self._schedule_next(record)
             self._wake_release.set()
 
     async def _reject(self, record: _InFlight, rejection: Rejection) -> None:
         status = "duplicate" if rejection.error_type == DUPLICATE else "invalid"
-        self._metrics.orders_received.labels(status=status).inc()
-        self._metrics.validation_errors.labels(type=rejection.error_type).inc()
+        self._tally.inc(self._metrics.orders_received, status)
+        self._tally.inc(self._metrics.validation_errors, rejection.error_type)
         log.warning(
             "intent rejected",
             extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
@@ -415,9 +428,9 @@ class Service:
         assert execution is not None
         event = execution.events[record.next_event]
         if event.kind == "fill":
-            self._metrics.fills_generated.labels(fill_type=event.fill_type).inc()
+            self._tally.inc(self._metrics.fills_generated, event.fill_type)
         else:
-            self._metrics.reconciles_generated.inc()
+            self._tally.inc(self._metrics.reconciles_generated)
         record.next_event += 1
         self._wake_release.set()
         if self._in_flight.get(record.stream_seq) is not record:
@@ -445,11 +458,15 @@ class Service:
                 extra={"stream_seq": record.stream_seq, "error": f"{type(exc).__name__}: {exc}"},
             )
 
-    def _update_gauges(self) -> None:
+    def _update_gauges(self, force: bool = False) -> None:
+        """Write the tallied counts and the current gauges to the metric files, a few times a second."""
         now = time.monotonic()
-        if now - self._gauges_at < GAUGE_INTERVAL_S:
+        if not force and now - self._gauges_at < GAUGE_INTERVAL_S:
             return
         self._gauges_at = now
+        self._tally.flush()
         self._metrics.intents_in_flight.set(len(self._in_flight))
+        if self._publisher is not None:
+            self._metrics.pending_events.set(self._publisher.outstanding)
         if self._pool is not None:
             self._metrics.workers_alive.set(self._pool.alive)

@@ -200,11 +200,12 @@ def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any
         "period_start": iso_ms(min(order.intent_ms, fill.stamp_ms)),
         "period_end": stamp,
         "positions": positions,
+        # As in the at-core example: fees paid are realized at once, so total is
+        # after fees and gross (before fees) = total + total_fees.
         "pnl_summary": {
-            "realized_pnl": 0.0,
+            "realized_pnl": num(-fees),
             "unrealized_pnl": unrealized,
-            "total_pnl": unrealized,
-            # Before fees: the fees are reported apart, in total_fees.
+            "total_pnl": num(unrealized - fees),
             "gross_pnl": unrealized,
             "total_fees": fees,
             "trade_count": trades,

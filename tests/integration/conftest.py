@@ -106,7 +106,16 @@ class ServiceProcess:
             self.process.send_signal(sig)
         return self.process.wait(timeout_s)
 
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+    def metric(self, name: str, labels: dict[str, str] | None = None, expect: float | None = None) -> float:
+        """A metric's value; with `expect`, wait (a few flush intervals at most) until it has that value."""
+        deadline = time.monotonic() + 5
+        value = self._read_metric(name, labels)
+        while expect is not None and value != expect and time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = self._read_metric(name, labels)
+        return value
+
+    def _read_metric(self, name: str, labels: dict[str, str] | None) -> float:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
 

@@ -75,9 +75,9 @@ def test_every_order_type_fills_with_valid_ordered_events(nats_server, topology,
         if body["order_type"] in ("limit", "stop_limit"):
             worse = fill["fill_price"] > body["price"] if body["side"] == "buy" else fill["fill_price"] < body["price"]
             assert not worse, (body, fill)
-    assert service.metric("exec_sim_orders_received_total", {"status": "accepted"}) == len(bodies)
-    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "full"}) == len(bodies) - 1
-    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "cancelled"}) == 1
+    assert service.metric("exec_sim_orders_received_total", {"status": "accepted"}, expect=len(bodies)) == len(bodies)
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "full"}, expect=len(bodies) - 1) == len(bodies) - 1
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "cancelled"}, expect=1) == 1
     info = run_async(consumer_state(nats_server.url, topology))
     assert info.num_ack_pending == 0 and info.num_pending == 0
     assert service.stop() == 0
@@ -97,8 +97,8 @@ def test_bad_inputs_get_no_events_are_counted_and_not_redelivered(nats_server, t
 
     expected = Counter(kind for kind, _ in samples)
     for kind, count in expected.items():
-        assert service.metric("exec_sim_validation_errors_total", {"type": kind}) == count, kind
-    assert service.metric("exec_sim_orders_received_total", {"status": "invalid"}) == len(samples)
+        assert service.metric("exec_sim_validation_errors_total", {"type": kind}, expect=count) == count, kind
+    assert service.metric("exec_sim_orders_received_total", {"status": "invalid"}, expect=len(samples)) == len(samples)
     # Longer than ack_wait: a rejected message that was not terminated would come back.
     time.sleep(3)
     info = run_async(consumer_state(nats_server.url, topology))
@@ -116,9 +116,9 @@ def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
     run_async(publish_intents(nats_server.url, topology.intent_subject, [body, body, body]))
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["dup-1:fill:1", "dup-1:reconcile:1"]
-    assert service.metric("exec_sim_duplicate_orders_total") == 2
-    assert service.metric("exec_sim_orders_received_total", {"status": "duplicate"}) == 2
-    assert service.metric("exec_sim_validation_errors_total", {"type": "duplicate"}) == 2
+    assert service.metric("exec_sim_duplicate_orders_total", expect=2) == 2
+    assert service.metric("exec_sim_orders_received_total", {"status": "duplicate"}, expect=2) == 2
+    assert service.metric("exec_sim_validation_errors_total", {"type": "duplicate"}, expect=2) == 2
     assert service.stop() == 0
 
 
@@ -145,7 +145,7 @@ def test_partial_fill_share_matches_configured_chance(nats_server, topology, sta
         assert filled <= 1000
     sigma = math.sqrt(count * chance * (1 - chance))
     assert abs(partial - count * chance) < 4 * sigma, partial
-    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "partial"}) == partial
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "partial"}, expect=partial) == partial
     assert service.stop() == 0
 
 

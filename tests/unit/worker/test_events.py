@@ -199,9 +199,11 @@ def test_reconcile_reports_signed_position_change(side, sign):
     assert position["unrealized_pnl"] == pytest.approx(sign * 10_000 * (1.0895 - fill.price))
     assert position["unrealized_pnl"] < 0  # slippage against the trader shows as a loss
     pnl = body["pnl_summary"]
-    assert pnl["realized_pnl"] == 0.0
+    # Fees are realized at once (the at-core example's convention: gross = total + fees).
+    assert pnl["realized_pnl"] == pytest.approx(-fill.commission)
     assert pnl["unrealized_pnl"] == position["unrealized_pnl"]
-    assert pnl["total_pnl"] == pnl["realized_pnl"] + pnl["unrealized_pnl"]
+    assert pnl["total_pnl"] == pytest.approx(pnl["realized_pnl"] + pnl["unrealized_pnl"])
+    assert pnl["gross_pnl"] == pytest.approx(pnl["total_pnl"] + pnl["total_fees"])
     assert pnl["total_fees"] == fill.commission > 0
     assert pnl["trade_count"] == 1
     assert body["fills_processed"] == ["fill_req_abc123_1"]

@@ -544,7 +544,7 @@ def test_commission_and_reconcile_values(side, sign):
             }
             pnl = recon["pnl_summary"]
             assert pnl["total_fees"] == fill["commission"]
-            assert pnl["total_pnl"] == pnl["realized_pnl"] + pnl["unrealized_pnl"]
+            assert pnl["total_pnl"] == pytest.approx(pnl["realized_pnl"] + pnl["unrealized_pnl"], abs=1e-8)
             assert pnl["unrealized_pnl"] == pos["unrealized_pnl"] <= 0
             assert pnl["trade_count"] == 1
 
