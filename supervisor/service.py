@@ -49,6 +49,9 @@ NATS_UNAVAILABLE = "EXEC-012"
 # Fewer intents than this per worker chunk cost more in queue overhead than they gain in parallelism.
 MIN_CHUNK = 16
 GAUGE_INTERVAL_S = 0.25
+# Release granularity: an event goes out at most about this much after its simulated time.
+RELEASE_TICK_S = 0.002
+IDLE_WAKE_S = 0.05
 
 
 def stream_seq_of(msg: Any) -> int:
@@ -394,26 +397,32 @@ class Service:
         event = record.execution.events[record.next_event]
         due = 0.0 if self._settings.virtual_clock else record.received_at + event.release_after_ms / 1000
         self._schedule.add(due, record.stream_seq, record)
+        if record.next_event and due <= time.monotonic():
+            self._wake_release.set()  # the intent's next event (its reconcile, say) is due now
 
     async def _release_loop(self) -> None:
         s = self._settings
         assert self._publisher is not None and self._nc is not None
+        loop = asyncio.get_running_loop()
         while True:
+            now = time.monotonic()
             room = s.max_pending_events - self._publisher.outstanding
             if room > 0 and self._nc.is_connected:
-                for record in self._schedule.pop_due(time.monotonic(), room):
+                for record in self._schedule.pop_due(now, room):
                     await self._publish_next(record)
             self._update_gauges()
+            self._wake_release.clear()
             next_due = self._schedule.next_due()
-            wait_s = 0.05 if next_due is None else min(0.05, next_due - time.monotonic())
-            if wait_s <= 0 and room > 0:
+            if next_due is not None and next_due <= time.monotonic() and room > 0:
                 await asyncio.sleep(0)  # more is due: let PubAcks and fetches run first
                 continue
-            self._wake_release.clear()
-            try:
-                await asyncio.wait_for(self._wake_release.wait(), timeout=max(wait_s, 0.001))
-            except asyncio.TimeoutError:
-                pass
+            # Woken by the timer, by new results, or by a PubAck that frees room. The
+            # timer never fires sooner than a tick, so one wake-up (and one socket
+            # write) releases every event that fell due meanwhile; never early.
+            wait_s = IDLE_WAKE_S if next_due is None else min(IDLE_WAKE_S, max(next_due - time.monotonic(), RELEASE_TICK_S))
+            timer = loop.call_later(wait_s, self._wake_release.set)
+            await self._wake_release.wait()
+            timer.cancel()
 
     async def _publish_next(self, record: _InFlight) -> None:
         assert record.execution is not None and self._publisher is not None
@@ -432,7 +441,8 @@ class Service:
         else:
             self._tally.inc(self._metrics.reconciles_generated)
         record.next_event += 1
-        self._wake_release.set()
+        if self._publisher is not None and self._publisher.outstanding >= self._settings.max_pending_events - 1:
+            self._wake_release.set()  # the release step may be waiting for room
         if self._in_flight.get(record.stream_seq) is not record:
             return  # handed back during shutdown; the redelivery re-publishes under the same ids
         if record.next_event < len(execution.events):
