@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import signal
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import orjson
 import pytest
@@ -174,3 +177,46 @@ def test_sigterm_under_load_drains_and_loses_nothing(nats_server, topology, star
     info = run_async(consumer_state(nats_server.url, topology))
     assert info.num_ack_pending == 0 and info.num_pending == 0
     assert second.stop() == 0
+
+
+def _worker_pids(service_pid: int) -> list[int]:
+    """The pool's simulator workers: spawned children (not the resource tracker)."""
+    children = Path(f"/proc/{service_pid}/task/{service_pid}/children").read_text().split()
+    pids = []
+    for pid in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def test_killed_worker_is_replaced_and_its_work_redone(nats_server, topology, start_service):
+    count = 3000
+    service = start_service(SIMULATION_SEED="kill", SIMULATION_MIN_DELAY_MS="0", SIMULATION_MAX_DELAY_MS="20",
+                            BATCH_SIZE="64")
+    workers = _worker_pids(service.process.pid)
+    assert len(workers) == 2
+    bodies = [si.encode(si.intent(f"k-{n}")) for n in range(count)]
+
+    async def publish_and_kill() -> None:
+        publisher = asyncio.create_task(publish_intents(nats_server.url, topology.intent_subject, bodies))
+        await asyncio.sleep(0.3)
+        os.kill(workers[0], signal.SIGKILL)
+        await publisher
+
+    run_async(publish_and_kill())
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2 * count), timeout_s=120)
+    grouped = events_by_corr_id(msgs, topology)
+    assert set(grouped) == {f"k-{n}" for n in range(count)}
+    msg_ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    assert len(msg_ids) == len(set(msg_ids)), "an event was stored twice"
+    assert service.metric("exec_sim_worker_restarts_total", expect=1) == 1
+    replacements = _worker_pids(service.process.pid)
+    assert len(replacements) == 2 and workers[0] not in replacements
+    assert "worker died; replacing it" in service.log()
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert service.stop() == 0
