@@ -1,0 +1,28 @@
+# at-exec-sim: the service image. Configuration comes from the environment (see README.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus_multiproc
+
+WORKDIR /app
+# Dependencies first, so code changes do not reinstall them.
+COPY setup.cfg pyproject.toml README.md ./
+COPY common/__init__.py common/__init__.py
+COPY worker/__init__.py worker/__init__.py
+COPY supervisor/__init__.py supervisor/__init__.py
+RUN pip install -e .
+
+COPY schemas/ schemas/
+COPY common/ common/
+COPY worker/ worker/
+COPY supervisor/ supervisor/
+
+RUN useradd --system --uid 10001 sim && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && chown sim "$PROMETHEUS_MULTIPROC_DIR"
+USER sim
+
+EXPOSE 8004
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["at-exec-sim"]
+CMD ["run"]
