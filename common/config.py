@@ -32,6 +32,7 @@ class ConfigError(ValueError):
 class Settings:
     service_name: str = "at-exec-sim"
     port: int = 8004
+    http_host: str = "0.0.0.0"
     nats_urls: tuple[str, ...] = ("nats://localhost:4222",)
     nats_stream: str = "trading-events"
     nats_durable: str = "exec-sim-consumer"
@@ -185,6 +186,7 @@ def _optional_seed(name: str, raw: str) -> str | None:
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SERVICE_NAME": ("service_name", _text),
     "PORT": ("port", _integer(1, 65535)),
+    "HTTP_HOST": ("http_host", _text),
     "NATS_URL": ("nats_urls", _urls),
     "NATS_STREAM": ("nats_stream", _subject),
     "NATS_DURABLE": ("nats_durable", _subject),

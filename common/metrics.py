@@ -49,6 +49,8 @@ class Metrics:
     nats_connected: Any
     workers_alive: Any
     worker_restarts: Any
+    heartbeat: Any
+    started: Any
 
 
 def build_metrics() -> Metrics:
@@ -89,6 +91,15 @@ def build_metrics() -> Metrics:
         ),
         workers_alive=Gauge("exec_sim_workers_alive", "Simulator worker processes alive", multiprocess_mode="livesum"),
         worker_restarts=Counter("exec_sim_worker_restarts_total", "Simulator workers replaced after dying"),
+        heartbeat=Gauge(
+            "exec_sim_supervisor_heartbeat_timestamp_seconds",
+            "Last time the supervisor's loop ran (unix seconds); /healthz calls it stopped when stale",
+            multiprocess_mode="livemax",
+        ),
+        started=Gauge(
+            "exec_sim_supervisor_start_timestamp_seconds", "When the supervisor started (unix seconds)",
+            multiprocess_mode="livemax",
+        ),
     )
 
 

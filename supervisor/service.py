@@ -32,13 +32,15 @@ from nats.aio.client import Client as NATS
 from common.config import Settings
 from common.messages import BatchResult, Execution, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
+from supervisor.http.server import HttpServer
 from supervisor.idempotency import CorrIdWindow
 from supervisor.jetstream import ensure_consumer, ensure_stream
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from supervisor.rate_limit import FetchRateLimit
 from supervisor.release import ReleaseSchedule
-from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, reject
+from common.metrics import FILL_TYPES, ORDER_STATUSES
+from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, REJECTION_TYPES, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
@@ -52,6 +54,8 @@ GAUGE_INTERVAL_S = 0.25
 # Release granularity: an event goes out at most about this much after its simulated time.
 RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
+# A crashed HTTP server (a port taken, say) is started again at most this often.
+HTTP_RESTART_S = 10.0
 
 
 def stream_seq_of(msg: Any) -> int:
@@ -82,6 +86,14 @@ class Service:
         self._settings = settings
         self._metrics = metrics
         self._tally = MetricTally()
+        # Every label of the closed sets exists from the start, at zero, so a
+        # dashboard's rate() has a series before the first event of its kind.
+        for status in ORDER_STATUSES:
+            metrics.orders_received.labels(status)
+        for fill_type in FILL_TYPES:
+            metrics.fills_generated.labels(fill_type)
+        for rejection_type in REJECTION_TYPES:
+            metrics.validation_errors.labels(rejection_type)
         self._in_flight: dict[int, _InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
         self._schedule: ReleaseSchedule[_InFlight] = ReleaseSchedule()
@@ -92,6 +104,8 @@ class Service:
         self._psub: Any = None
         self._publisher: JetStreamPublisher | None = None
         self._pool: WorkerPool | None = None
+        self._http = HttpServer(settings)
+        self._http_started_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._buffer_full_logged = False
         self._closing = False
@@ -114,6 +128,8 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
 
+        self._metrics.started.set(time.time())
+        self._start_http()
         # Workers first: they are spawned, but starting them before any
         # connection exists keeps the pool's failure modes independent of NATS.
         self._pool = WorkerPool(self._settings, self._settings.seed, self._results.put_nowait, self._on_worker_restart)
@@ -122,6 +138,7 @@ class Service:
         except WorkerBootError as exc:
             log.critical("simulator workers failed to boot; stopping", extra={"error": str(exc)})
             await self._pool.stop(timeout_s=1.0)
+            await self._stop_http()
             return WORKER_BOOT_ERROR
         self._metrics.workers_alive.set(self._pool.alive)
         try:
@@ -137,6 +154,7 @@ class Service:
             )
             await self._close_nats()
             await self._pool.stop(timeout_s=1.0)
+            await self._stop_http()
             return EXIT_FAILURE
         self._publisher = JetStreamPublisher(self._nc, self._settings, self._metrics, self._tally)  # type: ignore[arg-type]
         await self._publisher.start()
@@ -209,7 +227,15 @@ class Service:
         self._metrics.workers_alive.set(0)
         self._metrics.intents_in_flight.set(0)
         self._metrics.pending_events.set(0)
+        await self._stop_http()
         log.info("at-exec-sim stopped")
+
+    def _start_http(self) -> None:
+        self._http_started_at = time.monotonic()
+        self._http.start()
+
+    async def _stop_http(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._http.stop)
 
     async def _hand_back(self) -> None:
         """Nak what is still in flight so the stream redelivers it at once (to us or another instance)."""
@@ -475,8 +501,12 @@ class Service:
             return
         self._gauges_at = now
         self._tally.flush()
+        self._metrics.heartbeat.set(time.time())
         self._metrics.intents_in_flight.set(len(self._in_flight))
         if self._publisher is not None:
             self._metrics.pending_events.set(self._publisher.outstanding)
         if self._pool is not None:
             self._metrics.workers_alive.set(self._pool.alive)
+        if not self._http.alive() and not self._stop.is_set() and now - self._http_started_at > HTTP_RESTART_S:
+            log.error("http server exited; starting a new one", extra={"exitcode": self._http.exitcode()})
+            self._start_http()

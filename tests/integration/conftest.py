@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
@@ -24,7 +26,7 @@ import orjson
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from supervisor.embedded_nats import EmbeddedNats
+from supervisor.embedded_nats import EmbeddedNats, free_port
 
 T = TypeVar("T")
 _numbers = itertools.count()
@@ -76,7 +78,8 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "supervisor.cli", "run"],
+                # The console script, exactly as the Dockerfile runs it.
+                [str(Path(sys.executable).parent / "at-exec-sim"), "run"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + ready_timeout_s
@@ -87,6 +90,33 @@ class ServiceProcess:
                 raise AssertionError(f"service exited with {self.process.returncode}:\n{self.log()}")
             time.sleep(0.05)
         raise AssertionError(f"service not ready in {ready_timeout_s:g} s:\n{self.log()}")
+
+    @property
+    def port(self) -> int:
+        return int(self.env["PORT"])
+
+    def get(self, path: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
+        """GET on the service's HTTP port: (status, body); connection errors raise."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout_s) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_http(self, path: str = "/healthz", status: int = 200, timeout_s: float = 20.0) -> bytes:
+        """Poll until `path` answers `status`; return the body."""
+        deadline = time.monotonic() + timeout_s
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                code, body = self.get(path, timeout_s=2)
+                if code == status:
+                    return body
+                last = (code, body)
+            except OSError as error:
+                last = error
+            time.sleep(0.05)
+        raise AssertionError(f"{path} did not answer {status} within {timeout_s:g} s; last: {last!r}")
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -138,6 +168,8 @@ def start_service(
     def start(**env: str) -> ServiceProcess:
         base = {
             "NATS_URL": nats_server.url,
+            "PORT": str(free_port()),
+            "HTTP_HOST": "127.0.0.1",
             "WORKERS": "2",
             "SIMULATION_MIN_DELAY_MS": "0",
             "SIMULATION_MAX_DELAY_MS": "50",

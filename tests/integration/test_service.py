@@ -179,25 +179,17 @@ def test_sigterm_under_load_drains_and_loses_nothing(nats_server, topology, star
     assert second.stop() == 0
 
 
-def _worker_pids(service_pid: int) -> list[int]:
-    """The pool's simulator workers: spawned children (not the resource tracker)."""
-    children = Path(f"/proc/{service_pid}/task/{service_pid}/children").read_text().split()
-    pids = []
-    for pid in map(int, children):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in cmdline:
-            pids.append(pid)
-    return pids
+def _live_worker_pids(service) -> list[int]:
+    """Pool workers as the service announced them ("worker ready"), still running."""
+    pids = [line["pid"] for line in service.log_lines() if line.get("message") == "worker ready"]
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def test_killed_worker_is_replaced_and_its_work_redone(nats_server, topology, start_service):
     count = 3000
     service = start_service(SIMULATION_SEED="kill", SIMULATION_MIN_DELAY_MS="0", SIMULATION_MAX_DELAY_MS="20",
                             BATCH_SIZE="64")
-    workers = _worker_pids(service.process.pid)
+    workers = _live_worker_pids(service)
     assert len(workers) == 2
     bodies = [si.encode(si.intent(f"k-{n}")) for n in range(count)]
 
@@ -214,7 +206,7 @@ def test_killed_worker_is_replaced_and_its_work_redone(nats_server, topology, st
     msg_ids = [m.headers["Nats-Msg-Id"] for m in msgs]
     assert len(msg_ids) == len(set(msg_ids)), "an event was stored twice"
     assert service.metric("exec_sim_worker_restarts_total", expect=1) == 1
-    replacements = _worker_pids(service.process.pid)
+    replacements = _live_worker_pids(service)
     assert len(replacements) == 2 and workers[0] not in replacements
     assert "worker died; replacing it" in service.log()
     info = run_async(consumer_state(nats_server.url, topology))

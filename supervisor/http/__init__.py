@@ -1,0 +1,1 @@
+"""The HTTP side: /metrics and /healthz, a Flask app under gunicorn, in a process of its own."""

@@ -1,0 +1,61 @@
+"""What /healthz says, worked out from the supervisor's live gauges.
+
+Runs in the gunicorn worker that serves /healthz. The HTTP process has no side
+channel to the supervisor: it reads the multiprocess metric files, where the
+supervisor keeps `exec_sim_nats_connected`, `exec_sim_workers_alive` and a
+heartbeat (`exec_sim_supervisor_heartbeat_timestamp_seconds`, written four
+times a second). A heartbeat older than HEARTBEAT_STALE_S means the supervisor
+is stuck or gone, whatever the other gauges last said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+HEARTBEAT_STALE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    body: dict[str, Any]
+
+    @property
+    def status_code(self) -> int:
+        return 200 if self.ok else 503
+
+
+def assess(gauges: Mapping[str, float], now: float, workers_expected: int, version: str) -> Health:
+    """Health from the gauge values (by metric name; absent when never written)."""
+    heartbeat = gauges.get("exec_sim_supervisor_heartbeat_timestamp_seconds")
+    started = gauges.get("exec_sim_supervisor_start_timestamp_seconds")
+    workers = int(gauges.get("exec_sim_workers_alive", 0))
+    connected = gauges.get("exec_sim_nats_connected", 0) >= 1
+    beating = heartbeat is not None and now - heartbeat <= HEARTBEAT_STALE_S
+
+    if heartbeat is None:
+        status, processor = "starting", "stopped"
+    elif not beating:
+        status, processor = "unavailable", "stopped"
+    elif not connected:
+        status, processor = "unavailable", "stopped"  # fail-stop: nothing is fetched
+    elif workers < workers_expected:
+        status, processor = "degraded", "degraded"
+    else:
+        status, processor = "ok", "active"
+    ok = status == "ok"
+    body: dict[str, Any] = {
+        "ok": ok,
+        "status": status,
+        "nats": "connected" if connected and beating else "disconnected",
+        "processor_status": processor,
+        "uptime_s": round(now - started, 3) if started and beating else 0.0,
+        "version": version,
+        "pending_events": int(gauges.get("exec_sim_pending_events_count", 0)),
+        "in_flight": int(gauges.get("exec_sim_intents_in_flight", 0)),
+        "workers": workers,
+        "workers_expected": workers_expected,
+        "heartbeat_age_s": round(now - heartbeat, 3) if heartbeat is not None else None,
+    }
+    return Health(ok, body)
