@@ -23,6 +23,9 @@ RUN useradd --system --uid 10001 sim && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && 
 USER sim
 
 EXPOSE 8004
+# 200 only while the supervisor is connected to NATS and all its workers are alive.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8004'), timeout=2)"
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["at-exec-sim"]
 CMD ["run"]

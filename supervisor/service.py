@@ -94,6 +94,8 @@ class Service:
             metrics.fills_generated.labels(fill_type)
         for rejection_type in REJECTION_TYPES:
             metrics.validation_errors.labels(rejection_type)
+        for subject in (settings.subject_fill, settings.subject_reconcile):
+            metrics.publish_errors.labels(subject)
         self._in_flight: dict[int, _InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
         self._schedule: ReleaseSchedule[_InFlight] = ReleaseSchedule()

@@ -22,7 +22,7 @@ LIVE_GAUGES = (
     "exec_sim_supervisor_start_timestamp_seconds",
     "exec_sim_nats_connected",
     "exec_sim_workers_alive",
-    "exec_sim_pending_events_count",
+    "exec_sim_pending_events",
     "exec_sim_intents_in_flight",
 )
 

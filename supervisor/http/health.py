@@ -52,7 +52,7 @@ def assess(gauges: Mapping[str, float], now: float, workers_expected: int, versi
         "processor_status": processor,
         "uptime_s": round(now - started, 3) if started and beating else 0.0,
         "version": version,
-        "pending_events": int(gauges.get("exec_sim_pending_events_count", 0)),
+        "pending_events": int(gauges.get("exec_sim_pending_events", 0)),
         "in_flight": int(gauges.get("exec_sim_intents_in_flight", 0)),
         "workers": workers,
         "workers_expected": workers_expected,

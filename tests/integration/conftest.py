@@ -82,12 +82,16 @@ class ServiceProcess:
                 [str(Path(sys.executable).parent / "at-exec-sim"), "run"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
+        # Ready means /healthz says so: connected, workers alive, loop beating.
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
-            if "at-exec-sim running" in self.log():
-                return self
             if self.process.poll() is not None:
                 raise AssertionError(f"service exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.get("/healthz", timeout_s=1)[0] == 200:
+                    return self
+            except OSError:
+                pass
             time.sleep(0.05)
         raise AssertionError(f"service not ready in {ready_timeout_s:g} s:\n{self.log()}")
 
