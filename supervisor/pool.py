@@ -6,13 +6,16 @@ Data flow:
     ───────────────────────                     ──────────────────────────
     dispatch(IntentBatch) ──► inbox[w] (mp.Queue, one per worker) ──► worker_main
                                                                           │
-    on_result(BatchResult)  ◄── call_soon_threadsafe ◄── bridge thread ◄──┘ outbox (one SimpleQueue)
+    on_result(BatchResult)  ◄── call_soon_threadsafe ◄── bridge thread ◄──┘ results[w] (a pipe per worker)
     on_worker_exit(w)       ◄── call_soon_threadsafe ◄── bridge thread ◄── process sentinels
 
 The pool remembers every batch a worker holds until its result arrives, so a
 dead worker's batches are handed to the others (and its replacement). One
-bridge thread blocks on the result pipe and the process sentinels together, so
-the event loop never blocks on a queue read or a join. multiprocessing.Pool is
+bridge thread waits on every result pipe and process sentinel together, so the
+event loop never blocks on a queue read or a join. Each worker has its own
+result pipe whose write end only the worker holds: if it dies mid-message, the
+reader gets end-of-file instead of blocking for the rest, and no other worker
+shares a lock it might have died holding. multiprocessing.Pool is
 not used: it hangs for ever when a worker is killed (bpo-22393). Workers are
 spawned, never forked, because the supervisor has threads and a NATS
 connection by the time it replaces one.
@@ -48,6 +51,7 @@ class _Worker:
     worker_id: int
     process: Any
     inbox: Any
+    results: Any  # read end of this worker's result pipe
     ready: bool = False
     # batch_id -> batch, for re-dispatch if this worker dies.
     holding: dict[int, IntentBatch] = field(default_factory=dict)
@@ -67,7 +71,6 @@ class WorkerPool:
         self._on_result = on_result
         self._on_worker_restart = on_worker_restart
         self._ctx = mp.get_context("spawn")
-        self._outbox = self._ctx.SimpleQueue()
         self._workers: dict[int, _Worker] = {}
         self._next_worker_id = 0
         self._lock = threading.Lock()
@@ -103,9 +106,11 @@ class WorkerPool:
             workers = list(self._workers.values())
         for w in workers:
             w.inbox.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._join_all, workers, timeout_s)
+        loop = asyncio.get_running_loop()
+        # The bridge first: it must not be waiting on a pipe while the pipe is closed.
         if self._bridge is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._bridge.join, 2.0)
+            await loop.run_in_executor(None, self._bridge.join, 2.0)
+        await loop.run_in_executor(None, self._join_all, workers, timeout_s)
 
     @staticmethod
     def _join_all(workers: list[_Worker], timeout_s: float) -> None:
@@ -116,19 +121,23 @@ class WorkerPool:
                 w.process.join(1.0)
             w.inbox.close()
             w.inbox.join_thread()
+            w.results.close()
 
     def _spawn(self) -> _Worker:
         worker_id = self._next_worker_id
         self._next_worker_id += 1
         inbox = self._ctx.Queue()
+        results, results_writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(worker_id, self._settings, self._seed, inbox, self._outbox),
+            args=(worker_id, self._settings, self._seed, inbox, results_writer),
             name=f"at-exec-sim-worker-{worker_id}",
             daemon=True,
         )
         process.start()
-        worker = _Worker(worker_id, process, inbox)
+        # Only the worker may hold the write end, or its death would not end the pipe.
+        results_writer.close()
+        worker = _Worker(worker_id, process, inbox, results)
         with self._lock:
             self._workers[worker_id] = worker
         return worker
@@ -159,19 +168,33 @@ class WorkerPool:
 
     def _bridge_main(self) -> None:
         assert self._loop is not None
-        reader = self._outbox._reader  # type: ignore[attr-defined]
         while not self._stopping.is_set():
             with self._lock:
-                sentinels = {w.process.sentinel: w.worker_id for w in self._workers.values()}
-            # The timeout bounds how long a newly spawned worker's sentinel goes unwatched.
-            for ready in wait_for_ready([reader, *sentinels], timeout=0.2):
-                if ready is reader:
-                    message = self._outbox.get()
-                    self._loop.call_soon_threadsafe(self._on_message, message)
+                watched = {w.process.sentinel: w for w in self._workers.values()}
+                watched.update({w.results: w for w in self._workers.values() if not w.results.closed})
+            # The timeout bounds how long a newly spawned worker goes unwatched.
+            for ready in wait_for_ready(list(watched), timeout=0.2):
+                worker = watched[ready]
+                if ready is worker.results:
+                    self._read_results(worker, block=True)
                 else:
-                    # A dead worker's sentinel stays readable until the loop
-                    # drops it from _workers; _on_exit ignores the repeats.
-                    self._loop.call_soon_threadsafe(self._on_exit, sentinels[ready])  # type: ignore[index]
+                    # Deliver what it finished before it died, then report the death.
+                    self._read_results(worker, block=False)
+                    # A dead worker's sentinel stays readable until the loop drops
+                    # it from _workers; _on_exit ignores the repeats.
+                    self._loop.call_soon_threadsafe(self._on_exit, worker.worker_id)
+
+    def _read_results(self, worker: _Worker, block: bool) -> None:
+        """Forward one message (block) or every complete one waiting (not block) to the loop."""
+        assert self._loop is not None
+        while not worker.results.closed and (block or worker.results.poll(0)):
+            try:
+                message = worker.results.recv()
+            except (EOFError, OSError):  # the worker is gone, maybe mid-message
+                worker.results.close()
+                return
+            self._loop.call_soon_threadsafe(self._on_message, message)
+            block = False
 
     def _on_message(self, message: object) -> None:
         if isinstance(message, BatchResult):

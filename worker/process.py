@@ -2,8 +2,10 @@
 
 Runs in each pool worker. `worker_main` does all setup in one place (signals
 reset, validator and simulator built), announces itself with WorkerReady, then
-answers every IntentBatch from its own input queue with one BatchResult on the
-shared result queue. A None on the input queue means stop. An unexpected
+answers every IntentBatch from its own input queue with one BatchResult on its
+own result pipe (never a shared one: a worker killed mid-write would leave a
+shared pipe holding half a message and its lock taken, stalling every other
+worker and the reader). A None on the input queue means stop. An unexpected
 exception is sent back as WorkerCrashed data and the process exits, so the
 supervisor can repair it; nothing here touches NATS or asyncio.
 """
@@ -56,9 +58,9 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
         configure_logging(settings.service_name, settings.log_level)
         processor = IntentProcessor(settings, seed)
     except Exception:
-        outbox.put(WorkerCrashed(worker_id, None, traceback.format_exc(limit=5)))
+        outbox.send(WorkerCrashed(worker_id, None, traceback.format_exc(limit=5)))
         raise SystemExit(3)
-    outbox.put(WorkerReady(worker_id, os.getpid()))
+    outbox.send(WorkerReady(worker_id, os.getpid()))
     while True:
         batch = inbox.get()
         if batch is None:
@@ -66,6 +68,6 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
         try:
             result = processor.process_batch(batch, worker_id)
         except Exception:
-            outbox.put(WorkerCrashed(worker_id, batch.batch_id, traceback.format_exc(limit=5)))
+            outbox.send(WorkerCrashed(worker_id, batch.batch_id, traceback.format_exc(limit=5)))
             raise SystemExit(1)
-        outbox.put(result)
+        outbox.send(result)
