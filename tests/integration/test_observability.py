@@ -87,7 +87,11 @@ def test_counters_equal_a_known_mixed_workload(nats_server, topology, start_serv
         b["corr_id"] for b in valid}
 
     service.metric("exec_sim_reconciles_generated_total", expect=reconciles)
-    values = samples(service.get("/metrics")[1].decode())
+    text = service.get("/metrics")[1]
+    values = samples(text.decode())
+    checked = subprocess.run([prometheus_binary("promtool"), "check", "metrics"], input=text, capture_output=True,
+                             timeout=30)
+    assert checked.returncode == 0, checked.stderr.decode()
     assert value(values, "exec_sim_orders_received_total", status="accepted") == len(valid)
     assert value(values, "exec_sim_orders_received_total", status="invalid") == len(invalid)
     assert value(values, "exec_sim_orders_received_total", status="duplicate") == 2
