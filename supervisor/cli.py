@@ -8,7 +8,6 @@ loop. A configuration error is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from common.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class WorkerPool:
         results, results_writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(worker_id, self._settings, self._seed, inbox, results_writer),
+            args=(worker_id, self._settings, self._seed, inbox, results_writer, os.getpid()),
             name=f"at-exec-sim-worker-{worker_id}",
             daemon=True,
         )

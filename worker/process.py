@@ -19,6 +19,7 @@ import traceback
 from typing import Any
 
 from common.config import Settings
+from common.lifetime import die_with_parent
 from common.logs import configure_logging
 from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, WorkerCrashed, WorkerReady
 from worker.rejections import INTERNAL, INTERNAL_ERROR, Rejection, reject
@@ -49,7 +50,8 @@ class IntentProcessor:
         return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))
 
 
-def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, outbox: Any) -> None:
+def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, outbox: Any, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     # The supervisor owns shutdown: a Ctrl-C on the terminal reaches the whole
     # process group, and workers must keep answering until told to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

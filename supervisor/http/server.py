@@ -2,28 +2,24 @@
 
 `HttpServer` runs in the supervisor: it spawns `serve` in a fresh process (no
 event loop, no threads, no NATS connection to inherit), where gunicorn's
-arbiter then forks its own worker. The child asks the kernel for SIGTERM when
-its parent dies (PR_SET_PDEATHSIG), so a supervisor killed with -9 does not
-leave a server holding the port and answering for a dead service.
+arbiter then forks its own worker. The child dies with the supervisor
+(common.lifetime), so a supervisor killed with -9 does not leave a server
+holding the port and answering for a dead service.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing as mp
 import os
-import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from common.config import Settings
+from common.lifetime import die_with_parent
 
 log = logging.getLogger("at_exec_sim.http")
-
-_PR_SET_PDEATHSIG = 1
-
 
 class HttpServer:
     def __init__(self, settings: Settings) -> None:
@@ -61,7 +57,7 @@ class HttpServer:
 
 def serve(settings: Settings, parent_pid: int) -> None:
     """Entry point of the HTTP process."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     from common.metrics import prepare_multiproc_dir
 
     prepare_multiproc_dir(settings.prometheus_multiproc_dir, wipe=False)
@@ -69,16 +65,6 @@ def serve(settings: Settings, parent_pid: int) -> None:
 
     configure_logging(settings.service_name, settings.log_level)
     _GunicornApp(settings).run()
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the supervisor's own stop() still applies
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _gunicorn_logconfig(settings: Settings) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from supervisor import sample_intents as si
 from supervisor.embedded_nats import EmbeddedNats, free_port
 
-from .conftest import Topology, publish_intents, read_outputs, run_async
+from .conftest import publish_intents, read_outputs, run_async
 
 pytestmark = pytest.mark.integration
 

@@ -49,7 +49,7 @@ def assert_well_formed(events: list[tuple[str, dict]]) -> None:
     """fill 1, reconcile 1, fill 2, reconcile 2 ...; each reconcile names the fill before it."""
     kinds = [kind for kind, _ in events]
     assert kinds == ["fill", "reconcile"] * (len(events) // 2), kinds
-    for (_, fill), (_, reconcile) in zip(events[::2], events[1::2]):
+    for (_, fill), (_, reconcile) in zip(events[::2], events[1::2], strict=True):
         assert reconcile["fills_processed"] == [fill["fill_id"]]
         assert reconcile["strategy_id"] == fill["strategy_id"]
 
@@ -135,7 +135,7 @@ def test_partial_fill_share_matches_configured_chance(nats_server, topology, sta
     grouped = events_by_corr_id(msgs, topology)
     assert len(grouped) == count
     partial = 0
-    for corr_id, events in grouped.items():
+    for events in grouped.values():
         assert_well_formed(events)
         statuses = [e[1]["fill_status"] for e in events[::2]]
         filled = sum(e[1]["fill_quantity"] for e in events[::2] if e[1]["fill_status"] != "cancelled")
