@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration bench clean
+.PHONY: venv demo test test-unit test-integration chaos bench clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ test-unit: venv
 
 test-integration: venv
 	$(BIN)/python -m pytest tests/integration
+
+# The fault-injection tests with five times the intents (make test runs them at 1x).
+chaos: venv
+	CHAOS_SCALE=$${CHAOS_SCALE:-5} $(BIN)/python -m pytest -m chaos -s
 
 bench: venv
 	$(BIN)/python bench/throughput.py

@@ -158,6 +158,13 @@ def _subject(name: str, raw: str) -> str:
     return value
 
 
+def _jetstream_name(name: str, raw: str) -> str:
+    value = _text(name, raw)
+    if any(c in value for c in " \t.*>/\\"):
+        raise ConfigError(name, f"{value!r} is not a JetStream name (no spaces, '.', '*', '>', '/' or '\\')")
+    return value
+
+
 def _secret(name: str, raw: str) -> bytes:
     return raw.encode()
 
@@ -188,8 +195,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "PORT": ("port", _integer(1, 65535)),
     "HTTP_HOST": ("http_host", _text),
     "NATS_URL": ("nats_urls", _urls),
-    "NATS_STREAM": ("nats_stream", _subject),
-    "NATS_DURABLE": ("nats_durable", _subject),
+    "NATS_STREAM": ("nats_stream", _jetstream_name),
+    "NATS_DURABLE": ("nats_durable", _jetstream_name),
     "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", _subject),
     "NATS_SUBJECT_FILL": ("subject_fill", _subject),
     "NATS_SUBJECT_RECONCILE": ("subject_reconcile", _subject),

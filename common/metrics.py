@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +23,17 @@ PUBLISH_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 
 
 def prepare_multiproc_dir(path: str, wipe: bool) -> None:
-    """Point prometheus_client at `path`; with `wipe`, start from an empty directory.
+    """Point prometheus_client at `path`; with `wipe`, remove the metric files an earlier run left.
 
     A stale or empty .db file from an earlier run breaks every scrape, hence the wipe at service start.
     """
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    if wipe and os.path.isdir(path):
-        shutil.rmtree(path)
     os.makedirs(path, exist_ok=True)
+    if wipe:
+        # Only the metric files: the directory may be shared or mis-set (/tmp, say).
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
-"""Which corr_ids this supervisor has filled within IDEMPOTENCY_TTL_SEC.
+"""Which corr_ids this supervisor has filled within IDEMPOTENCY_TTL_SEC, and from which message.
 
 Runs in the supervisor's event loop. An in-memory map ordered by first sight,
-expired from the front; it stops an intent repeated while this process runs.
-Across restarts and instances the stream's duplicate window does the same job:
-the repeated intent yields the same message ids and the stream drops them.
+expired from the front and capped in size (the oldest go first past the cap);
+it stops an intent repeated while this process runs. Across restarts, and for
+what the cap let go, the stream's duplicate window does the same job: the
+repeated intent yields the same message ids and the stream drops them.
+Remembering the stream sequence that claimed a corr_id tells a client's
+duplicate (another message) from a redelivery of the same message.
 """
 
 from __future__ import annotations
@@ -11,26 +14,32 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+DEFAULT_MAX_ENTRIES = 1_000_000
+
 
 class CorrIdWindow:
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._ttl_s = ttl_s
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._max_entries = max_entries
+        # corr_id -> (expires at, stream sequence that claimed it)
+        self._claims: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._claims)
 
-    def claim(self, corr_id: str, now: float | None = None) -> bool:
-        """True if corr_id is new within the window (and now taken); False for a duplicate."""
+    def claim(self, corr_id: str, stream_seq: int, now: float | None = None) -> int | None:
+        """Claim corr_id for stream_seq: None when it was free, else the sequence already holding it."""
         if self._ttl_s <= 0:
-            return True
+            return None
         now = time.monotonic() if now is None else now
-        while self._expiry:
-            oldest, expires_at = next(iter(self._expiry.items()))
-            if expires_at > now:
+        claims = self._claims
+        while claims:
+            oldest, (expires_at, _) = next(iter(claims.items()))
+            if expires_at > now and len(claims) < self._max_entries:
                 break
-            del self._expiry[oldest]
-        if corr_id in self._expiry:
-            return False
-        self._expiry[corr_id] = now + self._ttl_s
-        return True
+            del claims[oldest]
+        held = claims.get(corr_id)
+        if held is not None:
+            return held[1]
+        claims[corr_id] = (now + self._ttl_s, stream_seq)
+        return None

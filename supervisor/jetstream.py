@@ -24,14 +24,16 @@ MIN_DUPLICATE_WINDOW_S = 120.0
 
 
 def stream_subjects(settings: Settings) -> list[str]:
-    """decisions.* and executions.* for the default subjects; a wildcard per subject root otherwise."""
-    subjects: list[str] = []
+    """decisions.* and executions.* for the default subjects; a wildcard per subject root otherwise.
+
+    A root with any subject of three or more tokens gets root.>, which covers its
+    two-token subjects too (JetStream refuses overlapping subjects in one stream).
+    """
+    depth: dict[str, int] = {}
     for subject in (settings.subject_order_intent, settings.subject_fill, settings.subject_reconcile):
-        root, _, rest = subject.partition(".")
-        pattern = f"{root}.*" if rest and "." not in rest else f"{root}.>" if rest else root
-        if pattern not in subjects:
-            subjects.append(pattern)
-    return subjects
+        root = subject.split(".")[0]
+        depth[root] = max(depth.get(root, 0), subject.count(".") + 1)
+    return [root if d == 1 else f"{root}.*" if d == 2 else f"{root}.>" for root, d in depth.items()]
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:

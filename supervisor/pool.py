@@ -120,9 +120,7 @@ class WorkerPool:
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(1.0)
-            w.inbox.close()
-            w.inbox.join_thread()
-            w.results.close()
+            _discard_queues(w, close_results=True)
 
     def _spawn(self) -> _Worker:
         worker_id = self._next_worker_id
@@ -174,7 +172,11 @@ class WorkerPool:
                 watched = {w.process.sentinel: w for w in self._workers.values()}
                 watched.update({w.results: w for w in self._workers.values() if not w.results.closed})
             # The timeout bounds how long a newly spawned worker goes unwatched.
-            for ready in wait_for_ready(list(watched), timeout=0.2):
+            try:
+                ready_list = wait_for_ready(list(watched), timeout=0.2)
+            except (OSError, ValueError):  # a pipe closed meanwhile: look again
+                continue
+            for ready in ready_list:
                 worker = watched[ready]
                 if ready is worker.results:
                     self._read_results(worker, block=True)
@@ -235,6 +237,8 @@ class WorkerPool:
             "worker died; replacing it and re-dispatching its work",
             extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
         )
+        # Its result pipe is the bridge thread's to close (at end of file).
+        _discard_queues(worker, close_results=False)
         self.restarts += 1
         replacement = self._spawn()
         self._on_worker_restart(worker.process.pid or 0, replacement.worker_id)
@@ -244,3 +248,16 @@ class WorkerPool:
     def _fail(self, error: Exception) -> None:
         if self.fatal is not None and not self.fatal.done():
             self.fatal.set_exception(error)
+
+
+def _discard_queues(worker: _Worker, close_results: bool) -> None:
+    """Let go of a finished worker's queues without waiting on them.
+
+    Batches queued for a worker that is gone may fill its pipe; the queue's
+    feeder thread would then block for ever and, joined at interpreter exit,
+    hang the supervisor. Its batches are re-dispatched from `holding` anyway.
+    """
+    worker.inbox.cancel_join_thread()
+    worker.inbox.close()
+    if close_results and not worker.results.closed:
+        worker.results.close()

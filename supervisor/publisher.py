@@ -29,6 +29,7 @@ log = logging.getLogger("at_exec_sim.publisher")
 
 PUBLISH_FAILED = "EXEC-002"
 RETRY_BACKOFF_S = 0.25
+MAX_RETRY_BACKOFF_S = 5.0
 SWEEP_INTERVAL_S = 0.05
 
 
@@ -48,8 +49,13 @@ class _Pending:
 
 
 class JetStreamPublisher:
-    def __init__(self, nc: NATS, settings: Settings, metrics: Metrics, tally: MetricTally) -> None:
+    def __init__(
+        self, nc: NATS, settings: Settings, metrics: Metrics, tally: MetricTally,
+        on_no_stream: Callable[[], None] | None = None,
+    ) -> None:
         self._nc = nc
+        # Called when the server says no stream takes the subject (503): the topology needs repair.
+        self._on_no_stream = on_no_stream
         self._settings = settings
         self._metrics = metrics
         self._tally = tally
@@ -109,18 +115,23 @@ class JetStreamPublisher:
         await pending.on_acked()
 
     def _failed(self, pending: _Pending, reason: str) -> None:
-        """The server refused it or the send raised: count it, re-send after a backoff."""
-        pending.retry_at = time.monotonic() + RETRY_BACKOFF_S
+        """The server refused it or the send raised: count it, re-send after a growing backoff."""
+        backoff = min(RETRY_BACKOFF_S * 2 ** max(pending.attempts - 1, 0), MAX_RETRY_BACKOFF_S)
+        pending.retry_at = time.monotonic() + backoff
         self._count_failure(pending, reason)
+        if reason.startswith("status 503") and self._on_no_stream is not None:
+            self._on_no_stream()
 
     def _count_failure(self, pending: _Pending, reason: str) -> None:
         pending.failure_counted = True
         self._metrics.publish_errors.labels(subject=pending.subject).inc()
-        log.warning(
-            "publish failed; retrying with the same message id",
-            extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": reason,
-                   "corr_id": pending.headers["corr_id"], "attempt": pending.attempts},
-        )
+        # Every failure is counted; a long outage logs each event's first tries and then every 20th.
+        if pending.attempts <= 2 or pending.attempts % 20 == 0:
+            log.warning(
+                "publish failed; retrying with the same message id",
+                extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": reason,
+                       "corr_id": pending.headers["corr_id"], "attempt": pending.attempts},
+            )
 
     async def _sweep(self) -> None:
         """Re-send what timed out or failed, while the connection is up."""

@@ -54,28 +54,32 @@ GAUGE_INTERVAL_S = 0.25
 # Release granularity: an event goes out at most about this much after its simulated time.
 RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
+TOPOLOGY_CHECK_S = 5.0
 # A crashed HTTP server (a port taken, say) is started again at most this often.
 HTTP_RESTART_S = 10.0
 
 
-def stream_seq_of(msg: Any) -> int:
-    """The stream sequence from the ack subject, without nats-py's full metadata parse (a datetime per message)."""
+def delivery_of(msg: Any) -> tuple[int, int]:
+    """(stream sequence, delivery count) from the ack subject, without nats-py's full
+    metadata parse (a datetime per message)."""
     tokens = msg.reply.split(".")
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[5])
+        return int(tokens[5]), int(tokens[4])
     if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>...
-        return int(tokens[7])
-    return msg.metadata.sequence.stream
+        return int(tokens[7]), int(tokens[6])
+    metadata = msg.metadata
+    return metadata.sequence.stream, metadata.num_delivered
 
 
 class _InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
-    __slots__ = ("msg", "stream_seq", "received_at", "execution", "next_event")
+    __slots__ = ("msg", "stream_seq", "redelivered", "received_at", "execution", "next_event")
 
-    def __init__(self, msg: Any, stream_seq: int, received_at: float) -> None:
+    def __init__(self, msg: Any, stream_seq: int, redelivered: bool, received_at: float) -> None:
         self.msg = msg
         self.stream_seq = stream_seq
+        self.redelivered = redelivered
         self.received_at = received_at  # monotonic; release times count from here
         self.execution: Execution | None = None
         self.next_event = 0
@@ -117,6 +121,7 @@ class Service:
         self._stop_now: asyncio.Event
         self._wake_release: asyncio.Event
         self._room: asyncio.Event
+        self._topology_suspect: asyncio.Event
         self._results: asyncio.Queue[BatchResult]
 
     # -- lifecycle ------------------------------------------------------------
@@ -125,6 +130,7 @@ class Service:
         """Run until a signal or a fatal error; return the process exit code."""
         self._stop, self._stop_now = asyncio.Event(), asyncio.Event()
         self._wake_release, self._room = asyncio.Event(), asyncio.Event()
+        self._topology_suspect = asyncio.Event()
         self._results = asyncio.Queue()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -158,13 +164,16 @@ class Service:
             await self._pool.stop(timeout_s=1.0)
             await self._stop_http()
             return EXIT_FAILURE
-        self._publisher = JetStreamPublisher(self._nc, self._settings, self._metrics, self._tally)  # type: ignore[arg-type]
+        self._publisher = JetStreamPublisher(
+            self._nc, self._settings, self._metrics, self._tally, on_no_stream=self._topology_suspect.set  # type: ignore[arg-type]
+        )
         await self._publisher.start()
 
         self._tasks = [
             asyncio.create_task(self._fetch_loop(), name="fetch"),
             asyncio.create_task(self._collect_loop(), name="collect"),
             asyncio.create_task(self._release_loop(), name="release"),
+            asyncio.create_task(self._topology_loop(), name="topology"),
         ]
         log.info(
             "at-exec-sim running",
@@ -244,9 +253,12 @@ class Service:
         if not self._in_flight:
             return
         log.warning("handing back unfinished intents", extra={"in_flight": len(self._in_flight)})
-        for record in list(self._in_flight.values()):
-            await self._settle(record, record.msg.nak)
+        records = list(self._in_flight.values())
+        # Out of the books first: a PubAck arriving meanwhile must not ack a nak'ed input.
+        self._in_flight.clear()
         self._schedule.drain()
+        for record in records:
+            await self._settle(record, record.msg.nak)
 
     # -- NATS connection ------------------------------------------------------
 
@@ -307,6 +319,38 @@ class Service:
         self._metrics.worker_restarts.inc()
         mark_process_dead(dead_pid)
 
+    # -- topology -------------------------------------------------------------
+
+    async def _topology_loop(self) -> None:
+        """Put the stream and consumer back if they vanish (a server restarted on an empty store, a
+        deleted consumer): checked every few seconds, and at once when a publish finds no stream."""
+        js = self._nc.jetstream()  # type: ignore[union-attr]
+        while True:
+            try:
+                await asyncio.wait_for(self._topology_suspect.wait(), timeout=TOPOLOGY_CHECK_S)
+            except asyncio.TimeoutError:
+                pass
+            self._topology_suspect.clear()
+            if not self._nc.is_connected:  # type: ignore[union-attr]
+                continue
+            try:
+                await js.consumer_info(self._settings.nats_stream, self._settings.nats_durable, timeout=5)
+                continue
+            except nats.js.errors.NotFoundError:
+                pass
+            except Exception as exc:
+                log.debug("topology check failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            log.error("stream or consumer missing; creating them again",
+                      extra={"stream": self._settings.nats_stream, "durable": self._settings.nats_durable})
+            try:
+                await ensure_stream(js, self._settings)
+                old, self._psub = self._psub, await ensure_consumer(js, self._settings)
+                await old.unsubscribe()
+            except Exception as exc:
+                log.error("could not restore the stream or consumer", extra={"error": f"{type(exc).__name__}: {exc}"})
+            await asyncio.sleep(TOPOLOGY_CHECK_S)  # at most one repair per interval
+
     # -- fetch ----------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
@@ -320,6 +364,9 @@ class Service:
             if allowed <= 0:
                 await asyncio.sleep(self._rate.wait_s())
                 continue
+            # Paid for in full: a pull request can go on delivering up to `allowed`
+            # after fetch returns with fewer (they arrive with the next fetch).
+            self._rate.spend(allowed)
             try:
                 msgs = await self._psub.fetch(allowed, timeout=s.fetch_timeout_s)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
@@ -330,7 +377,6 @@ class Service:
                 log.warning("fetch failed", extra={"error": f"{type(exc).__name__}: {exc}"})
                 await asyncio.sleep(0.2)
                 continue
-            self._rate.spend(len(msgs))
             self._dispatch(msgs)
 
     def _fetch_room(self) -> int:
@@ -361,13 +407,13 @@ class Service:
         received_at_ms = time.time_ns() // 1_000_000
         raws: list[RawIntent] = []
         for msg in msgs:
-            stream_seq = stream_seq_of(msg)
+            stream_seq, delivered = delivery_of(msg)
             held = self._in_flight.get(stream_seq)
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
                 held.msg = msg
                 continue
-            self._in_flight[stream_seq] = _InFlight(msg, stream_seq, received_at)
+            self._in_flight[stream_seq] = _InFlight(msg, stream_seq, delivered > 1, received_at)
             headers = msg.headers
             raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, received_at_ms))
         if not raws:
@@ -391,7 +437,17 @@ class Service:
                 if isinstance(outcome, Rejection):
                     await self._reject(record, outcome)
                     continue
-                if not self._corr_ids.claim(outcome.corr_id, now):
+                claimed_by = self._corr_ids.claim(outcome.corr_id, outcome.stream_seq, now)
+                if claimed_by is not None and claimed_by == outcome.stream_seq and record.redelivered:
+                    # This very message again (its ack was lost, e.g. in a NATS crash):
+                    # already executed and counted; its events are stored. Settle it quietly.
+                    self._in_flight.pop(record.stream_seq, None)
+                    self._room.set()
+                    log.info("redelivered intent already executed; acked",
+                             extra={"corr_id": outcome.corr_id, "stream_seq": outcome.stream_seq})
+                    await self._settle(record, record.msg.ack)
+                    continue
+                if claimed_by is not None:
                     self._tally.inc(m.duplicate_orders)
                     await self._reject(
                         record,

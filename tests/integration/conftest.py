@@ -207,8 +207,27 @@ async def publish_intents(
         await nc.close()
 
 
-async def read_outputs(url: str, topology: Topology, expected: int, timeout_s: float = 30.0) -> list[Any]:
-    """Every message on the executions subjects as stored in the stream, waiting for `expected`."""
+def all_answered(msgs: list[Any], corr_ids: set[str]) -> bool:
+    """Every corr_id has its final fill (full or cancelled) and a reconcile for each fill."""
+    fills: dict[str, int] = {}
+    reconciles: dict[str, int] = {}
+    final: set[str] = set()
+    for msg in msgs:
+        corr_id = msg.headers["corr_id"]
+        if ":fill:" in msg.headers["Nats-Msg-Id"]:
+            fills[corr_id] = fills.get(corr_id, 0) + 1
+            if orjson.loads(msg.data)["fill_status"] in ("full", "cancelled"):
+                final.add(corr_id)
+        else:
+            reconciles[corr_id] = reconciles.get(corr_id, 0) + 1
+    return corr_ids <= final and all(fills[c] == reconciles.get(c) for c in corr_ids)
+
+
+async def read_outputs(
+    url: str, topology: Topology, expected: int, timeout_s: float = 30.0, corr_ids: set[str] | None = None
+) -> list[Any]:
+    """Every message on the executions subjects as stored in the stream, waiting for `expected`
+    messages, or, given `corr_ids`, until each of them is fully answered."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
@@ -222,8 +241,10 @@ async def read_outputs(url: str, topology: Topology, expected: int, timeout_s: f
             try:
                 got.extend(await sub.fetch(500, timeout=0.5))
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                if len(got) >= expected:
+                if corr_ids is None and len(got) >= expected:
                     break
+            if corr_ids is not None and all_answered(got, corr_ids):
+                break
         # A short grace to see anything beyond `expected` (a doubled fill would show here).
         try:
             got.extend(await sub.fetch(500, timeout=0.5))

@@ -29,16 +29,26 @@ def test_release_schedule_respects_the_limit():
 
 def test_corr_id_window_rejects_repeats_until_the_ttl_passes():
     window = CorrIdWindow(ttl_s=10)
-    assert window.claim("a", now=0.0)
-    assert not window.claim("a", now=9.9)
-    assert window.claim("b", now=5.0)
-    assert window.claim("a", now=10.0)  # expired, claimed afresh
+    assert window.claim("a", 1, now=0.0) is None
+    assert window.claim("a", 2, now=9.9) == 1  # another message: a duplicate of seq 1
+    assert window.claim("a", 1, now=9.9) == 1  # the same message again: a redelivery
+    assert window.claim("b", 3, now=5.0) is None
+    assert window.claim("a", 4, now=10.0) is None  # expired, claimed afresh
     assert len(window) == 2
+
+
+def test_corr_id_window_is_capped_oldest_first():
+    window = CorrIdWindow(ttl_s=3600, max_entries=3)
+    for seq, corr_id in enumerate("abcd"):
+        window.claim(corr_id, seq, now=float(seq))
+    assert len(window) == 3
+    assert window.claim("a", 9, now=5.0) is None  # "a" was let go: the stream's dedupe covers it
+    assert window.claim("d", 9, now=5.0) == 3
 
 
 def test_corr_id_window_off_with_zero_ttl():
     window = CorrIdWindow(ttl_s=0)
-    assert window.claim("a") and window.claim("a")
+    assert window.claim("a", 1) is None and window.claim("a", 2) is None
 
 
 def test_rate_limit_allows_a_burst_then_the_rate():
