@@ -7,7 +7,6 @@ subscription, which also sees publishes the stream deduplicated. CHAOS_SCALE
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -196,3 +195,17 @@ def test_a_worker_that_cannot_boot_stops_the_service(nats_server, topology, star
     )
     with pytest.raises(AssertionError, match="service exited with 3"):
         start_service(PYTHONPATH=str(hook))
+
+
+def test_long_delays_cause_no_redelivery(nats_server, topology, start_service):
+    # ACK_WAIT_SEC left to its default, which follows the longest possible execution.
+    service = start_service(SIMULATION_MIN_DELAY_MS="2500", SIMULATION_MAX_DELAY_MS="4000",
+                            SIMULATION_PARTIAL_FILL_CHANCE="1")
+    corr_ids = {f"long-{n}" for n in range(50)}
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(si.intent(c)) for c in corr_ids]))
+    msgs = run_async(read_outputs(nats_server.url, topology, 0, timeout_s=30, corr_ids=corr_ids), timeout_s=60)
+    assert_exactly_once(msgs, topology, corr_ids)
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_redelivered == 0 and info.num_ack_pending == 0
+    assert info.config.ack_wait > 2 * 4.0
+    assert service.stop() == 0

@@ -103,3 +103,11 @@ def test_service_refuses_to_start_with_one_line_and_exit_2(variable, value):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("variable", ["NATS_STREAM", "NATS_DURABLE"])
+@pytest.mark.parametrize("value", ["a.b", "a b", "a*", "a>"])
+def test_jetstream_names_are_checked(variable, value):
+    with pytest.raises(ConfigError) as error:
+        load_settings({variable: value})
+    assert error.value.variable == variable

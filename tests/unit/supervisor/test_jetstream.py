@@ -1,0 +1,23 @@
+"""Stream and consumer settings derived from the configuration."""
+
+from __future__ import annotations
+
+from common.config import load_settings
+from supervisor.jetstream import consumer_config, stream_subjects
+
+
+def test_default_subjects_are_the_designs():
+    assert stream_subjects(load_settings({})) == ["decisions.*", "executions.*"]
+
+
+def test_deeper_subjects_get_one_non_overlapping_wildcard_per_root():
+    settings = load_settings({"NATS_SUBJECT_ORDER_INTENT": "t1.decisions.order_intent",
+                              "NATS_SUBJECT_FILL": "t1.executions.fill", "NATS_SUBJECT_RECONCILE": "t1.recon"})
+    assert stream_subjects(settings) == ["t1.>"]
+
+
+def test_consumer_bounds_follow_the_settings():
+    settings = load_settings({"MAX_IN_FLIGHT": "2500", "ACK_WAIT_SEC": "90", "MAX_DELIVER": "4"})
+    config = consumer_config(settings)
+    assert config.max_ack_pending == 2500 and config.ack_wait == 90 and config.max_deliver == 4
+    assert config.durable_name == "exec-sim-consumer" and config.filter_subject == "decisions.order_intent"
