@@ -1,4 +1,4 @@
-"""Command line: `at-exec-sim run | demo | config`.
+"""Command line: `at-exec-sim run | demo | loadgen | config`.
 
 Runs in the supervisor process. The only place that reads the environment
 (through common.config.load_settings) and the only place that picks the event
@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the service against an embedded nats-server with sample intents")
     demo.add_argument("--intents", type=int, default=200, help="valid intents to send (default 200)")
     demo.add_argument("--workers", type=int, default=2, help="simulator workers (default 2)")
+    loadgen = commands.add_parser("loadgen", help="load-test a running at-exec-sim (open loop) and report")
+    from supervisor.loadgen.command import add_arguments
+
+    add_arguments(loadgen)
     commands.add_parser("config", help="print the configuration the environment gives, then exit")
     args = parser.parse_args(argv)
 
@@ -37,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor.demo import run_demo
 
         return run_demo(settings, intents=args.intents, workers=args.workers)
+    if args.command == "loadgen":
+        from supervisor.loadgen.command import run_loadgen
+
+        return run_loadgen(args, settings)
     if args.command == "config":
         for variable in ENVIRONMENT_VARIABLES:
             print(variable)

@@ -1,0 +1,1 @@
+"""`at-exec-sim loadgen`: an open-loop load generator and report for a running at-exec-sim."""

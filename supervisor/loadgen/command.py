@@ -1,0 +1,108 @@
+"""`at-exec-sim loadgen` options and the run from the command line.
+
+Runs in the loadgen process. NATS URL and subjects default to the service's
+own settings (the same environment), so the tool talks to the service it sits
+next to. Exit status: 0 when every valid intent was answered, 1 when some were
+not (counts printed), 3 when NATS or the stream cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+
+from common.config import Settings
+from supervisor.loadgen.plan import LoadOptions, parse_mix
+from supervisor.loadgen.runner import LoadgenError, LoadRun, Target, run_load
+from supervisor.loadgen.view import LiveView, summary_table
+
+EXIT_UNANSWERED = 1
+EXIT_UNREACHABLE = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="NATS server(s), comma-separated (default: NATS_URL)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--count", type=int, help="intents to send (default 1000)")
+    size.add_argument("--duration", type=float, help="seconds to send for, at --rate")
+    parser.add_argument("--rate", type=float, default=500.0, help="intents per second, open loop; 0: as fast as possible")
+    parser.add_argument("--mix", default="market=4,limit=3,stop=2,stop_limit=1", help="order-type weights")
+    parser.add_argument("--instruments", help="comma-separated instruments (default: a sample of FX, crypto, equities)")
+    parser.add_argument("--sides", default="buy,sell", help="comma-separated sides")
+    parser.add_argument("--quantity", default="1-1000", help="quantity range, MIN-MAX (whole units)")
+    parser.add_argument("--invalid-share", type=float, default=0.0, help="share of intents made invalid on purpose")
+    parser.add_argument("--hmac-secret", default=None, help="sign every intent (default: API_KEY_HMAC_SECRET)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the stream of intents")
+    parser.add_argument("--run-id", default="lg", help="corr_id prefix")
+    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to wait for answers after sending")
+    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument("--report", type=Path, help="write an HTML report with charts to this directory")
+    parser.add_argument("--quiet", action="store_true", help="no live view")
+
+
+def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
+    low, _, high = args.quantity.partition("-")
+    rate = max(args.rate, 0.0)
+    count = args.count if args.count is not None else int(args.duration * rate) if args.duration and rate else 1000
+    return LoadOptions(
+        count=count,
+        rate_per_s=rate,
+        order_mix=parse_mix(args.mix),
+        instruments=tuple(i.strip() for i in args.instruments.split(",")) if args.instruments else LoadOptions().instruments,
+        sides=tuple(s.strip() for s in args.sides.split(",")),
+        quantity_min=int(low),
+        quantity_max=int(high or low),
+        invalid_share=args.invalid_share,
+        hmac_secret=(args.hmac_secret.encode() if args.hmac_secret is not None else settings.hmac_secret),
+        seed=args.seed,
+        run_id=args.run_id,
+    )
+
+
+def target_from(args: argparse.Namespace, settings: Settings) -> Target:
+    urls = tuple(u.strip() for u in args.url.split(",")) if args.url else settings.nats_urls
+    return Target(urls, settings.nats_stream, settings.subject_order_intent, settings.subject_fill,
+                  settings.subject_reconcile)
+
+
+def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:
+    console = console or Console()
+    try:
+        options = options_from(args, settings)
+    except ValueError as exc:
+        console.print(f"at-exec-sim loadgen: {exc}")
+        return 2
+    try:
+        result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet)
+    except LoadgenError as exc:
+        console.print(f"[red]at-exec-sim loadgen:[/] {exc}")
+        return EXIT_UNREACHABLE
+    return finish(result, console, args.json, args.report)
+
+
+def execute(target: Target, options: LoadOptions, drain_timeout_s: float, console: Console, live: bool) -> LoadRun:
+    if not live:
+        return asyncio.run(run_load(target, options, drain_timeout_s))
+    with LiveView(console) as view:
+        return asyncio.run(run_load(target, options, drain_timeout_s, on_progress=view.update))
+
+
+def finish(result: LoadRun, console: Console, json_path: Path | None, report_dir: Path | None) -> int:
+    summary = result.summary
+    console.print(summary_table(summary))
+    if json_path is not None:
+        json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        console.print(f"figures written to {json_path}")
+    if report_dir is not None:
+        from supervisor.loadgen.report import write_report
+
+        console.print(f"report written to {write_report(report_dir, result.records, summary)}")
+    if summary["outstanding"] or summary["invalid_answered_with_a_fill"]:
+        console.print(f"[red]not every intent was answered as expected:[/] {summary['outstanding']} valid intents "
+                      f"unanswered, {summary['invalid_answered_with_a_fill']} invalid ones filled")
+        return EXIT_UNANSWERED
+    return 0

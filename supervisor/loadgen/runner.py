@@ -1,0 +1,140 @@
+"""Drive a running at-exec-sim: publish the plan on schedule, follow the answers from the stream.
+
+Runs in the loadgen process, on one asyncio loop. Answers are read through
+JetStream ordered consumers on the fill and reconcile subjects (what the stream
+stored, so a publish the stream dropped as a duplicate is not counted twice),
+created before the first intent is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import nats
+import orjson
+from nats.js.api import DeliverPolicy
+
+from supervisor.loadgen.plan import LoadOptions, planned
+from supervisor.loadgen.stats import IntentRecord, summarize
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class LoadgenError(RuntimeError):
+    """NATS unreachable, or the stream the service uses does not exist."""
+
+
+@dataclass(frozen=True)
+class Target:
+    nats_urls: tuple[str, ...]
+    stream: str
+    intent_subject: str
+    fill_subject: str
+    reconcile_subject: str
+
+
+@dataclass
+class LoadRun:
+    records: list[IntentRecord]
+    summary: dict[str, Any]
+
+
+async def run_load(
+    target: Target, options: LoadOptions, drain_timeout_s: float = 30.0,
+    on_progress: Callable[[list[IntentRecord], float], None] | None = None,
+) -> LoadRun:
+    try:
+        # nats-py can retry an unreachable server for ever: the deadline is ours.
+        nc = await asyncio.wait_for(
+            nats.connect(servers=list(target.nats_urls), connect_timeout=3, allow_reconnect=False,
+                         max_reconnect_attempts=0, error_cb=_quiet),
+            timeout=CONNECT_TIMEOUT_S,
+        )
+    except Exception as exc:
+        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+        raise LoadgenError(f"cannot connect to NATS at {', '.join(target.nats_urls)}: {reason}") from None
+    try:
+        js = nc.jetstream()
+        try:
+            await js.stream_info(target.stream)
+        except nats.js.errors.NotFoundError:
+            raise LoadgenError(f"stream {target.stream!r} not found: is at-exec-sim running against this server?") from None
+        plan = list(planned(options))
+        records = {p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan}
+        started = time.monotonic()
+
+        async def on_fill(msg: Any) -> None:
+            body = orjson.loads(msg.data)
+            record = records.get(body.get("corr_id"))
+            if record is None:
+                return  # not ours (another run on the same stream)
+            now = time.monotonic() - started
+            record.statuses.append(body["fill_status"])
+            record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
+            if body["fill_status"] != "cancelled":
+                record.slippage_bps.append(float(body.get("metadata", {}).get("slippage_bps", 0.0)))
+            if body["fill_status"] in ("full", "cancelled"):
+                record.final_s = now
+                record.simulated_delay_ms = body.get("execution_latency_ms")
+
+        async def on_reconcile(msg: Any) -> None:
+            record = records.get(orjson.loads(msg.data).get("metadata", {}).get("corr_id"))
+            if record is not None:
+                record.reconciles += 1
+
+        subs = [
+            await js.subscribe(target.fill_subject, cb=on_fill, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW),
+            await js.subscribe(target.reconcile_subject, cb=on_reconcile, ordered_consumer=True,
+                               deliver_policy=DeliverPolicy.NEW),
+        ]
+        started = time.monotonic()
+        progress = asyncio.create_task(_report_progress(records, started, on_progress)) if on_progress else None
+        for intent in plan:
+            wait_s = intent.due_s - (time.monotonic() - started)
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            await nc.publish(target.intent_subject, intent.payload, headers=intent.headers)
+            records[intent.corr_id].sent_s = time.monotonic() - started
+            if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
+                records[intent.corr_id] = _rescheduled(records[intent.corr_id])
+            if intent.index % 256 == 255:
+                await asyncio.sleep(0)  # let answers in while sending flat out
+        await nc.flush(timeout=10)
+        send_s = time.monotonic() - started
+        valid = [r for r in records.values() if r.valid]
+        deadline = time.monotonic() + drain_timeout_s
+        while time.monotonic() < deadline and not all(r.answered and r.reconciles == len(r.statuses) for r in valid):
+            await asyncio.sleep(0.05)
+        # Invalid intents must stay unanswered: give a stray fill a moment to show.
+        await asyncio.sleep(0.2)
+        elapsed = time.monotonic() - started
+        if progress is not None:
+            progress.cancel()
+            await asyncio.gather(progress, return_exceptions=True)
+            on_progress(list(records.values()), elapsed)  # type: ignore[misc]
+        for sub in subs:
+            await sub.unsubscribe()
+        ordered = list(records.values())
+        return LoadRun(ordered, summarize(ordered, options, elapsed, send_s))
+    finally:
+        await nc.close()
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py prints every connection error with a traceback; the caller reports the one that matters."""
+
+
+def _rescheduled(record: IntentRecord) -> IntentRecord:
+    record.due_s = record.sent_s or 0.0
+    return record
+
+
+async def _report_progress(records: dict[str, IntentRecord], started: float,
+                           on_progress: Callable[[list[IntentRecord], float], None]) -> None:
+    while True:
+        on_progress(list(records.values()), time.monotonic() - started)
+        await asyncio.sleep(0.25)
