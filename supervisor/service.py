@@ -222,17 +222,29 @@ class Service:
                     await asyncio.wait_for(self._room.wait(), timeout=0.1)
                 except asyncio.TimeoutError:
                     pass
+            if self._in_flight:
+                stuck = list(self._in_flight.values())[:5]
+                log.warning(
+                    "in-flight intents not finished by the shutdown deadline",
+                    extra={"in_flight": len(self._in_flight),
+                           "examples": [(r.stream_seq, "awaiting worker" if r.execution is None else
+                                         f"event {r.next_event + 1} of {len(r.execution.events)}") for r in stuck],
+                           "pending_publishes": self._publisher.outstanding if self._publisher else None},
+                )
         await self._hand_back()
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("shutdown: fetching stopped, in-flight work settled")
         if self._publisher is not None:
             await self._publisher.close()
         await self._close_nats()
+        log.info("shutdown: NATS connection closed")
         if self._pool is not None:
             await self._pool.stop()
             for pid in self._pool.pids:
                 mark_process_dead(pid)
+            log.info("shutdown: workers stopped")
         self._update_gauges(force=True)
         self._metrics.nats_connected.set(0)
         self._metrics.workers_alive.set(0)
@@ -246,7 +258,7 @@ class Service:
         self._http.start()
 
     async def _stop_http(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._http.stop)
+        await asyncio.get_running_loop().run_in_executor(None, self._http.stop, 5.0)
 
     async def _hand_back(self) -> None:
         """Nak what is still in flight so the stream redelivers it at once (to us or another instance)."""

@@ -134,11 +134,16 @@ class ServiceProcess:
                 pass
         return lines
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90.0) -> int:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(timeout_s)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(f"service did not stop within {timeout_s:g} s; log tail:\n{self.log()[-4000:]}") from None
 
     def metric(self, name: str, labels: dict[str, str] | None = None, expect: float | None = None) -> float:
         """A metric's value; with `expect`, wait (a few flush intervals at most) until it has that value."""
