@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import signal
+import threading
 import time
 from functools import partial
 from typing import Any, Awaitable, Callable
@@ -55,6 +57,9 @@ GAUGE_INTERVAL_S = 0.25
 RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
 TOPOLOGY_CHECK_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
+# Past SHUTDOWN_TIMEOUT_SEC plus this, a shutdown step is stuck: the process exits anyway.
+SHUTDOWN_GRACE_S = 45.0
 # A crashed HTTP server (a port taken, say) is started again at most this often.
 HTTP_RESTART_S = 10.0
 
@@ -203,6 +208,7 @@ class Service:
         else:
             log.info("signal received: draining", extra={"signal": signal.Signals(sig).name})
             self._stop.set()
+            _start_shutdown_watchdog(self._settings.shutdown_timeout_s + SHUTDOWN_GRACE_S)
 
     async def _shutdown(self, finish_in_flight: bool) -> None:
         """Stop fetching, finish or hand back in-flight work, drain NATS, stop the workers."""
@@ -311,7 +317,10 @@ class Service:
                 await asyncio.wait_for(self._nc.flush(), timeout=5)
             except Exception as exc:
                 log.warning("flush before close failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-        await self._nc.close()
+        try:
+            await asyncio.wait_for(self._nc.close(), timeout=CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("NATS close did not finish in time; going on", extra={"timeout_s": CLOSE_TIMEOUT_S})
 
     async def _on_disconnected(self) -> None:
         self._metrics.nats_connected.set(0)
@@ -580,3 +589,16 @@ class Service:
         if not self._http.alive() and not self._stop.is_set() and now - self._http_started_at > HTTP_RESTART_S:
             log.error("http server exited; starting a new one", extra={"exitcode": self._http.exitcode()})
             self._start_http()
+
+
+def _start_shutdown_watchdog(deadline_s: float) -> None:
+    """A stuck shutdown step must not keep the process (and its port, its consumer binding) alive:
+    past the deadline the process exits with status 1; anything unacked is redelivered."""
+
+    def watch() -> None:
+        time.sleep(deadline_s)
+        log.critical("shutdown deadline passed; exiting now", extra={"deadline_s": deadline_s})
+        logging.shutdown()
+        os._exit(EXIT_FAILURE)
+
+    threading.Thread(target=watch, name="shutdown-watchdog", daemon=True).start()
