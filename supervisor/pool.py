@@ -65,7 +65,7 @@ class WorkerPool:
         settings: Settings,
         seed: bytes,
         on_result: Callable[[BatchResult], None],
-        on_worker_restart: Callable[[int, int], None],
+        on_worker_restart: Callable[[int], None],
     ) -> None:
         self._settings = settings
         self._seed = seed
@@ -80,7 +80,6 @@ class WorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backlog: deque[IntentBatch] = deque()
         self.fatal: asyncio.Future[None] | None = None
-        self.restarts = 0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -239,9 +238,8 @@ class WorkerPool:
         )
         # Its result pipe is the bridge thread's to close (at end of file).
         _discard_queues(worker, close_results=False)
-        self.restarts += 1
-        replacement = self._spawn()
-        self._on_worker_restart(worker.process.pid or 0, replacement.worker_id)
+        self._spawn()
+        self._on_worker_restart(worker.process.pid or 0)
         for batch in worker.holding.values():
             self.dispatch(batch)
 

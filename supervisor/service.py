@@ -336,7 +336,7 @@ class Service:
     async def _on_nats_error(self, exc: Exception) -> None:
         log.debug("NATS client error", extra={"error": f"{type(exc).__name__}: {exc}"})
 
-    def _on_worker_restart(self, dead_pid: int, new_worker_id: int) -> None:
+    def _on_worker_restart(self, dead_pid: int) -> None:
         self._metrics.worker_restarts.inc()
         mark_process_dead(dead_pid)
 

@@ -17,7 +17,6 @@ from supervisor.loadgen.stats import IntentRecord, percentiles
 
 class LiveView:
     def __init__(self, console: Console) -> None:
-        self._console = console
         self._live = Live(Text("starting"), console=console, refresh_per_second=4, transient=True)
         self._last: tuple[float, int, int] = (0.0, 0, 0)
 
