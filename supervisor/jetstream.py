@@ -9,7 +9,10 @@ stream or consumer is configured so that a promise cannot hold.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any, Callable
+
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
@@ -96,3 +99,55 @@ async def ensure_consumer(js: JetStreamContext, settings: Settings) -> JetStream
         pending_msgs_limit=max(65_536, settings.batch_size * 8),
         pending_bytes_limit=256 * 1024 * 1024,
     )
+
+
+class TopologyKeeper:
+    """The stream, the consumer and the pull subscription bound to it, kept in place.
+
+    They are made at start; if they vanish later (a server restarted on an empty
+    store, a deleted consumer) `keep` makes them again: it checks every few
+    seconds, and at once after `suspect` (a publish that found no stream).
+    """
+
+    CHECK_S = 5.0
+
+    def __init__(self, js: JetStreamContext, settings: Settings) -> None:
+        self._js = js
+        self._settings = settings
+        self._suspect = asyncio.Event()
+        self.subscription: Any = None
+
+    async def establish(self) -> None:
+        await ensure_stream(self._js, self._settings)
+        self.subscription = await ensure_consumer(self._js, self._settings)
+
+    def suspect(self) -> None:
+        self._suspect.set()
+
+    async def keep(self, connected: Callable[[], bool]) -> None:
+        s = self._settings
+        while True:
+            try:
+                await asyncio.wait_for(self._suspect.wait(), timeout=self.CHECK_S)
+            except asyncio.TimeoutError:
+                pass
+            self._suspect.clear()
+            if not connected():
+                continue
+            try:
+                await self._js.consumer_info(s.nats_stream, s.nats_durable, timeout=5)
+                continue
+            except NotFoundError:
+                pass
+            except Exception as exc:
+                log.debug("topology check failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            log.error("stream or consumer missing; creating them again",
+                      extra={"stream": s.nats_stream, "durable": s.nats_durable})
+            try:
+                old = self.subscription
+                await self.establish()
+                await old.unsubscribe()
+            except Exception as exc:
+                log.error("could not restore the stream or consumer", extra={"error": f"{type(exc).__name__}: {exc}"})
+            await asyncio.sleep(self.CHECK_S)  # at most one repair per interval

@@ -32,11 +32,12 @@ import nats
 from nats.aio.client import Client as NATS
 
 from common.config import Settings
-from common.messages import BatchResult, Execution, IntentBatch, RawIntent, Rejection
+from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
 from supervisor.http.server import HttpServer
 from supervisor.idempotency import CorrIdWindow
-from supervisor.jetstream import ensure_consumer, ensure_stream
+from supervisor.inflight import InFlight, delivery_of
+from supervisor.jetstream import TopologyKeeper
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from supervisor.rate_limit import FetchRateLimit
@@ -56,38 +57,11 @@ GAUGE_INTERVAL_S = 0.25
 # Release granularity: an event goes out at most about this much after its simulated time.
 RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
-TOPOLOGY_CHECK_S = 5.0
 CLOSE_TIMEOUT_S = 10.0
 # Past SHUTDOWN_TIMEOUT_SEC plus this, a shutdown step is stuck: the process exits anyway.
 SHUTDOWN_GRACE_S = 45.0
 # A crashed HTTP server (a port taken, say) is started again at most this often.
 HTTP_RESTART_S = 10.0
-
-
-def delivery_of(msg: Any) -> tuple[int, int]:
-    """(stream sequence, delivery count) from the ack subject, without nats-py's full
-    metadata parse (a datetime per message)."""
-    tokens = msg.reply.split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[5]), int(tokens[4])
-    if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>...
-        return int(tokens[7]), int(tokens[6])
-    metadata = msg.metadata
-    return metadata.sequence.stream, metadata.num_delivered
-
-
-class _InFlight:
-    """One fetched intent, from fetch until its input is acked or terminated."""
-
-    __slots__ = ("msg", "stream_seq", "redelivered", "received_at", "execution", "next_event")
-
-    def __init__(self, msg: Any, stream_seq: int, redelivered: bool, received_at: float) -> None:
-        self.msg = msg
-        self.stream_seq = stream_seq
-        self.redelivered = redelivered
-        self.received_at = received_at  # monotonic; release times count from here
-        self.execution: Execution | None = None
-        self.next_event = 0
 
 
 class Service:
@@ -105,14 +79,14 @@ class Service:
             metrics.validation_errors.labels(rejection_type)
         for subject in (settings.subject_fill, settings.subject_reconcile):
             metrics.publish_errors.labels(subject)
-        self._in_flight: dict[int, _InFlight] = {}
+        self._in_flight: dict[int, InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
-        self._schedule: ReleaseSchedule[_InFlight] = ReleaseSchedule()
+        self._schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
         self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
         self._batch_ids = itertools.count()
         self._subjects = {"fill": settings.subject_fill, "reconcile": settings.subject_reconcile}
         self._nc: NATS | None = None
-        self._psub: Any = None
+        self._topology: TopologyKeeper | None = None
         self._publisher: JetStreamPublisher | None = None
         self._pool: WorkerPool | None = None
         self._http = HttpServer(settings)
@@ -126,7 +100,6 @@ class Service:
         self._stop_now: asyncio.Event
         self._wake_release: asyncio.Event
         self._room: asyncio.Event
-        self._topology_suspect: asyncio.Event
         self._results: asyncio.Queue[BatchResult]
 
     # -- lifecycle ------------------------------------------------------------
@@ -135,7 +108,6 @@ class Service:
         """Run until a signal or a fatal error; return the process exit code."""
         self._stop, self._stop_now = asyncio.Event(), asyncio.Event()
         self._wake_release, self._room = asyncio.Event(), asyncio.Event()
-        self._topology_suspect = asyncio.Event()
         self._results = asyncio.Queue()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -156,9 +128,8 @@ class Service:
         self._metrics.workers_alive.set(self._pool.alive)
         try:
             await self._connect()
-            js = self._nc.jetstream()  # type: ignore[union-attr]
-            await ensure_stream(js, self._settings)
-            self._psub = await ensure_consumer(js, self._settings)
+            self._topology = TopologyKeeper(self._nc.jetstream(), self._settings)  # type: ignore[union-attr]
+            await self._topology.establish()
         except Exception as exc:
             log.critical(
                 "cannot reach NATS JetStream; stopping",
@@ -170,7 +141,7 @@ class Service:
             await self._stop_http()
             return EXIT_FAILURE
         self._publisher = JetStreamPublisher(
-            self._nc, self._settings, self._metrics, self._tally, on_no_stream=self._topology_suspect.set  # type: ignore[arg-type]
+            self._nc, self._settings, self._metrics, self._tally, on_no_stream=self._topology.suspect  # type: ignore[arg-type]
         )
         await self._publisher.start()
 
@@ -178,7 +149,7 @@ class Service:
             asyncio.create_task(self._fetch_loop(), name="fetch"),
             asyncio.create_task(self._collect_loop(), name="collect"),
             asyncio.create_task(self._release_loop(), name="release"),
-            asyncio.create_task(self._topology_loop(), name="topology"),
+            asyncio.create_task(self._topology.keep(lambda: self._nc.is_connected), name="topology"),  # type: ignore[union-attr]
         ]
         log.info(
             "at-exec-sim running",
@@ -340,38 +311,6 @@ class Service:
         self._metrics.worker_restarts.inc()
         mark_process_dead(dead_pid)
 
-    # -- topology -------------------------------------------------------------
-
-    async def _topology_loop(self) -> None:
-        """Put the stream and consumer back if they vanish (a server restarted on an empty store, a
-        deleted consumer): checked every few seconds, and at once when a publish finds no stream."""
-        js = self._nc.jetstream()  # type: ignore[union-attr]
-        while True:
-            try:
-                await asyncio.wait_for(self._topology_suspect.wait(), timeout=TOPOLOGY_CHECK_S)
-            except asyncio.TimeoutError:
-                pass
-            self._topology_suspect.clear()
-            if not self._nc.is_connected:  # type: ignore[union-attr]
-                continue
-            try:
-                await js.consumer_info(self._settings.nats_stream, self._settings.nats_durable, timeout=5)
-                continue
-            except nats.js.errors.NotFoundError:
-                pass
-            except Exception as exc:
-                log.debug("topology check failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-                continue
-            log.error("stream or consumer missing; creating them again",
-                      extra={"stream": self._settings.nats_stream, "durable": self._settings.nats_durable})
-            try:
-                await ensure_stream(js, self._settings)
-                old, self._psub = self._psub, await ensure_consumer(js, self._settings)
-                await old.unsubscribe()
-            except Exception as exc:
-                log.error("could not restore the stream or consumer", extra={"error": f"{type(exc).__name__}: {exc}"})
-            await asyncio.sleep(TOPOLOGY_CHECK_S)  # at most one repair per interval
-
     # -- fetch ----------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
@@ -389,7 +328,7 @@ class Service:
             # after fetch returns with fewer (they arrive with the next fetch).
             self._rate.spend(allowed)
             try:
-                msgs = await self._psub.fetch(allowed, timeout=s.fetch_timeout_s)
+                msgs = await self._topology.subscription.fetch(allowed, timeout=s.fetch_timeout_s)  # type: ignore[union-attr]
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 continue
             except Exception as exc:
@@ -434,7 +373,7 @@ class Service:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
                 held.msg = msg
                 continue
-            self._in_flight[stream_seq] = _InFlight(msg, stream_seq, delivered > 1, received_at)
+            self._in_flight[stream_seq] = InFlight(msg, stream_seq, delivered > 1, received_at)
             headers = msg.headers
             raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, received_at_ms))
         if not raws:
@@ -482,7 +421,7 @@ class Service:
                 self._schedule_next(record)
             self._wake_release.set()
 
-    async def _reject(self, record: _InFlight, rejection: Rejection) -> None:
+    async def _reject(self, record: InFlight, rejection: Rejection) -> None:
         status = "duplicate" if rejection.error_type == DUPLICATE else "invalid"
         self._tally.inc(self._metrics.orders_received, status)
         self._tally.inc(self._metrics.validation_errors, rejection.error_type)
@@ -497,7 +436,7 @@ class Service:
 
     # -- release and publish --------------------------------------------------
 
-    def _schedule_next(self, record: _InFlight) -> None:
+    def _schedule_next(self, record: InFlight) -> None:
         assert record.execution is not None
         event = record.execution.events[record.next_event]
         due = 0.0 if self._settings.virtual_clock else record.received_at + event.release_after_ms / 1000
@@ -529,7 +468,7 @@ class Service:
             await self._wake_release.wait()
             timer.cancel()
 
-    async def _publish_next(self, record: _InFlight) -> None:
+    async def _publish_next(self, record: InFlight) -> None:
         assert record.execution is not None and self._publisher is not None
         event = record.execution.events[record.next_event]
         await self._publisher.publish(
@@ -537,7 +476,7 @@ class Service:
             partial(self._event_acked, record),
         )
 
-    async def _event_acked(self, record: _InFlight) -> None:
+    async def _event_acked(self, record: InFlight) -> None:
         execution = record.execution
         assert execution is not None
         event = execution.events[record.next_event]
@@ -563,7 +502,7 @@ class Service:
                    "fill_status": execution.final_status, "events": len(execution.events)},
         )
 
-    async def _settle(self, record: _InFlight, how: Callable[[], Awaitable[None]]) -> None:
+    async def _settle(self, record: InFlight, how: Callable[[], Awaitable[None]]) -> None:
         """Ack, term or nak the input. If it cannot be sent, the stream redelivers it after ack_wait."""
         try:
             await how()

@@ -209,3 +209,40 @@ def test_long_delays_cause_no_redelivery(nats_server, topology, start_service):
     assert info.num_redelivered == 0 and info.num_ack_pending == 0
     assert info.config.ack_wait > 2 * 4.0
     assert service.stop() == 0
+
+
+def test_stream_and_consumer_are_recreated_after_an_empty_restart(tmp_path, start_service):
+    import shutil
+
+    import nats as nats_client
+
+    own = EmbeddedNats(tmp_path / "own-js")
+    own.start()
+    topology = Topology()
+    try:
+        service = start_service(NATS_URL=own.url, SIMULATION_PARTIAL_FILL_CHANCE="0", **topology.env())
+        own.kill()
+        shutil.rmtree(own.store_dir)  # the server comes back with nothing: no stream, no consumer
+        own.start()
+
+        async def stream_exists() -> bool:
+            nc = await nats_client.connect(own.url)
+            try:
+                await nc.jetstream().stream_info(topology.stream)
+                return True
+            except nats_client.js.errors.NotFoundError:
+                return False
+            finally:
+                await nc.close()
+
+        deadline = time.monotonic() + 30
+        while not run_async(stream_exists()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        corr_ids = {f"re-{n}" for n in range(50)}
+        run_async(publish_intents(own.url, topology.intent_subject, [si.encode(si.intent(c)) for c in corr_ids]))
+        msgs = run_async(read_outputs(own.url, topology, 0, timeout_s=30, corr_ids=corr_ids), timeout_s=60)
+        assert_exactly_once(msgs, topology, corr_ids)
+        assert "stream or consumer missing; creating them again" in service.log()
+        assert service.stop() == 0
+    finally:
+        own.stop()
