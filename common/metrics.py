@@ -52,6 +52,7 @@ class Metrics:
     workers_alive: Any
     worker_restarts: Any
     heartbeat: Any
+    consumer_backlog: Any
     started: Any
 
 
@@ -98,6 +99,10 @@ def build_metrics() -> Metrics:
         heartbeat=Gauge(
             "exec_sim_supervisor_heartbeat_timestamp_seconds",
             "Last time the supervisor's loop ran (unix seconds); /healthz calls it stopped when stale",
+            multiprocess_mode="livemax",
+        ),
+        consumer_backlog=Gauge(
+            "exec_sim_consumer_backlog", "Intents in the stream not yet fetched by the durable consumer (every 5 s)",
             multiprocess_mode="livemax",
         ),
         started=Gauge(

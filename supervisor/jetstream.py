@@ -124,7 +124,8 @@ class TopologyKeeper:
     def suspect(self) -> None:
         self._suspect.set()
 
-    async def keep(self, connected: Callable[[], bool]) -> None:
+    async def keep(self, connected: Callable[[], bool], on_backlog: Callable[[int], None] | None = None) -> None:
+        """Check on the topology until cancelled; `on_backlog` gets the consumer's unfetched count."""
         s = self._settings
         while True:
             try:
@@ -135,7 +136,9 @@ class TopologyKeeper:
             if not connected():
                 continue
             try:
-                await self._js.consumer_info(s.nats_stream, s.nats_durable, timeout=5)
+                info = await self._js.consumer_info(s.nats_stream, s.nats_durable, timeout=5)
+                if on_backlog is not None:
+                    on_backlog(info.num_pending or 0)
                 continue
             except NotFoundError:
                 pass

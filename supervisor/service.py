@@ -149,7 +149,10 @@ class Service:
             asyncio.create_task(self._fetch_loop(), name="fetch"),
             asyncio.create_task(self._collect_loop(), name="collect"),
             asyncio.create_task(self._release_loop(), name="release"),
-            asyncio.create_task(self._topology.keep(lambda: self._nc.is_connected), name="topology"),  # type: ignore[union-attr]
+            asyncio.create_task(
+                self._topology.keep(lambda: self._nc.is_connected, self._metrics.consumer_backlog.set),  # type: ignore[union-attr]
+                name="topology",
+            ),
         ]
         log.info(
             "at-exec-sim running",

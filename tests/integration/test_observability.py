@@ -215,3 +215,16 @@ def test_every_dashboard_query_names_an_exposed_metric(topology, start_service):
     missing = names - exposed
     assert not missing, f"dashboard queries metrics the service does not expose: {sorted(missing)}"
     assert service.stop() == 0
+
+
+def test_consumer_backlog_gauge_shows_what_waits_in_the_stream(nats_server, topology, start_service):
+    service = start_service(RATE_LIMIT_RPS="20", BATCH_SIZE="10")
+    run_async(publish_intents(nats_server.url, topology.intent_subject,
+                              [si.encode(si.intent(f"bl-{n}")) for n in range(300)]))
+    deadline, backlog = time.monotonic() + 12, 0.0
+    while time.monotonic() < deadline and backlog == 0:
+        time.sleep(0.5)
+        backlog = service.metric("exec_sim_consumer_backlog")
+    # Checked every 5 s while the limit holds most of the 300 in the stream.
+    assert 100 < backlog < 300
+    assert service.stop() == 0
