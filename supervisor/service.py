@@ -401,11 +401,9 @@ class Service:
                     await self._reject(record, outcome)
                     continue
                 claimed_by = self._corr_ids.claim(outcome.corr_id, outcome.stream_seq, now)
-                if claimed_by is not None and claimed_by == outcome.stream_seq and record.redelivered:
+                if claimed_by == outcome.stream_seq and record.redelivered:
                     # This very message again (its ack was lost, e.g. in a NATS crash):
                     # already executed and counted; its events are stored. Settle it quietly.
-                    self._in_flight.pop(record.stream_seq, None)
-                    self._room.set()
                     log.info("redelivered intent already executed; acked",
                              extra={"corr_id": outcome.corr_id, "stream_seq": outcome.stream_seq})
                     await self._settle(record, record.msg.ack)
@@ -433,8 +431,6 @@ class Service:
             extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
                    "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq},
         )
-        self._in_flight.pop(record.stream_seq, None)
-        self._room.set()
         await self._settle(record, record.msg.term)
 
     # -- release and publish --------------------------------------------------
@@ -495,8 +491,6 @@ class Service:
         if record.next_event < len(execution.events):
             self._schedule_next(record)
             return
-        del self._in_flight[record.stream_seq]
-        self._room.set()
         await self._settle(record, record.msg.ack)
         log.info(
             "intent executed",
@@ -506,7 +500,12 @@ class Service:
         )
 
     async def _settle(self, record: InFlight, how: Callable[[], Awaitable[None]]) -> None:
-        """Ack, term or nak the input. If it cannot be sent, the stream redelivers it after ack_wait."""
+        """Take the intent out of the books and ack, term or nak its input.
+
+        If the answer cannot be sent, the stream redelivers the input after ack_wait.
+        """
+        self._in_flight.pop(record.stream_seq, None)
+        self._room.set()
         try:
             await how()
         except Exception as exc:
