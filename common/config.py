@@ -39,6 +39,7 @@ class Settings:
     subject_order_intent: str = "decisions.order_intent"
     subject_fill: str = "executions.fill"
     subject_reconcile: str = "executions.reconcile"
+    subject_order_update: str = "executions.order_update"
     # Empty means signatures are not checked.
     hmac_secret: bytes = field(default=b"", repr=False)
     idempotency_ttl_s: float = 3600.0
@@ -71,6 +72,15 @@ class Settings:
     max_deliver: int = 10
     shutdown_timeout_s: float = 30.0
     connect_timeout_s: float = 30.0
+
+    @property
+    def output_subjects(self) -> dict[str, str]:
+        """OutboundEvent.kind -> the subject it is published on."""
+        return {
+            "fill": self.subject_fill,
+            "reconcile": self.subject_reconcile,
+            "order_update": self.subject_order_update,
+        }
 
     @property
     def virtual_clock(self) -> bool:
@@ -200,6 +210,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", _subject),
     "NATS_SUBJECT_FILL": ("subject_fill", _subject),
     "NATS_SUBJECT_RECONCILE": ("subject_reconcile", _subject),
+    "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", _subject),
     "API_KEY_HMAC_SECRET": ("hmac_secret", _secret),
     "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", _number(0)),
     "RATE_LIMIT_RPS": ("rate_limit_rps", _number(0)),

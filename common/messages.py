@@ -37,8 +37,9 @@ class RawIntent:
     body: bytes
     # Value of the X-Signature header, None when absent.
     signature: str | None
-    # Wall-clock time (epoch ms) the supervisor fetched it: "now" for the
-    # replay window and the base of the fill time under the wall clock.
+    # When the stream stored it (epoch ms): "now" for the replay window and the
+    # base of the event timestamps under the wall clock. Taken from the stream,
+    # not the fetch, so a redelivery or a replay sees the same instant.
     received_at_ms: int
 
 
@@ -54,7 +55,7 @@ class IntentBatch:
 class OutboundEvent:
     """An encoded fill or reconcile, ready to publish."""
 
-    kind: str  # "fill" | "reconcile": the supervisor maps it to a subject
+    kind: str  # "fill" | "reconcile" | "order_update": Settings.output_subjects maps it to a subject
     msg_id: str  # Nats-Msg-Id: derived from corr_id and the fill's index
     payload: bytes
     # Release offset from the intent's receipt under the wall clock.

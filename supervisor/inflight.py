@@ -1,7 +1,7 @@
 """One fetched intent as the supervisor tracks it, from fetch until its input is settled.
 
 Runs in the supervisor's event loop. Also reads a JetStream message's stream
-sequence and delivery count straight from its ack subject.
+sequence, delivery count and stored time straight from its ack subject.
 """
 
 from __future__ import annotations
@@ -11,16 +11,21 @@ from typing import Any
 from common.messages import Execution
 
 
-def delivery_of(msg: Any) -> tuple[int, int]:
-    """(stream sequence, delivery count) from the ack subject, without nats-py's full
-    metadata parse (a datetime per message)."""
+def delivery_of(msg: Any) -> tuple[int, int, int]:
+    """(stream sequence, delivery count, stored time in epoch ms) from the ack subject,
+    without nats-py's full metadata parse (a datetime per message).
+
+    The stored time is when the stream took the intent in: the venue's receipt
+    time. It is the same on every delivery and in a replay, so the wall clock's
+    event timestamps (receipt + delay) repeat exactly too.
+    """
     tokens = msg.reply.split(".")
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[5]), int(tokens[4])
-    if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>...
-        return int(tokens[7]), int(tokens[6])
+        return int(tokens[5]), int(tokens[4]), int(tokens[7]) // 1_000_000
+    if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>...
+        return int(tokens[7]), int(tokens[6]), int(tokens[9]) // 1_000_000
     metadata = msg.metadata
-    return metadata.sequence.stream, metadata.num_delivered
+    return metadata.sequence.stream, metadata.num_delivered, int(metadata.timestamp.timestamp() * 1000)
 
 
 class InFlight:

@@ -33,7 +33,7 @@ def stream_subjects(settings: Settings) -> list[str]:
     two-token subjects too (JetStream refuses overlapping subjects in one stream).
     """
     depth: dict[str, int] = {}
-    for subject in (settings.subject_order_intent, settings.subject_fill, settings.subject_reconcile):
+    for subject in (settings.subject_order_intent, *settings.output_subjects.values()):
         root = subject.split(".")[0]
         depth[root] = max(depth.get(root, 0), subject.count(".") + 1)
     return [root if d == 1 else f"{root}.*" if d == 2 else f"{root}.>" for root, d in depth.items()]

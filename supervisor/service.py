@@ -77,14 +77,14 @@ class Service:
             metrics.fills_generated.labels(fill_type)
         for rejection_type in REJECTION_TYPES:
             metrics.validation_errors.labels(rejection_type)
-        for subject in (settings.subject_fill, settings.subject_reconcile):
+        for subject in settings.output_subjects.values():
             metrics.publish_errors.labels(subject)
         self._in_flight: dict[int, InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
         self._schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
         self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
         self._batch_ids = itertools.count()
-        self._subjects = {"fill": settings.subject_fill, "reconcile": settings.subject_reconcile}
+        self._subjects = settings.output_subjects
         self._nc: NATS | None = None
         self._topology: TopologyKeeper | None = None
         self._publisher: JetStreamPublisher | None = None
@@ -367,10 +367,9 @@ class Service:
 
     def _dispatch(self, msgs: list[Any]) -> None:
         received_at = time.monotonic()
-        received_at_ms = time.time_ns() // 1_000_000
         raws: list[RawIntent] = []
         for msg in msgs:
-            stream_seq, delivered = delivery_of(msg)
+            stream_seq, delivered, stored_at_ms = delivery_of(msg)
             held = self._in_flight.get(stream_seq)
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
@@ -378,7 +377,7 @@ class Service:
                 continue
             self._in_flight[stream_seq] = InFlight(msg, stream_seq, delivered > 1, received_at)
             headers = msg.headers
-            raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, received_at_ms))
+            raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, stored_at_ms))
         if not raws:
             return
         assert self._pool is not None

@@ -54,6 +54,7 @@ class Topology:
         self.intent_subject = f"{root}.decisions.order_intent"
         self.fill_subject = f"{root}.executions.fill"
         self.reconcile_subject = f"{root}.executions.reconcile"
+        self.order_update_subject = f"{root}.executions.order_update"
         self.output_filter = f"{root}.executions.*"
 
     def env(self) -> dict[str, str]:
@@ -62,6 +63,7 @@ class Topology:
             "NATS_SUBJECT_ORDER_INTENT": self.intent_subject,
             "NATS_SUBJECT_FILL": self.fill_subject,
             "NATS_SUBJECT_RECONCILE": self.reconcile_subject,
+            "NATS_SUBJECT_ORDER_UPDATE": self.order_update_subject,
         }
 
 

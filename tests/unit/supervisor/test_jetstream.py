@@ -12,7 +12,8 @@ def test_default_subjects_are_the_designs():
 
 def test_deeper_subjects_get_one_non_overlapping_wildcard_per_root():
     settings = load_settings({"NATS_SUBJECT_ORDER_INTENT": "t1.decisions.order_intent",
-                              "NATS_SUBJECT_FILL": "t1.executions.fill", "NATS_SUBJECT_RECONCILE": "t1.recon"})
+                              "NATS_SUBJECT_FILL": "t1.executions.fill", "NATS_SUBJECT_RECONCILE": "t1.recon",
+                              "NATS_SUBJECT_ORDER_UPDATE": "t1.executions.order_update"})
     assert stream_subjects(settings) == ["t1.>"]
 
 
