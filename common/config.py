@@ -13,9 +13,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
 
+from common.instruments import InstrumentBook, InstrumentsError, load_instruments
+
 T = TypeVar("T")
 
 SIMULATION_CLOCKS = ("wall", "virtual")
+SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
+LATENCY_MODELS = ("uniform", "lognormal")
+COMMISSION_MODELS = ("bps", "per_unit")
+REMAINDER_POLICIES = ("fill", "cancel")
+SWITCHES = ("on", "off")
+# A liquidity-limited order's next child fill comes this much after the previous one.
+CHILD_FILL_INTERVAL_MS = 1000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -49,9 +58,28 @@ class Settings:
     max_delay_ms: int = 2000
     partial_fill_chance: float = 0.1
     slippage_bps: float = 2.0
+    slippage_model: str = "uniform"
+    # Y in cost = half spread + Y * daily_volatility * sqrt(quantity / adv).
+    impact_coefficient: float = 1.0
+    latency_model: str = "uniform"
+    # lognormal: median extra delay over min_delay_ms at the reference volatility (2% a day).
+    latency_median_ms: float = 150.0
+    latency_sigma: float = 1.0
+    # Share of a step's average volume one order may take; 0 = unlimited liquidity.
+    liquidity_share: float = 1.0
+    liquidity_remainder: str = "fill"
+    max_child_fills: int = 10
+    commission_model: str = "bps"
     commission_bps: float = 0.5
-    # Overrides of the built-in reference prices: instrument -> price.
+    commission_per_unit: float = 0.0
+    # Per order: the order's commissions add up to at least this once anything fills.
+    commission_min: float = 0.0
+    market_sessions: bool = True
+    # SIMULATION_INSTRUMENTS_FILE ("" = the shipped file).
+    instruments_file: str = ""
+    # Overrides of the file's reference prices: instrument -> price.
     reference_prices: Mapping[str, float] = field(default_factory=dict)
+    instruments: InstrumentBook = field(default_factory=load_instruments, repr=False, compare=False)
     prometheus_multiproc_dir: str = "/tmp/prometheus_multiproc"
     log_level: str = "INFO"
     env: str = "development"
@@ -81,6 +109,13 @@ class Settings:
             "reconcile": self.subject_reconcile,
             "order_update": self.subject_order_update,
         }
+
+    @property
+    def longest_execution_ms(self) -> int:
+        """Receipt to last event of the slowest order: a partial's remainder after a second
+        delay, then child fills one interval apart."""
+        children = max(self.max_child_fills - 2, 0) if self.liquidity_share > 0 else 0
+        return 2 * self.max_delay_ms + children * CHILD_FILL_INTERVAL_MS
 
     @property
     def virtual_clock(self) -> bool:
@@ -199,6 +234,14 @@ def _optional_seed(name: str, raw: str) -> str | None:
     return raw.strip() or None
 
 
+def _switch(name: str, raw: str) -> bool:
+    return _choice(SWITCHES)(name, raw) == "on"
+
+
+def _path(name: str, raw: str) -> str:
+    return raw.strip()
+
+
 # variable -> (field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SERVICE_NAME": ("service_name", _text),
@@ -219,7 +262,20 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_MAX_DELAY_MS": ("max_delay_ms", _integer(0, 3_600_000)),
     "SIMULATION_PARTIAL_FILL_CHANCE": ("partial_fill_chance", _number(0, 1)),
     "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", _number(0, 10_000)),
+    "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", _choice(SLIPPAGE_MODELS)),
+    "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", _number(0, 100)),
+    "SIMULATION_LATENCY_MODEL": ("latency_model", _choice(LATENCY_MODELS)),
+    "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", _number(0, 3_600_000)),
+    "SIMULATION_LATENCY_SIGMA": ("latency_sigma", _number(0, 10)),
+    "SIMULATION_LIQUIDITY_SHARE": ("liquidity_share", _number(0, 1000)),
+    "SIMULATION_LIQUIDITY_REMAINDER": ("liquidity_remainder", _choice(REMAINDER_POLICIES)),
+    "SIMULATION_MAX_CHILD_FILLS": ("max_child_fills", _integer(1, 1000)),
+    "SIMULATION_COMMISSION_MODEL": ("commission_model", _choice(COMMISSION_MODELS)),
     "SIMULATION_COMMISSION_BPS": ("commission_bps", _number(0, 10_000)),
+    "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", _number(0)),
+    "SIMULATION_COMMISSION_MIN": ("commission_min", _number(0)),
+    "SIMULATION_MARKET_SESSIONS": ("market_sessions", _switch),
+    "SIMULATION_INSTRUMENTS_FILE": ("instruments_file", _path),
     "SIMULATION_REFERENCE_PRICES": ("reference_prices", _reference_prices),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _text),
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
@@ -253,12 +309,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values[name] = parse(variable, raw)
     if "ack_wait_s" not in values:
         # Unset: long enough for the slowest simulated execution to be published.
-        max_delay_ms = int(values.get("max_delay_ms", Settings.max_delay_ms))  # type: ignore[call-overload]
-        publish_timeout_s = float(values.get("publish_timeout_s", Settings.publish_timeout_s))  # type: ignore[arg-type]
-        values["ack_wait_s"] = max(Settings.ack_wait_s, max_delay_ms * 2 / 1000 + publish_timeout_s + 30)
-    settings = Settings(**values)  # type: ignore[arg-type]
+        draft = Settings(**values, instruments=_NO_BOOK)  # type: ignore[arg-type]
+        values["ack_wait_s"] = max(Settings.ack_wait_s, draft.longest_execution_ms / 1000 + draft.publish_timeout_s + 30)
+    try:
+        book = load_instruments(values.get("instruments_file") or None)  # type: ignore[arg-type]
+        book = book.with_prices(values.get("reference_prices", {}))  # type: ignore[arg-type]
+    except InstrumentsError as exc:
+        raise ConfigError("SIMULATION_INSTRUMENTS_FILE", str(exc)) from None
+    settings = Settings(**values, instruments=book)  # type: ignore[arg-type]
     _check_cross_field(settings)
     return settings
+
+
+# Stands in for the book where only the numeric fields matter.
+_NO_BOOK = InstrumentBook(0, {}, {})
 
 
 def _check_cross_field(s: Settings) -> None:
@@ -269,10 +333,11 @@ def _check_cross_field(s: Settings) -> None:
         )
     if s.max_pending_events < 2:
         raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")
-    # Long simulated delays must not outlive the server's redelivery timer.
-    if s.max_delay_ms * 2 / 1000 + s.publish_timeout_s >= s.ack_wait_s:
+    # Long simulated executions must not outlive the server's redelivery timer.
+    if s.longest_execution_ms / 1000 + s.publish_timeout_s >= s.ack_wait_s:
         raise ConfigError(
             "ACK_WAIT_SEC",
             f"{s.ack_wait_s:g} s is too short for SIMULATION_MAX_DELAY_MS={s.max_delay_ms} "
-            f"(needs more than twice the delay plus PUBLISH_TIMEOUT_SEC)",
+            f"and SIMULATION_MAX_CHILD_FILLS={s.max_child_fills} (needs more than the longest "
+            f"execution, {s.longest_execution_ms / 1000:g} s, plus PUBLISH_TIMEOUT_SEC)",
         )

@@ -60,7 +60,8 @@ class OutboundEvent:
     payload: bytes
     # Release offset from the intent's receipt under the wall clock.
     release_after_ms: int
-    fill_type: str | None = None  # for fills: "full" | "partial" | "cancelled"
+    # fills: "full" | "partial" | "cancelled" | "rejected"; order updates: "cancelled" | "rejected"
+    fill_type: str | None = None
 
 
 @_pickles_as_tuple

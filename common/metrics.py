@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ORDER_STATUSES = ("accepted", "invalid", "duplicate")
-FILL_TYPES = ("full", "partial", "cancelled")
+FILL_TYPES = ("full", "partial", "cancelled", "rejected")
+# Terminal statuses of an executions.order_update (orders that did not fill in full).
+ORDER_UPDATE_STATUSES = ("cancelled", "rejected")
 
 SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PUBLISH_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -41,6 +43,7 @@ class Metrics:
     orders_received: Any
     fills_generated: Any
     reconciles_generated: Any
+    order_updates_generated: Any
     simulation_duration: Any
     validation_errors: Any
     duplicate_orders: Any
@@ -68,6 +71,9 @@ def build_metrics() -> Metrics:
         ),
         fills_generated=Counter("exec_sim_fills_generated_total", "Fill events published, by fill type", ["fill_type"]),
         reconciles_generated=Counter("exec_sim_reconciles_generated_total", "Reconcile events published"),
+        order_updates_generated=Counter(
+            "exec_sim_order_updates_generated_total", "Order update events published, by terminal status", ["status"]
+        ),
         simulation_duration=Histogram(
             "exec_sim_simulation_duration_seconds",
             "Worker CPU time to simulate one intent",

@@ -1,29 +1,31 @@
 """Sample order intents for the demo, the tests and the benchmark.
 
 Runs wherever intents are made up (the demo and bench processes, the tests).
-Limit and stop prices are set well away from the reference price (further than
-the reference price ever moves) so each intent's branch is known in advance:
-marketable or not, triggered or not.
+Limit and stop prices are set well away from the shipped instruments file's
+reference price (eight standard deviations of the band the price moves in), so
+each intent's branch is known in advance: marketable or not, triggered or not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import random
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import orjson
 
-from worker.market import MOVE_BPS, Market
+from common.instruments import load_instruments
+from worker.market import price_band
 
 INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY", "BTC/USD", "ETH/USD", "AAPL", "SPY", "ES_F", "GLD")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
-# Far enough outside the band the reference price moves in.
-AWAY = 5 * MOVE_BPS / 1e4
+# Standard deviations of the price band: far enough that the branch never flips.
+AWAY_SIGMAS = 8.0
 
-_reference = Market(b"", {})
+_book = load_instruments()
 
 
 def now_iso() -> str:
@@ -53,14 +55,15 @@ def intent(
         "quantity": quantity,
         "confidence": 0.8,
     }
-    base = _reference.base_price(instrument)
+    info = _book.get(instrument)
+    away = AWAY_SIGMAS * price_band(info)
     toward = 1 if side == "buy" else -1
     if order_type in ("limit", "stop_limit"):
         # A buy limit above the market is marketable; below it is not.
-        body["price"] = round(base * (1 + toward * AWAY * (1 if fills else -1)), 6)
+        body["price"] = round(info.reference_price * math.exp(toward * away * (1 if fills else -1)), 6)
     if order_type in ("stop", "stop_limit"):
         # A buy stop below the market has triggered; above it has not.
-        body["stop_price"] = round(base * (1 - toward * AWAY * (1 if fills else -1)), 6)
+        body["stop_price"] = round(info.reference_price * math.exp(-toward * away * (1 if fills else -1)), 6)
     body.update(extra)
     return body
 

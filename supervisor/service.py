@@ -42,7 +42,7 @@ from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from supervisor.rate_limit import FetchRateLimit
 from supervisor.release import ReleaseSchedule
-from common.metrics import FILL_TYPES, ORDER_STATUSES
+from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES
 from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, REJECTION_TYPES, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -75,6 +75,8 @@ class Service:
             metrics.orders_received.labels(status)
         for fill_type in FILL_TYPES:
             metrics.fills_generated.labels(fill_type)
+        for update_status in ORDER_UPDATE_STATUSES:
+            metrics.order_updates_generated.labels(update_status)
         for rejection_type in REJECTION_TYPES:
             metrics.validation_errors.labels(rejection_type)
         for subject in settings.output_subjects.values():
@@ -480,8 +482,10 @@ class Service:
         event = execution.events[record.next_event]
         if event.kind == "fill":
             self._tally.inc(self._metrics.fills_generated, event.fill_type)
-        else:
+        elif event.kind == "reconcile":
             self._tally.inc(self._metrics.reconciles_generated)
+        else:
+            self._tally.inc(self._metrics.order_updates_generated, event.fill_type)
         record.next_event += 1
         if self._publisher is not None and self._publisher.outstanding >= self._settings.max_pending_events - 1:
             self._wake_release.set()  # the release step may be waiting for room

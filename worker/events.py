@@ -11,7 +11,7 @@ Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
     order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
     fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
     reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
-    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>
+    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>, <corr_id>:order_update:1
 
 The readable form is used when it fits in 128 characters; the "x" marks the
 hashed form, so a readable id can never equal a hashed one. k counts the
@@ -37,8 +37,21 @@ MAX_REASON_LEN = 200
 FULL = "full"
 PARTIAL = "partial"
 CANCELLED = "cancelled"
-# Statuses that add to the executed quantity; a "cancelled" fill reports what was not filled.
+REJECTED = "rejected"
+# Statuses that add to the executed quantity; a "cancelled" or "rejected" fill reports what was not filled.
 EXECUTED_STATUSES = (FULL, PARTIAL)
+
+# Why an order (or its remainder) did not fill: reason_code in fills' and order updates' metadata.
+MARKET_CLOSED = "market_closed"
+NOT_MARKETABLE = "not_marketable"
+NOT_TRIGGERED = "stop_not_triggered"
+NO_PRICE = "missing_price"
+NOTIONAL_OUT_OF_RANGE = "notional_out_of_range"
+REMAINDER_CANCELLED = "remainder_cancelled"
+LIQUIDITY_EXHAUSTED = "liquidity_exhausted"
+CHILD_FILL_LIMIT = "child_fill_limit"
+REASON_CODES = (MARKET_CLOSED, NOT_MARKETABLE, NOT_TRIGGERED, NO_PRICE, NOTIONAL_OUT_OF_RANGE,
+                REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT)
 
 # RFC 3339 needs a four-digit year: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
 MIN_EPOCH_MS = -62_135_596_800_000
@@ -80,7 +93,7 @@ def reconcile_id(corr_id: str, index: int) -> str:
     return bounded_id("recon", corr_id, f"_{index}")
 
 
-def msg_id(corr_id: str, kind: str, index: int) -> str:
+def msg_id(corr_id: str, kind: str, index: int = 1) -> str:
     """Nats-Msg-Id: from corr_id and the fill's index only, never from the content."""
     return f"{corr_id}:{kind}:{index}"
 
@@ -126,6 +139,19 @@ class Fill:
     slippage: float  # side_sign * (price - intended_price); positive is worse
     filled_total: int | float  # executed quantity of the order after this fill
     reject_reason: str | None = None
+    reason_code: str | None = None  # one of REASON_CODES when it did not fill
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """The terminal state of an order that did not fill in full (its executions.order_update)."""
+
+    status: str  # "cancelled" | "rejected"
+    filled_quantity: int | float
+    average_fill_price: float | None
+    commission: float  # the order's total
+    fill_count: int  # executing fills
+    last: Fill  # the fill event that ended it (its time, reason and code)
 
 
 def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
@@ -166,13 +192,14 @@ def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
     }
     if fill.reject_reason is not None:
         body["reject_reason"] = fill.reject_reason[:MAX_REASON_LEN]
+        metadata["reason_code"] = fill.reason_code
     return body
 
 
 def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
     """The position change this one fill caused; a cancellation changes nothing."""
     stamp = iso_ms(fill.stamp_ms)
-    if fill.status == CANCELLED:
+    if fill.status not in EXECUTED_STATUSES:
         positions: list[dict[str, Any]] = []
         unrealized = 0.0
         fees = 0.0
@@ -221,8 +248,45 @@ def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any
     }
 
 
-def encode_events(order: Order, fills: list[Fill]) -> tuple[OutboundEvent, ...]:
-    """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..."""
+def order_update_body(order: Order, outcome: OrderOutcome) -> dict[str, Any]:
+    """executions.order_update: the order ended without filling in full."""
+    last = outcome.last
+    body: dict[str, Any] = {
+        "event_type": outcome.status,  # "cancelled" | "rejected": both are event types and statuses
+        "order_id": order.order_id,
+        "corr_id": order.corr_id,
+        "symbol": order.instrument,
+        "side": order.side,
+        "order_type": order.order_type,
+        "quantity": order.quantity,
+        "status": outcome.status,
+        "timestamp": iso_ms(last.stamp_ms),
+        "broker": EXECUTION_VENUE,
+        "filled_quantity": outcome.filled_quantity,
+        "remaining_quantity": last.quantity,
+        "commission": outcome.commission,
+        "reject_reason": (last.reject_reason or outcome.status)[:MAX_REASON_LEN],
+        "metadata": {
+            "reason_code": last.reason_code,
+            "strategy_id": order.strategy_id,
+            "agent_id": order.agent_id,
+            "fill_count": outcome.fill_count,
+            "market_time": iso_ms(last.market_ms),
+            "clock": order.clock,
+            "simulation_seeded": order.seeded,
+        },
+    }
+    if order.price is not None:
+        body["price"] = order.price
+    if order.stop_price is not None:
+        body["metadata"]["stop_price"] = order.stop_price
+    if outcome.average_fill_price is not None:
+        body["average_fill_price"] = outcome.average_fill_price
+    return body
+
+
+def encode_events(order: Order, fills: list[Fill], outcome: OrderOutcome | None = None) -> tuple[OutboundEvent, ...]:
+    """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any."""
     events: list[OutboundEvent] = []
     dumps = orjson.dumps
     for fill in fills:
@@ -234,5 +298,10 @@ def encode_events(order: Order, fills: list[Fill]) -> tuple[OutboundEvent, ...]:
         events.append(OutboundEvent(
             "reconcile", msg_id(order.corr_id, "reconcile", fill.index),
             dumps(reconcile_body(order, fill, this_fill_id)), fill.delay_ms, None,
+        ))
+    if outcome is not None:
+        events.append(OutboundEvent(
+            "order_update", msg_id(order.corr_id, "order_update"),
+            dumps(order_update_body(order, outcome)), outcome.last.delay_ms, outcome.status,
         ))
     return tuple(events)

@@ -1,26 +1,45 @@
 """Reference market data: a quote as a pure function of (seed, instrument, time step).
 
 Runs in the pool's worker processes (built once per worker by the simulator).
-Owns the reference prices, spreads and volumes the simulator fills against.
-There is no mutable state walked forward by one worker: `Market.quote` hashes
-(seed, instrument, second) with blake2b, so every worker of every instance that
-shares the seed gives the same quote for the same instrument at the same instant,
-and a replay gives the same prices.
+Owns the reference price process, the quoted spread and the liquidity the
+simulator fills against. Nothing here is a mutable walk that one worker holds:
+every worker of every instance that shares the seed computes the same quote for
+the same instrument at the same instant, and a replay computes it again.
 
-    mid(t)  = base * (1 + A * z),  z = 2 * u - 1 in [-1, 1),  A = MOVE_BPS / 1e4
-    u       = first 8 bytes of blake2b(seed | instrument | t // 1000) / 2**64
-    bid/ask = mid -/+ mid * half_spread_bps / 1e4
-    volume  = class volume * (0.5 + u'),  u' from the next 8 bytes
+Price process. Per instrument, in steps of one second from the instruments
+file's reference_time:
 
-Base prices: built-in levels for common FX majors, crypto, US equities/ETFs and
-futures; `overrides` (settings.reference_prices) win; any other symbol gets a
-base in [10, 500) from a hash of its name alone (not the seed, so every instance
-agrees) and the default spread. Instruments are matched case-insensitively with
-separators removed ("BTC/USD", "BTC-USD" and "BTCUSD" are the same instrument).
-Prices are rounded to about 7 significant digits (2 decimals for prices of a
-million and more, up to 12 for tiny overrides; fixed per instrument by its base
-price, `decimals(instrument)` tells how many) and never below one tick, so a
-quote is always positive.
+    log mid(t) = log reference_price + sigma_s * (W(n) - W(n - H)) / sqrt(2)
+    n          = (t - reference_time) // 1 s,   H = PRICE_MEMORY_DAYS * 86400 steps
+    sigma_s    = daily_volatility / sqrt(86400)
+
+For any two instants less than H apart, the change in log mid is exactly that
+of a geometric Brownian motion with this volatility (two independent Brownian
+increments, each halved in variance), so a 24-hour log return has standard
+deviation daily_volatility and prices move between intents. Over spans longer
+than H the price forgets where it was: it stays in a band around
+reference_price (log-price standard deviation daily_volatility *
+sqrt(PRICE_MEMORY_DAYS / 2), `price_band`), so a limit price set relative to
+the reference price keeps its meaning, and a backtest years away from the
+reference time does not drift to absurd prices.
+
+W is a standard Brownian motion sampled at whole steps, built by Levy's
+midpoint construction (a Brownian bridge) over 2**38 steps (8,700 years) on
+each side of the reference time: W at the end of the span is sqrt(2**38) * Z,
+and the value at the midpoint of any dyadic interval [a, b] is the endpoints'
+mean plus sqrt(b - a) / 2 * Z. Each Z is a normal draw hashed from (seed,
+instrument, node) with blake2b, so W(n) costs at most 38 hashes, exactly the
+law of a random walk of Gaussian steps, and the same for every caller. Nodes
+are memoised (a pure cache, bounded): nearby instants share all but the lowest
+levels, so a warm quote costs a handful of dictionary look-ups.
+
+Quote at a step: the spread is spread_bps of the mid, at least one tick;
+bid = mid - spread / 2 rounded down to the tick, ask = bid + spread in whole
+ticks, and the quoted mid is their average (so it can sit on a half tick).
+Volume: what trades in a step, quote.volume = adv / typical_session_s *
+(0.5 + v) (v uniform from the step's hash; typical_session_s from the calendar:
+23,400 s for a NYSE day, 86,400 s for 24/7), in whole lots, at least one lot.
+The simulator lets one order take SIMULATION_LIQUIDITY_SHARE of it per step.
 """
 
 from __future__ import annotations
@@ -28,73 +47,37 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable
 
-# Amplitude of the reference price's move around its base, in basis points.
-MOVE_BPS = 10.0
+from common.instruments import Instrument, InstrumentBook
 
+STEP_MS = 1000
+BRIDGE_LEVELS = 38
+PRICE_MEMORY_DAYS = 20
 MAX_DECIMALS = 12
+SECONDS_PER_DAY = 86_400.0
 
+_SPAN = 1 << BRIDGE_LEVELS
 _TWO_POW_64 = float(1 << 64)
-
-# asset class -> (half spread in bps, typical volume per quote)
-_CLASSES: dict[str, tuple[float, float]] = {
-    "fx": (0.7, 2_000_000.0),
-    "crypto": (3.0, 50.0),
-    "equity": (1.5, 150_000.0),
-    "future": (0.75, 5_000.0),
-    "other": (2.0, 50_000.0),
-}
-
-# instrument -> (base price, asset class)
-_REFERENCE: dict[str, tuple[float, str]] = {
-    "EURUSD": (1.085, "fx"),
-    "GBPUSD": (1.27, "fx"),
-    "USDJPY": (150.0, "fx"),
-    "AUDUSD": (0.66, "fx"),
-    "USDCHF": (0.88, "fx"),
-    "USDCAD": (1.36, "fx"),
-    "NZDUSD": (0.61, "fx"),
-    "BTC/USD": (65_000.0, "crypto"),
-    "ETH/USD": (3_500.0, "crypto"),
-    "SOL/USD": (150.0, "crypto"),
-    "AAPL": (190.0, "equity"),
-    "MSFT": (420.0, "equity"),
-    "GOOGL": (170.0, "equity"),
-    "AMZN": (185.0, "equity"),
-    "NVDA": (120.0, "equity"),
-    "TSLA": (250.0, "equity"),
-    "META": (500.0, "equity"),
-    "SPY": (550.0, "equity"),
-    "QQQ": (480.0, "equity"),
-    "GLD": (220.0, "equity"),
-    "IWM": (210.0, "equity"),
-    "ES_F": (5_500.0, "future"),
-    "NQ_F": (19_500.0, "future"),
-    "CL_F": (78.0, "future"),
-    "GC_F": (2_400.0, "future"),
-}
-
-_SEPARATORS = str.maketrans("", "", "/_-")
+_TWO_PI = 2.0 * math.pi
+# Memoised bridge nodes per instrument before the cache is dropped and rebuilt.
+_MAX_NODES = 200_000
+_MAX_QUOTES = 50_000
+_MEMORY_STEPS = PRICE_MEMORY_DAYS * 86_400
+_HALF_SQRT_2 = math.sqrt(0.5)
 
 
-def normalize(instrument: str) -> str:
-    """The key an instrument is known by: upper case, separators removed."""
-    return instrument.upper().translate(_SEPARATORS)
+def price_band(instrument: Instrument) -> float:
+    """Standard deviation of the log mid around log reference_price (over long spans)."""
+    return instrument.daily_volatility * math.sqrt(PRICE_MEMORY_DAYS / 2)
 
 
-_BUILTIN: dict[str, tuple[float, str]] = {normalize(k): v for k, v in _REFERENCE.items()}
-
-
-def hashed_base_price(key: str) -> float:
-    """A base price in [10, 500) for a symbol without a reference, from its name only."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"basepx").digest()
-    return round(10.0 + 490.0 * (int.from_bytes(digest, "big") / _TWO_POW_64), 2)
-
-
-def price_decimals(price: float) -> int:
-    """Decimals for about 7 significant digits, between 2 and 12."""
-    return max(2, min(MAX_DECIMALS, 6 - math.floor(math.log10(price))))
+def tick_decimals(tick: float) -> int:
+    """Decimals needed to write multiples of `tick` exactly (0.25 -> 2, 0.00001 -> 5)."""
+    for d in range(MAX_DECIMALS + 1):
+        if abs(round(tick, d) - tick) <= tick * 1e-9:
+            return d
+    return MAX_DECIMALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,67 +85,122 @@ class Quote:
     bid: float
     ask: float
     mid: float
-    volume: int
+    volume: float  # what trades in this step (whole lots)
 
 
-@dataclass(frozen=True, slots=True)
-class _Params:
-    key: bytes  # hash input prefix: seed | normalized instrument |
-    base: float
-    half_spread: float  # fraction of mid
-    volume: float
-    decimals: int
-    tick: float
+class _Path:
+    """One instrument's memoised price path and quoting rules."""
+
+    __slots__ = ("instrument", "key", "log_base", "sigma_step", "nodes", "tick", "decimals", "mid_decimals",
+                 "spread_frac", "per_step", "lot")
+
+    def __init__(self, seed: bytes, instrument: Instrument, per_step_volume: float) -> None:
+        self.instrument = instrument
+        self.key = bytes(seed) + b"|" + instrument.symbol.encode() + b"|"
+        self.log_base = math.log(instrument.reference_price)
+        self.sigma_step = instrument.daily_volatility / math.sqrt(SECONDS_PER_DAY)
+        self.nodes: dict[int, float] = {}
+        self.tick = instrument.tick_size
+        self.decimals = tick_decimals(instrument.tick_size)
+        # A mid between two ticks needs one more decimal.
+        self.mid_decimals = min(self.decimals + 1, MAX_DECIMALS)
+        self.spread_frac = instrument.spread_bps / 1e4
+        self.per_step = per_step_volume
+        self.lot = instrument.lot_size
+
+    def _normal(self, node: int) -> float:
+        digest = hashlib.blake2b(self.key + node.to_bytes(6, "big", signed=True), digest_size=16).digest()
+        u1 = (int.from_bytes(digest[:8], "big") + 1) / (_TWO_POW_64 + 1)  # (0, 1]: log is finite
+        u2 = int.from_bytes(digest[8:], "big") / _TWO_POW_64
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
+
+    def brownian(self, n: int) -> float:
+        """W(n): standard Brownian motion at step n from the reference time (either side)."""
+        side = 1 if n >= 0 else -1
+        m = min(abs(n), _SPAN)
+        nodes = self.nodes
+        if len(nodes) > _MAX_NODES:
+            nodes.clear()
+        # Node ids: +c / -c for the midpoint c on each side; +-_SPAN for each end.
+        a, wa = 0, 0.0
+        b = _SPAN
+        wb = nodes.get(side * b)
+        if wb is None:
+            wb = nodes[side * b] = math.sqrt(_SPAN) * self._normal(side * b)
+        while True:
+            if m == a:
+                return wa
+            if m == b:
+                return wb
+            c = (a + b) >> 1
+            wc = nodes.get(side * c)
+            if wc is None:
+                wc = nodes[side * c] = 0.5 * (wa + wb) + 0.5 * math.sqrt(b - a) * self._normal(side * c)
+            if m < c:
+                b, wb = c, wc
+            else:
+                a, wa = c, wc
+
+    def raw_mid(self, step: int) -> float:
+        moved = (self.brownian(step) - self.brownian(step - _MEMORY_STEPS)) * _HALF_SQRT_2
+        return math.exp(self.log_base + self.sigma_step * moved)
+
+    def quote(self, step: int) -> Quote:
+        raw = self.raw_mid(step)
+        tick = self.tick
+        spread_ticks = max(1, round(raw * self.spread_frac / tick))
+        bid_ticks = max(math.floor((raw - spread_ticks * tick / 2) / tick + 1e-9), 1)
+        d = self.decimals
+        bid = round(bid_ticks * tick, d)
+        ask = round((bid_ticks + spread_ticks) * tick, d)
+        mid = round((bid + ask) / 2, self.mid_decimals)
+        digest = hashlib.blake2b(self.key + b"vol" + step.to_bytes(6, "big", signed=True), digest_size=8).digest()
+        v = int.from_bytes(digest, "big") / _TWO_POW_64
+        lots = max(math.floor(self.per_step * (0.5 + v) / self.lot), 1)
+        return Quote(bid=bid, ask=ask, mid=mid, volume=round(lots * self.lot, 8))
 
 
 class Market:
     """Quotes for any instrument at any instant, identical for every holder of the seed."""
 
-    def __init__(self, seed: bytes, overrides: Mapping[str, float]) -> None:
+    def __init__(self, seed: bytes, book: InstrumentBook, session_seconds: Callable[[str], float] | None = None) -> None:
         self._seed = bytes(seed)
-        self._overrides = {normalize(k): float(v) for k, v in overrides.items()}
-        # Pure cache: parameters derived from the instrument's name only.
-        self._params: dict[str, _Params] = {}
+        self._book = book
+        # calendar name -> typical seconds of trading a day (for per-step volume)
+        self._session_seconds = session_seconds or (lambda calendar: SECONDS_PER_DAY)
+        self._paths: dict[str, _Path] = {}
+        self._by_symbol: dict[str, _Path] = {}
+        self._quotes: dict[tuple[str, int], Quote] = {}
 
-    def _lookup(self, instrument: str) -> _Params:
-        params = self._params.get(instrument)
-        if params is None:
-            key = normalize(instrument)
-            base, asset_class = _BUILTIN.get(key, (0.0, "other"))
-            base = self._overrides.get(key, base) or hashed_base_price(key)
-            half_spread_bps, volume = _CLASSES[asset_class]
-            params = _Params(
-                key=self._seed + b"|" + key.encode() + b"|",
-                base=base,
-                half_spread=half_spread_bps / 1e4,
-                volume=volume,
-                decimals=(d := price_decimals(base)),
-                tick=10.0**-d,
-            )
-            if len(self._params) < 100_000:  # instruments are client-chosen: bound the cache
-                self._params[instrument] = params
-        return params
+    def path(self, instrument: str) -> _Path:
+        path = self._paths.get(instrument)
+        if path is None:
+            info = self._book.get(instrument)
+            per_step = info.adv / self._session_seconds(info.calendar) * (STEP_MS / 1000)
+            # Spellings of one instrument share one path object (and its node cache).
+            path = self._by_symbol.get(info.symbol) or _Path(self._seed, info, per_step)
+            if len(self._paths) < 100_000:  # instruments are client-chosen: bound the caches
+                self._paths[instrument] = path
+                self._by_symbol[info.symbol] = path
+        return path
 
-    def base_price(self, instrument: str) -> float:
-        return self._lookup(instrument).base
+    def instrument(self, instrument: str) -> Instrument:
+        return self.path(instrument).instrument
 
     def decimals(self, instrument: str) -> int:
-        """Decimals this instrument's prices are rounded to."""
-        return self._lookup(instrument).decimals
+        """Decimals this instrument's quoted mids are rounded to (fill prices use the same)."""
+        return self.path(instrument).mid_decimals
+
+    def step(self, instrument: str, at_ms: int) -> int:
+        return (at_ms - self._book.reference_ms) // STEP_MS
 
     def quote(self, instrument: str, at_ms: int) -> Quote:
-        """The quote at epoch milliseconds `at_ms`; constant within each second."""
-        p = self._lookup(instrument)
-        digest = hashlib.blake2b(p.key + str(at_ms // 1000).encode(), digest_size=16).digest()
-        u = int.from_bytes(digest[:8], "big") / _TWO_POW_64
-        v = int.from_bytes(digest[8:], "big") / _TWO_POW_64
-        d = p.decimals
-        tick = p.tick
-        mid = max(round(p.base * (1.0 + MOVE_BPS / 1e4 * (2.0 * u - 1.0)), d), tick)
-        half = mid * p.half_spread
-        return Quote(
-            bid=max(round(mid - half, d), tick),
-            ask=round(mid + half, d),
-            mid=mid,
-            volume=int(p.volume * (0.5 + v)) + 1,
-        )
+        """The quote at epoch milliseconds `at_ms`; constant within each step."""
+        step = (at_ms - self._book.reference_ms) // STEP_MS
+        cache_key = (instrument, step)
+        q = self._quotes.get(cache_key)
+        if q is None:
+            if len(self._quotes) > _MAX_QUOTES:
+                self._quotes.clear()
+            q = self._quotes[cache_key] = self.path(instrument).quote(step)
+        return q

@@ -1,50 +1,62 @@
-"""The execution rules: one accepted intent in, its fills and reconciles out.
+"""The execution rules: one accepted intent in, its fills, reconciles and order update out.
 
 Runs in the pool's worker processes, after validation. Owns how an order
-executes in the simulation: its delay, whether it triggers and is marketable,
-its price and slippage, partial fills, commission. Pure and synchronous: no
-NATS, no asyncio, and no clock read except time.perf_counter() to measure the
-work (that measurement never enters an output).
+executes in the simulation: the market session, its delay, whether it triggers
+and is marketable, its price and slippage, partial and child fills, liquidity,
+commission. Pure and synchronous: no NATS, no asyncio, and no clock read except
+time.perf_counter() to measure the work (that never enters an output).
 
 Determinism. Every random draw for an intent comes from one counter-based
 generator keyed by (seed, corr_id): blake2b-512(seed | corr_id) gives eight
 uniforms with fixed roles (delay 1, slippage 1, partial?, split ratio,
-remainder fills?, delay 2, slippage 2). The market is a pure function of
-(seed, instrument, second) (worker.market), priced at the market time
-`intent timestamp + delay` under both clocks. So the same intent gives
-byte-identical events on any worker of any instance with the same seed.
-Only the events' `timestamp` depends on the clock: the intent's timestamp plus
-the delay under SIMULATION_CLOCK=virtual, the receipt time plus the delay under
-the wall clock.
+remainder fills?, delay 2, slippage 2); child fills after the second draw their
+slippage from blake2b(seed | corr_id | k). The market is a pure function of
+(seed, instrument, second) (worker.market) and the calendar a pure function of
+the instant (worker.sessions). Prices are taken at the market time `intent
+timestamp + delay` under both clocks, so the same intent gives byte-identical
+events on any worker of any instance with the same seed. Only the events'
+`timestamp` depends on the clock: the intent's timestamp plus the delay under
+SIMULATION_CLOCK=virtual, the receipt time (the stream's stored time) plus the
+delay under the wall clock.
 
-Rules (side sign s = +1 buy, -1 sell; mid = reference mid at the market time):
+An order's life (side sign s = +1 buy, -1 sell; mid = reference mid at the market time):
 
-    market      fills at mid moved against the trader by u * SLIPPAGE_BPS
-                (never more than SLIPPAGE_BPS from mid; rounded toward mid)
+    arrival     t1 = intent time + delay 1 (uniform in [min, max], or log-normal
+                whose scale grows with the instrument's volatility)
+    session     market closed at t1 (SIMULATION_MARKET_SESSIONS=on): rejected,
+                reason market_closed; a later child fill past the close: the
+                remainder is cancelled, reason market_closed
+    market      executes at the slippage model's price
     limit       marketable iff buy and limit >= mid, or sell and limit <= mid;
-                fills at the market price capped by the limit (never worse)
+                fills at the model's price capped by the limit (never worse)
     stop        triggers iff buy and mid >= stop_price, or sell and mid <= stop_price,
-                then executes as market
-    stop_limit  triggers as stop, then executes as limit with `price`
-    otherwise   IOC: one "cancelled" event for the whole quantity (also when
-                quantity * mid is beyond 1e300, which no float could account)
+                then executes as market; stop_limit triggers as stop, then as limit
+    otherwise   immediate-or-cancel: cancelled (not_marketable, stop_not_triggered)
 
-Partial fills (one draw against SIMULATION_PARTIAL_FILL_CHANCE, only for orders
-that execute): the first fill takes a share r in [0.1, 0.9] of the quantity
-("partial"); then with probability 1/2 the remainder fills later (a second
-delay drawn in the same range, priced at that later market, status "full":
-the order is complete), else the remainder is cancelled at once ("cancelled",
-same release time as the partial fill). Integral quantities split into whole
-units (a quantity below 2 is never split); fractional ones into 8-decimal
-parts; the parts never add up to more than the order.
+Slippage models: "uniform" moves the mid against the trader by u * SLIPPAGE_BPS
+(never more; rounded toward the mid). "sqrt_impact" pays the half spread plus
+square-root impact: price = mid * (1 + s * (half_spread + Y * daily_vol *
+sqrt(size / adv))), size being the child fill's quantity.
 
-A "cancelled" event is an executions.fill with fill_status "cancelled" whose
-fill_quantity is the quantity NOT filled, fill_price the reference mid,
-commission and slippage 0, and a reject_reason; its reconcile has no positions
-and zero P&L. Consumers must count only "full" and "partial" fills as executed
-quantity (worker.events.EXECUTED_STATUSES).
+Quantities. A fill takes min(remaining, liquidity available in the step). A
+random partial (SIMULATION_PARTIAL_FILL_CHANCE) caps the first fill at a share
+r in [0.1, 0.9]; its remainder then fills after a second delay or is cancelled,
+half and half. A liquidity-limited remainder fills in child fills one
+CHILD_FILL_INTERVAL_MS apart (SIMULATION_LIQUIDITY_REMAINDER=fill) or is
+cancelled (=cancel); after SIMULATION_MAX_CHILD_FILLS executing fills the rest
+is cancelled. Sizes are whole lots when the order is a multiple of the lot,
+else whole units (integral orders) or 8-decimal parts, and the last fill takes
+the exact remainder: the fills never add up to more than the order.
 
-commission = quantity * price * SIMULATION_COMMISSION_BPS / 1e4;
+Events per order: fill k and its reconcile for each fill; an order that does not
+fill in full ends with a "cancelled" or "rejected" fill for the quantity not
+filled (fill_price the mid, commission 0, reject_reason, metadata.reason_code)
+and then one executions.order_update with the terminal status. Count only
+"full" and "partial" fills as executed quantity (worker.events.EXECUTED_STATUSES).
+
+Commission per fill: notional * COMMISSION_BPS / 1e4 ("bps") or quantity *
+COMMISSION_PER_UNIT ("per_unit"); the order's fills add up to at least
+COMMISSION_MIN once anything fills (the first fill pays the shortfall).
 slippage = s * (fill_price - intended), intended = the limit price for
 limit/stop_limit, else the mid; positive is worse for the trader.
 """
@@ -56,12 +68,19 @@ import math
 import struct
 import time
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Callable
 
-from common.config import Settings
+from common.config import CHILD_FILL_INTERVAL_MS, Settings
+from common.instruments import Instrument
 from common.messages import Execution
-from worker.events import CANCELLED, FULL, PARTIAL, Fill, Order, encode_events, num, order_id
+from worker.events import (
+    CANCELLED, CHILD_FILL_LIMIT, FULL, LIQUIDITY_EXHAUSTED, MARKET_CLOSED, NO_PRICE, NOT_MARKETABLE,
+    NOT_TRIGGERED, NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, Fill, Order, OrderOutcome,
+    encode_events, iso_ms, num, order_id,
+)
 from worker.market import Market, Quote
+from worker.sessions import TradingSessions, trading_sessions
 
 if TYPE_CHECKING:  # only the type: validation runs before, in the same worker
     from worker.validation import AcceptedIntent
@@ -74,28 +93,49 @@ QUANTITY_DECIMALS = 8
 MAX_NOTIONAL = 1e300
 # Integers beyond this are handled as floats (exact in a double, and in range for orjson).
 MAX_EXACT_INT = 2**53
+# The log-normal latency's scale is latency_median_ms at this daily volatility.
+REFERENCE_VOLATILITY = 0.02
 
 # Roles of the eight uniforms drawn per intent.
 _DELAY_1, _SLIP_1, _PARTIAL, _RATIO, _REMAINDER, _DELAY_2, _SLIP_2 = range(7)
 
 _UNPACK_8Q = struct.Struct(">8Q").unpack
 _INV_2_53 = 1.0 / (1 << 53)
+_STD_NORMAL = NormalDist()
 
 
 class ExecutionSimulator:
     """Simulates accepted intents; one instance per worker process, no state between intents."""
 
-    def __init__(self, settings: Settings, seed: bytes) -> None:
-        self._market = Market(seed, settings.reference_prices)
+    def __init__(self, settings: Settings, seed: bytes,
+                 sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
+        self._sessions = sessions if settings.market_sessions else None
+        self._market = Market(seed, settings.instruments, lambda calendar: sessions(calendar).typical_session_s)
+        # Share of a step's volume one order may take (0: unlimited).
+        self._liquidity_share = settings.liquidity_share
         self._draw_base = hashlib.blake2b(bytes(seed) + b"|", digest_size=64)
         self._min_delay = settings.min_delay_ms
+        self._max_delay = settings.max_delay_ms
         self._delay_span = settings.max_delay_ms - settings.min_delay_ms + 1
+        self._lognormal = settings.latency_model == "lognormal"
+        self._latency_median = settings.latency_median_ms
+        self._latency_sigma = settings.latency_sigma
+        self._impact = settings.slippage_model == "sqrt_impact"
+        self._impact_y = settings.impact_coefficient
         self._slip = settings.slippage_bps / 1e4
-        self._commission = settings.commission_bps / 1e4
+        self._per_unit = settings.commission_model == "per_unit"
+        self._commission_rate = settings.commission_per_unit if self._per_unit else settings.commission_bps / 1e4
+        self._commission_min = settings.commission_min
         self._partial_chance = settings.partial_fill_chance
+        self._cancel_liquidity_rest = settings.liquidity_remainder == "cancel"
+        self._max_fills = settings.max_child_fills
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
+
+    @property
+    def market(self) -> Market:
+        return self._market
 
     # -- draws -------------------------------------------------------------------
 
@@ -105,7 +145,17 @@ class ExecutionSimulator:
         h.update(corr_id.encode())
         return tuple((x >> 11) * _INV_2_53 for x in _UNPACK_8Q(h.digest()))
 
-    def _delay(self, u: float) -> int:
+    def _child_draw(self, corr_id: str, index: int) -> float:
+        h = self._draw_base.copy()
+        h.update(f"{corr_id}|{index}".encode())
+        return (int.from_bytes(h.digest()[:8], "big") >> 11) * _INV_2_53
+
+    def delay(self, u: float, instrument: Instrument) -> int:
+        """Milliseconds from the intent to its arrival at the venue, from one uniform."""
+        if self._lognormal:
+            z = _STD_NORMAL.inv_cdf(min(max(u, 1e-15), 1.0 - 1e-15))
+            scale = self._latency_median * instrument.daily_volatility / REFERENCE_VOLATILITY
+            return min(self._min_delay + int(scale * math.exp(self._latency_sigma * z)), self._max_delay)
         return self._min_delay + min(int(u * self._delay_span), self._delay_span - 1)
 
     # -- prices ------------------------------------------------------------------
@@ -118,31 +168,43 @@ class ExecutionSimulator:
             price = round(price - sign * 10.0**-decimals, decimals)
         return max(price, 10.0**-decimals)
 
+    def impact_cost(self, quote: Quote, size: float, instrument: Instrument) -> float:
+        """sqrt_impact: fraction of the mid paid beyond it (half spread + square-root impact)."""
+        half_spread = (quote.ask - quote.bid) / 2 / quote.mid
+        return half_spread + self._impact_y * instrument.daily_volatility * math.sqrt(size / instrument.adv)
+
     @staticmethod
-    def _cancel_reason(intent: dict, sign: int, mid: float) -> str | None:
-        """Why the order does not execute at this mid, or None when it does."""
+    def _cancel_reason(intent: dict, sign: int, mid: float) -> tuple[str, str] | None:
+        """(reason code, reason) why the order does not execute at this mid, or None when it does."""
         order_type = intent["order_type"]
         side = intent["side"]
         if order_type in ("stop", "stop_limit"):
             stop = intent.get("stop_price")
             if stop is None:
-                return f"{order_type} without stop_price cannot trigger (IOC)"
+                return NO_PRICE, f"{order_type} without stop_price cannot trigger (IOC)"
             if sign * (mid - stop) < 0:
                 where = "above" if sign > 0 else "below"
-                return f"{order_type} not triggered: {side} stop {stop} {where} mid {mid} (IOC)"
+                return NOT_TRIGGERED, f"{order_type} not triggered: {side} stop {stop} {where} mid {mid} (IOC)"
         if order_type in ("limit", "stop_limit"):
             limit = intent.get("price")
             if limit is None:
-                return f"{order_type} without price cannot execute (IOC)"
+                return NO_PRICE, f"{order_type} without price cannot execute (IOC)"
             if sign * (limit - mid) < 0:
                 stage = "stop_limit triggered, limit" if order_type == "stop_limit" else "limit"
                 where = "below" if sign > 0 else "above"
-                return f"{stage} not marketable: {side} limit {limit} {where} mid {mid} (IOC)"
+                return NOT_MARKETABLE, f"{stage} not marketable: {side} limit {limit} {where} mid {mid} (IOC)"
         return None
 
-    def _execution_price(self, intent: dict, sign: int, quote: Quote, u: float, decimals: int) -> tuple[float, float]:
+    def _execution_price(
+        self, intent: dict, sign: int, quote: Quote, u: float, decimals: int, size: float, instrument: Instrument,
+    ) -> tuple[float, float]:
         """(fill price, intended price) of an executing order at this quote."""
-        slipped = self._slipped(quote.mid, sign, u, decimals)
+        if self._impact:
+            cost = self.impact_cost(quote, float(size), instrument)
+            tick = 10.0**-decimals
+            slipped = max(round(quote.mid * (1.0 + sign * cost), decimals), tick)
+        else:
+            slipped = self._slipped(quote.mid, sign, u, decimals)
         limit = intent.get("price") if intent["order_type"] in ("limit", "stop_limit") else None
         if limit is None:
             return slipped, quote.mid
@@ -162,16 +224,7 @@ class ExecutionSimulator:
         first = round(quantity * ratio, QUANTITY_DECIMALS)
         if not 0 < first < quantity:
             return None
-        rest = quantity - first
-        # The 8-decimal form when it is the complement up to float noise (the
-        # quantity has at most 8 decimals), else the exact float complement.
-        rounded = round(rest, QUANTITY_DECIMALS)
-        if abs(rounded - rest) <= 4 * math.ulp(quantity):
-            rest = rounded
-        # Then never more than the order, exactly: at most a few ulps down.
-        exact_total = Fraction(quantity) - Fraction(first)
-        while Fraction(rest) > exact_total:
-            rest = math.nextafter(rest, 0.0)
+        rest = exact_rest(quantity, first)
         return (first, rest) if rest > 0 else None
 
     # -- the simulation ----------------------------------------------------------
@@ -182,62 +235,106 @@ class ExecutionSimulator:
         corr_id = accepted.corr_id
         instrument = intent["instrument"]
         order_type = intent["order_type"]
-        side = intent["side"]
-        sign = 1 if side == "buy" else -1
+        sign = 1 if intent["side"] == "buy" else -1
         quantity = _normalize_quantity(intent["quantity"])
         u = self.draws(corr_id)
         market = self._market
+        info = market.instrument(instrument)
         decimals = market.decimals(instrument)
         intent_ms = accepted.timestamp_ms
         stamp_base = intent_ms if self._virtual else accepted.received_at_ms
+        sessions = self._sessions(info.calendar) if self._sessions is not None else None
 
         order = Order(
-            corr_id=corr_id,
-            order_id=order_id(corr_id),
-            strategy_id=intent["strategy_id"],
-            agent_id=intent["agent_id"],
-            instrument=instrument,
-            side=side,
-            order_type=order_type,
-            quantity=quantity,
-            intent_ms=intent_ms,
-            clock=self._clock,
-            seeded=self._seeded,
-            price=intent.get("price"),
-            stop_price=intent.get("stop_price"),
+            corr_id=corr_id, order_id=order_id(corr_id), strategy_id=intent["strategy_id"],
+            agent_id=intent["agent_id"], instrument=instrument, side=intent["side"], order_type=order_type,
+            quantity=quantity, intent_ms=intent_ms, clock=self._clock, seeded=self._seeded,
+            price=intent.get("price"), stop_price=intent.get("stop_price"),
         )
-
-        delay = self._delay(u[_DELAY_1])
-        quote = market.quote(instrument, intent_ms + delay)
-        reason = self._cancel_reason(intent, sign, quote.mid)
-        if reason is None and not quantity * quote.mid < MAX_NOTIONAL:
-            reason = f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
-        if reason is not None:
-            fills = [self._cancelled(1, quantity, quote, delay, intent_ms, stamp_base, reason, 0)]
-        else:
-            parts = self.split(quantity, u[_RATIO]) if u[_PARTIAL] < self._partial_chance else None
-            first = quantity if parts is None else parts[0]
-            price, intended = self._execution_price(intent, sign, quote, u[_SLIP_1], decimals)
-            fills = [self._filled(
-                1, FULL if parts is None else PARTIAL, first, price, intended, sign, quote,
-                delay, intent_ms, stamp_base, first,
-            )]
+        lots = Lots(quantity, info.lot_size)
+        # A random partial caps the first fill at a drawn share of the order.
+        cap = None
+        if u[_PARTIAL] < self._partial_chance:
+            parts = self.split(quantity, u[_RATIO])
             if parts is not None:
-                rest = parts[1]
-                if u[_REMAINDER] < REMAINDER_FILL_CHANCE:
-                    delay += self._delay(u[_DELAY_2])
-                    quote = market.quote(instrument, intent_ms + delay)
-                    price, intended = self._execution_price(intent, sign, quote, u[_SLIP_2], decimals)
-                    fills.append(self._filled(
-                        2, FULL, rest, price, intended, sign, quote, delay, intent_ms, stamp_base, quantity,
-                    ))
-                else:
-                    fills.append(self._cancelled(
-                        2, rest, quote, delay, intent_ms, stamp_base,
-                        f"remainder cancelled (IOC): {rest} of {quantity} not filled", first,
-                    ))
+                cap = min(max(lots.units_below(parts[0]), 1), lots.total - 1) or None
 
-        events = encode_events(order, fills)
+        delay = self.delay(u[_DELAY_1], info)
+        fills: list[Fill] = []
+        notional = 0.0
+        raw_commission = 0.0  # before the order minimum
+        charged = 0.0
+        ended: tuple[str, str, str] | None = None  # (status, code, reason) of a stop short of full
+        while True:
+            market_ms = intent_ms + delay
+            quote = market.quote(instrument, market_ms)
+            if sessions is not None and not sessions.is_open(market_ms):
+                ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
+                break
+            stop = self._cancel_reason(intent, sign, quote.mid)
+            if stop is None and not quantity * quote.mid < MAX_NOTIONAL:
+                stop = NOTIONAL_OUT_OF_RANGE, f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
+            if stop is not None:
+                ended = (CANCELLED, *stop)
+                break
+            take = lots.remaining_units
+            if self._liquidity_share > 0:
+                available = lots.units_below(quote.volume * self._liquidity_share)
+                if available < take:
+                    take = max(available, 1)
+            random_partial = not fills and cap is not None and cap < take
+            if random_partial:
+                take = cap  # type: ignore[assignment]
+            size = lots.take(take)
+            complete = lots.remaining_units == 0
+            index = len(fills) + 1
+            slip_u = u[_SLIP_1] if index == 1 else u[_SLIP_2] if index == 2 else self._child_draw(corr_id, index)
+            price, intended = self._execution_price(intent, sign, quote, slip_u, decimals, size, info)
+            raw_commission += size * (self._commission_rate if self._per_unit else price * self._commission_rate)
+            commission = max(raw_commission, self._commission_min) - charged
+            charged += commission
+            notional += size * price
+            fills.append(Fill(
+                index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
+                intended_price=intended, quote=quote, delay_ms=delay, market_ms=market_ms,
+                stamp_ms=stamp_base + delay, commission=num(commission), slippage=num(sign * (price - intended), 12),
+                filled_total=lots.filled,
+            ))
+            if complete:
+                break
+            rest_text = f"{lots.rest()} of {quantity}"
+            if random_partial:
+                if u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
+                    ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
+                    break
+                delay += self.delay(u[_DELAY_2], info)
+            elif self._cancel_liquidity_rest:
+                ended = (CANCELLED, LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
+                break
+            else:
+                delay += CHILD_FILL_INTERVAL_MS
+            if len(fills) >= self._max_fills:
+                ended = (CANCELLED, CHILD_FILL_LIMIT,
+                         f"remainder cancelled after {len(fills)} fills (SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
+                break
+
+        outcome = None
+        if ended is not None:
+            status, code, reason = ended
+            filled = lots.filled if fills else 0
+            last = Fill(
+                index=len(fills) + 1, status=status, quantity=lots.rest(), price=quote.mid,
+                intended_price=quote.mid, quote=quote, delay_ms=delay, market_ms=intent_ms + delay,
+                stamp_ms=stamp_base + delay, commission=0.0, slippage=0.0, filled_total=filled,
+                reject_reason=reason, reason_code=code,
+            )
+            outcome = OrderOutcome(
+                status=status, filled_quantity=filled,
+                average_fill_price=round(notional / filled, decimals + 4) if fills else None,
+                commission=num(charged), fill_count=len(fills), last=last,
+            )
+            fills.append(last)
+        events = encode_events(order, fills, outcome)
         return Execution(
             stream_seq=accepted.stream_seq,
             corr_id=corr_id,
@@ -249,45 +346,90 @@ class ExecutionSimulator:
             simulation_s=time.perf_counter() - started,
         )
 
-    def _filled(
-        self, index: int, status: str, quantity: int | float, price: float, intended: float, sign: int,
-        quote: Quote, delay: int, intent_ms: int, stamp_base: int, filled_total: int | float,
-    ) -> Fill:
-        return Fill(
-            index=index,
-            status=status,
-            quantity=quantity,
-            price=price,
-            intended_price=intended,
-            quote=quote,
-            delay_ms=delay,
-            market_ms=intent_ms + delay,
-            stamp_ms=stamp_base + delay,
-            commission=num(quantity * price * self._commission),
-            slippage=num(sign * (price - intended), 12),
-            filled_total=filled_total,
-        )
 
-    @staticmethod
-    def _cancelled(
-        index: int, quantity: int | float, quote: Quote, delay: int, intent_ms: int, stamp_base: int,
-        reason: str, filled_total: int | float,
-    ) -> Fill:
-        return Fill(
-            index=index,
-            status=CANCELLED,
-            quantity=quantity,
-            price=quote.mid,
-            intended_price=quote.mid,
-            quote=quote,
-            delay_ms=delay,
-            market_ms=intent_ms + delay,
-            stamp_ms=stamp_base + delay,
-            commission=0.0,
-            slippage=0.0,
-            filled_total=filled_total,
-            reject_reason=reason,
-        )
+class Lots:
+    """One order's quantity, counted in whole units, and what has been filled of it.
+
+    The unit is the instrument's lot when the order is a whole number of lots,
+    else 1 for an integral order, else 1e-8. Child fills take whole units; the
+    fill that completes an order takes the exact remainder, computed against
+    the exact sum of the floats already filled, so the parts never add up to
+    more than the order.
+    """
+
+    __slots__ = ("quantity", "unit", "total", "filled_units", "_filled_exact")
+
+    def __init__(self, quantity: int | float, lot: float) -> None:
+        self.quantity = quantity
+        lots = quantity / lot
+        if quantity >= MAX_EXACT_INT or quantity * 10**QUANTITY_DECIMALS >= 2**62:
+            # Beyond exact float arithmetic: one indivisible unit (an absurd order anyway).
+            self.unit, self.total = quantity, 1
+        elif abs(lots - round(lots)) <= 1e-9 * max(lots, 1.0) and round(lots) >= 1:
+            whole = float(lot).is_integer() and isinstance(quantity, int)
+            self.unit: int | float = int(lot) if whole else float(lot)
+            self.total = int(round(lots))
+        elif isinstance(quantity, int):
+            self.unit, self.total = 1, quantity
+        else:
+            self.unit = 10.0**-QUANTITY_DECIMALS
+            self.total = max(int(quantity * 10**QUANTITY_DECIMALS), 1)
+        self.filled_units = 0
+        self._filled_exact: int | Fraction = 0
+
+    @property
+    def remaining_units(self) -> int:
+        return self.total - self.filled_units
+
+    @property
+    def filled(self) -> int | float:
+        """Executed quantity so far, as reported."""
+        if self.filled_units >= self.total:
+            return self.quantity
+        return self.size(self.filled_units)
+
+    def units_below(self, amount: float) -> int:
+        """Whole units in `amount`."""
+        return int(amount / self.unit + 1e-9)
+
+    def size(self, units: int) -> int | float:
+        if isinstance(self.unit, int):
+            return units * self.unit
+        return round(units * self.unit, QUANTITY_DECIMALS)
+
+    def take(self, units: int) -> int | float:
+        """Fill `units` (the whole rest when that is all that is left); return the quantity."""
+        size = self.rest() if units >= self.remaining_units else self.size(units)
+        self.filled_units = min(self.filled_units + units, self.total)
+        self._filled_exact += size if isinstance(size, int) else Fraction(size)
+        return size
+
+    def rest(self) -> int | float:
+        """What is left of the order, never more than exactly that."""
+        if not self._filled_exact:
+            return self.quantity
+        if isinstance(self._filled_exact, int) and isinstance(self.quantity, int):
+            return self.quantity - self._filled_exact
+        return exact_rest(self.quantity, self._filled_exact)
+
+
+def exact_rest(quantity: int | float, filled: int | float | Fraction) -> int | float:
+    """quantity - filled, in its 8-decimal form when that is the complement up to
+    float noise, and never more than the exact difference."""
+    exact = Fraction(quantity) - Fraction(filled)
+    rest = float(exact)
+    rounded = round(rest, QUANTITY_DECIMALS)
+    if abs(rounded - rest) <= 4 * math.ulp(quantity):
+        rest = rounded
+    while Fraction(rest) > exact:
+        rest = math.nextafter(rest, 0.0)
+    return rest
+
+
+def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:
+    opens = sessions.next_open_ms(at_ms)
+    after = f"; next open {iso_ms(opens)}" if opens is not None else ""
+    return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}{after}"
 
 
 def _normalize_quantity(quantity: int | float) -> int | float:

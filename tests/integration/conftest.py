@@ -184,6 +184,10 @@ def start_service(
             "WORKERS": "2",
             "SIMULATION_MIN_DELAY_MS": "0",
             "SIMULATION_MAX_DELAY_MS": "50",
+            # The reliability tests count events: keep every intent's fills to the random
+            # partials whatever the weekday (tests of the sessions and liquidity turn them on).
+            "SIMULATION_MARKET_SESSIONS": "off",
+            "SIMULATION_LIQUIDITY_SHARE": "0",
             "LOG_LEVEL": "INFO",
             **topology.env(),
         }
@@ -215,19 +219,29 @@ async def publish_intents(
 
 
 def all_answered(msgs: list[Any], corr_ids: set[str]) -> bool:
-    """Every corr_id has its final fill (full or cancelled) and a reconcile for each fill."""
+    """Every corr_id has its final fill (full, cancelled or rejected), a reconcile for each fill,
+    and, when it did not fill in full, its order update."""
     fills: dict[str, int] = {}
     reconciles: dict[str, int] = {}
-    final: set[str] = set()
+    final: dict[str, str] = {}
+    updated: set[str] = set()
     for msg in msgs:
         corr_id = msg.headers["corr_id"]
-        if ":fill:" in msg.headers["Nats-Msg-Id"]:
+        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+        if kind == "fill":
             fills[corr_id] = fills.get(corr_id, 0) + 1
-            if orjson.loads(msg.data)["fill_status"] in ("full", "cancelled"):
-                final.add(corr_id)
-        else:
+            status = orjson.loads(msg.data)["fill_status"]
+            if status != "partial":
+                final[corr_id] = status
+        elif kind == "reconcile":
             reconciles[corr_id] = reconciles.get(corr_id, 0) + 1
-    return corr_ids <= final and all(fills[c] == reconciles.get(c) for c in corr_ids)
+        else:
+            updated.add(corr_id)
+    return (
+        corr_ids <= set(final)
+        and all(fills[c] == reconciles.get(c) for c in corr_ids)
+        and all(c in updated for c in corr_ids if final[c] != "full")
+    )
 
 
 async def read_outputs(

@@ -42,9 +42,12 @@ def assert_exactly_once(msgs, topology: Topology, corr_ids: set[str]) -> dict[st
     assert not lost, f"{len(lost)} intents never answered, e.g. {sorted(lost)[:5]}"
     for corr_id, events in by_corr.items():
         kinds = [e.rsplit(":", 2)[1] for e in events]
-        assert kinds == ["fill", "reconcile"] * (len(kinds) // 2), (corr_id, events)
-        final = orjson.loads(next(m.data for m in msgs if m.headers["Nats-Msg-Id"] == events[-2]))
-        assert final["fill_status"] in ("full", "cancelled"), (corr_id, final)
+        updated = kinds[-1] == "order_update"
+        fills = kinds[:-1] if updated else kinds
+        assert fills == ["fill", "reconcile"] * (len(fills) // 2), (corr_id, events)
+        final = orjson.loads(next(m.data for m in msgs if m.headers["Nats-Msg-Id"] == events[len(fills) - 2]))
+        assert final["fill_status"] in ("full", "cancelled", "rejected"), (corr_id, final)
+        assert updated == (final["fill_status"] != "full"), (corr_id, events)
     return {"intents": len(corr_ids), "events": len(ids), "lost": len(lost), "doubled": doubled}
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 
-from common.contracts import FILL, RECONCILE, load_schema
+from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
 from supervisor import sample_intents as si
 
 from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async
@@ -23,6 +23,8 @@ pytestmark = pytest.mark.integration
 
 FILL_VALIDATOR = Draft202012Validator(load_schema(FILL), format_checker=Draft202012Validator.FORMAT_CHECKER)
 RECONCILE_VALIDATOR = Draft202012Validator(load_schema(RECONCILE), format_checker=Draft202012Validator.FORMAT_CHECKER)
+# The at-core order_update contract is draft-07.
+ORDER_UPDATE_VALIDATOR = Draft7Validator(load_schema(ORDER_UPDATE), format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
 def events_by_corr_id(msgs, topology: Topology) -> dict[str, list[tuple[str, dict]]]:
@@ -36,20 +38,31 @@ def events_by_corr_id(msgs, topology: Topology) -> dict[str, list[tuple[str, dic
             assert body["corr_id"] == corr_id
             assert body["execution_venue"] == "simulation"
             grouped[corr_id].append(("fill", body))
-        else:
-            assert msg.subject == topology.reconcile_subject
+        elif msg.subject == topology.reconcile_subject:
             RECONCILE_VALIDATOR.validate(body)
             assert body["metadata"]["corr_id"] == corr_id
             grouped[corr_id].append(("reconcile", body))
+        else:
+            assert msg.subject == topology.order_update_subject
+            ORDER_UPDATE_VALIDATOR.validate(body)
+            assert body["corr_id"] == corr_id
+            grouped[corr_id].append(("order_update", body))
         assert msg.headers["Nats-Msg-Id"].startswith(f"{corr_id}:")
     return grouped
 
 
 def assert_well_formed(events: list[tuple[str, dict]]) -> None:
-    """fill 1, reconcile 1, fill 2, reconcile 2 ...; each reconcile names the fill before it."""
+    """fill 1, reconcile 1, fill 2, reconcile 2 ...; each reconcile names the fill before it; an
+    order that did not fill in full ends with its order update, whose status is the last fill's."""
     kinds = [kind for kind, _ in events]
-    assert kinds == ["fill", "reconcile"] * (len(events) // 2), kinds
-    for (_, fill), (_, reconcile) in zip(events[::2], events[1::2], strict=True):
+    final = events[-2][1] if kinds[-1] == "order_update" else events[-1][1]
+    fills = kinds[:-1] if kinds[-1] == "order_update" else kinds
+    assert fills == ["fill", "reconcile"] * (len(fills) // 2), kinds
+    if final["fill_status"] == "full":
+        assert kinds[-1] == "reconcile", kinds
+    else:
+        assert kinds[-1] == "order_update" and events[-1][1]["status"] == final["fill_status"], kinds
+    for (_, fill), (_, reconcile) in zip(events[:len(fills)][::2], events[:len(fills)][1::2], strict=True):
         assert reconcile["fills_processed"] == [fill["fill_id"]]
         assert reconcile["strategy_id"] == fill["strategy_id"]
 

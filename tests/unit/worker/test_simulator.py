@@ -12,10 +12,11 @@ from fractions import Fraction
 import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 
 from common.config import Settings
-from common.contracts import FILL, ORDER_INTENT, RECONCILE, load_schema
+from common.contracts import FILL, ORDER_INTENT, ORDER_UPDATE, RECONCILE, load_schema
+from common.instruments import load_instruments
 from common.messages import Execution
 from worker.events import iso_ms
 from worker.market import Market
@@ -25,17 +26,22 @@ from worker.validation import AcceptedIntent
 FORMATS = Draft202012Validator.FORMAT_CHECKER
 FILL_V = Draft202012Validator(load_schema(FILL), format_checker=FORMATS)
 RECONCILE_V = Draft202012Validator(load_schema(RECONCILE), format_checker=FORMATS)
+# The at-core order_update contract is draft-07.
+ORDER_UPDATE_V = Draft7Validator(load_schema(ORDER_UPDATE), format_checker=Draft7Validator.FORMAT_CHECKER)
 INTENT_V = Draft202012Validator(load_schema(ORDER_INTENT), format_checker=FORMATS)
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 SEED = b"unit-test-seed"
+BOOK = load_instruments()
 T0 = 1_705_314_660_123  # 2024-01-15T10:31:00.123Z
 RECEIVED = T0 + 37_000  # fetched 37 s after the intent was stamped
 FIXED_DELAY = 500
 
 
 def make_settings(**kw) -> Settings:
-    base = dict(partial_fill_chance=0.0, slippage_bps=2.0, commission_bps=0.5, simulation_seed="unit-test-seed")
+    """The order-type and quantity rules alone: no sessions, unlimited liquidity (tests of those turn them on)."""
+    base = dict(partial_fill_chance=0.0, slippage_bps=2.0, commission_bps=0.5, simulation_seed="unit-test-seed",
+                market_sessions=False, liquidity_share=0.0)
     base.update(kw)
     return Settings(**base)
 
@@ -61,7 +67,15 @@ def run(sim: ExecutionSimulator, **intent_kw) -> tuple[Execution, list[dict]]:
 
 
 def fills_of(bodies):
-    return bodies[0::2]
+    """The executions.fill bodies (not the reconciles or the order update)."""
+    return [b for b in bodies if "fill_id" in b and "reconcile_id" not in b]
+
+
+def update_of(bodies):
+    """The executions.order_update body, None when the order filled in full."""
+    updates = [b for b in bodies if "event_type" in b]
+    assert len(updates) <= 1 and (not updates or bodies[-1] is updates[0])
+    return updates[0] if updates else None
 
 
 def fixed_sim(**kw) -> ExecutionSimulator:
@@ -70,7 +84,7 @@ def fixed_sim(**kw) -> ExecutionSimulator:
 
 
 def mid_at(instrument="EURUSD", at_ms=T0 + FIXED_DELAY, seed=SEED) -> float:
-    return Market(seed, {}).quote(instrument, at_ms).mid
+    return Market(seed, BOOK).quote(instrument, at_ms).mid
 
 
 def assert_valid(validator, body):
@@ -84,7 +98,7 @@ def assert_valid(validator, body):
 @pytest.mark.parametrize("side,sign", [("buy", 1), ("sell", -1)])
 def test_market_order_slips_against_trader_within_bound(side, sign):
     sim = ExecutionSimulator(make_settings(slippage_bps=5.0), SEED)
-    market = Market(SEED, {})
+    market = Market(SEED, BOOK)
     offsets = []
     for i in range(400):
         ex, bodies = run(sim, corr_id=f"mkt{i}", side=side, instrument="AAPL", quantity=10)
@@ -175,8 +189,11 @@ def test_non_marketable_limit_is_cancelled_ioc(side, sign, where):
     mid = mid_at()
     limit = round(mid * (1 - sign * 0.0001), 6)
     ex, bodies = run(sim, corr_id="nolim", side=side, order_type="limit", price=limit, quantity=250)
-    assert len(bodies) == 2  # one cancelled fill and its reconcile: a cancelled order is never partial
-    fill, recon = bodies
+    assert len(bodies) == 3  # one cancelled fill, its reconcile and the order update: never partial
+    fill, recon, update = bodies
+    assert update["status"] == update["event_type"] == "cancelled"
+    assert update["reject_reason"] == fill["reject_reason"] and update["metadata"]["reason_code"] == "not_marketable"
+    assert update["filled_quantity"] == 0 and update["remaining_quantity"] == 250 and "average_fill_price" not in update
     assert fill["fill_status"] == "cancelled" and ex.final_status == "cancelled"
     assert ex.events[0].fill_type == "cancelled"
     assert fill["fill_quantity"] == 250
@@ -209,7 +226,8 @@ def test_untriggered_stop_is_cancelled(side, sign, where):
     mid = mid_at()
     stop = round(mid * (1 + sign * 0.0001), 6)
     ex, bodies = run(sim, corr_id="stop2", side=side, order_type="stop", stop_price=stop, quantity=3)
-    assert ex.final_status == "cancelled" and len(bodies) == 2
+    assert ex.final_status == "cancelled" and len(bodies) == 3
+    assert update_of(bodies)["metadata"]["reason_code"] == "stop_not_triggered"
     assert bodies[0]["fill_quantity"] == 3
     assert bodies[0]["fill_price"] == mid
     assert bodies[0]["reject_reason"] == f"stop not triggered: {side} stop {stop} {where} mid {mid} (IOC)"
@@ -314,23 +332,24 @@ def test_unsplittable_quantities_fill_in_full(quantity):
     sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
     for i in range(50):
         ex, bodies = run(sim, corr_id=f"one{i}", quantity=quantity)
-        assert len(bodies) == 2
+        assert len(bodies) == 2 and update_of(bodies) is None
         assert bodies[0]["fill_status"] == "full" and bodies[0]["fill_quantity"] == quantity
 
 
 def test_remainder_fill_is_later_priced_at_later_market_and_honours_limit():
     sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0, min_delay_ms=100, max_delay_ms=2000), SEED)
-    market = Market(SEED, {})
+    market = Market(SEED, BOOK)
     seen = 0
     for i in range(300):
-        mid0 = market.base_price("EURUSD")
-        limit = round(mid0 * 1.0005, 6)  # above any mid (moves stay within 10 bps): always marketable
-        ex, bodies = run(sim, corr_id=f"rem{i}", order_type="limit", price=limit, quantity=1000)
+        mid0 = market.quote("EURUSD", T0).mid
+        limit = round(mid0 * 1.0005, 6)  # above any mid within seconds (a 1.5-sigma move takes a day)
+        # 999: not a whole number of EURUSD lots (1000), so it splits in units.
+        ex, bodies = run(sim, corr_id=f"rem{i}", order_type="limit", price=limit, quantity=999)
         first, second = fills_of(bodies)
         e = ex.events
         if second["fill_status"] == "cancelled":
             assert e[2].release_after_ms == e[0].release_after_ms
-            assert second["reject_reason"] == f"remainder cancelled (IOC): {second['fill_quantity']} of 1000 not filled"
+            assert second["reject_reason"] == f"remainder cancelled (IOC): {second['fill_quantity']} of 999 not filled"
             assert second["fill_price"] == first["market_data"]["mid"]
             continue
         seen += 1
@@ -339,7 +358,7 @@ def test_remainder_fill_is_later_priced_at_later_market_and_honours_limit():
         assert second["execution_latency_ms"] == e[2].release_after_ms
         assert second["market_data"]["mid"] == market.quote("EURUSD", T0 + e[2].release_after_ms).mid
         assert second["fill_price"] <= limit
-        assert second["metadata"]["filled_quantity_total"] == 1000
+        assert second["metadata"]["filled_quantity_total"] == 999
     assert seen > 100
 
 
@@ -500,14 +519,18 @@ def test_events_order_ids_and_links():
         assert isinstance(ex, Execution)
         assert (ex.stream_seq, ex.corr_id, ex.instrument, ex.order_type) == (1, corr, "EURUSD", "market")
         assert ex.simulation_s > 0
-        n = len(ex.events) // 2
-        assert [e.kind for e in ex.events] == ["fill", "reconcile"] * n
+        updated = ex.events[-1].kind == "order_update"
+        assert updated == (ex.final_status != "full")
+        n = (len(ex.events) - updated) // 2
+        assert [e.kind for e in ex.events] == ["fill", "reconcile"] * n + ["order_update"] * updated
         assert [e.msg_id for e in ex.events] == [
             f"{corr}:{kind}:{k}" for k in range(1, n + 1) for kind in ("fill", "reconcile")
-        ]
+        ] + [f"{corr}:order_update:1"] * updated
         releases = [e.release_after_ms for e in ex.events]
         assert releases == sorted(releases)
-        assert releases[0::2] == releases[1::2]
+        assert releases[0:2 * n:2] == releases[1:2 * n:2]
+        if updated:  # with the fill that ended the order
+            assert releases[-1] == releases[-2] and ex.events[-1].fill_type == ex.final_status
         for k in range(n):
             fill, recon = bodies[2 * k], bodies[2 * k + 1]
             assert ex.events[2 * k].fill_type == fill["fill_status"]
@@ -522,7 +545,7 @@ def test_events_order_ids_and_links():
             }
             assert fill["metadata"]["fill_index"] == k + 1
             assert fill["execution_latency_ms"] == ex.events[2 * k].release_after_ms
-        assert ex.final_status == bodies[-2]["fill_status"]
+        assert ex.final_status == fills_of(bodies)[-1]["fill_status"]
 
 
 @pytest.mark.parametrize("side,sign", [("buy", 1), ("sell", -1)])
@@ -530,7 +553,7 @@ def test_commission_and_reconcile_values(side, sign):
     sim = ExecutionSimulator(make_settings(commission_bps=1.5, partial_fill_chance=0.5), SEED)
     for i in range(100):
         _, bodies = run(sim, corr_id=f"cm{i}", side=side, quantity=2_000, instrument="MSFT")
-        for fill, recon in zip(bodies[0::2], bodies[1::2]):
+        for fill, recon in zip(bodies[0::2], bodies[1::2]):  # an order update is left over
             if fill["fill_status"] == "cancelled":
                 assert fill["commission"] == 0 and recon["positions"] == []
                 continue
@@ -571,12 +594,12 @@ _ID_CHARS = string.ascii_letters + string.digits + "_-"
 
 def _random_intent(rng: random.Random, i: int) -> tuple[dict, int]:
     instrument = rng.choice(_INSTRUMENTS)
-    base = Market(SEED, {}).base_price(instrument)
+    ts = T0 + rng.randrange(-10**9, 10**9)
+    base = Market(SEED, BOOK).quote(instrument, ts).mid
     order_type = rng.choice(["market", "limit", "stop", "stop_limit"])
     length = rng.choice([1, 8, 36, 127, 128])
     corr_id = "".join(rng.choice(_ID_CHARS) for _ in range(length - len(str(i)))) + str(i) if length > 4 else f"r{i}"
     quantity = rng.choice([1, 2, 7, 100, 10_000, 1_000_000, 0.5, 0.001, 1.23456789, 0.00000001, 3.75, 2.0**60])
-    ts = T0 + rng.randrange(-10**9, 10**9)
     intent = make_intent(corr_id=corr_id[:128], order_type=order_type, side=rng.choice(["buy", "sell"]),
                          quantity=quantity, instrument=instrument, ts_ms=ts)
     # Prices around the mid so every branch (marketable or not, triggered or not) occurs.
@@ -590,9 +613,11 @@ def _random_intent(rng: random.Random, i: int) -> tuple[dict, int]:
 @pytest.mark.parametrize("clock", ["wall", "virtual"])
 def test_every_event_validates_against_the_contract(clock):
     rng = random.Random(20240115)
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=0.5, simulation_clock=clock, slippage_bps=25), SEED)
+    # Everything on: sessions (weekends, holidays), limited liquidity (child fills), a minimum fee.
+    sim = ExecutionSimulator(make_settings(partial_fill_chance=0.5, simulation_clock=clock, slippage_bps=25,
+                                           market_sessions=True, liquidity_share=1.0, commission_min=1.0), SEED)
     statuses = set()
-    kinds = {"fill": FILL_V, "reconcile": RECONCILE_V}
+    kinds = {"fill": FILL_V, "reconcile": RECONCILE_V, "order_update": ORDER_UPDATE_V}
     for i in range(1500):
         intent, ts = _random_intent(rng, i)
         assert not list(INTENT_V.iter_errors(intent)), intent
@@ -605,14 +630,18 @@ def test_every_event_validates_against_the_contract(clock):
                 fills.append(body)
                 statuses.add((intent["order_type"], body["fill_status"]))
                 assert len(body.get("reject_reason", "")) <= 200
-                assert (body["fill_status"] == "cancelled") == ("reject_reason" in body)
-        executed = sum(Fraction(f["fill_quantity"]) for f in fills if f["fill_status"] != "cancelled")
+                assert (body["fill_status"] in ("cancelled", "rejected")) == ("reject_reason" in body)
+            if event.kind == "order_update":
+                statuses.add(("order_update", body["status"], body["metadata"]["reason_code"]))
+        executed = sum(Fraction(f["fill_quantity"]) for f in fills if f["fill_status"] in ("full", "partial"))
         assert executed <= Fraction(intent["quantity"])
         assert sum(Fraction(f["fill_quantity"]) for f in fills) <= Fraction(intent["quantity"])
-    # Every order type reached full, partial and cancelled.
+    # Every order type reached full, partial and cancelled (and rejected: a closed market).
     for order_type in ("market", "limit", "stop", "stop_limit"):
-        for status in ("full", "partial", "cancelled") if order_type != "market" else ("full", "partial"):
+        for status in ("full", "partial", "cancelled", "rejected"):
             assert (order_type, status) in statuses, (order_type, status)
+    for reason in ("market_closed", "not_marketable", "stop_not_triggered", "remainder_cancelled", "child_fill_limit"):
+        assert any(s[0] == "order_update" and s[2] == reason for s in statuses), reason
 
 
 @hsettings(max_examples=300, deadline=None)
@@ -627,11 +656,15 @@ def test_every_event_validates_against_the_contract(clock):
     ts=st.integers(0, 4_102_444_800_000),
     chance=st.sampled_from([0.0, 0.5, 1.0]),
     delays=st.sampled_from([(0, 0), (100, 2000), (1, 3_600_000)]),
+    realism=st.booleans(),
 )
-def test_contract_property(corr_id, instrument, side, order_type, quantity, price, stop_price, ts, chance, delays):
-    sim = ExecutionSimulator(
-        make_settings(partial_fill_chance=chance, min_delay_ms=delays[0], max_delay_ms=delays[1]), SEED
-    )
+def test_contract_property(corr_id, instrument, side, order_type, quantity, price, stop_price, ts, chance, delays,
+                           realism):
+    sim = ExecutionSimulator(make_settings(
+        partial_fill_chance=chance, min_delay_ms=delays[0], max_delay_ms=delays[1], market_sessions=realism,
+        liquidity_share=1.0 if realism else 0.0, latency_model="lognormal" if realism else "uniform",
+        slippage_model="sqrt_impact" if realism else "uniform", commission_min=0.5 if realism else 0.0,
+    ), SEED)
     intent = make_intent(corr_id=corr_id, instrument=instrument, side=side, order_type=order_type,
                          quantity=quantity, ts_ms=ts)
     if order_type in ("limit", "stop_limit"):
@@ -639,11 +672,15 @@ def test_contract_property(corr_id, instrument, side, order_type, quantity, pric
     if order_type in ("stop", "stop_limit"):
         intent["stop_price"] = stop_price
     ex = sim.simulate(AcceptedIntent(7, corr_id, intent, ts, ts))
-    assert len(ex.events) in (2, 4)
+    kinds = [e.kind for e in ex.events]
+    updated = kinds[-1] == "order_update"
+    assert updated == (ex.final_status != "full")
+    assert kinds == ["fill", "reconcile"] * ((len(kinds) - updated) // 2) + ["order_update"] * updated
+    validators = {"fill": FILL_V, "reconcile": RECONCILE_V, "order_update": ORDER_UPDATE_V}
     total = Fraction(0)
     for event in ex.events:
         body = orjson.loads(event.payload)
-        assert_valid(FILL_V if event.kind == "fill" else RECONCILE_V, body)
+        assert_valid(validators[event.kind], body)
         if event.kind == "fill":
             total += Fraction(body["fill_quantity"])
     assert total <= Fraction(quantity)

@@ -1,0 +1,195 @@
+"""The instruments file: what the simulator knows about each symbol.
+
+Read once in the supervisor by common.config (the file named by
+SIMULATION_INSTRUMENTS_FILE, else the shipped common/instruments.toml) into a
+frozen `InstrumentBook`, which travels to the workers inside Settings. A bad
+file is a configuration error (exit 2 before anything starts), never a worker
+crash.
+
+Symbols match case-insensitively with "/", "_" and "-" removed ("BTC/USD",
+"btc-usd" and "BTCUSD" are one instrument). A listed symbol takes from
+[defaults] every field it leaves out; a symbol not listed gets [defaults], and
+when [defaults] has no reference_price, a price in [10, 500) hashed from the
+symbol's name alone (not the seed, so every instance agrees).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+SHIPPED_FILE = Path(__file__).with_name("instruments.toml")
+
+ASSET_CLASSES = ("equity", "fx", "crypto", "future", "other")
+# Calendars that are not exchange_calendars names.
+ALWAYS_OPEN = "24/7"
+FX = "FX"
+
+_SEPARATORS = str.maketrans("", "", "/_-")
+_TWO_POW_64 = float(1 << 64)
+_FIELDS = ("asset_class", "calendar", "reference_price", "daily_volatility", "spread_bps", "adv", "tick_size", "lot_size")
+# Instruments are client-chosen: bound the cache of derived unknown ones.
+_MAX_CACHED_UNKNOWN = 100_000
+
+
+class InstrumentsError(ValueError):
+    """The instruments file cannot be used; the message says where and why."""
+
+
+def normalize(symbol: str) -> str:
+    """The key a symbol is known by: upper case, separators removed."""
+    return symbol.upper().translate(_SEPARATORS)
+
+
+def hashed_reference_price(key: str) -> float:
+    """A reference price in [10, 500) for a symbol without one, from its name only."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"basepx").digest()
+    return round(10.0 + 490.0 * (int.from_bytes(digest, "big") / _TWO_POW_64), 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str  # normalized key
+    asset_class: str
+    calendar: str  # exchange_calendars name, "FX" or "24/7"
+    reference_price: float  # at the book's reference time
+    daily_volatility: float  # standard deviation of 24-hour log returns
+    spread_bps: float  # full quoted spread
+    adv: float  # average daily volume, units of the instrument
+    tick_size: float
+    lot_size: float
+
+
+@dataclass(frozen=True)
+class InstrumentBook:
+    """Every known instrument, the defaults for the rest, and when reference prices hold."""
+
+    reference_ms: int
+    defaults: Mapping[str, Any]
+    listed: Mapping[str, Instrument]
+    _unknown: dict[str, Instrument] = field(default_factory=dict, compare=False, repr=False)
+
+    def get(self, symbol: str) -> Instrument:
+        key = normalize(symbol)
+        found = self.listed.get(key) or self._unknown.get(key)
+        if found is None:
+            price = self.defaults.get("reference_price") or hashed_reference_price(key)
+            found = Instrument(symbol=key, **{**self.defaults, "reference_price": price})
+            if len(self._unknown) < _MAX_CACHED_UNKNOWN:
+                self._unknown[key] = found
+        return found
+
+    @property
+    def calendars(self) -> set[str]:
+        return {i.calendar for i in self.listed.values()} | {self.defaults["calendar"]}
+
+    def with_prices(self, prices: Mapping[str, float]) -> InstrumentBook:
+        """This book with some reference prices replaced (SIMULATION_REFERENCE_PRICES)."""
+        listed = dict(self.listed)
+        for symbol, price in prices.items():
+            key = normalize(symbol)
+            base = self.listed.get(key) or self.get(key)
+            listed[key] = replace(base, reference_price=float(price))
+        return InstrumentBook(self.reference_ms, self.defaults, listed)
+
+
+def load_instruments(path: str | Path | None = None) -> InstrumentBook:
+    """Parse and check an instruments file (the shipped one when path is None)."""
+    path = Path(path) if path else SHIPPED_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InstrumentsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InstrumentsError(f"{path}: not valid TOML ({exc})") from None
+    return parse_instruments(data, str(path))
+
+
+def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> InstrumentBook:
+    unknown_top = set(data) - {"reference_time", "defaults", "instruments"}
+    if unknown_top:
+        raise InstrumentsError(f"{where}: unknown key(s) {', '.join(sorted(unknown_top))}")
+    reference_ms = _reference_ms(data.get("reference_time", "2026-01-02T00:00:00Z"), where)
+    raw_defaults = data.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise InstrumentsError(f"{where}: [defaults] must be a table")
+    defaults = _check_fields(raw_defaults, f"{where} [defaults]", require_price=False)
+    missing = [f for f in _FIELDS if f != "reference_price" and f not in defaults]
+    if missing:
+        raise InstrumentsError(f"{where} [defaults]: missing {', '.join(missing)}")
+    listed: dict[str, Instrument] = {}
+    raw_instruments = data.get("instruments", {})
+    if not isinstance(raw_instruments, dict):
+        raise InstrumentsError(f"{where}: [instruments] must be a table of tables")
+    for symbol, raw in raw_instruments.items():
+        label = f"{where} [instruments.{symbol}]"
+        if not isinstance(raw, dict):
+            raise InstrumentsError(f"{label}: must be a table")
+        key = normalize(symbol)
+        if not key or not key.isalnum():
+            raise InstrumentsError(f"{label}: not a symbol")
+        if key in listed:
+            raise InstrumentsError(f"{label}: the same instrument as another entry ({key})")
+        fields = {**defaults, **_check_fields(raw, label, require_price=False)}
+        if "reference_price" not in fields:
+            fields["reference_price"] = hashed_reference_price(key)
+        listed[key] = Instrument(symbol=key, **fields)
+    return InstrumentBook(reference_ms, defaults, listed)
+
+
+def _reference_ms(raw: object, where: str) -> int:
+    if isinstance(raw, datetime):  # a TOML date-time literal
+        moment = raw
+    else:
+        try:
+            moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            raise InstrumentsError(f"{where}: reference_time {raw!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise InstrumentsError(f"{where}: reference_time needs a time zone (e.g. Z)")
+    return int(moment.timestamp() * 1000)
+
+
+def _check_fields(raw: Mapping[str, Any], label: str, *, require_price: bool) -> dict[str, Any]:
+    unknown = set(raw) - set(_FIELDS)
+    if unknown:
+        raise InstrumentsError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "asset_class":
+            if value not in ASSET_CLASSES:
+                raise InstrumentsError(f"{label}: asset_class {value!r} is not one of {', '.join(ASSET_CLASSES)}")
+            out[name] = value
+        elif name == "calendar":
+            out[name] = _check_calendar(value, label)
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InstrumentsError(f"{label}: {name} must be a number")
+            lowest_ok = 0.0 if name in ("spread_bps", "daily_volatility") else None
+            if (value < 0) if lowest_ok is not None else (value <= 0):
+                raise InstrumentsError(f"{label}: {name} {value} must be {'at least 0' if lowest_ok is not None else 'positive'}")
+            if name == "daily_volatility" and value > 5:
+                raise InstrumentsError(f"{label}: daily_volatility {value} is a fraction (0.02 = 2%), at most 5")
+            out[name] = float(value)
+    if require_price and "reference_price" not in out:
+        raise InstrumentsError(f"{label}: missing reference_price")
+    return out
+
+
+def _check_calendar(value: object, label: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InstrumentsError(f"{label}: calendar must be a name")
+    name = value.strip()
+    if name.upper() in (FX, ALWAYS_OPEN):
+        return name.upper()
+    import exchange_calendars  # heavy (pandas): only for files that name an exchange
+
+    known = {n.upper(): n for n in exchange_calendars.get_calendar_names(include_aliases=True)}
+    if name.upper() not in known:
+        raise InstrumentsError(f"{label}: calendar {name!r} is not FX, 24/7 or an exchange_calendars name")
+    return known[name.upper()]

@@ -1,0 +1,227 @@
+"""worker.sessions: exchange sessions, FX 24/5, 24/7, names, bounds."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from worker.sessions import (
+    ALWAYS_OPEN,
+    FX,
+    TradingSessions,
+    UnknownCalendar,
+    trading_sessions,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ms(iso: str) -> int:
+    """Epoch ms of a UTC ISO instant such as '2026-11-24T14:30:00.000Z'."""
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
+def open_at(cal: str, *instants: str) -> list[bool]:
+    sessions = trading_sessions(cal)
+    return [sessions.is_open(ms(t)) for t in instants]
+
+
+# --- XNYS -------------------------------------------------------------------------------
+
+
+def test_xnys_regular_day_winter():
+    # 2026-11-24 (Tuesday, EST): 09:30-16:00 New York is 14:30Z-21:00Z.
+    assert open_at("XNYS", "2026-11-24T14:29:59.999Z", "2026-11-24T14:30:00.000Z",
+                   "2026-11-24T20:59:59.999Z", "2026-11-24T21:00:00.000Z") == [
+        False, True, True, False]
+    xnys = trading_sessions("XNYS")
+    assert xnys.close_ms(ms("2026-11-24T16:00:00Z")) == ms("2026-11-24T21:00:00Z")
+    assert xnys.next_open_ms(ms("2026-11-24T16:00:00Z")) == ms("2026-11-24T16:00:00Z")
+
+
+def test_xnys_regular_day_summer():
+    # 2026-07-15 (Wednesday, EDT): 13:30Z-20:00Z.
+    assert open_at("XNYS", "2026-07-15T13:29:59.999Z", "2026-07-15T13:30:00.000Z",
+                   "2026-07-15T19:59:59.999Z", "2026-07-15T20:00:00.000Z") == [
+        False, True, True, False]
+
+
+def test_xnys_holidays_closed_all_day():
+    xnys = trading_sessions("XNYS")
+    for day in ("2026-11-26", "2026-12-25"):  # Thanksgiving, Christmas
+        for hour in range(24):
+            at = ms(f"{day}T{hour:02d}:00:00Z")
+            assert not xnys.is_open(at)
+            assert xnys.close_ms(at) is None
+    assert xnys.describe(ms("2026-11-26T15:00:00Z")) == "XNYS: closed"
+
+
+def test_xnys_early_close_day_after_thanksgiving():
+    xnys = trading_sessions("XNYS")
+    assert open_at("XNYS", "2026-11-27T14:30:00Z", "2026-11-27T17:59:59.999Z",
+                   "2026-11-27T18:00:00Z") == [True, True, False]
+    assert xnys.close_ms(ms("2026-11-27T15:00:00Z")) == ms("2026-11-27T18:00:00Z")
+
+
+def test_xnys_weekend_and_next_open():
+    xnys = trading_sessions("XNYS")
+    assert not xnys.is_open(ms("2026-11-28T15:00:00Z"))  # Saturday
+    # Friday after the close -> Monday's open.
+    assert xnys.next_open_ms(ms("2026-11-20T21:00:00Z")) == ms("2026-11-23T14:30:00Z")
+    assert xnys.next_open_ms(ms("2026-11-28T15:00:00Z")) == ms("2026-11-30T14:30:00Z")
+    # Wednesday's close, Thanksgiving -> Friday's open.
+    assert xnys.next_open_ms(ms("2026-11-25T21:00:00Z")) == ms("2026-11-27T14:30:00Z")
+    # Christmas Eve closes early, Christmas is a Friday -> Monday the 28th.
+    assert xnys.next_open_ms(ms("2026-12-24T18:00:00Z")) == ms("2026-12-28T14:30:00Z")
+
+
+def test_xnys_typical_session():
+    assert trading_sessions("XNYS").typical_session_s == 23400.0
+
+
+# --- FX ---------------------------------------------------------------------------------
+
+
+def test_fx_weekend_and_sunday_open_winter():
+    assert open_at(FX, "2026-11-28T12:00:00Z",  # Saturday
+                   "2026-11-29T21:59:59.999Z",  # Sunday 16:59:59.999 EST
+                   "2026-11-29T22:00:00Z") == [False, False, True]
+
+
+def test_fx_sunday_open_summer():
+    assert open_at(FX, "2026-07-12T20:59:59.999Z", "2026-07-12T21:00:00Z") == [False, True]
+
+
+def test_fx_sunday_open_on_the_dst_switch():
+    # DST starts 2026-03-08 at 02:00 New York; the 17:00 open is already EDT.
+    assert open_at(FX, "2026-03-08T20:59:59.999Z", "2026-03-08T21:00:00Z") == [False, True]
+
+
+def test_fx_friday_close_and_weekday_midnight():
+    assert open_at(FX, "2026-11-27T21:59:59.999Z", "2026-11-27T22:00:00Z") == [True, False]
+    assert open_at(FX, "2026-11-25T00:00:00Z", "2026-11-25T05:00:00Z") == [True, True]
+    assert open_at(FX, "2026-12-25T12:00:00Z") == [True]  # no holidays
+
+
+def test_fx_sessions_are_daily_from_17_new_york():
+    fx = trading_sessions(FX)
+    # Wednesday noon New York: the session ends at 17:00 New York, the next starts there.
+    assert fx.close_ms(ms("2026-11-25T17:00:00Z")) == ms("2026-11-25T22:00:00Z")
+    assert fx.is_open(ms("2026-11-25T22:00:00Z"))
+    assert fx.next_open_ms(ms("2026-11-28T12:00:00Z")) == ms("2026-11-29T22:00:00Z")
+    assert fx.typical_session_s == 86400.0
+
+
+# --- 24/7 -------------------------------------------------------------------------------
+
+
+def test_always_open():
+    crypto = trading_sessions(ALWAYS_OPEN)
+    for t in ("2026-11-28T12:00:00Z", "2026-12-25T00:00:00Z", "1970-01-01T00:00:00Z",
+              "2100-01-01T00:00:00Z"):
+        assert crypto.is_open(ms(t))
+        assert crypto.next_open_ms(ms(t)) == ms(t)
+        assert crypto.close_ms(ms(t)) == sys.maxsize
+    assert crypto.typical_session_s == 86400.0
+    assert crypto.bounds_ms is None
+
+
+# --- CMES -------------------------------------------------------------------------------
+# exchange_calendars models CME Globex as sessions 17:00-17:00 Chicago (opening the
+# evening before the trading day), Sunday evening to Friday 17:00, with no daily
+# maintenance break; New Year, Good Friday and Christmas closed; US holidays,
+# Christmas Eve and the day after Thanksgiving close at 12:00 Chicago.
+
+
+def test_cmes_week():
+    assert open_at("CMES", "2026-11-28T12:00:00Z",  # Saturday
+                   "2026-11-29T22:59:59.999Z",  # Sunday 16:59:59.999 CST
+                   "2026-11-29T23:00:00Z",
+                   "2026-11-20T22:59:59.999Z",  # Friday close at 17:00 CST
+                   "2026-11-20T23:00:00Z") == [False, False, True, True, False]
+
+
+def test_cmes_has_no_daily_maintenance_break():
+    cmes = trading_sessions("CMES")
+    # Wednesday 16:30 CST, inside Globex's real 16:00-17:00 halt: open per the calendar.
+    assert cmes.is_open(ms("2026-11-25T22:30:00Z"))
+    # Sessions touch: Wednesday's closes at 17:00 CST as Thursday's opens.
+    assert cmes.close_ms(ms("2026-11-25T12:00:00Z")) == ms("2026-11-25T23:00:00Z")
+    assert cmes.is_open(ms("2026-11-25T23:00:00Z"))
+    assert cmes.typical_session_s == 86400.0
+
+
+def test_cmes_holidays():
+    cmes = trading_sessions("CMES")
+    # Thanksgiving closes at 12:00 CST and reopens at 17:00.
+    assert open_at("CMES", "2026-11-26T17:59:59.999Z", "2026-11-26T18:00:00Z",
+                   "2026-11-26T23:00:00Z") == [True, False, True]
+    assert cmes.next_open_ms(ms("2026-11-26T20:00:00Z")) == ms("2026-11-26T23:00:00Z")
+    # Christmas (a Friday): closed from Christmas Eve noon to Sunday evening.
+    assert open_at("CMES", "2026-12-25T12:00:00Z") == [False]
+    assert cmes.next_open_ms(ms("2026-12-24T18:00:00Z")) == ms("2026-12-27T23:00:00Z")
+
+
+# --- a calendar with a break ------------------------------------------------------------
+
+
+def test_xtks_lunch_break_is_closed():
+    # 2026-11-24: 09:00-11:30 and 12:30-15:30 Tokyo = 00:00-02:30Z and 03:30-06:30Z.
+    assert open_at("XTKS", "2026-11-24T02:29:59.999Z", "2026-11-24T02:30:00Z",
+                   "2026-11-24T03:29:59.999Z", "2026-11-24T03:30:00Z",
+                   "2026-11-24T06:30:00Z") == [True, False, False, True, False]
+    xtks = trading_sessions("XTKS")
+    assert xtks.close_ms(ms("2026-11-24T01:00:00Z")) == ms("2026-11-24T06:30:00Z")
+    assert xtks.close_ms(ms("2026-11-24T03:00:00Z")) is None
+    assert xtks.next_open_ms(ms("2026-11-24T03:00:00Z")) == ms("2026-11-24T03:30:00Z")
+    assert xtks.describe(ms("2026-11-24T03:00:00Z")) == "XTKS: closed (break)"
+
+
+# --- names and cache --------------------------------------------------------------------
+
+
+def test_unknown_calendar():
+    with pytest.raises(UnknownCalendar, match="NOPE") as caught:
+        trading_sessions("NOPE")
+    assert isinstance(caught.value, ValueError)
+
+
+def test_names_are_case_insensitive_and_cached():
+    assert trading_sessions("fx") is trading_sessions("FX") is trading_sessions("Fx")
+    assert trading_sessions("24/7") is trading_sessions(ALWAYS_OPEN)
+    assert trading_sessions("xnys") is trading_sessions("XNYS")
+    assert isinstance(trading_sessions("XNYS"), TradingSessions)
+    assert [trading_sessions(n).name for n in ("fx", "24/7", "xnys", "cme")] == [
+        "FX", "24/7", "XNYS", "CME"]
+
+
+def test_alias_follows_its_calendar():
+    nasdaq = trading_sessions("XNAS")
+    assert nasdaq.name == "XNAS"
+    assert nasdaq.is_open(ms("2026-11-24T14:30:00Z"))
+    assert not nasdaq.is_open(ms("2026-11-26T15:00:00Z"))
+
+
+# --- bounds -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cal", ["XNYS", "CMES", FX])
+@pytest.mark.parametrize("iso", ["1999-06-01T15:00:00Z", "2036-06-02T15:00:00Z"])
+def test_outside_the_range_is_closed(cal: str, iso: str):
+    sessions = trading_sessions(cal)
+    at = ms(iso)
+    assert not sessions.is_open(at)
+    assert sessions.next_open_ms(at) is None
+    assert sessions.close_ms(at) is None
+    assert "outside the calendar's range" in sessions.describe(at)
+
+
+def test_range_is_fixed():
+    lo, hi = trading_sessions("XNYS").bounds_ms
+    assert lo == ms("2000-01-03T14:30:00Z")  # first session on or after 2000-01-01
+    assert hi == ms("2035-12-31T21:00:00Z")  # last session on or before 2035-12-31
+    assert trading_sessions("XNYS").next_open_ms(ms("2035-12-31T20:00:00Z")) == ms(
+        "2035-12-31T20:00:00Z")

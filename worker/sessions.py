@@ -1,0 +1,246 @@
+"""Trading sessions: is an instrument's market open at a given instant?
+
+Runs in the pool's worker processes; the instruments-file loader calls
+trading_sessions() at worker boot so a bad calendar name fails fast, and the
+simulator asks is_open / next_open_ms / close_ms per order. Owns the calendar
+rules and the per-process cache of precomputed sessions. Instants are epoch
+milliseconds (UTC); a session is the half-open interval [open, close).
+
+Calendars (names are case-insensitive):
+
+    "24/7"   always open, at every instant, with no range limit (crypto).
+    "FX"     spot FX 24/5: one session per trading day from 17:00 to 17:00
+             America/New_York (DST-aware via zoneinfo), Sunday 17:00 to
+             Friday 17:00, every week, no holidays.
+    other    any exchange_calendars name or alias (XNYS, NASDAQ, CMES, XTKS,
+             ...): its sessions with holidays and early closes. A session
+             with a break (XTKS, XHKG lunch) is closed during the break.
+
+Bounds: sessions are built for trading days 2000-01-01 .. 2035-12-31, narrowed
+to what the calendar can evaluate (exchange_calendars' bound_min/bound_max,
+e.g. XBOM's holidays stop at 2026). The bounds are fixed, never derived from
+today, so a replay gives the same answers later (for the same versions of
+exchange_calendars and the tz database). The range covered is [first open,
+last close); an instant outside it is closed, next_open_ms and close_ms give
+None, and describe() says "outside the calendar's range".
+
+close_ms is the close of the session (the trading-day boundary, where DAY
+orders end), not the next instant the market is closed: for CMES and FX the
+next session opens at that same instant, and in a session with a break the
+market pauses before it. For 24/7 it is sys.maxsize.
+
+Why precomputed lists: is_open is on the hot path (thousands of calls per
+second per worker). Each calendar is built once per process, lazily, into
+plain int lists searched with bisect; pandas is only touched while building,
+and exchange_calendars (with pandas, ~0.3 s) is imported only when an exchange
+calendar is first asked for, so FX-only or 24/7-only workers never load it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+import sys
+import warnings
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from exchange_calendars import ExchangeCalendar
+
+ALWAYS_OPEN = "24/7"
+FX = "FX"
+
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2035, 12, 31)
+
+_NEW_YORK = ZoneInfo("America/New_York")
+_FX_ROLL = time(17)
+_DAY_S = 86400.0
+
+
+class UnknownCalendar(ValueError):
+    """The calendar name is not one we know, or exchange_calendars cannot build it."""
+
+
+class TradingSessions:
+    """Sessions of one calendar as sorted int lists; answers by bisect."""
+
+    def __init__(self, name: str, opens: list[int], ends: list[int], closes: list[int],
+                 typical_session_s: float) -> None:
+        # One entry per trading interval: a session with a break gives two, both
+        # carrying the session's close. Sorted and non-overlapping.
+        self.name = name
+        self.typical_session_s = typical_session_s
+        self._opens = opens
+        self._ends = ends
+        self._closes = closes
+        self.bounds_ms: tuple[int, int] | None = (opens[0], ends[-1]) if opens else None
+
+    def __repr__(self) -> str:
+        return f"TradingSessions({self.name!r})"
+
+    def is_open(self, at_ms: int) -> bool:
+        i = bisect.bisect_right(self._opens, at_ms) - 1
+        return i >= 0 and at_ms < self._ends[i]
+
+    def next_open_ms(self, at_ms: int) -> int | None:
+        """at_ms when open, else the next session's open; None outside the range."""
+        if self._outside(at_ms):
+            return None
+        i = bisect.bisect_right(self._opens, at_ms) - 1
+        if at_ms < self._ends[i]:
+            return at_ms
+        # Inside the range and closed, so a later interval exists: the last one
+        # ends where the range does.
+        return self._opens[i + 1]
+
+    def close_ms(self, at_ms: int) -> int | None:
+        """The close of the session trading at at_ms; None when closed."""
+        i = bisect.bisect_right(self._opens, at_ms) - 1
+        if i >= 0 and at_ms < self._ends[i]:
+            return self._closes[i]
+        return None
+
+    def describe(self, at_ms: int) -> str:
+        """A short reason for logs and rejections."""
+        if self._outside(at_ms):
+            lo, hi = self.bounds_ms or (0, 0)
+            return f"{self.name}: outside the calendar's range [{lo}, {hi}) ms"
+        if self.is_open(at_ms):
+            return f"{self.name}: open"
+        i = bisect.bisect_right(self._opens, at_ms) - 1
+        if i >= 0 and at_ms < self._closes[i]:
+            return f"{self.name}: closed (break)"
+        return f"{self.name}: closed"
+
+    def _outside(self, at_ms: int) -> bool:
+        return self.bounds_ms is None or not self.bounds_ms[0] <= at_ms < self.bounds_ms[1]
+
+
+class _AlwaysOpen(TradingSessions):
+    def __init__(self) -> None:
+        super().__init__(ALWAYS_OPEN, [], [], [], _DAY_S)
+
+    def is_open(self, at_ms: int) -> bool:
+        return True
+
+    def next_open_ms(self, at_ms: int) -> int | None:
+        return at_ms
+
+    def close_ms(self, at_ms: int) -> int | None:
+        return sys.maxsize
+
+    def describe(self, at_ms: int) -> str:
+        return f"{self.name}: open"
+
+
+_BY_NAME: dict[str, TradingSessions] = {}
+
+
+def trading_sessions(name: str) -> TradingSessions:
+    """The sessions of calendar `name`, built on first use and kept for the process."""
+    key = name.upper()
+    found = _BY_NAME.get(key)
+    if found is None:
+        if key == ALWAYS_OPEN:
+            found = _AlwaysOpen()
+        elif key == FX:
+            found = TradingSessions(FX, *_fx_lists(), _DAY_S)
+        else:
+            found = TradingSessions(key, *_exchange_lists(_canonical(name, key)))
+        _BY_NAME[key] = found
+    return found
+
+
+def _fx_lists() -> tuple[list[int], list[int], list[int]]:
+    # Each trading day Mon..Fri opens at 17:00 New York the evening before; the
+    # DST switches fall on Sunday 02:00, inside the weekend, so every session is 24h.
+    opens: list[int] = []
+    day = FIRST_DAY
+    while day <= LAST_DAY:
+        if day.weekday() < 5:
+            eve = datetime.combine(day - timedelta(days=1), _FX_ROLL, _NEW_YORK)
+            opens.append(int(eve.timestamp()) * 1000)
+        day += timedelta(days=1)
+    closes = [o + 86_400_000 for o in opens]
+    return opens, closes, closes
+
+
+@cache
+def _xc_names() -> dict[str, str]:
+    import exchange_calendars as xc
+
+    return {n.upper(): n for n in xc.get_calendar_names(include_aliases=True)}
+
+
+def _canonical(name: str, key: str) -> str:
+    import exchange_calendars as xc
+
+    known = _xc_names().get(key)
+    if known is None:
+        raise UnknownCalendar(
+            f"unknown trading calendar {name!r}: expected {FX!r}, {ALWAYS_OPEN!r} or an "
+            f"exchange_calendars name such as 'XNYS' or 'CMES'")
+    return xc.resolve_alias(known)
+
+
+@cache
+def _exchange_lists(canonical: str) -> tuple[list[int], list[int], list[int], float]:
+    # Cached per canonical name so aliases (XNAS, NYSE -> XNYS) share one build.
+    with warnings.catch_warnings():
+        # exchange_calendars triggers pandas deprecation warnings we cannot act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cal = _build_calendar(canonical)
+        opens = _ms(cal.opens)
+        closes = _ms(cal.closes)
+        has_break = cal.break_starts.notna().tolist()
+        break_starts = _ms(cal.break_starts.fillna(cal.closes))
+        break_ends = _ms(cal.break_ends.fillna(cal.closes))
+    o_list: list[int] = []
+    e_list: list[int] = []
+    c_list: list[int] = []
+    trading_s: list[float] = []
+    for o, c, brk, bs, be in zip(opens, closes, has_break, break_starts, break_ends, strict=True):
+        if brk:
+            o_list += [o, be]
+            e_list += [bs, c]
+            c_list += [c, c]
+            trading_s.append((c - o - (be - bs)) / 1000)
+        else:
+            o_list.append(o)
+            e_list.append(c)
+            c_list.append(c)
+            trading_s.append((c - o) / 1000)
+    typical = float(statistics.median(trading_s)) if trading_s else 0.0
+    return o_list, e_list, c_list, typical
+
+
+def _build_calendar(canonical: str) -> ExchangeCalendar:
+    import exchange_calendars as xc
+
+    # exchange_calendars' default range follows today's date; ours must not.
+    try:
+        return xc.get_calendar(canonical, start=FIRST_DAY.isoformat(), end=LAST_DAY.isoformat())
+    except Exception as first_error:  # noqa: BLE001 - library errors translated here
+        # Some calendars cannot be evaluated over the whole range (AIXK from 2017,
+        # XBOM holidays until 2026): narrow to their own fixed bounds, which only
+        # the class knows, so build the default instance once to reach it.
+        try:
+            cls = type(xc.get_calendar(canonical))
+            lo, hi = cls.bound_min(), cls.bound_max()
+            start = max(FIRST_DAY, lo.date()) if lo is not None else FIRST_DAY
+            end = min(LAST_DAY, hi.date()) if hi is not None else LAST_DAY
+            return cls(start=start.isoformat(), end=end.isoformat())
+        except Exception:  # noqa: BLE001
+            raise UnknownCalendar(
+                f"trading calendar {canonical!r} cannot be built by exchange_calendars "
+                f"{xc.__version__}: {type(first_error).__name__}: {first_error}"
+            ) from first_error
+
+
+def _ms(series: pd.Series) -> list[int]:
+    return series.dt.as_unit("ms").astype("int64").tolist()
