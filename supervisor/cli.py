@@ -1,4 +1,4 @@
-"""Command line: `at-exec-sim run | demo | loadgen | config`.
+"""Command line: `at-exec-sim run | demo | loadgen | replay | config`.
 
 Runs in the supervisor process. The only place that reads the environment
 (through common.config.load_settings) and the only place that picks the event
@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     from supervisor.loadgen.command import add_arguments
 
     add_arguments(loadgen)
+    replay = commands.add_parser("replay", help="re-drive intents stored in the stream through the simulator")
+    from supervisor.replay import add_arguments as add_replay_arguments
+
+    add_replay_arguments(replay)
     commands.add_parser("config", help="print the configuration the environment gives, then exit")
     args = parser.parse_args(argv)
 
@@ -45,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor.loadgen.command import run_loadgen
 
         return run_loadgen(args, settings)
+    if args.command == "replay":
+        from supervisor.replay import run_replay
+
+        return run_replay(args, settings)
     if args.command == "config":
         for variable in ENVIRONMENT_VARIABLES:
             print(variable)

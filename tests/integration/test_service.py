@@ -55,7 +55,7 @@ def assert_well_formed(events: list[tuple[str, dict]]) -> None:
     """fill 1, reconcile 1, fill 2, reconcile 2 ...; each reconcile names the fill before it; an
     order that did not fill in full ends with its order update, whose status is the last fill's."""
     kinds = [kind for kind, _ in events]
-    final = events[-2][1] if kinds[-1] == "order_update" else events[-1][1]
+    final = [body for kind, body in events if kind == "fill"][-1]
     fills = kinds[:-1] if kinds[-1] == "order_update" else kinds
     assert fills == ["fill", "reconcile"] * (len(fills) // 2), kinds
     if final["fill_status"] == "full":
@@ -141,7 +141,8 @@ def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
 def test_partial_fill_share_matches_configured_chance(nats_server, topology, start_service):
     chance, count = 0.3, 500
     service = start_service(SIMULATION_PARTIAL_FILL_CHANCE=str(chance), SIMULATION_SEED="partials")
-    bodies = [si.intent(f"p-{n}", "market", quantity=1000) for n in range(count)]
+    # AAPL trades in lots of 1 (a EURUSD order of 1000 is one indivisible lot).
+    bodies = [si.intent(f"p-{n}", "market", instrument="AAPL", quantity=1000) for n in range(count)]
     run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
     # At least a fill and a reconcile per intent; partials add more.
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2 * count), timeout_s=120)
@@ -150,12 +151,13 @@ def test_partial_fill_share_matches_configured_chance(nats_server, topology, sta
     partial = 0
     for events in grouped.values():
         assert_well_formed(events)
-        statuses = [e[1]["fill_status"] for e in events[::2]]
-        filled = sum(e[1]["fill_quantity"] for e in events[::2] if e[1]["fill_status"] != "cancelled")
+        fills = [body for kind, body in events if kind == "fill"]
+        statuses = [f["fill_status"] for f in fills]
+        filled = sum(f["fill_quantity"] for f in fills if f["fill_status"] != "cancelled")
         if statuses[0] == "partial":
             partial += 1
             assert statuses in (["partial", "full"], ["partial", "cancelled"])
-            assert sum(e[1]["fill_quantity"] for e in events[::2]) == 1000
+            assert sum(f["fill_quantity"] for f in fills) == 1000
         else:
             assert statuses == ["full"]
         assert filled <= 1000
