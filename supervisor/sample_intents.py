@@ -68,6 +68,14 @@ def intent(
     return body
 
 
+def quantity_for(instrument: str, notional: float) -> int | float:
+    """The order size worth about `notional` at the reference price, in whole lots (at least one)."""
+    info = _book.get(instrument)
+    lots = max(round(notional / info.reference_price / info.lot_size), 1)
+    size = lots * info.lot_size
+    return int(size) if float(size).is_integer() else round(size, 8)
+
+
 def encode(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
@@ -78,15 +86,17 @@ def signature(secret: bytes, payload: bytes) -> str:
 
 
 def mixed(count: int, seed: int = 7, prefix: str = "demo") -> Iterator[dict[str, Any]]:
-    """`count` valid intents across every order type, side and sample instrument; ~10% do not fill."""
+    """`count` valid intents across every order type, side and sample instrument, worth 1,000 to
+    1,000,000 in notional; ~10% do not fill."""
     rng = random.Random(seed)
     for n in range(count):
+        instrument = rng.choice(INSTRUMENTS)
         yield intent(
             f"{prefix}-{n:06d}",
             order_type=ORDER_TYPES[n % len(ORDER_TYPES)],
             side=rng.choice(("buy", "sell")),
-            instrument=rng.choice(INSTRUMENTS),
-            quantity=rng.choice((1, 10, 100, 250, 1000, 10_000)),
+            instrument=instrument,
+            quantity=quantity_for(instrument, rng.choice((1_000, 10_000, 100_000, 250_000, 1_000_000))),
             fills=rng.random() > 0.1,
         )
 

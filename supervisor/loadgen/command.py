@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", default="market=4,limit=3,stop=2,stop_limit=1", help="order-type weights")
     parser.add_argument("--instruments", help="comma-separated instruments (default: a sample of FX, crypto, equities)")
     parser.add_argument("--sides", default="buy,sell", help="comma-separated sides")
-    parser.add_argument("--quantity", default="1-1000", help="quantity range, MIN-MAX (whole units)")
+    parser.add_argument("--quantity", help="quantity range, MIN-MAX, in whole units (default: by --notional)")
+    parser.add_argument("--notional", default="1000-250000",
+                        help="order value range, MIN-MAX, at the instrument's reference price (default 1000-250000)")
     parser.add_argument("--invalid-share", type=float, default=0.0, help="share of intents made invalid on purpose")
     parser.add_argument("--hmac-secret", default=None, help="sign every intent (default: API_KEY_HMAC_SECRET)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the stream of intents")
@@ -45,7 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
-    low, _, high = args.quantity.partition("-")
+    quantity_min = quantity_max = None
+    if args.quantity:
+        low, _, high = args.quantity.partition("-")
+        quantity_min, quantity_max = int(low), int(high or low)
+    notional_low, _, notional_high = args.notional.partition("-")
+    notional_min, notional_max = float(notional_low), float(notional_high or notional_low)
+    if not 0 < notional_min <= notional_max:
+        raise ValueError(f"--notional {args.notional!r}: needs 0 < MIN <= MAX")
     rate = max(args.rate, 0.0)
     count = args.count if args.count is not None else int(args.duration * rate) if args.duration and rate else 1000
     return LoadOptions(
@@ -54,8 +63,10 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
         order_mix=parse_mix(args.mix),
         instruments=tuple(i.strip() for i in args.instruments.split(",")) if args.instruments else LoadOptions().instruments,
         sides=tuple(s.strip() for s in args.sides.split(",")),
-        quantity_min=int(low),
-        quantity_max=int(high or low),
+        quantity_min=quantity_min,
+        quantity_max=quantity_max,
+        notional_min=notional_min,
+        notional_max=notional_max,
         invalid_share=args.invalid_share,
         hmac_secret=(args.hmac_secret.encode() if args.hmac_secret is not None else settings.hmac_secret),
         seed=args.seed,
@@ -66,7 +77,7 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
 def target_from(args: argparse.Namespace, settings: Settings) -> Target:
     urls = tuple(u.strip() for u in args.url.split(",")) if args.url else settings.nats_urls
     return Target(urls, settings.nats_stream, settings.subject_order_intent, settings.subject_fill,
-                  settings.subject_reconcile)
+                  settings.subject_reconcile, settings.subject_order_update)
 
 
 def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:

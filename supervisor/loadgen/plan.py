@@ -8,6 +8,7 @@ stalled service cannot hide its stall (no coordinated omission).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -24,8 +25,12 @@ class LoadOptions:
     order_mix: dict[str, float] = field(default_factory=lambda: {"market": 4, "limit": 3, "stop": 2, "stop_limit": 1})
     instruments: tuple[str, ...] = si.INSTRUMENTS
     sides: tuple[str, ...] = ("buy", "sell")
-    quantity_min: int = 1
-    quantity_max: int = 1000
+    # Whole units when set; else each order is worth a notional drawn log-uniformly in
+    # [notional_min, notional_max] at the instrument's reference price, in whole lots.
+    quantity_min: int | None = None
+    quantity_max: int | None = None
+    notional_min: float = 1_000.0
+    notional_max: float = 250_000.0
     invalid_share: float = 0.0
     # Share of limit/stop orders placed so that they do not fill (IOC cancel).
     away_share: float = 0.1
@@ -66,12 +71,19 @@ def planned(options: LoadOptions) -> Iterator[PlannedIntent]:
     for n in range(options.count):
         corr_id = f"{options.run_id}-{n:07d}"
         order_type = rng.choices(types, weights)[0]
+        side = rng.choice(options.sides)
+        instrument = rng.choice(options.instruments)
+        if options.quantity_min is not None:
+            quantity: int | float = rng.randint(options.quantity_min, options.quantity_max or options.quantity_min)
+        else:
+            log_low, log_high = math.log(options.notional_min), math.log(options.notional_max)
+            quantity = si.quantity_for(instrument, math.exp(rng.uniform(log_low, log_high)))
         body = si.intent(
             corr_id,
             order_type=order_type,
-            side=rng.choice(options.sides),
-            instrument=rng.choice(options.instruments),
-            quantity=rng.randint(options.quantity_min, options.quantity_max),
+            side=side,
+            instrument=instrument,
+            quantity=quantity,
             fills=rng.random() >= options.away_share,
         )
         expected = None

@@ -59,7 +59,7 @@ def write_report(directory: Path, records: list[IntentRecord], summary: dict[str
 
     def slippage_histogram(ax: Any) -> None:
         ax.hist([bps for r in answered for bps in r.slippage_bps], bins=40)
-        ax.set_xlabel("slippage (bps, positive = worse for the trader)")
+        ax.set_xlabel("slippage vs mid of market and stop orders (bps, positive = worse for the trader)")
         ax.set_ylabel("fills")
 
     add("Latency over time", latency_over_time)

@@ -1,9 +1,9 @@
 """Drive a running at-exec-sim: publish the plan on schedule, follow the answers from the stream.
 
 Runs in the loadgen process, on one asyncio loop. Answers are read through
-JetStream ordered consumers on the fill and reconcile subjects (what the stream
-stored, so a publish the stream dropped as a duplicate is not counted twice),
-created before the first intent is sent.
+JetStream ordered consumers on the fill, reconcile and order update subjects
+(what the stream stored, so a publish the stream dropped as a duplicate is not
+counted twice), created before the first intent is sent.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orjson
 from nats.js.api import DeliverPolicy
 
 from supervisor.loadgen.plan import LoadOptions, planned
-from supervisor.loadgen.stats import IntentRecord, summarize
+from supervisor.loadgen.stats import EXECUTED, IntentRecord, summarize
 
 
 CONNECT_TIMEOUT_S = 5.0
@@ -35,6 +35,7 @@ class Target:
     intent_subject: str
     fill_subject: str
     reconcile_subject: str
+    order_update_subject: str
 
 
 @dataclass
@@ -75,9 +76,11 @@ async def run_load(
             now = time.monotonic() - started
             record.statuses.append(body["fill_status"])
             record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
-            if body["fill_status"] != "cancelled":
-                record.slippage_bps.append(float(body.get("metadata", {}).get("slippage_bps", 0.0)))
-            if body["fill_status"] in ("full", "cancelled"):
+            metadata = body.get("metadata", {})
+            # Against the mid: limit orders measure theirs against the limit (price improvement).
+            if body["fill_status"] in EXECUTED and metadata.get("order_type") in ("market", "stop"):
+                record.slippage_bps.append(float(metadata.get("slippage_bps", 0.0)))
+            if body["fill_status"] != "partial":  # full, cancelled or rejected: the order is done
                 record.final_s = now
                 record.simulated_delay_ms = body.get("execution_latency_ms")
 
@@ -86,9 +89,17 @@ async def run_load(
             if record is not None:
                 record.reconciles += 1
 
+        async def on_order_update(msg: Any) -> None:
+            body = orjson.loads(msg.data)
+            record = records.get(body.get("corr_id"))
+            if record is not None:
+                record.end_reason = body.get("metadata", {}).get("reason_code") or body.get("status")
+
         subs = [
             await js.subscribe(target.fill_subject, cb=on_fill, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW),
             await js.subscribe(target.reconcile_subject, cb=on_reconcile, ordered_consumer=True,
+                               deliver_policy=DeliverPolicy.NEW),
+            await js.subscribe(target.order_update_subject, cb=on_order_update, ordered_consumer=True,
                                deliver_policy=DeliverPolicy.NEW),
         ]
         started = time.monotonic()
@@ -107,7 +118,7 @@ async def run_load(
         send_s = time.monotonic() - started
         valid = [r for r in records.values() if r.valid]
         deadline = time.monotonic() + drain_timeout_s
-        while time.monotonic() < deadline and not all(r.answered and r.reconciles == len(r.statuses) for r in valid):
+        while time.monotonic() < deadline and not all(r.complete for r in valid):
             await asyncio.sleep(0.05)
         # Invalid intents must stay unanswered: give a stray fill a moment to show.
         await asyncio.sleep(0.2)

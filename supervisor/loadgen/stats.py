@@ -14,6 +14,10 @@ from typing import Any
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999))
 
 
+# Fill statuses that execute quantity (worker.events.EXECUTED_STATUSES).
+EXECUTED = ("full", "partial")
+
+
 @dataclass
 class IntentRecord:
     corr_id: str
@@ -22,11 +26,13 @@ class IntentRecord:
     due_s: float
     sent_s: float | None = None
     first_fill_s: float | None = None
-    final_s: float | None = None  # when the final fill (full or cancelled) was seen
+    final_s: float | None = None  # when the final fill (full, cancelled or rejected) was seen
     statuses: list[str] = field(default_factory=list)
     reconciles: int = 0
     simulated_delay_ms: int | None = None  # of the final fill, from receipt
     slippage_bps: list[float] = field(default_factory=list)
+    # reason_code of the order update that ended an order not filled in full
+    end_reason: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -37,6 +43,12 @@ class IntentRecord:
         return self.final_s is not None
 
     @property
+    def complete(self) -> bool:
+        """Final fill, a reconcile per fill, and the order update when it did not fill in full."""
+        return (self.answered and self.reconciles == len(self.statuses)
+                and (self.statuses[-1] == "full" or self.end_reason is not None))
+
+    @property
     def latency_ms(self) -> float | None:
         """Scheduled send to final fill seen: what the agent waits, stalls included."""
         return None if self.final_s is None else (self.final_s - self.due_s) * 1000
@@ -45,9 +57,12 @@ class IntentRecord:
     def outcome(self) -> str:
         if not self.statuses:
             return "unanswered"
+        ended = f" ({self.end_reason})" if self.end_reason else ""
         if self.statuses[0] == "partial":
-            return "partial, rest filled" if self.statuses[-1] == "full" else "partial, rest cancelled"
-        return {"full": "filled in full", "cancelled": "cancelled (IOC)"}.get(self.statuses[-1], self.statuses[-1])
+            return "partial, rest filled" if self.statuses[-1] == "full" else f"partial, rest cancelled{ended}"
+        if self.statuses[-1] == "full":
+            return "filled in full"
+        return f"{self.statuses[-1]}{ended}"  # cancelled or rejected, with the order update's reason
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -82,6 +97,7 @@ def summarize(records: list[IntentRecord], options: Any, elapsed_s: float, send_
         "outcomes": dict(Counter(r.outcome for r in valid)),
         "fill_events_by_status": dict(fill_events),
         "reconciles": sum(r.reconciles for r in valid),
+        "order_updates_by_reason": dict(Counter(r.end_reason for r in valid if r.end_reason)),
         "rejections_sent_by_type": dict(Counter(r.expected_rejection for r in records if not r.valid)),
         "invalid_answered_with_a_fill": sum(1 for r in records if not r.valid and r.statuses),
         "latency_ms": {"end_to_end": percentiles(latencies), "without_simulated_delay": percentiles(net)},

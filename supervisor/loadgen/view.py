@@ -31,7 +31,7 @@ class LiveView:
         sent = sum(1 for r in records if r.sent_s is not None)
         answered = [r for r in records if r.valid and r.answered]
         partial = sum(1 for r in answered if r.statuses and r.statuses[0] == "partial")
-        cancelled = sum(1 for r in answered if r.statuses[-1] == "cancelled")
+        cancelled = sum(1 for r in answered if r.statuses[-1] in ("cancelled", "rejected"))
         rejected = sum(1 for r in records if not r.valid and r.sent_s is not None)
         outstanding = sum(1 for r in records if r.valid and r.sent_s is not None and not r.answered)
         t0, sent0, answered0 = self._last
@@ -41,7 +41,7 @@ class LiveView:
         latency = percentiles([r.latency_ms for r in answered if r.latency_ms is not None])
         line = (
             f"{elapsed_s:6.1f} s  sent {sent:,} ({send_rate:,.0f}/s)  answered {len(answered):,} "
-            f"({answer_rate:,.0f}/s)  partial {partial:,}  cancelled {cancelled:,}  invalid sent {rejected:,}  "
+            f"({answer_rate:,.0f}/s)  partial {partial:,}  not filled in full {cancelled:,}  invalid sent {rejected:,}  "
             f"outstanding {outstanding:,}  latency p50 {_ms(latency['p50'])} p99 {_ms(latency['p99'])}"
         )
         self._live.update(Text(line))
@@ -72,5 +72,5 @@ def summary_table(summary: dict[str, Any]) -> Table:
         table.add_row(name, "  ".join(f"{q} {_ms(figures[q])}" for q in ("p50", "p90", "p99", "p99.9", "max")))
     slip = summary["slippage_bps"]
     if slip["p50"] is not None:
-        table.add_row("slippage (bps)", f"p50 {slip['p50']}  p99 {slip['p99']}  max {slip['max']}")
+        table.add_row("slippage vs mid, market and stop (bps)", f"p50 {slip['p50']}  p99 {slip['p99']}  max {slip['max']}")
     return table
