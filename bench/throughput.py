@@ -116,6 +116,10 @@ def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[i
         **os.environ,
         "NATS_URL": url, "NATS_STREAM": stream, "NATS_SUBJECT_ORDER_INTENT": intent,
         "NATS_SUBJECT_FILL": fill, "NATS_SUBJECT_RECONCILE": reconcile,
+        "NATS_SUBJECT_ORDER_UPDATE": f"{stream.lower()}.executions.order_update",
+        # The same work whatever the time of day, and comparable with the naive reference's two
+        # events per intent: no market sessions, unlimited liquidity (no child fills).
+        "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0",
         "WORKERS": str(workers), "SIMULATION_MIN_DELAY_MS": str(delays[0]), "SIMULATION_MAX_DELAY_MS": str(delays[1]),
         "SIMULATION_SEED": "bench", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{stream}"),
