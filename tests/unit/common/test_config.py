@@ -111,3 +111,44 @@ def test_jetstream_names_are_checked(variable, value):
     with pytest.raises(ConfigError) as error:
         load_settings({variable: value})
     assert error.value.variable == variable
+
+
+def test_realism_settings_are_parsed():
+    s = load_settings({
+        "SIMULATION_SLIPPAGE_MODEL": "SQRT_IMPACT", "SIMULATION_IMPACT_COEFFICIENT": "0.7",
+        "SIMULATION_LATENCY_MODEL": "lognormal", "SIMULATION_LATENCY_MEDIAN_MS": "80", "SIMULATION_LATENCY_SIGMA": "0.5",
+        "SIMULATION_LIQUIDITY_SHARE": "0.25", "SIMULATION_LIQUIDITY_REMAINDER": "cancel",
+        "SIMULATION_MAX_CHILD_FILLS": "5", "SIMULATION_COMMISSION_MODEL": "per_unit",
+        "SIMULATION_COMMISSION_PER_UNIT": "0.005", "SIMULATION_COMMISSION_MIN": "1", "SIMULATION_MARKET_SESSIONS": "off",
+        "NATS_SUBJECT_ORDER_UPDATE": "x.order_update",
+    })
+    assert (s.slippage_model, s.impact_coefficient) == ("sqrt_impact", 0.7)
+    assert (s.latency_model, s.latency_median_ms, s.latency_sigma) == ("lognormal", 80, 0.5)
+    assert (s.liquidity_share, s.liquidity_remainder, s.max_child_fills) == (0.25, "cancel", 5)
+    assert (s.commission_model, s.commission_per_unit, s.commission_min) == ("per_unit", 0.005, 1)
+    assert s.market_sessions is False and s.output_subjects["order_update"] == "x.order_update"
+    defaults = load_settings({})
+    assert (defaults.slippage_model, defaults.latency_model, defaults.commission_model) == ("uniform", "uniform", "bps")
+    assert defaults.market_sessions is True and defaults.liquidity_share == 1.0 and defaults.max_child_fills == 10
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("SIMULATION_SLIPPAGE_MODEL", "magic"), ("SIMULATION_LATENCY_MODEL", "normal"),
+    ("SIMULATION_LIQUIDITY_SHARE", "-1"), ("SIMULATION_LIQUIDITY_REMAINDER", "keep"),
+    ("SIMULATION_MAX_CHILD_FILLS", "0"), ("SIMULATION_COMMISSION_MODEL", "flat"),
+    ("SIMULATION_COMMISSION_MIN", "-2"), ("SIMULATION_MARKET_SESSIONS", "maybe"),
+    ("SIMULATION_LATENCY_SIGMA", "nan"),
+])
+def test_bad_realism_values_name_their_variable(variable, value):
+    with pytest.raises(ConfigError) as err:
+        load_settings({variable: value})
+    assert err.value.variable == variable
+
+
+def test_ack_wait_covers_child_fills():
+    s = load_settings({"SIMULATION_MAX_CHILD_FILLS": "100"})
+    assert s.ack_wait_s > 2 * s.max_delay_ms / 1000 + 98 + s.publish_timeout_s
+    with pytest.raises(ConfigError, match="SIMULATION_MAX_CHILD_FILLS"):
+        load_settings({"SIMULATION_MAX_CHILD_FILLS": "100", "ACK_WAIT_SEC": "60"})
+    # Unlimited liquidity has no child fills: the delays alone decide.
+    assert load_settings({"SIMULATION_MAX_CHILD_FILLS": "100", "SIMULATION_LIQUIDITY_SHARE": "0"}).ack_wait_s == 60
