@@ -34,7 +34,7 @@ An order's life (side sign s = +1 buy, -1 sell; mid = reference mid at the marke
     otherwise   immediate-or-cancel: cancelled (not_marketable, stop_not_triggered)
 
 Slippage models: "uniform" moves the mid against the trader by u * SLIPPAGE_BPS
-(never more; rounded toward the mid). "sqrt_impact" pays the half spread plus
+(rounded to the instrument's decimals, never beyond the bound). "sqrt_impact" pays the half spread plus
 square-root impact: price = mid * (1 + s * (half_spread + Y * daily_vol *
 sqrt(size / adv))), size being the child fill's quantity.
 
@@ -165,7 +165,8 @@ class ExecutionSimulator:
     # -- prices ------------------------------------------------------------------
 
     def _slipped(self, mid: float, sign: int, u: float, decimals: int) -> float:
-        """mid moved against the trader by u * slippage, rounded toward mid, at least one tick."""
+        """mid moved against the trader by u * slippage, rounded to `decimals` but never past
+        the bound (then one decimal back toward the mid), at least one tick."""
         bound = mid * self._slip
         price = round(mid + sign * bound * u, decimals)
         if sign * (price - mid) > bound:
