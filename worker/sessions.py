@@ -1,8 +1,8 @@
 """Trading sessions: is an instrument's market open at a given instant?
 
-Runs in the pool's worker processes; the instruments-file loader calls
-trading_sessions() at worker boot so a bad calendar name fails fast, and the
-simulator asks is_open / next_open_ms / close_ms per order. Owns the calendar
+Runs in the pool's worker processes; the simulator builds every calendar the
+instruments file names at worker boot (the file's loader has already checked
+the names), then asks is_open / next_open_ms per order. Owns the calendar
 rules and the per-process cache of precomputed sessions. Instants are epoch
 milliseconds (UTC); a session is the half-open interval [open, close).
 
@@ -15,6 +15,9 @@ Calendars (names are case-insensitive):
     other    any exchange_calendars name or alias (XNYS, NASDAQ, CMES, XTKS,
              ...): its sessions with holidays and early closes. A session
              with a break (XTKS, XHKG lunch) is closed during the break.
+             exchange_calendars' CMES runs 17:00 to 17:00 Chicago time
+             without Globex's daily 16:00-17:00 maintenance halt, so that
+             hour counts as open.
 
 Bounds: sessions are built for trading days 2000-01-01 .. 2035-12-31, narrowed
 to what the calendar can evaluate (exchange_calendars' bound_min/bound_max,
