@@ -33,6 +33,7 @@ chaos: venv
 	CHAOS_SCALE=$${CHAOS_SCALE:-5} $(BIN)/python -m pytest -m chaos -s
 
 bench: venv
+	$(BIN)/python bench/simulation_cost.py
 	$(BIN)/python bench/throughput.py
 
 clean:

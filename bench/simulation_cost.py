@@ -1,0 +1,65 @@
+"""Worker CPU per intent (validate + simulate) under each simulation configuration, side by side.
+
+Runs in one process, no NATS: the pure worker path (worker.process.IntentProcessor)
+over the same sample intents for each configuration, best of three passes. The
+reference row is sessions off and unlimited liquidity (two events per intent,
+like the service before the realism models); the others are reported as
+ratios to it, since absolute times drift on shared machines.
+
+    python bench/simulation_cost.py [--intents 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common.config import load_settings
+from common.messages import Execution, RawIntent
+from supervisor import sample_intents as si
+from worker.process import IntentProcessor
+
+REFERENCE = {"SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0"}
+CASES = (
+    ("sessions off, unlimited liquidity (reference)", REFERENCE),
+    ("every default (sessions, liquidity 1.0)", {}),
+    ("sessions on, unlimited liquidity", {"SIMULATION_LIQUIDITY_SHARE": "0"}),
+    ("sqrt_impact + lognormal, reference otherwise",
+     {**REFERENCE, "SIMULATION_SLIPPAGE_MODEL": "sqrt_impact", "SIMULATION_LATENCY_MODEL": "lognormal"}),
+)
+
+
+def measure(env: dict[str, str], raws: list[RawIntent]) -> tuple[float, float]:
+    """(seconds per intent, events per intent), best of three passes after a warm-up."""
+    settings = load_settings({"SIMULATION_SEED": "bench", "SIMULATION_CLOCK": "virtual", **env})
+    processor = IntentProcessor(settings, settings.seed)
+    for raw in raws[:500]:
+        processor.process(raw)
+    best, events = float("inf"), 0
+    for _ in range(3):
+        started = time.perf_counter()
+        events = 0
+        for raw in raws:
+            outcome = processor.process(raw)
+            if isinstance(outcome, Execution):
+                events += len(outcome.events)
+        best = min(best, (time.perf_counter() - started) / len(raws))
+    return best, events / len(raws)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intents", type=int, default=20_000)
+    args = parser.parse_args()
+    # The sample's timestamps are "now"; the virtual clock prices them there, so a run at night
+    # rejects the equities (fewer events): the reference row has no sessions for that reason.
+    raws = [RawIntent(i, si.encode(body), None, 0) for i, body in enumerate(si.mixed(args.intents, prefix="cost"))]
+    rows = [(name, *measure(env, raws)) for name, env in CASES]
+    reference = rows[0][1]
+    print(f"{'case':48} {'us/intent':>10} {'events/intent':>14} {'x reference':>12}")
+    for name, seconds, events in rows:
+        print(f"{name:48} {seconds * 1e6:10.1f} {events:14.2f} {seconds / reference:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
