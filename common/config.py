@@ -112,10 +112,14 @@ class Settings:
 
     @property
     def longest_execution_ms(self) -> int:
-        """Receipt to last event of the slowest order: a partial's remainder after a second
-        delay, then child fills one interval apart."""
-        children = max(self.max_child_fills - 2, 0) if self.liquidity_share > 0 else 0
-        return 2 * self.max_delay_ms + children * CHILD_FILL_INTERVAL_MS
+        """Receipt to last event of the slowest order: a random partial's remainder after a
+        second delay, then child fills one interval apart; or child fills from the first."""
+        partial_then_children = 2 * self.max_delay_ms
+        children_only = self.max_delay_ms
+        if self.liquidity_share > 0:
+            partial_then_children += max(self.max_child_fills - 2, 0) * CHILD_FILL_INTERVAL_MS
+            children_only += (self.max_child_fills - 1) * CHILD_FILL_INTERVAL_MS
+        return max(partial_then_children, children_only)
 
     @property
     def virtual_clock(self) -> bool:

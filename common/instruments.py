@@ -175,6 +175,11 @@ def _check_fields(raw: Mapping[str, Any], label: str, *, require_price: bool) ->
                 raise InstrumentsError(f"{label}: {name} {value} must be {'at least 0' if lowest_ok is not None else 'positive'}")
             if name == "daily_volatility" and value > 5:
                 raise InstrumentsError(f"{label}: daily_volatility {value} is a fraction (0.02 = 2%), at most 5")
+            # Quantities are written with 8 decimals and prices with at most 12.
+            if name == "lot_size" and (value < 1e-8 or abs(round(value, 8) - value) > value * 1e-9):
+                raise InstrumentsError(f"{label}: lot_size {value} must be a multiple of 0.00000001")
+            if name == "tick_size" and value < 1e-12:
+                raise InstrumentsError(f"{label}: tick_size {value} must be at least 1e-12")
             out[name] = float(value)
     if require_price and "reference_price" not in out:
         raise InstrumentsError(f"{label}: missing reference_price")

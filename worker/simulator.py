@@ -93,6 +93,8 @@ QUANTITY_DECIMALS = 8
 MAX_NOTIONAL = 1e300
 # Integers beyond this are handled as floats (exact in a double, and in range for orjson).
 MAX_EXACT_INT = 2**53
+# An order beyond exact float integers is split in this many equal chunks (liquidity still applies).
+HUGE_ORDER_CHUNKS = 1 << 20
 # The log-normal latency's scale is latency_median_ms at this daily volatility.
 REFERENCE_VOLATILITY = 0.02
 
@@ -179,11 +181,14 @@ class ExecutionSimulator:
         return half_spread + self._impact_y * instrument.daily_volatility * math.sqrt(size / instrument.adv)
 
     @staticmethod
-    def _cancel_reason(intent: dict, sign: int, mid: float) -> tuple[str, str] | None:
-        """(reason code, reason) why the order does not execute at this mid, or None when it does."""
+    def _cancel_reason(intent: dict, sign: int, mid: float, triggered: bool) -> tuple[str, str] | None:
+        """(reason code, reason) why the order does not execute at this mid, or None when it does.
+
+        A stop that has triggered (it has filled) stays triggered: its child fills are checked
+        against the limit only."""
         order_type = intent["order_type"]
         side = intent["side"]
-        if order_type in ("stop", "stop_limit"):
+        if order_type in ("stop", "stop_limit") and not triggered:
             stop = intent.get("stop_price")
             if stop is None:
                 return NO_PRICE, f"{order_type} without stop_price cannot trigger (IOC)"
@@ -276,7 +281,7 @@ class ExecutionSimulator:
             if sessions is not None and not sessions.is_open(market_ms):
                 ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
                 break
-            stop = self._cancel_reason(intent, sign, quote.mid)
+            stop = self._cancel_reason(intent, sign, quote.mid, triggered=bool(fills))
             if stop is None and not quantity * quote.mid < MAX_NOTIONAL:
                 stop = NOTIONAL_OUT_OF_RANGE, f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
             if stop is not None:
@@ -290,11 +295,16 @@ class ExecutionSimulator:
             random_partial = not fills and cap is not None and cap < take
             if random_partial:
                 take = cap  # type: ignore[assignment]
-            size = lots.take(take)
-            complete = lots.remaining_units == 0
+            size = lots.size_of(take)
             index = len(fills) + 1
             slip_u = u[_SLIP_1] if index == 1 else u[_SLIP_2] if index == 2 else self._child_draw(corr_id, index)
             price, intended = self._execution_price(intent, sign, quote, slip_u, decimals, size, info)
+            if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
+                ended = (CANCELLED, NOTIONAL_OUT_OF_RANGE,
+                         f"notional out of range: {size} at {price} (IOC)")
+                break
+            lots.take(take, size)
+            complete = lots.remaining_units == 0
             raw_commission += size * (self._commission_rate if self._per_unit else price * self._commission_rate)
             commission = max(raw_commission, self._commission_min) - charged
             charged += commission
@@ -308,20 +318,18 @@ class ExecutionSimulator:
             if complete:
                 break
             rest_text = f"{lots.rest()} of {quantity}"
-            if random_partial:
-                if u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
-                    ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
-                    break
-                delay += self.delay(u[_DELAY_2], info)
-            elif self._cancel_liquidity_rest:
+            if random_partial and u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
+                ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
+                break
+            if not random_partial and self._cancel_liquidity_rest:
                 ended = (CANCELLED, LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
                 break
-            else:
-                delay += CHILD_FILL_INTERVAL_MS
+            # Checked before the next fill's wait, so the cancel goes out with the last fill.
             if len(fills) >= self._max_fills:
                 ended = (CANCELLED, CHILD_FILL_LIMIT,
                          f"remainder cancelled after {len(fills)} fills (SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
                 break
+            delay += self.delay(u[_DELAY_2], info) if random_partial else CHILD_FILL_INTERVAL_MS
 
         outcome = None
         if ended is not None:
@@ -335,7 +343,7 @@ class ExecutionSimulator:
             )
             outcome = OrderOutcome(
                 status=status, filled_quantity=filled,
-                average_fill_price=round(notional / filled, decimals + 4) if fills else None,
+                average_fill_price=_average_price(notional, filled, decimals, sign, order.price, order_type),
                 commission=num(charged), fill_count=len(fills), last=last,
             )
             fills.append(last)
@@ -367,9 +375,9 @@ class Lots:
     def __init__(self, quantity: int | float, lot: float) -> None:
         self.quantity = quantity
         lots = quantity / lot
-        if quantity >= MAX_EXACT_INT or quantity * 10**QUANTITY_DECIMALS >= 2**62:
-            # Beyond exact float arithmetic: one indivisible unit (an absurd order anyway).
-            self.unit, self.total = quantity, 1
+        if quantity >= MAX_EXACT_INT:
+            # Beyond exact integers in a float: count it in 2**20 equal chunks instead.
+            self.unit, self.total = quantity / HUGE_ORDER_CHUNKS, HUGE_ORDER_CHUNKS
         elif abs(lots - round(lots)) <= 1e-9 * max(lots, 1.0) and round(lots) >= 1:
             whole = float(lot).is_integer() and isinstance(quantity, int)
             self.unit: int | float = int(lot) if whole else float(lot)
@@ -402,12 +410,14 @@ class Lots:
             return units * self.unit
         return round(units * self.unit, QUANTITY_DECIMALS)
 
-    def take(self, units: int) -> int | float:
-        """Fill `units` (the whole rest when that is all that is left); return the quantity."""
-        size = self.rest() if units >= self.remaining_units else self.size(units)
+    def size_of(self, units: int) -> int | float:
+        """The quantity `units` fill: the exact rest when they are all that is left."""
+        return self.rest() if units >= self.remaining_units else self.size(units)
+
+    def take(self, units: int, size: int | float) -> None:
+        """Record a fill of `units` whose quantity (from size_of) is `size`."""
         self.filled_units = min(self.filled_units + units, self.total)
         self._filled_exact += size if isinstance(size, int) else Fraction(size)
-        return size
 
     def rest(self) -> int | float:
         """What is left of the order, never more than exactly that."""
@@ -422,19 +432,32 @@ def exact_rest(quantity: int | float, filled: int | float | Fraction) -> int | f
     """quantity - filled, in its 8-decimal form when that is the complement up to
     float noise, and never more than the exact difference."""
     exact = Fraction(quantity) - Fraction(filled)
-    rest = float(exact)
-    rounded = round(rest, QUANTITY_DECIMALS)
-    if abs(rounded - rest) <= 4 * math.ulp(quantity):
-        rest = rounded
-    while Fraction(rest) > exact:
+    rest = float(exact)  # the nearest float: at most one step above the exact value
+    if Fraction(rest) > exact:
         rest = math.nextafter(rest, 0.0)
+    rounded = round(rest, QUANTITY_DECIMALS)
+    if Fraction(rounded) <= exact and rest - rounded <= 4 * math.ulp(quantity):
+        rest = rounded
     return rest
+
+
+def _average_price(notional: float, filled: int | float, decimals: int, sign: int, limit: float | None,
+                   order_type: str) -> float | None:
+    """Volume-weighted fill price; never worse than the limit (each fill is within it, and the
+    rounding of the average must not cross it)."""
+    if not filled:
+        return None
+    average = round(notional / filled, decimals + 4)
+    if limit is not None and order_type in ("limit", "stop_limit"):
+        average = min(average, limit) if sign > 0 else max(average, limit)
+    return average
 
 
 def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:
     opens = sessions.next_open_ms(at_ms)
-    after = f"; next open {iso_ms(opens)}" if opens is not None else ""
-    return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}{after}"
+    if opens is None:  # past the calendar's precomputed range
+        return f"market_closed at {iso_ms(at_ms)}: {sessions.describe(at_ms)}"
+    return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}; next open {iso_ms(opens)}"
 
 
 def _normalize_quantity(quantity: int | float) -> int | float:

@@ -123,3 +123,10 @@ def test_missing_file_is_a_configuration_error(tmp_path):
 
 def test_shipped_file_is_in_the_package():
     assert SHIPPED_FILE.name == "instruments.toml" and SHIPPED_FILE.exists()
+
+
+@pytest.mark.parametrize("field,value", [("lot_size", 6e-9), ("lot_size", 1e-10), ("lot_size", 0.000000015),
+                                         ("tick_size", 1e-13)])
+def test_sizes_finer_than_the_wire_are_refused(field, value):
+    with pytest.raises(InstrumentsError, match=field):
+        parse_instruments({"defaults": GOOD_DEFAULTS, "instruments": {"DUST": {field: value}}})

@@ -506,3 +506,83 @@ def test_everything_on_is_byte_identical_for_a_seed_and_differs_across_seeds():
     assert len(executed_both) > 100
     differ = sum(p["fill_price"] != q["fill_price"] for p, q in executed_both)
     assert differ >= 0.95 * len(executed_both), (differ, len(executed_both))
+
+
+# -- edges a review found (each one a defect before its fix) ---------------------------------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("symbol,quantity", [("AAPL", 2245.0000023), ("BTC/USD", 0.17938001), ("BTC/USD", 2.5),
+                                             ("EURUSD", 1234567.89012345), ("SOL/USD", 0.30000000000000004)])
+def test_awkward_fractional_orders_finish_at_once_and_never_overfill(symbol, quantity):
+    sim = make_sim(liquidity_share=0.05, partial_fill_chance=0.5, max_child_fills=50)
+    for i in range(20):
+        _, fills, _, _ = run(sim, f"awk{i}", instrument=symbol, quantity=quantity)
+        assert exact_sum(fills) <= Fraction(quantity)
+        assert all(f["fill_quantity"] > 0 for f in fills)
+
+
+def _last_release(ex) -> int:
+    return max(e.release_after_ms for e in ex.events)
+
+
+@pytest.mark.parametrize("max_delay,max_fills", [(0, 1), (0, 10), (500, 2), (500, 10), (2000, 3)])
+def test_longest_execution_bounds_every_release(max_delay, max_fills):
+    """ack_wait is derived from Settings.longest_execution_ms: no event may be due later."""
+    sim = make_sim(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
+                   partial_fill_chance=0.5, max_child_fills=max_fills)
+    bound = sim_settings(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
+                         max_child_fills=max_fills).longest_execution_ms
+    worst = max(_last_release(run(sim, f"lx{i}", instrument="BTC/USD", quantity=5)[0]) for i in range(300))
+    assert worst <= bound
+    assert worst >= bound - max_delay - 1000  # the bound is not slack by more than one step
+
+
+def sim_settings(**kw) -> Settings:
+    return Settings(**{"simulation_seed": "realism", "market_sessions": False, "instruments": BOOK, **kw})
+
+
+def test_absurd_orders_under_impact_stay_within_the_contract():
+    from jsonschema import Draft202012Validator
+
+    from common.contracts import FILL, RECONCILE, load_schema
+
+    validators = {"fill": Draft202012Validator(load_schema(FILL)), "reconcile": Draft202012Validator(load_schema(RECONCILE))}
+    sim = make_sim(slippage_model="sqrt_impact", liquidity_share=1.0)
+    for quantity in (1e250, 1e200, 2.0**60, 2**53 + 1):
+        ex = sim.simulate(AcceptedIntent(1, "abs", make_intent("abs", quantity=quantity), T0, T0))
+        for event in ex.events:
+            body = orjson.loads(event.payload)
+            if event.kind in validators:
+                assert not list(validators[event.kind].iter_errors(body)), (quantity, event.kind, body)
+
+
+def test_huge_orders_still_meet_the_liquidity():
+    sim = make_sim(liquidity_share=1.0)
+    _, fills, _, update = run(sim, "huge", instrument="EURUSD", quantity=2.0**60)
+    assert fills[0]["fill_status"] == "partial" and fills[0]["fill_quantity"] < 2.0**60 / 1000
+    assert update is not None and update["metadata"]["reason_code"] == "child_fill_limit"
+
+
+def test_a_triggered_stop_stays_triggered_through_its_child_fills():
+    sim = make_sim(liquidity_share=1.0, max_child_fills=30)
+    for i in range(200):
+        mid = sim.market.quote("BTC/USD", T0).mid
+        _, fills, _, update = run(sim, f"st{i}", order_type="stop", stop_price=round(mid * 0.9999, 2), quantity=3)
+        if executed(fills):
+            assert update is None or update["metadata"]["reason_code"] != "stop_not_triggered"
+
+
+def test_average_fill_price_is_never_worse_than_the_limit():
+    sim = make_sim(liquidity_share=0.2, partial_fill_chance=1.0)
+    seen = 0
+    for i in range(300):
+        mid = sim.market.quote("AAPL", T0).mid
+        side, sign = ("buy", 1) if i % 2 else ("sell", -1)
+        limit = mid * (1 + sign * 0.00005)  # inside the slippage: the limit binds, unrounded
+        _, fills, _, update = run(sim, f"avg{i}", instrument="AAPL", side=side, order_type="limit", price=limit,
+                                  quantity=5000)
+        if update is not None and update.get("average_fill_price") is not None:
+            seen += 1
+            assert sign * (update["average_fill_price"] - limit) <= 0
+    assert seen > 50
