@@ -50,12 +50,12 @@ from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from common.instruments import ALWAYS_OPEN, FX  # the two calendars that are ours, not an exchange's
+
 if TYPE_CHECKING:
     import pandas as pd
     from exchange_calendars import ExchangeCalendar
 
-ALWAYS_OPEN = "24/7"
-FX = "FX"
 
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2035, 12, 31)
