@@ -5,6 +5,8 @@ same N valid intents (a mix of order types), and is timed from the moment the
 consumer starts until every intent is acked. Cases:
 
     naive          bench/naive_consumer.py: fetch 1, jsonschema, 2 awaited publishes, ack
+    pass-through   bench/passthrough.py: fetch 500, 2 publishes each with pipelined PubAcks,
+                   ack after both; no validation, no simulation (issue 8's reference)
     service w=1    at-exec-sim run, WORKERS=1, zero simulated delay
     service w=2    at-exec-sim run, WORKERS=2, zero simulated delay
     service w=2 d  at-exec-sim run, WORKERS=2, the default 100-2000 ms delays
@@ -39,6 +41,7 @@ from nats.js.api import StreamConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.naive_consumer import drain as naive_drain  # noqa: E402
+from bench.passthrough import drain as passthrough_drain  # noqa: E402
 from supervisor import sample_intents as si  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
 
@@ -110,6 +113,24 @@ def run_naive(url: str, stream: str, count: int) -> Drain:
     return Drain(elapsed, count / elapsed)  # one at a time: its rate is steady throughout
 
 
+def run_passthrough(url: str, stream: str, count: int) -> Drain:
+    """In a thread beside the drain watcher, so its steady rate is measured like the service's."""
+    import uvloop
+
+    intent, fill, reconcile = subjects(stream)
+    handled: list[int] = []
+
+    async def both() -> Drain:
+        consumer = asyncio.create_task(passthrough_drain(url, stream, intent, fill, reconcile, count))
+        drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600)
+        handled.append(await consumer)
+        return drained
+
+    drained = uvloop.run(both())
+    assert handled == [count], f"pass-through handled {handled} of {count}"
+    return drained
+
+
 def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[int, int], work: Path) -> Drain:
     intent, fill, reconcile = subjects(stream)
     env = {
@@ -142,7 +163,7 @@ def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intents", type=int, default=int(os.environ.get("BENCH_INTENTS", "20000")))
-    parser.add_argument("--skip-naive", action="store_true", help="service cases only (no ratio)")
+    parser.add_argument("--skip-naive", action="store_true", help="no naive consumer case")
     args = parser.parse_args()
     n = args.intents
     cases: list[tuple[str, Drain]] = []
@@ -157,6 +178,7 @@ def main() -> int:
                 print(f"  {name:<32} drained in {drain.seconds:6.2f} s", flush=True)
 
             print(f"draining {n:,} preloaded intents per case (cpu count {os.cpu_count()})", flush=True)
+            case("pass-through reference", "BPASS", lambda s: run_passthrough(server.url, s, n))
             if not args.skip_naive:
                 case("naive consumer", "BNAIVE", lambda s: run_naive(server.url, s, n))
             case("service WORKERS=1, no delay", "BW1", lambda s: run_service(server.url, s, n, 1, (0, 0), work))
@@ -164,14 +186,17 @@ def main() -> int:
             case("service WORKERS=2, 100-2000 ms", "BW2D",
                  lambda s: run_service(server.url, s, n, 2, (100, 2000), work))
 
-    reference = None if args.skip_naive else cases[0][1]
+    passthrough = cases[0][1]
+    naive = None if args.skip_naive else cases[1][1]
     print()
-    print(f"{'case':<32} {'drain s':>8} {'intents/s':>10} {'steady/s':>9} {'x naive':>8}")
+    print(f"{'case':<32} {'drain s':>8} {'intents/s':>10} {'steady/s':>9} {'x pass':>7} {'x naive':>8}")
     for name, drain in cases:
-        ratio = f"{drain.steady_rate / reference.steady_rate:>7.1f}x" if reference else "       -"
-        print(f"{name:<32} {drain.seconds:>8.2f} {n / drain.seconds:>10,.0f} {drain.steady_rate:>9,.0f} {ratio}")
+        to_naive = f"{drain.steady_rate / naive.steady_rate:>7.1f}x" if naive else "       -"
+        print(f"{name:<32} {drain.seconds:>8.2f} {n / drain.seconds:>10,.0f} {drain.steady_rate:>9,.0f} "
+              f"{drain.steady_rate / passthrough.steady_rate:>6.2f}x {to_naive}")
     print("intents/s: N over the whole drain (with delays it includes the last intents' delays, up to 2 x MAX")
-    print("with partial fills); steady/s: acked per second between 10% and 90% of N acked; x naive: steady ratio.")
+    print("with partial fills); steady/s: acked per second between 10% and 90% of N acked; x pass, x naive:")
+    print("steady rate over the pass-through reference's and the naive consumer's.")
     return 0
 
 
