@@ -112,10 +112,10 @@ class ExecutionSimulator:
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
         self._sessions = sessions if settings.market_sessions else None
-        if self._sessions is not None:
-            # Built at boot, not on the first intent: a calendar takes ~0.1 s to build.
-            for calendar in sorted(settings.instruments.calendars):
-                self._sessions(calendar)
+        # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
+        # step's volume needs its session length even with sessions off.
+        for calendar in sorted(settings.instruments.calendars):
+            sessions(calendar)
         self._market = Market(seed, settings.instruments, lambda calendar: sessions(calendar).typical_session_s)
         # Share of a step's volume one order may take (0: unlimited).
         self._liquidity_share = settings.liquidity_share
