@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration chaos bench clean
+.PHONY: venv demo test test-unit test-integration chaos bench profile clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ chaos: venv
 bench: venv
 	$(BIN)/python bench/simulation_cost.py
 	$(BIN)/python bench/throughput.py
+
+# Where the supervisor's CPU goes at full rate (py-spy, from the dev extras).
+profile: venv
+	$(BIN)/python bench/profile_supervisor.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -7,8 +7,7 @@ consumer starts until every intent is acked. Cases:
     naive          bench/naive_consumer.py: fetch 1, jsonschema, 2 awaited publishes, ack
     pass-through   bench/passthrough.py: fetch 500, 2 publishes each with pipelined PubAcks,
                    ack after both; no validation, no simulation (issue 8's reference)
-    service w=1    at-exec-sim run, WORKERS=1, zero simulated delay
-    service w=2    at-exec-sim run, WORKERS=2, zero simulated delay
+    service w=N    at-exec-sim run, WORKERS=N, zero simulated delay (N from --workers, 1,2)
     service w=2 d  at-exec-sim run, WORKERS=2, the default 100-2000 ms delays
 
 Figures are printed as intents/s and as ratios to the naive run of the same
@@ -20,6 +19,7 @@ the table also shows the steady rate: intents acked per second between 10% and
 
     make bench                      # N=20000
     BENCH_INTENTS=50000 make bench
+    python bench/throughput.py --workers 1,2,4 --skip-naive    # the scaling table
 """
 
 from __future__ import annotations
@@ -164,6 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intents", type=int, default=int(os.environ.get("BENCH_INTENTS", "20000")))
     parser.add_argument("--skip-naive", action="store_true", help="no naive consumer case")
+    parser.add_argument("--workers", default="1,2", help="WORKERS values of the no-delay cases (default 1,2)")
     args = parser.parse_args()
     n = args.intents
     cases: list[tuple[str, Drain]] = []
@@ -181,8 +182,9 @@ def main() -> int:
             case("pass-through reference", "BPASS", lambda s: run_passthrough(server.url, s, n))
             if not args.skip_naive:
                 case("naive consumer", "BNAIVE", lambda s: run_naive(server.url, s, n))
-            case("service WORKERS=1, no delay", "BW1", lambda s: run_service(server.url, s, n, 1, (0, 0), work))
-            case("service WORKERS=2, no delay", "BW2", lambda s: run_service(server.url, s, n, 2, (0, 0), work))
+            for workers in (int(w) for w in args.workers.split(",")):
+                case(f"service WORKERS={workers}, no delay", f"BW{workers}",
+                     lambda s, w=workers: run_service(server.url, s, n, w, (0, 0), work))
             case("service WORKERS=2, 100-2000 ms", "BW2D",
                  lambda s: run_service(server.url, s, n, 2, (100, 2000), work))
 
