@@ -20,6 +20,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -118,7 +119,7 @@ def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> In
     raw_defaults = data.get("defaults", {})
     if not isinstance(raw_defaults, dict):
         raise InstrumentsError(f"{where}: [defaults] must be a table")
-    defaults = _check_fields(raw_defaults, f"{where} [defaults]", require_price=False)
+    defaults = _check_fields(raw_defaults, f"{where} [defaults]")
     missing = [f for f in _FIELDS if f != "reference_price" and f not in defaults]
     if missing:
         raise InstrumentsError(f"{where} [defaults]: missing {', '.join(missing)}")
@@ -135,7 +136,7 @@ def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> In
             raise InstrumentsError(f"{label}: not a symbol")
         if key in listed:
             raise InstrumentsError(f"{label}: the same instrument as another entry ({key})")
-        fields = {**defaults, **_check_fields(raw, label, require_price=False)}
+        fields = {**defaults, **_check_fields(raw, label)}
         if "reference_price" not in fields:
             fields["reference_price"] = hashed_reference_price(key)
         listed[key] = Instrument(symbol=key, **fields)
@@ -155,7 +156,7 @@ def _reference_ms(raw: object, where: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _check_fields(raw: Mapping[str, Any], label: str, *, require_price: bool) -> dict[str, Any]:
+def _check_fields(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
     unknown = set(raw) - set(_FIELDS)
     if unknown:
         raise InstrumentsError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -181,8 +182,6 @@ def _check_fields(raw: Mapping[str, Any], label: str, *, require_price: bool) ->
             if name == "tick_size" and value < 1e-12:
                 raise InstrumentsError(f"{label}: tick_size {value} must be at least 1e-12")
             out[name] = float(value)
-    if require_price and "reference_price" not in out:
-        raise InstrumentsError(f"{label}: missing reference_price")
     return out
 
 
@@ -192,9 +191,15 @@ def _check_calendar(value: object, label: str) -> str:
     name = value.strip()
     if name.upper() in (FX, ALWAYS_OPEN):
         return name.upper()
-    import exchange_calendars  # heavy (pandas): only for files that name an exchange
-
-    known = {n.upper(): n for n in exchange_calendars.get_calendar_names(include_aliases=True)}
-    if name.upper() not in known:
+    known = exchange_calendar_names().get(name.upper())
+    if known is None:
         raise InstrumentsError(f"{label}: calendar {name!r} is not FX, 24/7 or an exchange_calendars name")
-    return known[name.upper()]
+    return known
+
+
+@cache
+def exchange_calendar_names() -> dict[str, str]:
+    """Every exchange_calendars name and alias, by its upper-case spelling ("us_futures" is lower)."""
+    import exchange_calendars  # heavy (pandas): only once a file names an exchange
+
+    return {n.upper(): n for n in exchange_calendars.get_calendar_names(include_aliases=True)}

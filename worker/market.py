@@ -191,9 +191,6 @@ class Market:
         """Decimals this instrument's quoted mids are rounded to (fill prices use the same)."""
         return self.path(instrument).mid_decimals
 
-    def step(self, instrument: str, at_ms: int) -> int:
-        return (at_ms - self._book.reference_ms) // STEP_MS
-
     def quote(self, instrument: str, at_ms: int) -> Quote:
         """The quote at epoch milliseconds `at_ms`; constant within each step."""
         step = (at_ms - self._book.reference_ms) // STEP_MS

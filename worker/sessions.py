@@ -50,7 +50,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from common.instruments import ALWAYS_OPEN, FX  # the two calendars that are ours, not an exchange's
+# FX and 24/7 are the two calendars that are ours, not an exchange's.
+from common.instruments import ALWAYS_OPEN, FX, exchange_calendar_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,17 +174,10 @@ def _fx_lists() -> tuple[list[int], list[int], list[int]]:
     return opens, closes, closes
 
 
-@cache
-def _xc_names() -> dict[str, str]:
-    import exchange_calendars as xc
-
-    return {n.upper(): n for n in xc.get_calendar_names(include_aliases=True)}
-
-
 def _canonical(name: str, key: str) -> str:
     import exchange_calendars as xc
 
-    known = _xc_names().get(key)
+    known = exchange_calendar_names().get(key)
     if known is None:
         raise UnknownCalendar(
             f"unknown trading calendar {name!r}: expected {FX!r}, {ALWAYS_OPEN!r} or an "

@@ -18,7 +18,8 @@ import orjson
 from nats.js.api import DeliverPolicy
 
 from supervisor.loadgen.plan import LoadOptions, planned
-from supervisor.loadgen.stats import EXECUTED, IntentRecord, summarize
+from supervisor.loadgen.stats import IntentRecord, summarize
+from worker.events import EXECUTED_STATUSES
 
 
 CONNECT_TIMEOUT_S = 5.0
@@ -78,7 +79,7 @@ async def run_load(
             record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
             metadata = body.get("metadata", {})
             # Against the mid: limit orders measure theirs against the limit (price improvement).
-            if body["fill_status"] in EXECUTED and metadata.get("order_type") in ("market", "stop"):
+            if body["fill_status"] in EXECUTED_STATUSES and metadata.get("order_type") in ("market", "stop"):
                 record.slippage_bps.append(float(metadata.get("slippage_bps", 0.0)))
             if body["fill_status"] != "partial":  # full, cancelled or rejected: the order is done
                 record.final_s = now

@@ -14,10 +14,6 @@ from typing import Any
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999))
 
 
-# Fill statuses that execute quantity (worker.events.EXECUTED_STATUSES).
-EXECUTED = ("full", "partial")
-
-
 @dataclass
 class IntentRecord:
     corr_id: str
