@@ -229,6 +229,10 @@ class WorkerPool:
         with self._lock:
             del self._workers[worker_id]
         exitcode = worker.process.exitcode
+        if exitcode is None:
+            # Its pipes close a moment before it can be reaped: wait that moment, or a zombie stays.
+            worker.process.join(0.5)
+            exitcode = worker.process.exitcode
         if not worker.ready:
             self._fail(WorkerBootError(f"worker {worker_id} exited with code {exitcode} while booting"))
             return

@@ -1,9 +1,9 @@
 """Publishing to JetStream with pipelined PubAcks, timeouts and same-id retries.
 
-Runs in the supervisor's event loop. Each event goes out as a core publish with
-its own reply subject under one inbox, carrying Nats-Msg-Id and corr_id
-headers; a single wildcard subscription collects the PubAcks (the stream's
-answer, the same semantics as js.publish at a fraction of the per-message
+Runs in the supervisor's event loop. Each event goes out as a core publish (an
+HPUB line formatted by supervisor/wire.py) with its own reply subject under one
+inbox, carrying Nats-Msg-Id and corr_id headers; a single wildcard
+subscription collects the PubAcks (the stream's answer, the same semantics as js.publish at a fraction of the per-message
 work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
 the server refuses, is sent again with the same message id after a short
 backoff: the stream's duplicate window turns a repeat of one that did land into
@@ -19,11 +19,10 @@ import time
 from typing import Awaitable, Callable
 
 import orjson
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from common.config import Settings
 from common.metrics import Metrics, MetricTally
+from supervisor.wire import HotPathClient, Wire, header_block, hpub_line
 
 log = logging.getLogger("at_exec_sim.publisher")
 
@@ -34,12 +33,15 @@ SWEEP_INTERVAL_S = 0.05
 
 
 class _Pending:
-    __slots__ = ("subject", "payload", "headers", "on_acked", "first_sent_at", "retry_at", "attempts", "failure_counted")
+    __slots__ = ("subject", "payload", "headers", "corr_id", "on_acked", "first_sent_at", "retry_at", "attempts",
+                 "failure_counted")
 
-    def __init__(self, subject: str, payload: bytes, headers: dict[str, str], on_acked: Callable[[], Awaitable[None]]):
+    def __init__(self, subject: str, payload: bytes, headers: bytes, corr_id: str,
+                 on_acked: Callable[[], Awaitable[None]]):
         self.subject = subject
         self.payload = payload
         self.headers = headers
+        self.corr_id = corr_id
         self.on_acked = on_acked
         self.first_sent_at = 0.0
         self.retry_at = 0.0
@@ -50,7 +52,7 @@ class _Pending:
 
 class JetStreamPublisher:
     def __init__(
-        self, nc: NATS, settings: Settings, metrics: Metrics, tally: MetricTally,
+        self, nc: HotPathClient, settings: Settings, metrics: Metrics, tally: MetricTally,
         on_no_stream: Callable[[], None] | None = None,
     ) -> None:
         self._nc = nc
@@ -59,9 +61,13 @@ class JetStreamPublisher:
         self._settings = settings
         self._metrics = metrics
         self._tally = tally
+        self._wire = Wire(nc)
         self._inbox = nc.new_inbox()
+        self._reply_prefix = f"{self._inbox}.".encode()
+        self._subject_bytes: dict[str, bytes] = {}
         self._tokens = itertools.count()
-        self._pending: dict[str, _Pending] = {}
+        # Keyed by the reply subject's last token, as bytes: what the parser hands over.
+        self._pending: dict[bytes, _Pending] = {}
         self._sub = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -71,7 +77,7 @@ class JetStreamPublisher:
         return len(self._pending)
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
+        self._sub = await self._nc.subscribe_raw(f"{self._inbox}.*", self._on_reply)
         self._sweeper = asyncio.create_task(self._sweep(), name="publisher-sweeper")
 
     async def close(self) -> None:
@@ -87,30 +93,32 @@ class JetStreamPublisher:
     async def publish(
         self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[], Awaitable[None]]
     ) -> None:
-        token = str(next(self._tokens))
-        pending = _Pending(subject, payload, {"Nats-Msg-Id": msg_id, "corr_id": corr_id}, on_acked)
+        token = b"%d" % next(self._tokens)
+        pending = _Pending(subject, payload, header_block(msg_id, corr_id), corr_id, on_acked)
         self._pending[token] = pending
         pending.first_sent_at = time.monotonic()
         await self._send(token, pending)
 
-    async def _send(self, token: str, pending: _Pending) -> None:
+    async def _send(self, token: bytes, pending: _Pending) -> None:
         pending.attempts += 1
         pending.retry_at = time.monotonic() + self._settings.publish_timeout_s
+        subject = self._subject_bytes.get(pending.subject)
+        if subject is None:
+            subject = self._subject_bytes[pending.subject] = pending.subject.encode()
         try:
-            await self._nc.publish(pending.subject, pending.payload, reply=f"{self._inbox}.{token}", headers=pending.headers)
+            await self._wire.write(hpub_line(subject, self._reply_prefix + token, pending.headers, pending.payload))
         except Exception as exc:  # disconnected or buffer full: the sweeper re-sends it
             self._failed(pending, f"publish raised {type(exc).__name__}: {exc}")
 
-    async def _on_reply(self, msg: Msg) -> None:
-        token = msg.subject[len(self._inbox) + 1 :]
-        pending = self._pending.get(token)
+    async def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        pending = self._pending.get(subject[len(self._reply_prefix) :])
         if pending is None:
             return  # the answer to an attempt already settled
-        error = _pub_ack_error(msg)
+        error = _pub_ack_error(data, headers)
         if error is not None:
             self._failed(pending, error)
             return
-        del self._pending[token]
+        del self._pending[subject[len(self._reply_prefix) :]]
         self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
         await pending.on_acked()
 
@@ -130,7 +138,7 @@ class JetStreamPublisher:
             log.warning(
                 "publish failed; retrying with the same message id",
                 extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": reason,
-                       "corr_id": pending.headers["corr_id"], "attempt": pending.attempts},
+                       "corr_id": pending.corr_id, "attempt": pending.attempts},
             )
 
     async def _sweep(self) -> None:
@@ -148,21 +156,25 @@ class JetStreamPublisher:
                 # A fresh token: a late answer to the old attempt is then ignored
                 # rather than mistaken for this one's.
                 del self._pending[token]
-                new_token = str(next(self._tokens))
+                new_token = b"%d" % next(self._tokens)
                 self._pending[new_token] = pending
                 await self._send(new_token, pending)
 
 
-def _pub_ack_error(msg: Msg) -> str | None:
+def _pub_ack_error(data: bytes, headers: bytes | None) -> str | None:
     """None for a PubAck, else why the stream did not store the message."""
-    headers = msg.headers
-    if headers and headers.get("Status"):
-        # 503: no stream captures the subject (or JetStream is unavailable).
-        return f"status {headers.get('Status')} {headers.get('Description', '')}".strip()
+    if headers is not None and headers[8:9] == b" ":
+        # An inline status, "NATS/1.0 503 ...": no stream captures the subject (or JetStream is unavailable).
+        status_line = headers[9 : headers.find(b"\r\n")].decode(errors="replace").strip()
+        return f"status {status_line}"
+    if b'"error"' not in data:
+        if data.startswith(b"{"):
+            return None
+        return f"unreadable PubAck {data[:80]!r}"
     try:
-        answer = orjson.loads(msg.data)
+        answer = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return f"unreadable PubAck {msg.data[:80]!r}"
+        return f"unreadable PubAck {data[:80]!r}"
     if isinstance(answer, dict) and "error" in answer:
         return f"stream error {answer['error']}"
     return None

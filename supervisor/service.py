@@ -19,6 +19,8 @@ handlers only set an event; a second signal means now.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import io
 import itertools
 import logging
 import os
@@ -26,10 +28,9 @@ import signal
 import threading
 import time
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import nats
-from nats.aio.client import Client as NATS
 
 from common.config import Settings
 from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
@@ -42,6 +43,7 @@ from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from supervisor.rate_limit import FetchRateLimit
 from supervisor.release import ReleaseSchedule
+from supervisor.wire import ACK, NAK, TERM, HotPathClient, Wire
 from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES
 from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, REJECTION_TYPES, reject
 
@@ -58,6 +60,7 @@ GAUGE_INTERVAL_S = 0.25
 RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
 CLOSE_TIMEOUT_S = 10.0
+TASK_STOP_TIMEOUT_S = 5.0
 # Past SHUTDOWN_TIMEOUT_SEC plus this, a shutdown step is stuck: the process exits anyway.
 SHUTDOWN_GRACE_S = 45.0
 # A crashed HTTP server (a port taken, say) is started again at most this often.
@@ -82,12 +85,13 @@ class Service:
         for subject in settings.output_subjects.values():
             metrics.publish_errors.labels(subject)
         self._in_flight: dict[int, InFlight] = {}
-        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
+        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
         self._schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
         self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
         self._batch_ids = itertools.count()
         self._subjects = settings.output_subjects
-        self._nc: NATS | None = None
+        self._nc: HotPathClient | None = None
+        self._wire: Wire
         self._topology: TopologyKeeper | None = None
         self._publisher: JetStreamPublisher | None = None
         self._pool: WorkerPool | None = None
@@ -97,6 +101,9 @@ class Service:
         self._buffer_full_logged = False
         self._closing = False
         self._gauges_at = 0.0
+        # A fetch asks for at most a batch, and at least this much room (see _fetch_room).
+        self._min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
+        self._room_at = settings.max_in_flight - self._min_fetch
         # Created in run(), on the loop that uses them.
         self._stop: asyncio.Event
         self._stop_now: asyncio.Event
@@ -216,7 +223,11 @@ class Service:
         await self._hand_back()
         for task in self._tasks[1:]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT_S)
+        for task in stuck:
+            # A step that ignores its cancellation must not hold the shutdown (and the port) to the watchdog.
+            log.error("supervisor step did not stop; going on without it",
+                      extra={"step": task.get_name(), "stack": _task_stack(task)})
         log.info("shutdown: fetching stopped, in-flight work settled")
         if self._publisher is not None:
             await self._publisher.close()
@@ -252,7 +263,7 @@ class Service:
         self._in_flight.clear()
         self._schedule.drain()
         for record in records:
-            await self._settle(record, record.msg.nak)
+            await self._settle(record, NAK)
 
     # -- NATS connection ------------------------------------------------------
 
@@ -260,7 +271,8 @@ class Service:
         deadline = time.monotonic() + self._settings.connect_timeout_s
         while True:
             try:
-                self._nc = await nats.connect(
+                nc = HotPathClient()
+                await nc.connect(
                     servers=list(self._settings.nats_urls),
                     name=self._settings.service_name,
                     connect_timeout=2,
@@ -271,6 +283,7 @@ class Service:
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_nats_error,
                 )
+                self._nc, self._wire = nc, Wire(nc)
                 self._metrics.nats_connected.set(1)
                 return
             except Exception as exc:
@@ -358,7 +371,11 @@ class Service:
                 self._buffer_full_logged = True
             return 0
         self._buffer_full_logged = False
-        return min(self._settings.batch_size, self._settings.max_in_flight - len(self._in_flight))
+        room = self._settings.max_in_flight - len(self._in_flight)
+        # At the in-flight cap, each settled intent would otherwise free room for a
+        # pull request of one: wait for a worthwhile batch (pull requests cost the
+        # server far more than the messages they bring).
+        return min(self._settings.batch_size, room) if room >= self._min_fetch else 0
 
     async def _wait_room(self) -> None:
         self._room.clear()
@@ -407,7 +424,7 @@ class Service:
                     # already executed and counted; its events are stored. Settle it quietly.
                     log.info("redelivered intent already executed; acked",
                              extra={"corr_id": outcome.corr_id, "stream_seq": outcome.stream_seq})
-                    await self._settle(record, record.msg.ack)
+                    await self._settle(record, ACK)
                     continue
                 if claimed_by is not None:
                     self._tally.inc(m.duplicate_orders)
@@ -432,7 +449,7 @@ class Service:
             extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
                    "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq},
         )
-        await self._settle(record, record.msg.term)
+        await self._settle(record, TERM)
 
     # -- release and publish --------------------------------------------------
 
@@ -494,7 +511,7 @@ class Service:
         if record.next_event < len(execution.events):
             self._schedule_next(record)
             return
-        await self._settle(record, record.msg.ack)
+        await self._settle(record, ACK)
         log.info(
             "intent executed",
             extra={"corr_id": execution.corr_id, "instrument": execution.instrument,
@@ -502,15 +519,16 @@ class Service:
                    "fill_status": execution.final_status, "events": len(execution.events)},
         )
 
-    async def _settle(self, record: InFlight, how: Callable[[], Awaitable[None]]) -> None:
-        """Take the intent out of the books and ack, term or nak its input.
+    async def _settle(self, record: InFlight, verb: bytes) -> None:
+        """Take the intent out of the books and ack, term or nak its input (wire.ACK, TERM, NAK).
 
         If the answer cannot be sent, the stream redelivers the input after ack_wait.
         """
         self._in_flight.pop(record.stream_seq, None)
-        self._room.set()
+        if len(self._in_flight) <= self._room_at:
+            self._room.set()
         try:
-            await how()
+            await self._wire.ack(record.msg.reply, verb)
         except Exception as exc:
             log.warning(
                 "could not settle input; it will be redelivered",
@@ -535,6 +553,12 @@ class Service:
             self._start_http()
 
 
+def _task_stack(task: asyncio.Task[Any]) -> str:
+    buffer = io.StringIO()
+    task.print_stack(file=buffer)
+    return buffer.getvalue()
+
+
 def _start_shutdown_watchdog(deadline_s: float) -> None:
     """A stuck shutdown step must not keep the process (and its port, its consumer binding) alive:
     past the deadline the process exits with status 1; anything unacked is redelivered."""
@@ -542,6 +566,8 @@ def _start_shutdown_watchdog(deadline_s: float) -> None:
     def watch() -> None:
         time.sleep(deadline_s)
         log.critical("shutdown deadline passed; exiting now", extra={"deadline_s": deadline_s})
+        # Where it was stuck, for the post-mortem: every thread's stack on stderr.
+        faulthandler.dump_traceback(all_threads=True)
         logging.shutdown()
         os._exit(EXIT_FAILURE)
 

@@ -141,11 +141,15 @@ class ServiceProcess:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout_s)
+            code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
             raise AssertionError(f"service did not stop within {timeout_s:g} s; log tail:\n{self.log()[-4000:]}") from None
+        if code != 0:
+            # Shown with the failing assertion on the exit status: without it a CI failure has no cause.
+            print(f"service exited with {code}; log tail:\n{self.log()[-6000:]}", file=sys.stderr)
+        return code
 
     def metric(self, name: str, labels: dict[str, str] | None = None, expect: float | None = None) -> float:
         """A metric's value; with `expect`, wait (a few flush intervals at most) until it has that value."""

@@ -197,7 +197,15 @@ def test_sigterm_under_load_drains_and_loses_nothing(nats_server, topology, star
 def _live_worker_pids(service) -> list[int]:
     """Pool workers as the service announced them ("worker ready"), still running."""
     pids = [line["pid"] for line in service.log_lines() if line.get("message") == "worker ready"]
-    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    return [pid for pid in pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed worker not yet reaped still has its /proc entry)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_killed_workers_are_replaced_and_their_work_redone(nats_server, topology, start_service):

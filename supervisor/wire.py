@@ -1,0 +1,118 @@
+"""The supervisor's hot path on the NATS protocol: lines written straight into a
+nats-py connection's outgoing buffer, and messages read without nats-py's
+per-message objects.
+
+Runs in the supervisor's event loop. nats-py's Client.publish re-validates the
+subject and the reply with regular expressions and rebuilds the header block
+key by key on every call: about 5 us a message, several times an intent, on the
+one core the supervisor has. The supervisor's own subjects are fixed at start
+and its header values are the corr_ids the schema restricts to [a-zA-Z0-9_-],
+so it formats HPUB and PUB lines itself (about 0.5 us) and hands them to the
+same buffer and flusher nats-py's publish uses: the connection's ordering, its
+buffering across a reconnect and its flushing stay exactly as they were.
+
+On the way in, nats-py builds a Msg (decoding subject and reply) for every
+message and hands it to the subscription's task through a queue. For the
+PubAcks (and the fetched intents) the supervisor reads the parser's raw fields
+in place instead: HotPathClient calls a handler straight from the parser.
+
+Tied to nats-py's internals (_send_command, _flush_queue, _flush_pending,
+_pending_data_size, _max_pending_size, _process_msg): setup.cfg pins the minor
+version and tests/unit/supervisor/test_wire.py checks what is written against
+nats-py's own encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+from nats.errors import ConnectionClosedError, OutboundBufferLimitError
+
+log = logging.getLogger("at_exec_sim.wire")
+
+# subject, reply, payload, header block (None without headers), as the parser has them.
+RawHandler = Callable[[bytes, bytes, bytes, "bytes | None"], Awaitable[None]]
+
+ACK = b""
+TERM = b"+TERM"
+NAK = b"-NAK"
+
+
+def header_block(msg_id: str, corr_id: str) -> bytes:
+    """The headers of an output event: its dedupe id and its corr_id.
+
+    Both come from a validated intent (the corr_id pattern has no spaces, colons
+    or line breaks), so they need none of nats-py's per-call escaping.
+    """
+    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n\r\n" % (msg_id.encode(), corr_id.encode())
+
+
+def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:
+    size = len(headers)
+    return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (subject, reply, size, size + len(payload), headers, payload)
+
+
+def pub_line(subject: bytes, payload: bytes) -> bytes:
+    return b"PUB %s %d\r\n%s\r\n" % (subject, len(payload), payload)
+
+
+class Wire:
+    """Writes pre-formatted protocol lines on one nats-py connection."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+
+    async def write(self, line: bytes) -> None:
+        """Queue `line` for the connection's flusher, as Client.publish would.
+
+        While reconnecting, lines are buffered up to the client's pending limit
+        (they go out after the reconnect); beyond it, or once closed, this raises
+        like Client.publish does, and the caller retries or lets the stream redeliver.
+        """
+        nc = self._nc
+        if nc.is_closed:
+            raise ConnectionClosedError
+        if not nc.is_connected and (nc._max_pending_size <= 0 or
+                                    nc._pending_data_size + len(line) > nc._max_pending_size):
+            raise OutboundBufferLimitError
+        await nc._send_command(line)
+        if nc._flush_queue is not None and nc._flush_queue.empty():
+            await nc._flush_pending()
+
+    async def ack(self, reply: str, verb: bytes = ACK) -> None:
+        """Ack (ACK), terminate (TERM) or hand back (NAK) a JetStream delivery by its reply subject."""
+        await self.write(pub_line(reply.encode(), verb))
+
+
+class HotPathClient(NATS):
+    """nats-py's client, plus subscriptions whose messages go to a handler straight from the parser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._raw_handlers: dict[int, RawHandler] = {}
+
+    async def subscribe_raw(self, subject: str, handler: RawHandler) -> Subscription:
+        """Subscribe with a handler that gets each message's raw fields in the read loop.
+
+        The handler must not wait on anything slow: the connection reads nothing
+        meanwhile. Its exceptions are logged and swallowed (one raising into the
+        parser would drop the connection). The sid survives reconnects, and so
+        does the handler.
+        """
+        sub = await self.subscribe(subject)
+        self._raw_handlers[sub._id] = handler
+        return sub
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes,
+                           headers: bytes | None) -> None:
+        handler = self._raw_handlers.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        try:
+            await handler(subject, reply, data, headers)
+        except Exception:
+            log.exception("hot-path handler failed", extra={"subject": subject.decode(errors="replace")})

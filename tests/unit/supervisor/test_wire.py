@@ -1,0 +1,87 @@
+"""The protocol lines supervisor/wire.py writes are byte for byte what nats-py would write,
+and the Wire refuses like Client.publish does when the connection cannot take them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio.client import Client
+from nats.errors import ConnectionClosedError, OutboundBufferLimitError
+
+from supervisor.wire import ACK, NAK, TERM, Wire, header_block, hpub_line, pub_line
+
+
+def captured_client() -> tuple[Client, list[bytes]]:
+    """A nats-py client that is never connected, whose outgoing buffer is a list we read."""
+    nc = Client()
+    nc._max_pending_size = 1 << 20  # connect() sets it; unconnected, publish buffers up to it
+    written: list[bytes] = []
+
+    async def send_command(cmd: bytes, priority: bool = False) -> None:
+        written.append(cmd)
+
+    nc._send_command = send_command  # type: ignore[method-assign]
+    return nc, written
+
+
+def test_an_event_line_matches_nats_py_publish_with_the_same_headers() -> None:
+    nc, written = captured_client()
+    payload = b'{"corr_id":"req_abc-123","fill_status":"full"}'
+    asyncio.run(nc.publish("executions.fill", payload, reply="_INBOX.x7.42",
+                           headers={"Nats-Msg-Id": "req_abc-123:fill:1", "corr_id": "req_abc-123"}))
+    ours = hpub_line(b"executions.fill", b"_INBOX.x7.42", header_block("req_abc-123:fill:1", "req_abc-123"), payload)
+    assert written == [ours]
+
+
+@pytest.mark.parametrize("verb, nats_py", [(ACK, "ack"), (TERM, "term"), (NAK, "nak")])
+def test_ack_lines_match_nats_py_msg_methods(verb: bytes, nats_py: str) -> None:
+    from nats.aio.msg import Msg
+
+    nc, written = captured_client()
+    reply = "$JS.ACK.EXEC.exec-sim-consumer.1.77.77.1764079000000000000.3"
+    asyncio.run(getattr(Msg(nc, subject="decisions.order_intent", reply=reply, data=b"{}"), nats_py)())
+    assert len(written) == 1
+    assert parsed(written[0]) == parsed(pub_line(reply.encode(), verb))
+
+
+def parsed(line: bytes) -> tuple[list[bytes], bytes]:
+    """A protocol line's tokens and payload (nats-py leaves two spaces where a PUB has no reply)."""
+    control, payload = line.split(b"\r\n", 1)
+    return control.split(), payload
+
+
+def test_the_wire_buffers_while_reconnecting_up_to_the_clients_limit_then_refuses() -> None:
+    nc, written = captured_client()
+    wire = Wire(nc)
+    nc._max_pending_size = 100
+    asyncio.run(wire.write(b"x" * 60))  # not connected: buffered, as nats-py does during a reconnect
+    assert written == [b"x" * 60]
+    nc._pending_data_size = 60
+    with pytest.raises(OutboundBufferLimitError):
+        asyncio.run(wire.write(b"y" * 60))
+    assert written == [b"x" * 60]
+
+
+def test_the_wire_refuses_once_the_connection_is_closed() -> None:
+    nc, written = captured_client()
+    nc._status = Client.CLOSED
+    with pytest.raises(ConnectionClosedError):
+        asyncio.run(Wire(nc).ack("$JS.ACK.a.b.1.1.1.1.0"))
+    assert written == []
+
+
+@pytest.mark.parametrize("data, headers, error", [
+    (b'{"stream":"EXEC","seq":17}', None, None),
+    (b'{"stream":"EXEC","seq":17,"duplicate":true}', None, None),
+    (b'', b"NATS/1.0 503\r\n\r\n", "status 503"),
+    (b'', b"NATS/1.0 503 No Responders\r\n\r\n", "status 503 No Responders"),
+    (b'{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}', None,
+     "stream error {'code': 400, 'err_code': 10060, 'description': 'expected stream does not match'}"),
+    (b'not json', None, "unreadable PubAck b'not json'"),
+    (b'{"stream":"error","seq":3}', None, None),  # a stream named "error" is still a PubAck
+])
+def test_a_pub_ack_is_read_from_the_raw_fields(data: bytes, headers: bytes | None, error: str | None) -> None:
+    from supervisor.publisher import _pub_ack_error
+
+    assert _pub_ack_error(data, headers) == error
