@@ -52,6 +52,9 @@ class Settings:
     # Empty means signatures are not checked.
     hmac_secret: bytes = field(default=b"", repr=False)
     idempotency_ttl_s: float = 3600.0
+    # corr_ids held in memory for that check (about 260 bytes each); beyond it the
+    # stream's duplicate window still keeps the outputs exactly-once.
+    idempotency_max_corr_ids: int = 100_000
     rate_limit_rps: float = 0.0
     replay_window_s: float = 300.0
     min_delay_ms: int = 100
@@ -260,6 +263,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", _subject),
     "API_KEY_HMAC_SECRET": ("hmac_secret", _secret),
     "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", _number(0)),
+    "IDEMPOTENCY_MAX_CORR_IDS": ("idempotency_max_corr_ids", _integer(1, 100_000_000)),
     "RATE_LIMIT_RPS": ("rate_limit_rps", _number(0)),
     "REPLAY_WINDOW_SEC": ("replay_window_s", _number(0)),
     "SIMULATION_MIN_DELAY_MS": ("min_delay_ms", _integer(0, 3_600_000)),

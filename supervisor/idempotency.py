@@ -1,7 +1,8 @@
 """Which corr_ids this supervisor has filled within IDEMPOTENCY_TTL_SEC, and from which message.
 
 Runs in the supervisor's event loop. An in-memory map ordered by first sight,
-expired from the front and capped in size (the oldest go first past the cap);
+expired from the front and capped at IDEMPOTENCY_MAX_CORR_IDS (the oldest go
+first past the cap, which keeps the supervisor's memory flat);
 it stops an intent repeated while this process runs. Across restarts, and for
 what the cap let go, the stream's duplicate window does the same job: the
 repeated intent yields the same message ids and the stream drops them.
@@ -14,11 +15,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-DEFAULT_MAX_ENTRIES = 1_000_000
-
-
 class CorrIdWindow:
-    def __init__(self, ttl_s: float, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         # corr_id -> (expires at, stream sequence that claimed it)

@@ -29,7 +29,7 @@ class Replayer:
 
     def __init__(self, settings: Settings) -> None:
         self._processor = IntentProcessor(settings, settings.seed)
-        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s)
+        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
 
     def outcome(self, raw: RawIntent) -> Outcome:
         outcome = self._processor.process(raw)

@@ -28,7 +28,7 @@ def test_release_schedule_respects_the_limit():
 
 
 def test_corr_id_window_rejects_repeats_until_the_ttl_passes():
-    window = CorrIdWindow(ttl_s=10)
+    window = CorrIdWindow(ttl_s=10, max_entries=1000)
     assert window.claim("a", 1, now=0.0) is None
     assert window.claim("a", 2, now=9.9) == 1  # another message: a duplicate of seq 1
     assert window.claim("a", 1, now=9.9) == 1  # the same message again: a redelivery
@@ -47,7 +47,7 @@ def test_corr_id_window_is_capped_oldest_first():
 
 
 def test_corr_id_window_off_with_zero_ttl():
-    window = CorrIdWindow(ttl_s=0)
+    window = CorrIdWindow(ttl_s=0, max_entries=1000)
     assert window.claim("a", 1) is None and window.claim("a", 2) is None
 
 
