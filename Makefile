@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration chaos bench profile clean
+.PHONY: venv demo test test-unit test-integration chaos bench bench-memory profile clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ chaos: venv
 bench: venv
 	$(BIN)/python bench/simulation_cost.py
 	$(BIN)/python bench/throughput.py
+
+# Resident size of every service process over 1,000,000 intents (about 6 minutes).
+bench-memory: venv
+	$(BIN)/python bench/memory.py
 
 # Where the supervisor's CPU goes at full rate (py-spy, from the dev extras).
 profile: venv

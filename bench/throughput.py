@@ -10,6 +10,11 @@ consumer starts until every intent is acked. Cases:
     service w=N    at-exec-sim run, WORKERS=N, zero simulated delay (N from --workers, 1,2)
     service w=2 d  at-exec-sim run, WORKERS=2, the default 100-2000 ms delays
 
+Each case also gets the CPU it cost per intent, read from /proc over the drain:
+nats-server's, the consumer's (the pass-through process or the supervisor) and
+the supervisor's children's (the workers). On a 2-core machine that sum, not any
+one process, is what bounds the rate.
+
 Figures are printed as intents/s and as ratios to the naive run of the same
 invocation (absolute times drift on shared machines; ratios much less). With
 delays the whole drain necessarily ends up to the longest simulated delay after
@@ -59,14 +64,45 @@ async def preload(url: str, stream: str, subject: str, count: int, seed: int) ->
 class Drain(NamedTuple):
     seconds: float  # first delivery to last ack
     steady_rate: float  # intents acked per second between 10% and 90% acked
+    cpu: dict[str, float] = {}  # CPU seconds per role (nats-server, consumer, workers) over the drain
 
 
-async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_s: float) -> Drain:
-    """Follow the consumer (polled every 10 ms) from its first delivery until `count` intents are acked."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+CpuSample = Callable[[], dict[str, float]]
+
+
+async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_s: float,
+                       cpu: CpuSample | None = None) -> Drain:
+    """Follow the consumer (polled every 10 ms) from its first delivery until `count` intents are acked;
+    `cpu` is sampled at both ends, and the drain carries the difference."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     deadline = time.monotonic() + timeout_s
     first_delivery = None
+    cpu_at_start: dict[str, float] = {}
     progress: list[tuple[float, int]] = []  # (time, intents acked)
     try:
         while time.monotonic() < deadline:
@@ -78,10 +114,15 @@ async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_
             now = time.monotonic()
             if first_delivery is None and info.delivered.stream_seq > 0:
                 first_delivery = now
+                cpu_at_start = cpu() if cpu else {}
             progress.append((now, info.delivered.stream_seq - info.num_ack_pending))
             if info.ack_floor.stream_seq >= count and info.num_ack_pending == 0:
                 t10, t90 = _crossing(progress, 0.1 * count), _crossing(progress, 0.9 * count)
-                return Drain(now - (first_delivery or now), 0.8 * count / max(t90 - t10, 1e-9))
+                used = {}
+                if cpu:
+                    at_end = cpu()
+                    used = {role: at_end[role] - cpu_at_start.get(role, 0.0) for role in at_end}
+                return Drain(now - (first_delivery or now), 0.8 * count / max(t90 - t10, 1e-9), used)
             await asyncio.sleep(0.01)
     finally:
         await nc.close()
@@ -113,7 +154,7 @@ def run_naive(url: str, stream: str, count: int) -> Drain:
     return Drain(elapsed, count / elapsed)  # one at a time: its rate is steady throughout
 
 
-def run_passthrough(url: str, stream: str, count: int) -> Drain:
+def run_passthrough(url: str, stream: str, count: int, nats_pid: int) -> Drain:
     """In a thread beside the drain watcher, so its steady rate is measured like the service's."""
     import uvloop
 
@@ -122,7 +163,9 @@ def run_passthrough(url: str, stream: str, count: int) -> Drain:
 
     async def both() -> Drain:
         consumer = asyncio.create_task(passthrough_drain(url, stream, intent, fill, reconcile, count))
-        drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600)
+        # The consumer runs in this process: its CPU includes this watcher's polls (a few % of it).
+        drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600,
+                                     cpu=lambda: {"nats-server": process_cpu_s(nats_pid), "consumer": time.process_time()})
         handled.append(await consumer)
         return drained
 
@@ -131,7 +174,8 @@ def run_passthrough(url: str, stream: str, count: int) -> Drain:
     return drained
 
 
-def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[int, int], work: Path) -> Drain:
+def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[int, int], work: Path,
+                nats_pid: int) -> Drain:
     intent, fill, reconcile = subjects(stream)
     env = {
         **os.environ,
@@ -152,7 +196,12 @@ def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[i
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         # Workers boot before the consumer binds: the clock starts at the first delivery.
-        return asyncio.run(wait_drained(url, stream, "exec-sim-consumer", count, timeout_s=600))
+        # "workers" is every child of the supervisor: the simulator workers and the (idle) HTTP process.
+        def cpu() -> dict[str, float]:
+            return {"nats-server": process_cpu_s(nats_pid), "consumer": process_cpu_s(process.pid),
+                    "workers": sum(process_cpu_s(child) for child in children_of(process.pid))}
+
+        return asyncio.run(wait_drained(url, stream, "exec-sim-consumer", count, timeout_s=600, cpu=cpu))
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
@@ -179,14 +228,14 @@ def main() -> int:
                 print(f"  {name:<32} drained in {drain.seconds:6.2f} s", flush=True)
 
             print(f"draining {n:,} preloaded intents per case (cpu count {os.cpu_count()})", flush=True)
-            case("pass-through reference", "BPASS", lambda s: run_passthrough(server.url, s, n))
+            case("pass-through reference", "BPASS", lambda s: run_passthrough(server.url, s, n, server.process.pid))
             if not args.skip_naive:
                 case("naive consumer", "BNAIVE", lambda s: run_naive(server.url, s, n))
             for workers in (int(w) for w in args.workers.split(",")):
                 case(f"service WORKERS={workers}, no delay", f"BW{workers}",
-                     lambda s, w=workers: run_service(server.url, s, n, w, (0, 0), work))
+                     lambda s, w=workers: run_service(server.url, s, n, w, (0, 0), work, server.process.pid))
             case("service WORKERS=2, 100-2000 ms", "BW2D",
-                 lambda s: run_service(server.url, s, n, 2, (100, 2000), work))
+                 lambda s: run_service(server.url, s, n, 2, (100, 2000), work, server.process.pid))
 
     passthrough = cases[0][1]
     naive = None if args.skip_naive else cases[1][1]
@@ -196,6 +245,16 @@ def main() -> int:
         to_naive = f"{drain.steady_rate / naive.steady_rate:>7.1f}x" if naive else "       -"
         print(f"{name:<32} {drain.seconds:>8.2f} {n / drain.seconds:>10,.0f} {drain.steady_rate:>9,.0f} "
               f"{drain.steady_rate / passthrough.steady_rate:>6.2f}x {to_naive}")
+    print()
+    print("CPU per intent over the drain, microseconds (consumer: the pass-through process or the supervisor;")
+    print("workers: the supervisor's children, simulator workers and the idle HTTP process):")
+    print(f"{'case':<32} {'nats-server':>11} {'consumer':>9} {'workers':>8} {'total':>7}")
+    for name, drain in cases:
+        if drain.cpu:
+            per = {role: drain.cpu.get(role, 0.0) / n * 1e6 for role in ("nats-server", "consumer", "workers")}
+            print(f"{name:<32} {per['nats-server']:>11.0f} {per['consumer']:>9.0f} {per['workers']:>8.0f} "
+                  f"{sum(per.values()):>7.0f}")
+    print()
     print("intents/s: N over the whole drain (with delays it includes the last intents' delays, up to 2 x MAX")
     print("with partial fills); steady/s: acked per second between 10% and 90% of N acked; x pass, x naive:")
     print("steady rate over the pass-through reference's and the naive consumer's.")
