@@ -3,8 +3,8 @@
 Runs in the supervisor's event loop. Each event goes out as a core publish (an
 HPUB line formatted by supervisor/wire.py) with its own reply subject under one
 inbox, carrying Nats-Msg-Id and corr_id headers; a single wildcard
-subscription collects the PubAcks (the stream's answer, the same semantics as js.publish at a fraction of the per-message
-work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
+subscription collects the PubAcks (the stream's answer, the same semantics as
+js.publish at a fraction of the per-message work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
 the server refuses, is sent again with the same message id after a short
 backoff: the stream's duplicate window turns a repeat of one that did land into
 a no-op. Nothing is dropped; the caller bounds how many are outstanding.
@@ -111,14 +111,15 @@ class JetStreamPublisher:
             self._failed(pending, f"publish raised {type(exc).__name__}: {exc}")
 
     async def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
-        pending = self._pending.get(subject[len(self._reply_prefix) :])
+        token = subject[len(self._reply_prefix) :]
+        pending = self._pending.get(token)
         if pending is None:
             return  # the answer to an attempt already settled
         error = _pub_ack_error(data, headers)
         if error is not None:
             self._failed(pending, error)
             return
-        del self._pending[subject[len(self._reply_prefix) :]]
+        del self._pending[token]
         self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
         await pending.on_acked()
 

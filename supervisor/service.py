@@ -373,8 +373,8 @@ class Service:
         self._buffer_full_logged = False
         room = self._settings.max_in_flight - len(self._in_flight)
         # At the in-flight cap, each settled intent would otherwise free room for a
-        # pull request of one: wait for a worthwhile batch (pull requests cost the
-        # server far more than the messages they bring).
+        # pull request of one: wait for a worthwhile batch (each pull request is a
+        # request, a reply and a timer for the server and a round trip for us).
         return min(self._settings.batch_size, room) if room >= self._min_fetch else 0
 
     async def _wait_room(self) -> None:
