@@ -33,6 +33,7 @@ from typing import Any
 import nats
 
 from common.config import Settings
+from common.gc_policy import settle_after_start
 from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
 from supervisor.http.server import HttpServer
@@ -163,6 +164,7 @@ class Service:
                 name="topology",
             ),
         ]
+        settle_after_start()
         log.info(
             "at-exec-sim running",
             extra={"workers": self._settings.workers, "stream": self._settings.nats_stream,

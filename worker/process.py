@@ -19,6 +19,7 @@ import traceback
 from typing import Any
 
 from common.config import Settings
+from common.gc_policy import settle_after_start
 from common.lifetime import die_with_parent
 from common.logs import configure_logging
 from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, WorkerCrashed, WorkerReady
@@ -62,6 +63,7 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
     except Exception:
         outbox.send(WorkerCrashed(worker_id, None, traceback.format_exc(limit=5)))
         raise SystemExit(3)
+    settle_after_start()
     outbox.send(WorkerReady(worker_id, os.getpid()))
     while True:
         batch = inbox.get()
