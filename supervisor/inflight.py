@@ -1,6 +1,6 @@
 """One fetched intent as the supervisor tracks it, from fetch until its input is settled.
 
-Runs in the supervisor's event loop. Also reads a JetStream message's stream
+Runs in the supervisor's event loop. Also reads a JetStream delivery's stream
 sequence, delivery count and stored time straight from its ack subject.
 """
 
@@ -11,30 +11,38 @@ from typing import Any
 from common.messages import Execution
 
 
-def delivery_of(msg: Any) -> tuple[int, int, int]:
-    """(stream sequence, delivery count, stored time in epoch ms) from the ack subject,
-    without nats-py's full metadata parse (a datetime per message).
+def delivery_of_reply(reply: str) -> tuple[int, int, int]:
+    """(stream sequence, delivery count, stored time in epoch ms) from a JetStream ack subject,
+    without nats-py's full metadata parse (a datetime per message); ValueError for anything else.
 
     The stored time is when the stream took the intent in: the venue's receipt
     time. It is the same on every delivery and in a replay, so the wall clock's
     event timestamps (receipt + delay) repeat exactly too.
     """
-    tokens = msg.reply.split(".")
+    tokens = reply.split(".")
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
         return int(tokens[5]), int(tokens[4]), int(tokens[7]) // 1_000_000
     if len(tokens) >= 11:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>...
         return int(tokens[7]), int(tokens[6]), int(tokens[9]) // 1_000_000
-    metadata = msg.metadata
-    return metadata.sequence.stream, metadata.num_delivered, int(metadata.timestamp.timestamp() * 1000)
+    raise ValueError(f"not a JetStream ack subject: {reply[:120]!r}")
+
+
+def delivery_of(msg: Any) -> tuple[int, int, int]:
+    """delivery_of_reply for a nats-py message, with its metadata parse as the fallback."""
+    try:
+        return delivery_of_reply(msg.reply)
+    except ValueError:
+        metadata = msg.metadata
+        return metadata.sequence.stream, metadata.num_delivered, int(metadata.timestamp.timestamp() * 1000)
 
 
 class InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
-    __slots__ = ("msg", "stream_seq", "redelivered", "received_at", "execution", "next_event")
+    __slots__ = ("reply", "stream_seq", "redelivered", "received_at", "execution", "next_event")
 
-    def __init__(self, msg: Any, stream_seq: int, redelivered: bool, received_at: float) -> None:
-        self.msg = msg
+    def __init__(self, reply: str, stream_seq: int, redelivered: bool, received_at: float) -> None:
+        self.reply = reply  # the newest delivery's ack subject: what the ack answers
         self.stream_seq = stream_seq
         self.redelivered = redelivered
         self.received_at = received_at  # monotonic; release times count from here

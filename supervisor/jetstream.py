@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 
 from nats.js import JetStreamContext
@@ -80,7 +80,9 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
     log.info("stream bound", extra={"stream": settings.nats_stream, "subjects": info.config.subjects})
 
 
-async def ensure_consumer(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
+    """The durable consumer, created when missing. Nothing binds to it: the supervisor's
+    pull requests name it (supervisor/puller.py)."""
     try:
         info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
         if info.config.max_ack_pending is not None and 0 < info.config.max_ack_pending < settings.max_in_flight:
@@ -92,17 +94,10 @@ async def ensure_consumer(js: JetStreamContext, settings: Settings) -> JetStream
     except NotFoundError:
         await js.add_consumer(settings.nats_stream, consumer_config(settings))
         log.info("consumer created", extra={"durable": settings.nats_durable})
-    return await js.pull_subscribe_bind(
-        durable=settings.nats_durable,
-        stream=settings.nats_stream,
-        # Room for a few whole batches; the supervisor bounds what it asks for anyway.
-        pending_msgs_limit=max(65_536, settings.batch_size * 8),
-        pending_bytes_limit=256 * 1024 * 1024,
-    )
 
 
 class TopologyKeeper:
-    """The stream, the consumer and the pull subscription bound to it, kept in place.
+    """The stream and the consumer, kept in place.
 
     They are made at start; if they vanish later (a server restarted on an empty
     store, a deleted consumer) `keep` makes them again: it checks every few
@@ -115,11 +110,10 @@ class TopologyKeeper:
         self._js = js
         self._settings = settings
         self._suspect = asyncio.Event()
-        self.subscription: Any = None
 
     async def establish(self) -> None:
         await ensure_stream(self._js, self._settings)
-        self.subscription = await ensure_consumer(self._js, self._settings)
+        await ensure_consumer(self._js, self._settings)
 
     def suspect(self) -> None:
         self._suspect.set()
@@ -148,9 +142,7 @@ class TopologyKeeper:
             log.error("stream or consumer missing; creating them again",
                       extra={"stream": s.nats_stream, "durable": s.nats_durable})
             try:
-                old = self.subscription
                 await self.establish()
-                await old.unsubscribe()
             except Exception as exc:
                 log.error("could not restore the stream or consumer", extra={"error": f"{type(exc).__name__}: {exc}"})
             await asyncio.sleep(self.CHECK_S)  # at most one repair per interval

@@ -30,7 +30,6 @@ import time
 from functools import partial
 from typing import Any
 
-import nats
 
 from common.config import Settings
 from common.gc_policy import settle_after_start
@@ -38,7 +37,8 @@ from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
 from supervisor.http.server import HttpServer
 from supervisor.idempotency import CorrIdWindow
-from supervisor.inflight import InFlight, delivery_of
+from supervisor.inflight import InFlight, delivery_of_reply
+from supervisor.puller import Delivery, IntentPuller, header_value
 from supervisor.jetstream import TopologyKeeper
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -62,6 +62,8 @@ RELEASE_TICK_S = 0.002
 IDLE_WAKE_S = 0.05
 CLOSE_TIMEOUT_S = 10.0
 TASK_STOP_TIMEOUT_S = 5.0
+# Pull requests open at once: the next is already waiting at the server while one is answered.
+MAX_OPEN_PULLS = 2
 # Past SHUTDOWN_TIMEOUT_SEC plus this, a shutdown step is stuck: the process exits anyway.
 SHUTDOWN_GRACE_S = 45.0
 # A crashed HTTP server (a port taken, say) is started again at most this often.
@@ -95,6 +97,8 @@ class Service:
         self._wire: Wire
         self._topology: TopologyKeeper | None = None
         self._publisher: JetStreamPublisher | None = None
+        self._puller: IntentPuller | None = None
+        self._handing_back = False
         self._pool: WorkerPool | None = None
         self._http = HttpServer(settings)
         self._http_started_at = 0.0
@@ -154,6 +158,8 @@ class Service:
             self._nc, self._settings, self._metrics, self._tally, on_no_stream=self._topology.suspect  # type: ignore[arg-type]
         )
         await self._publisher.start()
+        self._puller = IntentPuller(self._nc, self._settings, self._dispatch)  # type: ignore[arg-type]
+        await self._puller.start()
 
         self._tasks = [
             asyncio.create_task(self._fetch_loop(), name="fetch"),
@@ -256,7 +262,12 @@ class Service:
         await asyncio.get_running_loop().run_in_executor(None, self._http.stop, 5.0)
 
     async def _hand_back(self) -> None:
-        """Nak what is still in flight so the stream redelivers it at once (to us or another instance)."""
+        """Nak what is still in flight so the stream redelivers it at once (to us or another instance).
+
+        Deliveries that come after it (a pull request open at the server lasts up to
+        FETCH_TIMEOUT) are left alone: the stream redelivers them after ack_wait.
+        """
+        self._handing_back = True
         if not self._in_flight:
             return
         log.warning("handing back unfinished intents", extra={"in_flight": len(self._in_flight)})
@@ -318,9 +329,13 @@ class Service:
         if self._closing:
             return
         log.error("NATS disconnected: fetching paused, events held", extra={"error_code": NATS_UNAVAILABLE})
+        if self._puller is not None:
+            self._puller.reset()
 
     async def _on_reconnected(self) -> None:
         self._metrics.nats_connected.set(1)
+        if self._puller is not None:
+            self._puller.reset()  # pull requests do not outlive the connection they came on
         log.info("NATS reconnected: resuming", extra={"server": str(self._nc.connected_url.netloc) if self._nc and self._nc.connected_url else None})
         self._wake_release.set()
 
@@ -334,7 +349,6 @@ class Service:
     # -- fetch ----------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
-        s = self._settings
         while not self._stop.is_set():
             wanted = self._fetch_room()
             if wanted <= 0:
@@ -344,20 +358,15 @@ class Service:
             if allowed <= 0:
                 await asyncio.sleep(self._rate.wait_s())
                 continue
-            # Paid for in full: a pull request can go on delivering up to `allowed`
-            # after fetch returns with fewer (they arrive with the next fetch).
+            # Paid for in full when asked: a request that expires short is not refunded.
             self._rate.spend(allowed)
             try:
-                msgs = await self._topology.subscription.fetch(allowed, timeout=s.fetch_timeout_s)  # type: ignore[union-attr]
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                continue
+                await self._puller.pull(allowed)  # type: ignore[union-attr]
             except Exception as exc:
                 if not self._nc.is_connected:  # type: ignore[union-attr]
                     continue  # _fetch_room holds us while disconnected
-                log.warning("fetch failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                log.warning("pull request failed", extra={"error": f"{type(exc).__name__}: {exc}"})
                 await asyncio.sleep(0.2)
-                continue
-            self._dispatch(msgs)
 
     def _fetch_room(self) -> int:
         """How many intents may be fetched now (0: wait)."""
@@ -373,32 +382,44 @@ class Service:
                 self._buffer_full_logged = True
             return 0
         self._buffer_full_logged = False
-        room = self._settings.max_in_flight - len(self._in_flight)
+        assert self._puller is not None
+        if self._puller.open_requests >= MAX_OPEN_PULLS:
+            return 0
+        room = self._settings.max_in_flight - len(self._in_flight) - self._puller.waiting
         # At the in-flight cap, each settled intent would otherwise free room for a
         # pull request of one: wait for a worthwhile batch (each pull request is a
         # request, a reply and a timer for the server and a round trip for us).
         return min(self._settings.batch_size, room) if room >= self._min_fetch else 0
 
     async def _wait_room(self) -> None:
+        """Until intents are settled or a pull request ends (at most 0.1 s)."""
         self._room.clear()
-        try:
-            await asyncio.wait_for(self._room.wait(), timeout=0.1)
-        except asyncio.TimeoutError:
-            pass
+        assert self._puller is not None
+        self._puller.changed.clear()
+        room, pulled = asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self._puller.changed.wait())
+        await asyncio.wait((room, pulled), timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+        room.cancel()
+        pulled.cancel()
 
-    def _dispatch(self, msgs: list[Any]) -> None:
+    def _dispatch(self, deliveries: list[Delivery]) -> None:
+        if self._handing_back:
+            return  # past the hand-back: the stream redelivers these after ack_wait
         received_at = time.monotonic()
         raws: list[RawIntent] = []
-        for msg in msgs:
-            stream_seq, delivered, stored_at_ms = delivery_of(msg)
+        for delivery in deliveries:
+            try:
+                stream_seq, delivered, stored_at_ms = delivery_of_reply(delivery.reply)
+            except ValueError:
+                log.error("delivery without a JetStream ack subject ignored", extra={"reply": delivery.reply[:120]})
+                continue
             held = self._in_flight.get(stream_seq)
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
-                held.msg = msg
+                held.reply = delivery.reply
                 continue
-            self._in_flight[stream_seq] = InFlight(msg, stream_seq, delivered > 1, received_at)
-            headers = msg.headers
-            raws.append(RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, stored_at_ms))
+            self._in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, received_at)
+            raws.append(RawIntent(stream_seq, delivery.data, header_value(delivery.headers, b"X-Signature"),
+                                  stored_at_ms))
         if not raws:
             return
         assert self._pool is not None
@@ -530,7 +551,7 @@ class Service:
         if len(self._in_flight) <= self._room_at:
             self._room.set()
         try:
-            await self._wire.ack(record.msg.reply, verb)
+            await self._wire.ack(record.reply, verb)
         except Exception as exc:
             log.warning(
                 "could not settle input; it will be redelivered",

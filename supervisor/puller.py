@@ -1,0 +1,145 @@
+"""Pull requests for the durable consumer, answered into one raw inbox.
+
+Runs in the supervisor's event loop. nats-py's `fetch` hands each message
+through a Msg object, the subscription's queue and `next_msg` (with a uuid4 per
+message), and starts every batch with a no-wait probe: about a tenth of the
+supervisor's core at full rate. Here the supervisor sends the pull requests
+itself ($JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>, a batch size and an
+expiry) with one inbox as their reply subject, and HotPathClient hands each
+delivery's raw fields to `_on_message` straight from the parser. Deliveries
+that arrive in one read are passed on together, once the read is done.
+
+The server answers open requests in the order they came: each delivery counts
+against the oldest open request, and a request ends when it has all it asked
+for or when a status says it ended (408 expired, 409, 404). `waiting` is what
+the open requests may still bring; the caller keeps it plus what it holds under
+its in-flight bound. A request the server never answered is dropped a second
+after its expiry, so the count cannot drift for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Callable, NamedTuple
+
+import orjson
+
+from common.config import Settings
+from supervisor.wire import HotPathClient, Wire
+
+log = logging.getLogger("at_exec_sim.puller")
+
+# Past its expiry plus this, a request nobody answered is forgotten.
+EXPIRY_GRACE_S = 1.0
+
+
+class Delivery(NamedTuple):
+    """One intent as the consumer delivered it: its ack subject, body and header block."""
+
+    reply: str
+    data: bytes
+    headers: bytes | None
+
+
+class _Request:
+    __slots__ = ("remaining", "forget_at")
+
+    def __init__(self, remaining: int, forget_at: float) -> None:
+        self.remaining = remaining
+        self.forget_at = forget_at
+
+
+class IntentPuller:
+    def __init__(self, nc: HotPathClient, settings: Settings, on_deliveries: Callable[[list[Delivery]], None]) -> None:
+        self._nc = nc
+        self._wire = Wire(nc)
+        self._on_deliveries = on_deliveries
+        self._expires_s = settings.fetch_timeout_s
+        self._inbox = nc.new_inbox()
+        self._request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.nats_stream}.{settings.nats_durable}".encode()
+        self._open: deque[_Request] = deque()
+        self._arrived: list[Delivery] = []
+        self._handover_scheduled = False
+        # Set whenever a request ends or shrinks: the caller may ask for more.
+        self.changed = asyncio.Event()
+
+    @property
+    def waiting(self) -> int:
+        """Intents the open requests may still deliver."""
+        return sum(request.remaining for request in self._open)
+
+    @property
+    def open_requests(self) -> int:
+        self._forget_unanswered()
+        return len(self._open)
+
+    async def start(self) -> None:
+        await self._nc.subscribe_raw(self._inbox, self._on_message)
+
+    async def pull(self, batch: int) -> None:
+        """Ask for up to `batch` intents; what comes is handed to `on_deliveries`."""
+        self._forget_unanswered()
+        expires_ns = int(self._expires_s * 1e9)
+        request = orjson.dumps({"batch": batch, "expires": expires_ns})
+        self._open.append(_Request(batch, time.monotonic() + self._expires_s + EXPIRY_GRACE_S))
+        try:
+            await self._wire.write(b"PUB %s %s %d\r\n%s\r\n" % (
+                self._request_subject, self._inbox.encode(), len(request), request))
+        except Exception:
+            self._open.pop()
+            raise
+
+    def reset(self) -> None:
+        """The connection was lost: its requests went with it."""
+        self._open.clear()
+        self.changed.set()
+
+    def _forget_unanswered(self) -> None:
+        now = time.monotonic()
+        while self._open and self._open[0].forget_at <= now:
+            self._open.popleft()
+            self.changed.set()
+
+    async def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        if headers is not None and headers[8:9] == b" ":
+            status = headers[9:12]
+            if status != b"100":  # 408 expired, 409 refused or ended, 404 nothing (no_wait): the request is over
+                if self._open:
+                    self._open.popleft()
+                if status not in (b"408", b"404"):
+                    log.warning("pull request ended by the server",
+                                extra={"status": headers[9:headers.find(b"\r\n")].decode(errors="replace")})
+                self.changed.set()
+            return
+        if self._open:
+            head = self._open[0]
+            head.remaining -= 1
+            if head.remaining <= 0:
+                self._open.popleft()
+                self.changed.set()
+        self._arrived.append(Delivery(reply.decode(), data, headers))
+        if not self._handover_scheduled:
+            self._handover_scheduled = True
+            # After the parser has run through this read: one hand-over for the whole burst.
+            asyncio.get_running_loop().call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._handover_scheduled = False
+        arrived, self._arrived = self._arrived, []
+        if arrived:
+            self._on_deliveries(arrived)
+
+
+def header_value(headers: bytes | None, name: bytes) -> str | None:
+    """One header's value from a raw header block (NATS/1.0 line, then "Name: value" lines)."""
+    if not headers:
+        return None
+    start = headers.find(b"\r\n" + name + b":")
+    if start < 0:
+        return None
+    start += len(name) + 3
+    end = headers.find(b"\r\n", start)
+    return headers[start:end].strip().decode(errors="replace")

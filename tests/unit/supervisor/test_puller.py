@@ -1,0 +1,87 @@
+"""The pull-request accounting of supervisor/puller.py: what the open requests may still bring,
+how deliveries and statuses end them, and the raw header read (no NATS: a captured client)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from common.config import load_settings
+from supervisor.puller import Delivery, IntentPuller, header_value
+from supervisor.wire import HotPathClient
+
+ACK_SUBJECT = b"$JS.ACK.EXEC.exec-sim-consumer.1.%d.%d.1764079000000000000.0"
+
+
+def make_puller() -> tuple[IntentPuller, list[bytes], list[list[Delivery]]]:
+    nc = HotPathClient()
+    nc._max_pending_size = 1 << 20
+    written: list[bytes] = []
+
+    async def send_command(cmd: bytes, priority: bool = False) -> None:
+        written.append(cmd)
+
+    nc._send_command = send_command  # type: ignore[method-assign]
+    handed: list[list[Delivery]] = []
+    puller = IntentPuller(nc, load_settings({"NATS_STREAM": "EXEC", "NATS_DURABLE": "exec-sim-consumer",
+                                              "FETCH_TIMEOUT_SEC": "1"}), handed.append)
+    return puller, written, handed
+
+
+def test_a_pull_request_names_the_durable_and_asks_for_a_batch_with_an_expiry() -> None:
+    puller, written, _ = make_puller()
+    asyncio.run(puller.pull(64))
+    control, payload = written[0].split(b"\r\n")[:2]
+    verb, subject, reply, size = control.split()
+    assert (verb, subject) == (b"PUB", b"$JS.API.CONSUMER.MSG.NEXT.EXEC.exec-sim-consumer")
+    assert reply.startswith(b"_INBOX.") and int(size) == len(payload)
+    assert orjson.loads(payload) == {"batch": 64, "expires": 1_000_000_000}
+    assert puller.waiting == 64 and puller.open_requests == 1
+
+
+def test_deliveries_count_against_the_oldest_request_and_arrive_in_one_hand_over() -> None:
+    async def scenario() -> tuple[IntentPuller, list[list[Delivery]]]:
+        puller, _, handed = make_puller()
+        await puller.pull(2)
+        await puller.pull(3)
+        for seq in (1, 2, 3):
+            await puller._on_message(b"decisions.order_intent", ACK_SUBJECT % (seq, seq), b"{}", None)
+        assert handed == []  # handed over once the read is done, not per message
+        await asyncio.sleep(0)
+        return puller, handed
+
+    puller, handed = asyncio.run(scenario())
+    assert [d.reply.split(".")[5] for d in handed[0]] == ["1", "2", "3"]
+    assert puller.open_requests == 1 and puller.waiting == 2  # the first request is complete
+
+
+def test_an_expired_request_ends_and_heartbeats_change_nothing() -> None:
+    async def scenario() -> IntentPuller:
+        puller, _, _ = make_puller()
+        await puller.pull(5)
+        await puller.pull(5)
+        await puller._on_message(b"_INBOX.x", b"", b"", b"NATS/1.0 100 Idle Heartbeat\r\n\r\n")
+        assert puller.waiting == 10
+        await puller._on_message(b"_INBOX.x", b"", b"",
+                                 b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 5\r\n\r\n")
+        return puller
+
+    puller = asyncio.run(scenario())
+    assert puller.open_requests == 1 and puller.waiting == 5
+    assert puller.changed.is_set()
+
+
+def test_a_reset_forgets_every_open_request() -> None:
+    puller, _, _ = make_puller()
+    asyncio.run(puller.pull(8))
+    puller.reset()
+    assert puller.waiting == 0 and puller.open_requests == 0
+
+
+def test_header_value_reads_one_header_from_a_raw_block() -> None:
+    block = b"NATS/1.0\r\nNats-Msg-Id: a:fill:1\r\nX-Signature:  abc123 \r\n\r\n"
+    assert header_value(block, b"X-Signature") == "abc123"
+    assert header_value(block, b"Nats-Msg-Id") == "a:fill:1"
+    assert header_value(block, b"Signature") is None
+    assert header_value(None, b"X-Signature") is None
