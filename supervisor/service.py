@@ -109,6 +109,9 @@ class Service:
         # A fetch asks for at most a batch, and at least this much room (see _fetch_room).
         self._min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
         self._room_at = settings.max_in_flight - self._min_fetch
+        # Under RATE_LIMIT_RPS one: a second request, paid for while idle, would
+        # let a flood in at twice the burst the limit promises.
+        self._max_open_pulls = 1 if self._rate.enabled else MAX_OPEN_PULLS
         # Created in run(), on the loop that uses them.
         self._stop: asyncio.Event
         self._stop_now: asyncio.Event
@@ -383,7 +386,7 @@ class Service:
             return 0
         self._buffer_full_logged = False
         assert self._puller is not None
-        if self._puller.open_requests >= MAX_OPEN_PULLS:
+        if self._puller.open_requests >= self._max_open_pulls:
             return 0
         room = self._settings.max_in_flight - len(self._in_flight) - self._puller.waiting
         # At the in-flight cap, each settled intent would otherwise free room for a
