@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 import orjson
 
 from common.config import Settings
-from supervisor.wire import HotPathClient, Wire
+from supervisor.wire import HotPathClient, Wire, pub_line
 
 log = logging.getLogger("at_exec_sim.puller")
 
@@ -59,6 +59,7 @@ class IntentPuller:
         self._on_deliveries = on_deliveries
         self._expires_s = settings.fetch_timeout_s
         self._inbox = nc.new_inbox()
+        self._inbox_bytes = self._inbox.encode()
         self._request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.nats_stream}.{settings.nats_durable}".encode()
         self._open: deque[_Request] = deque()
         self._arrived: list[Delivery] = []
@@ -86,8 +87,7 @@ class IntentPuller:
         request = orjson.dumps({"batch": batch, "expires": expires_ns})
         self._open.append(_Request(batch, time.monotonic() + self._expires_s + EXPIRY_GRACE_S))
         try:
-            await self._wire.write(b"PUB %s %s %d\r\n%s\r\n" % (
-                self._request_subject, self._inbox.encode(), len(request), request))
+            await self._wire.write(pub_line(self._request_subject, request, reply=self._inbox_bytes))
         except Exception:
             self._open.pop()
             raise

@@ -55,7 +55,9 @@ def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> b
     return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (subject, reply, size, size + len(payload), headers, payload)
 
 
-def pub_line(subject: bytes, payload: bytes) -> bytes:
+def pub_line(subject: bytes, payload: bytes, reply: bytes = b"") -> bytes:
+    if reply:
+        return b"PUB %s %s %d\r\n%s\r\n" % (subject, reply, len(payload), payload)
     return b"PUB %s %d\r\n%s\r\n" % (subject, len(payload), payload)
 
 

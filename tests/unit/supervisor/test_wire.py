@@ -85,3 +85,10 @@ def test_a_pub_ack_is_read_from_the_raw_fields(data: bytes, headers: bytes | Non
     from supervisor.publisher import _pub_ack_error
 
     assert _pub_ack_error(data, headers) == error
+
+
+def test_a_request_line_matches_nats_py_publish_with_a_reply() -> None:
+    nc, written = captured_client()
+    body = b'{"batch":64,"expires":1000000000}'
+    asyncio.run(nc.publish("$JS.API.CONSUMER.MSG.NEXT.EXEC.exec-sim-consumer", body, reply="_INBOX.p1"))
+    assert written == [pub_line(b"$JS.API.CONSUMER.MSG.NEXT.EXEC.exec-sim-consumer", body, reply=b"_INBOX.p1")]
