@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,8 @@ from nats.js.api import DiscardPolicy, StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.throughput import children_of, subjects  # noqa: E402
+from bench.service_process import service_env, start_service, subjects  # noqa: E402
+from bench.throughput import children_of  # noqa: E402
 from supervisor import sample_intents as si  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
@@ -125,18 +124,9 @@ def main() -> int:
                 await nc.close()
 
             asyncio.run(create_stream())
-            intent, fill, reconcile = subjects(STREAM)
-            env = {
-                **os.environ,
-                "NATS_URL": server.url, "NATS_STREAM": STREAM, "NATS_SUBJECT_ORDER_INTENT": intent,
-                "NATS_SUBJECT_FILL": fill, "NATS_SUBJECT_RECONCILE": reconcile,
-                "NATS_SUBJECT_ORDER_UPDATE": f"{STREAM.lower()}.executions.order_update",
-                "WORKERS": "2", "LOG_LEVEL": "WARNING", "SIMULATION_SEED": "memory",
-                "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"), "PORT": str(free_port()),
-            }
-            with open(work / "service.log", "wb") as log:
-                service = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "run"], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env = service_env(server.url, STREAM, work / "metrics", WORKERS="2", SIMULATION_SEED="memory",
+                              PORT=str(free_port()))
+            service = start_service(env, work / "service.log")
             try:
                 time.sleep(3)  # workers boot and the consumer binds before the first chunk
                 started = time.monotonic()

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.throughput import subjects  # noqa: E402
+from bench.service_process import service_env, start_service, subjects  # noqa: E402
 from supervisor import sample_intents as si  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
@@ -109,21 +107,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-ovh-") as tmp:
         work = Path(tmp)
         with EmbeddedNats(work / "js") as server:
-            intent, fill, reconcile = subjects(STREAM)
-            env = {
-                **os.environ,
-                "NATS_URL": server.url, "NATS_STREAM": STREAM, "NATS_SUBJECT_ORDER_INTENT": intent,
-                "NATS_SUBJECT_FILL": fill, "NATS_SUBJECT_RECONCILE": reconcile,
-                "NATS_SUBJECT_ORDER_UPDATE": f"{STREAM.lower()}.executions.order_update",
-                "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0",
-                "SIMULATION_MAX_DELAY_MS": str(args.max_delay_ms),
-                "SIMULATION_MIN_DELAY_MS": str(min(100, args.max_delay_ms)),
-                "WORKERS": str(args.workers), "LOG_LEVEL": "WARNING", "SIMULATION_SEED": "overhead",
-                "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"), "PORT": str(free_port()),
-            }
-            with open(work / "service.log", "wb") as log:
-                service = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "run"], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env = service_env(
+                server.url, STREAM, work / "metrics",
+                SIMULATION_MARKET_SESSIONS="off", SIMULATION_LIQUIDITY_SHARE="0",
+                SIMULATION_MAX_DELAY_MS=str(args.max_delay_ms), SIMULATION_MIN_DELAY_MS=str(min(100, args.max_delay_ms)),
+                WORKERS=str(args.workers), SIMULATION_SEED="overhead", PORT=str(free_port()),
+            )
+            service = start_service(env, work / "service.log")
             try:
                 time.sleep(4)  # workers boot and the stream exists before the first intent
                 sender = multiprocessing.get_context("spawn").Process(target=send, args=(server.url, args.rate, args.seconds))

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.throughput import preload, subjects, wait_drained  # noqa: E402
+from bench.service_process import service_env, start_service, subjects  # noqa: E402
+from bench.throughput import preload, wait_drained  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
 
 STREAM = "PROF"
@@ -79,21 +78,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-profile-") as tmp:
         work = Path(tmp)
         raw = args.raw or work / "supervisor.txt"
-        intent, fill, reconcile = subjects(STREAM)
+        intent = subjects(STREAM)[0]
         with EmbeddedNats(work / "js") as server:
             asyncio.run(preload(server.url, STREAM, intent, args.intents, seed=1))
-            env = {
-                **os.environ, "NATS_URL": server.url, "NATS_STREAM": STREAM, "NATS_SUBJECT_ORDER_INTENT": intent,
-                "NATS_SUBJECT_FILL": fill, "NATS_SUBJECT_RECONCILE": reconcile,
-                "NATS_SUBJECT_ORDER_UPDATE": f"{STREAM.lower()}.executions.order_update",
-                "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0",
-                "WORKERS": "2", "SIMULATION_MIN_DELAY_MS": "0", "SIMULATION_MAX_DELAY_MS": "0",
-                "SIMULATION_SEED": "bench", "LOG_LEVEL": "WARNING", "MAX_IN_FLIGHT": "20000",
-                "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-            }
-            with open(work / "service.log", "wb") as log:
-                service = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "run"], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env = service_env(
+                server.url, STREAM, work / "metrics",
+                SIMULATION_MARKET_SESSIONS="off", SIMULATION_LIQUIDITY_SHARE="0",
+                WORKERS="2", SIMULATION_MIN_DELAY_MS="0", SIMULATION_MAX_DELAY_MS="0",
+                SIMULATION_SEED="bench", MAX_IN_FLIGHT="20000",
+            )
+            service = start_service(env, work / "service.log")
             try:
                 drained = asyncio.run(_drain_while_sampling(server.url, spy, service.pid, raw, args))
             finally:

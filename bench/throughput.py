@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.naive_consumer import drain as naive_drain  # noqa: E402
 from bench.passthrough import drain as passthrough_drain  # noqa: E402
+from bench.service_process import service_env, start_service, subjects  # noqa: E402
 from supervisor import sample_intents as si  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
 
@@ -140,11 +140,6 @@ def _crossing(progress: list[tuple[float, int]], level: float) -> float:
     return progress[-1][0]
 
 
-def subjects(stream: str) -> tuple[str, str, str]:
-    root = stream.lower()
-    return f"{root}.decisions.order_intent", f"{root}.executions.fill", f"{root}.executions.reconcile"
-
-
 def run_naive(url: str, stream: str, count: int) -> Drain:
     intent, fill, reconcile = subjects(stream)
     started = time.monotonic()
@@ -176,24 +171,17 @@ def run_passthrough(url: str, stream: str, count: int, nats_pid: int) -> Drain:
 
 def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[int, int], work: Path,
                 nats_pid: int) -> Drain:
-    intent, fill, reconcile = subjects(stream)
-    env = {
-        **os.environ,
-        "NATS_URL": url, "NATS_STREAM": stream, "NATS_SUBJECT_ORDER_INTENT": intent,
-        "NATS_SUBJECT_FILL": fill, "NATS_SUBJECT_RECONCILE": reconcile,
-        "NATS_SUBJECT_ORDER_UPDATE": f"{stream.lower()}.executions.order_update",
+    env = service_env(
+        url, stream, work / f"metrics-{stream}",
         # The same work whatever the time of day, and comparable with the naive reference's two
         # events per intent: no market sessions, unlimited liquidity (no child fills).
-        "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0",
-        "WORKERS": str(workers), "SIMULATION_MIN_DELAY_MS": str(delays[0]), "SIMULATION_MAX_DELAY_MS": str(delays[1]),
-        "SIMULATION_SEED": "bench", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{stream}"),
-        "MAX_IN_FLIGHT": os.environ.get("BENCH_MAX_IN_FLIGHT", "20000"),
-    }
+        SIMULATION_MARKET_SESSIONS="off", SIMULATION_LIQUIDITY_SHARE="0",
+        WORKERS=str(workers), SIMULATION_MIN_DELAY_MS=str(delays[0]), SIMULATION_MAX_DELAY_MS=str(delays[1]),
+        SIMULATION_SEED="bench", LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        MAX_IN_FLIGHT=os.environ.get("BENCH_MAX_IN_FLIGHT", "20000"),
+    )
     log_path = work / f"{stream}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "run"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = start_service(env, log_path)
     try:
         # Workers boot before the consumer binds: the clock starts at the first delivery.
         # "workers" is every child of the supervisor: the simulator workers and the (idle) HTTP process.
