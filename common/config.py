@@ -87,6 +87,8 @@ class Settings:
     log_level: str = "INFO"
     env: str = "development"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Added to the workers' nice value (with SCHED_BATCH) so the supervisor's releases win the CPU.
+    worker_niceness: int = 5
     batch_size: int = 256
     # None: see `seed`.
     simulation_seed: str | None = None
@@ -289,6 +291,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
     "ENV": ("env", _text),
     "WORKERS": ("workers", _integer(1, 256)),
+    "WORKER_NICENESS": ("worker_niceness", _integer(0, 19)),
     "BATCH_SIZE": ("batch_size", _integer(1, 10_000)),
     "SIMULATION_SEED": ("simulation_seed", _optional_seed),
     "SIMULATION_CLOCK": ("simulation_clock", _choice(SIMULATION_CLOCKS)),

@@ -21,6 +21,7 @@ FILL_TYPES = ("full", "partial", "cancelled", "rejected")
 ORDER_UPDATE_STATUSES = ("cancelled", "rejected")
 
 SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+INTAKE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 PUBLISH_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -45,6 +46,7 @@ class Metrics:
     reconciles_generated: Any
     order_updates_generated: Any
     simulation_duration: Any
+    intake_duration: Any
     validation_errors: Any
     duplicate_orders: Any
     publish_errors: Any
@@ -78,6 +80,11 @@ def build_metrics() -> Metrics:
             "exec_sim_simulation_duration_seconds",
             "Worker CPU time to simulate one intent",
             buckets=SIMULATION_BUCKETS_S,
+        ),
+        intake_duration=Histogram(
+            "exec_sim_intake_duration_seconds",
+            "Stream stored time to simulated result in the supervisor: the part of the simulated delay the pipeline used",
+            buckets=INTAKE_BUCKETS_S,
         ),
         validation_errors=Counter(
             "exec_sim_validation_errors_total", "Rejected intents, by rejection type", ["type"]

@@ -39,12 +39,14 @@ def delivery_of(msg: Any) -> tuple[int, int, int]:
 class InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
-    __slots__ = ("reply", "stream_seq", "redelivered", "received_at", "execution", "next_event")
+    __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event")
 
-    def __init__(self, reply: str, stream_seq: int, redelivered: bool, received_at: float) -> None:
+    def __init__(self, reply: str, stream_seq: int, redelivered: bool, receipt_at: float) -> None:
         self.reply = reply  # the newest delivery's ack subject: what the ack answers
         self.stream_seq = stream_seq
         self.redelivered = redelivered
-        self.received_at = received_at  # monotonic; release times count from here
+        # The venue's receipt (the stream's stored time) on the monotonic clock: release
+        # times count from here, as the events' timestamps (receipt + delay) do.
+        self.receipt_at = receipt_at
         self.execution: Execution | None = None
         self.next_event = 0

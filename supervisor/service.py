@@ -407,7 +407,7 @@ class Service:
     def _dispatch(self, deliveries: list[Delivery]) -> None:
         if self._handing_back:
             return  # past the hand-back: the stream redelivers these after ack_wait
-        received_at = time.monotonic()
+        received_at, received_at_ms = time.monotonic(), time.time() * 1000
         raws: list[RawIntent] = []
         for delivery in deliveries:
             try:
@@ -420,7 +420,12 @@ class Service:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
                 held.reply = delivery.reply
                 continue
-            self._in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, received_at)
+            # The simulated delay counts from the venue's receipt, the stream's stored time, so
+            # the pickup and the simulation happen inside it rather than on top of it. A
+            # server clock ahead of ours counts as no wait; by this clock, an event never
+            # goes out before its own timestamp.
+            receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
+            self._in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at)
             raws.append(RawIntent(stream_seq, delivery.data, header_value(delivery.headers, b"X-Signature"),
                                   stored_at_ms))
         if not raws:
@@ -462,6 +467,7 @@ class Service:
                     continue
                 self._tally.inc(m.orders_received, "accepted")
                 self._tally.observe(m.simulation_duration, outcome.simulation_s)
+                self._tally.observe(m.intake_duration, now - record.receipt_at)
                 record.execution = outcome
                 self._schedule_next(record)
             self._wake_release.set()
@@ -482,7 +488,7 @@ class Service:
     def _schedule_next(self, record: InFlight) -> None:
         assert record.execution is not None
         event = record.execution.events[record.next_event]
-        due = 0.0 if self._settings.virtual_clock else record.received_at + event.release_after_ms / 1000
+        due = 0.0 if self._settings.virtual_clock else record.receipt_at + event.release_after_ms / 1000
         self._schedule.add(due, record.stream_seq, record)
         if record.next_event and due <= time.monotonic():
             self._wake_release.set()  # the intent's next event (its reconcile, say) is due now

@@ -105,6 +105,9 @@ def test_counters_equal_a_known_mixed_workload(nats_server, topology, start_serv
     assert fills["partial"] > 0 and fills["cancelled"] > 0
     assert value(values, "exec_sim_reconciles_generated_total") == reconciles == sum(fills.values())
     assert value(values, "exec_sim_simulation_duration_seconds_count") == len(valid)
+    assert value(values, "exec_sim_intake_duration_seconds_count") == len(valid)
+    # Stored to simulated, on one machine: positive, and far below the test's own time.
+    assert 0 < value(values, "exec_sim_intake_duration_seconds_sum") / len(valid) < 5
     assert service.stop() == 0
 
 

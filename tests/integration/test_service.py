@@ -10,9 +10,11 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import nats
 import orjson
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
 from supervisor import sample_intents as si
@@ -240,3 +242,55 @@ def test_killed_workers_are_replaced_and_their_work_redone(nats_server, topology
     info = run_async(consumer_state(nats_server.url, topology))
     assert info.num_ack_pending == 0 and info.num_pending == 0
     assert service.stop() == 0
+
+
+async def stored_ms(url: str, topology: Topology, subject: str) -> dict[str, float]:
+    """corr_id -> the stream's stored time (epoch ms) of every message on `subject` (the first fill
+    only, for the fill subject)."""
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(
+            subject, stream=topology.stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
+        )
+        stored: dict[str, float] = {}
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=1)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                return stored
+            for msg in msgs:
+                stored.setdefault(orjson.loads(msg.data)["corr_id"], msg.metadata.timestamp.timestamp() * 1000)
+    finally:
+        await nc.close()
+
+
+def test_fills_go_out_at_their_timestamp_counted_from_the_stored_time(nats_server, topology, start_service):
+    """The simulated delay runs from the venue's receipt, the stream's stored time: a fill is never
+    stored before it ends, and an intent that waited in the stream longer than its delay (the
+    service was down) is answered as soon as it is picked up, not a whole delay later."""
+    delays = dict(SIMULATION_MIN_DELAY_MS="3000", SIMULATION_MAX_DELAY_MS="4000", SIMULATION_PARTIAL_FILL_CHANCE="0")
+    assert start_service(**delays).stop() == 0  # the stream and consumer exist; nothing consumes now
+    waited = [si.intent(f"waited-{n}") for n in range(20)]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in waited]))
+    time.sleep(4.5)  # past any intent's delay
+    start_service(**delays)
+    ready_ms = time.time() * 1000
+    live = [si.intent(f"live-{n}") for n in range(20)]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in live]))
+    corr_ids = {b["corr_id"] for b in waited + live}
+    msgs = run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids), timeout_s=60)
+    fills = {body["corr_id"]: body for kind, body in
+             (e for events in events_by_corr_id(msgs, topology).values() for e in events) if kind == "fill"}
+    intents_at = run_async(stored_ms(nats_server.url, topology, topology.intent_subject))
+    fills_at = run_async(stored_ms(nats_server.url, topology, topology.fill_subject))
+    assert set(fills) == set(fills_at) == corr_ids
+    for corr_id, fill in fills.items():
+        # The event's timestamp is the intent's stored ms plus the delay: the fill is not stored before it.
+        due_ms = int(intents_at[corr_id]) + fill["execution_latency_ms"]
+        assert fills_at[corr_id] >= due_ms, (corr_id, fills_at[corr_id] - due_ms)
+        if corr_id.startswith("live-"):
+            assert fills_at[corr_id] - due_ms < 1000, (corr_id, fills_at[corr_id] - due_ms)
+        else:
+            # Counted from the pickup instead, each would wait another 3-4 s.
+            assert fills_at[corr_id] - ready_ms < 1500, (corr_id, fills_at[corr_id] - ready_ms)
