@@ -1,7 +1,7 @@
 """CPU profile of the supervisor at full rate: where its core goes while it drains a backlog.
 
 Runs a fresh embedded nats-server, preloads N intents, starts `at-exec-sim run`
-(WORKERS=2, zero delay, sessions off, unlimited liquidity: the benchmark's
+(WORKERS=2, zero delay unless --max-delay-ms, sessions off, unlimited liquidity: the benchmark's
 workload) and samples the supervisor process only with py-spy for the middle of
 the drain. Prints the functions with the most samples, by their own time and
 including what they call, for the event loop's thread (the bridge thread that
@@ -73,6 +73,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to sample, from 0.5 s into the drain")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
+    parser.add_argument("--max-delay-ms", type=int, default=0,
+                        help="simulated delays of min(100, this) to this ms (default 0; with delays, sample from 2.5 s in)")
     args = parser.parse_args()
     spy = py_spy()
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-profile-") as tmp:
@@ -84,7 +86,8 @@ def main() -> int:
             env = service_env(
                 server.url, STREAM, work / "metrics",
                 SIMULATION_MARKET_SESSIONS="off", SIMULATION_LIQUIDITY_SHARE="0",
-                WORKERS="2", SIMULATION_MIN_DELAY_MS="0", SIMULATION_MAX_DELAY_MS="0",
+                WORKERS="2", SIMULATION_MIN_DELAY_MS=str(min(100, args.max_delay_ms)),
+                SIMULATION_MAX_DELAY_MS=str(args.max_delay_ms),
                 SIMULATION_SEED="bench", MAX_IN_FLIGHT="20000",
             )
             service = start_service(env, work / "service.log")
@@ -101,7 +104,8 @@ def main() -> int:
 
 async def _drain_while_sampling(url: str, spy: str, pid: int, raw: Path, args: argparse.Namespace) -> float:
     async def sample() -> None:
-        await asyncio.sleep(0.5)  # past the start: the steady state
+        # Past the start (and, with delays, past the first acks' ramp): the steady state.
+        await asyncio.sleep(2.5 if args.max_delay_ms else 0.5)
         process = await asyncio.create_subprocess_exec(
             spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(int(args.seconds)),
             "--format", "raw", "--output", str(raw), "--nonblocking",

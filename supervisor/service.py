@@ -485,13 +485,19 @@ class Service:
 
     # -- release and publish --------------------------------------------------
 
-    def _schedule_next(self, record: InFlight) -> None:
+    def _due_at(self, record: InFlight) -> float:
         assert record.execution is not None
         event = record.execution.events[record.next_event]
-        due = 0.0 if self._settings.virtual_clock else record.receipt_at + event.release_after_ms / 1000
+        return 0.0 if self._settings.virtual_clock else record.receipt_at + event.release_after_ms / 1000
+
+    def _due_now(self, record: InFlight) -> bool:
+        return self._settings.virtual_clock or self._due_at(record) <= time.monotonic()
+
+    def _schedule_next(self, record: InFlight) -> None:
+        due = self._due_at(record)
         self._schedule.add(due, record.stream_seq, record)
         if record.next_event and due <= time.monotonic():
-            self._wake_release.set()  # the intent's next event (its reconcile, say) is due now
+            self._wake_release.set()  # the intent's next event is due now
 
     async def _release_loop(self) -> None:
         s = self._settings
@@ -541,7 +547,12 @@ class Service:
         if self._in_flight.get(record.stream_seq) is not record:
             return  # handed back during shutdown; the redelivery re-publishes under the same ids
         if record.next_event < len(execution.events):
-            self._schedule_next(record)
+            if self._due_now(record) and self._publisher.outstanding < self._settings.max_pending_events:
+                # Already due (a fill's reconcile, say): sent from here, in the same socket
+                # write as the acks of this read, without a heap entry and a release wake-up.
+                await self._publish_next(record)
+            else:
+                self._schedule_next(record)
             return
         await self._settle(record, ACK)
         log.info(
