@@ -32,7 +32,7 @@ from typing import Any
 
 
 from common.config import Settings
-from common.gc_policy import settle_after_start
+from common.gc_policy import CollectionSchedule, settle_after_start
 from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
 from supervisor.http.server import HttpServer
@@ -106,6 +106,7 @@ class Service:
         self._buffer_full_logged = False
         self._closing = False
         self._gauges_at = 0.0
+        self._collections: CollectionSchedule | None = None  # set once started (see common/gc_policy.py)
         # A fetch asks for at most a batch, and at least this much room (see _fetch_room).
         self._min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
         self._room_at = settings.max_in_flight - self._min_fetch
@@ -173,7 +174,8 @@ class Service:
                 name="topology",
             ),
         ]
-        settle_after_start()
+        settle_after_start(automatic=False)
+        self._collections = CollectionSchedule()
         log.info(
             "at-exec-sim running",
             extra={"workers": self._settings.workers, "stream": self._settings.nats_stream,
@@ -584,6 +586,8 @@ class Service:
         if not force and now - self._gauges_at < GAUGE_INTERVAL_S:
             return
         self._gauges_at = now
+        if self._collections is not None:
+            self._collections.tick(now)
         self._tally.flush()
         self._metrics.heartbeat.set(time.time())
         self._metrics.intents_in_flight.set(len(self._in_flight))
