@@ -49,6 +49,7 @@ class Metrics:
     intake_duration: Any
     validation_errors: Any
     duplicate_orders: Any
+    events_deduplicated: Any
     publish_errors: Any
     publish_ack_latency: Any
     pending_events: Any
@@ -90,6 +91,11 @@ def build_metrics() -> Metrics:
             "exec_sim_validation_errors_total", "Rejected intents, by rejection type", ["type"]
         ),
         duplicate_orders=Counter("exec_sim_duplicate_orders_total", "Intents whose corr_id was already filled"),
+        events_deduplicated=Counter(
+            "exec_sim_events_deduplicated_total",
+            "Events the stream already had under their message id (a redelivery, or another instance's copy), by kind",
+            ["kind"],
+        ),
         publish_errors=Counter(
             "exec_sim_nats_publish_errors_total", "Failed or timed-out publishes (each retried)", ["subject"]
         ),

@@ -30,6 +30,9 @@ PUBLISH_FAILED = "EXEC-002"
 RETRY_BACKOFF_S = 0.25
 MAX_RETRY_BACKOFF_S = 5.0
 SWEEP_INTERVAL_S = 0.05
+# How nats-server's PubAck says the duplicate window dropped the message:
+# {"stream":"S","seq":1,"duplicate": true}, with a space in v2.15: parsed as JSON only when the key is there.
+_DUPLICATE = b'"duplicate"'
 
 
 class _Pending:
@@ -37,7 +40,7 @@ class _Pending:
                  "failure_counted")
 
     def __init__(self, subject: str, payload: bytes, headers: bytes, corr_id: str,
-                 on_acked: Callable[[], Awaitable[None]]):
+                 on_acked: Callable[[bool], Awaitable[None]]):
         self.subject = subject
         self.payload = payload
         self.headers = headers
@@ -91,8 +94,10 @@ class JetStreamPublisher:
                 pass
 
     async def publish(
-        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[], Awaitable[None]]
+        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[bool], Awaitable[None]]
     ) -> None:
+        """Send one event; `on_acked(duplicate)` runs once it is stored, `duplicate` when the stream
+        already had its message id (stored earlier by this or another instance)."""
         token = b"%d" % next(self._tokens)
         pending = _Pending(subject, payload, header_block(msg_id, corr_id), corr_id, on_acked)
         self._pending[token] = pending
@@ -121,7 +126,7 @@ class JetStreamPublisher:
             return
         del self._pending[token]
         self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
-        await pending.on_acked()
+        await pending.on_acked(_DUPLICATE in data and _is_duplicate(data))
 
     def _failed(self, pending: _Pending, reason: str) -> None:
         """The server refused it or the send raised: count it, re-send after a growing backoff."""
@@ -160,6 +165,13 @@ class JetStreamPublisher:
                 new_token = b"%d" % next(self._tokens)
                 self._pending[new_token] = pending
                 await self._send(new_token, pending)
+
+
+def _is_duplicate(data: bytes) -> bool:
+    try:
+        return orjson.loads(data).get("duplicate") is True
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
 
 
 def _pub_ack_error(data: bytes, headers: bytes | None) -> str | None:

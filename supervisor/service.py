@@ -87,6 +87,8 @@ class Service:
             metrics.validation_errors.labels(rejection_type)
         for subject in settings.output_subjects.values():
             metrics.publish_errors.labels(subject)
+        for kind in settings.output_subjects:
+            metrics.events_deduplicated.labels(kind)
         self._in_flight: dict[int, InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
         self._schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
@@ -533,11 +535,15 @@ class Service:
             partial(self._event_acked, record),
         )
 
-    async def _event_acked(self, record: InFlight) -> None:
+    async def _event_acked(self, record: InFlight, duplicate: bool) -> None:
         execution = record.execution
         assert execution is not None
         event = execution.events[record.next_event]
-        if event.kind == "fill":
+        if duplicate:
+            # Stored before: a redelivery after a lost ack, or the same corr_id executed by
+            # another instance. The outputs counters count what this publish added to the stream.
+            self._tally.inc(self._metrics.events_deduplicated, event.kind)
+        elif event.kind == "fill":
             self._tally.inc(self._metrics.fills_generated, event.fill_type)
         elif event.kind == "reconcile":
             self._tally.inc(self._metrics.reconciles_generated)

@@ -137,7 +137,30 @@ def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
     assert service.metric("exec_sim_duplicate_orders_total", expect=2) == 2
     assert service.metric("exec_sim_orders_received_total", {"status": "duplicate"}, expect=2) == 2
     assert service.metric("exec_sim_validation_errors_total", {"type": "duplicate"}, expect=2) == 2
+    assert service.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == 0
     assert service.stop() == 0
+
+
+def test_a_corr_id_executed_before_a_restart_is_stored_once_and_counted_as_deduplicated(
+        nats_server, topology, start_service):
+    # A new process has an empty corr_id window: the stream's duplicate window is what stops the repeat.
+    body = si.encode(si.intent("again-1"))
+    first = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [body]))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids={"again-1"}))
+    assert first.metric("exec_sim_fills_generated_total", {"fill_type": "full"}, expect=1) == 1
+    assert first.stop() == 0
+    second = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [body]))  # the client sends it again
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}, expect=1) == 1
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}, expect=1) == 1
+    assert second.metric("exec_sim_fills_generated_total", {"fill_type": "full"}) == 0
+    assert second.metric("exec_sim_reconciles_generated_total") == 0
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["again-1:fill:1", "again-1:reconcile:1"]
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert second.stop() == 0
 
 
 def test_partial_fill_share_matches_configured_chance(nats_server, topology, start_service):
