@@ -120,6 +120,7 @@ def main() -> int:
                 sender.start()
                 sender.join()
                 intents, fills = asyncio.run(read_back(server.url, count, timeout_s=60 + args.max_delay_ms / 500))
+                shares = histogram_shares(work / "metrics", "exec_sim_publish_ack_latency_seconds")
             finally:
                 service.send_signal(signal.SIGTERM)
                 service.wait(90)
@@ -133,7 +134,23 @@ def main() -> int:
     print("overhead (fill stored - intent stored - simulated delay), ms: "
           + "  ".join(f"p{int(s * 1000) / 10:g} {percentile(overheads, s):.1f}" for s in (0.5, 0.9, 0.99, 0.999))
           + f"  max {overheads[-1]:.1f}")
+    # The server's part: publish to PubAck, from the service's own histogram (its buckets).
+    print("publish to PubAck (every event, the service's histogram): "
+          + "  ".join(f"<={bound * 1000:g} ms {share:.1%}" for bound, share in shares if bound <= 0.025))
     return 0
+
+
+def histogram_shares(metrics_dir: Path, name: str) -> list[tuple[float, float]]:
+    """(bucket bound in s, share of observations at or below it) of a multiprocess histogram."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    buckets = [(float(s.labels["le"]), s.value) for metric in registry.collect() if metric.name == name.removesuffix("_total")
+               for s in metric.samples if s.name == f"{name}_bucket"]
+    total = max((v for _, v in buckets), default=0) or 1
+    return [(bound, v / total) for bound, v in sorted(buckets)]
 
 
 if __name__ == "__main__":
