@@ -14,7 +14,11 @@ against the oldest open request, and a request ends when it has all it asked
 for or when a status says it ended (408 expired, 409, 404). `waiting` is what
 the open requests may still bring; the caller keeps it plus what it holds under
 its in-flight bound. A request the server never answered is dropped a second
-after its expiry, so the count cannot drift for good.
+after its expiry, so the count cannot drift for good. A request nobody could
+take (503: the consumer has no leader while a cluster elects one, or it is
+gone) makes the next one wait a moment: asking again at once spun through
+hundreds of requests a second, each with a warning, for the seconds an
+election takes.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ log = logging.getLogger("at_exec_sim.puller")
 
 # Past its expiry plus this, a request nobody answered is forgotten.
 EXPIRY_GRACE_S = 1.0
+# After a 503 (no responders), the next pull request waits this long.
+NO_RESPONDERS_BACKOFF_S = 0.25
 
 
 class Delivery(NamedTuple):
@@ -64,6 +70,9 @@ class IntentPuller:
         self._open: deque[_Request] = deque()
         self._arrived: list[Delivery] = []
         self._handover_scheduled = False
+        self._pull_after = 0.0
+        # Since when pull requests find no consumer to answer them (None: they do).
+        self._unanswerable_since: float | None = None
         # Set whenever a request ends or shrinks: the caller may ask for more.
         self.changed = asyncio.Event()
 
@@ -82,6 +91,9 @@ class IntentPuller:
 
     async def pull(self, batch: int) -> None:
         """Ask for up to `batch` intents; what comes is handed to `on_deliveries`."""
+        wait_s = self._pull_after - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
         self._forget_unanswered()
         expires_ns = int(self._expires_s * 1e9)
         request = orjson.dumps({"batch": batch, "expires": expires_ns})
@@ -109,6 +121,11 @@ class IntentPuller:
             if status != b"100":  # 408 expired, 409 refused or ended, 404 nothing (no_wait): the request is over
                 if self._open:
                     self._open.popleft()
+                if status == b"503":
+                    self._no_responders()
+                    self.changed.set()
+                    return
+                self._answered()
                 if status not in (b"408", b"404"):
                     log.warning("pull request ended by the server",
                                 extra={"status": headers[9:headers.find(b"\r\n")].decode(errors="replace")})
@@ -126,10 +143,25 @@ class IntentPuller:
             # After the parser has run through this read: one hand-over for the whole burst.
             asyncio.get_running_loop().call_soon(self._hand_over)
 
+    def _no_responders(self) -> None:
+        now = time.monotonic()
+        self._pull_after = now + NO_RESPONDERS_BACKOFF_S
+        if self._unanswerable_since is None:
+            self._unanswerable_since = now
+            log.warning("no consumer answers pull requests (no leader, or gone); asking again every "
+                        f"{NO_RESPONDERS_BACKOFF_S:g} s", extra={"status": "503"})
+
+    def _answered(self) -> None:
+        if self._unanswerable_since is not None:
+            log.info("consumer answering pull requests again",
+                     extra={"after_s": round(time.monotonic() - self._unanswerable_since, 3)})
+            self._unanswerable_since = None
+
     def _hand_over(self) -> None:
         self._handover_scheduled = False
         arrived, self._arrived = self._arrived, []
         if arrived:
+            self._answered()
             self._on_deliveries(arrived)
 
 

@@ -85,3 +85,26 @@ def test_header_value_reads_one_header_from_a_raw_block() -> None:
     assert header_value(block, b"Nats-Msg-Id") == "a:fill:1"
     assert header_value(block, b"Signature") is None
     assert header_value(None, b"X-Signature") is None
+
+
+def test_a_request_nobody_takes_holds_the_next_one_back(caplog) -> None:
+    # 503: no consumer leader (a cluster electing one). Asking again at once would spin.
+    from supervisor.puller import NO_RESPONDERS_BACKOFF_S
+
+    async def scenario() -> tuple[IntentPuller, list[float]]:
+        puller, _, _ = make_puller()
+        sent_at = []
+        for _ in range(3):
+            await puller.pull(4)
+            sent_at.append(asyncio.get_running_loop().time())
+            await puller._on_message(b"_INBOX.x", b"", b"", b"NATS/1.0 503\r\n\r\n")
+            assert puller.open_requests == 0 and puller.changed.is_set()
+        await puller.pull(4)
+        await puller._on_message(b"_INBOX.x", b"", b"", b"NATS/1.0 408 Request Timeout\r\n\r\n")
+        return puller, sent_at
+
+    with caplog.at_level("INFO", logger="at_exec_sim.puller"):
+        puller, sent_at = asyncio.run(scenario())
+    assert all(b - a >= NO_RESPONDERS_BACKOFF_S * 0.9 for a, b in zip(sent_at, sent_at[1:]))
+    # One warning for the outage, not one per request, and a line when the consumer answers again.
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
