@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration chaos bench bench-memory profile clean
+.PHONY: venv demo test test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test-integration: venv
 # The fault-injection tests with five times the intents (make test runs them at 1x).
 chaos: venv
 	CHAOS_SCALE=$${CHAOS_SCALE:-5} $(BIN)/python -m pytest -m chaos -s
+
+# Scale-out (several instances, a three-node NATS cluster losing a node) with five times the intents.
+chaos-cluster: venv
+	CHAOS_SCALE=$${CHAOS_SCALE:-5} $(BIN)/python -m pytest tests/integration/test_scale_out.py -s
 
 bench: venv
 	$(BIN)/python bench/simulation_cost.py

@@ -94,9 +94,15 @@ class Settings:
     simulation_seed: str | None = None
     simulation_clock: str = "wall"
     max_intent_bytes: int = 1_048_576
-    # Intents fetched but not yet acked. The consumer's max_ack_pending is set
-    # to this, so the server and the supervisor agree on the bound.
+    # Intents fetched but not yet acked, by this instance.
     max_in_flight: int = 10_000
+    # The consumer's max_ack_pending when it is created: one cap on the intents in flight
+    # of every instance bound to the durable together. -1: none, so each instance's
+    # max_in_flight is its own bound and an instance killed with intents in flight holds
+    # none of the others' room until they are redelivered.
+    nats_max_ack_pending: int = -1
+    # The stream's replicas when it is created (a JetStream cluster of at least as many servers).
+    nats_stream_replicas: int = 1
     # Events due for publishing whose PubAck has not come back (fail-stop bound).
     max_pending_events: int = 1000
     fetch_timeout_s: float = 1.0
@@ -297,6 +303,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_CLOCK": ("simulation_clock", _choice(SIMULATION_CLOCKS)),
     "MAX_INTENT_BYTES": ("max_intent_bytes", _integer(256, 64 * 1_048_576)),
     "MAX_IN_FLIGHT": ("max_in_flight", _integer(1, 1_000_000)),
+    "NATS_MAX_ACK_PENDING": ("nats_max_ack_pending", _integer(-1, 100_000_000)),
+    "NATS_STREAM_REPLICAS": ("nats_stream_replicas", _integer(1, 5)),
     "MAX_PENDING_EVENTS": ("max_pending_events", _integer(1, 1_000_000)),
     "FETCH_TIMEOUT_SEC": ("fetch_timeout_s", _number(0.01, 60)),
     "PUBLISH_TIMEOUT_SEC": ("publish_timeout_s", _number(0.05, 300)),
@@ -341,6 +349,12 @@ def _check_cross_field(s: Settings) -> None:
         raise ConfigError(
             "SIMULATION_MIN_DELAY_MS",
             f"{s.min_delay_ms} is above SIMULATION_MAX_DELAY_MS={s.max_delay_ms}",
+        )
+    # A cap below one instance's bound is the silent cap max_ack_pending's default (1000) would be.
+    if s.nats_max_ack_pending == 0 or 0 < s.nats_max_ack_pending < s.max_in_flight:
+        raise ConfigError(
+            "NATS_MAX_ACK_PENDING",
+            f"{s.nats_max_ack_pending} must be -1 (no cap) or at least MAX_IN_FLIGHT={s.max_in_flight}",
         )
     if s.max_pending_events < 2:
         raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")

@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Sequence
 
 
 def find_nats_server() -> str:
@@ -38,10 +39,13 @@ def free_port() -> int:
 
 
 class EmbeddedNats:
-    def __init__(self, store_dir: str | Path, port: int | None = None, log_file: str | Path | None = None) -> None:
+    def __init__(self, store_dir: str | Path, port: int | None = None, log_file: str | Path | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.log_file = Path(log_file) if log_file else self.store_dir / "nats-server.log"
+        # More nats-server flags (a cluster node's name and routes, say); kept across restarts.
+        self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +56,8 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [find_nats_server(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+                [find_nats_server(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port),
+                 *self.extra_args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

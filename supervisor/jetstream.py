@@ -2,9 +2,19 @@
 
 Runs in the supervisor at start. Creates what is missing with the settings the
 service's promises need (duplicate window >= IDEMPOTENCY_TTL_SEC for
-exactly-once outputs, max_ack_pending = MAX_IN_FLIGHT, ack_wait and
+exactly-once outputs, NATS_STREAM_REPLICAS, NATS_MAX_ACK_PENDING, ack_wait and
 max_deliver for redelivery), binds to what exists, and warns where an existing
-stream or consumer is configured so that a promise cannot hold.
+stream or consumer is configured so that a promise cannot hold; it never
+changes or deletes what exists.
+
+Several instances share one stream and one durable: the first to start creates
+them, the others bind. Two starting at once may both create, which JetStream
+takes as one creation when their settings are equal. When they differ, a
+refused creation binds to what the other made (with the warnings) instead of
+failing the start; nats-py's durable create updates a consumer that differs
+only in fields JetStream can change (ack_wait, max_ack_pending, max_deliver),
+so in that race the later start's values stand. The consumer's replica count
+is left to follow the stream's.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from typing import Callable
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from common.config import Settings
 
@@ -46,29 +56,47 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_s,
         max_deliver=settings.max_deliver,
-        max_ack_pending=settings.max_in_flight,
+        max_ack_pending=settings.nats_max_ack_pending,
         filter_subject=settings.subject_order_intent,
     )
 
 
+def stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.nats_stream,
+        subjects=stream_subjects(settings),
+        duplicate_window=max(MIN_DUPLICATE_WINDOW_S, settings.idempotency_ttl_s),
+        num_replicas=settings.nats_stream_replicas,
+    )
+
+
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
-    duplicate_window_s = max(MIN_DUPLICATE_WINDOW_S, settings.idempotency_ttl_s)
     try:
         info = await js.stream_info(settings.nats_stream)
     except NotFoundError:
-        await js.add_stream(
-            StreamConfig(
-                name=settings.nats_stream,
-                subjects=stream_subjects(settings),
-                duplicate_window=duplicate_window_s,
+        config = stream_config(settings)
+        try:
+            await js.add_stream(config)
+        except BadRequestError as refused:
+            # Created meanwhile by another instance with other settings: bind to it.
+            try:
+                info = await js.stream_info(settings.nats_stream)
+            except NotFoundError:
+                raise refused from None  # refused for its own sake (e.g. replicas beyond the servers)
+        else:
+            log.info(
+                "stream created",
+                extra={"stream": settings.nats_stream, "subjects": config.subjects,
+                       "duplicate_window_s": config.duplicate_window, "replicas": config.num_replicas},
             )
+            return
+    replicas = info.config.num_replicas or 1
+    if replicas != settings.nats_stream_replicas:
+        log.warning(
+            "existing stream's replica count differs from NATS_STREAM_REPLICAS; left as it is",
+            extra={"stream": settings.nats_stream, "replicas": replicas,
+                   "nats_stream_replicas": settings.nats_stream_replicas},
         )
-        log.info(
-            "stream created",
-            extra={"stream": settings.nats_stream, "subjects": stream_subjects(settings),
-                   "duplicate_window_s": duplicate_window_s},
-        )
-        return
     window = info.config.duplicate_window or 0.0
     if window < settings.idempotency_ttl_s:
         log.warning(
@@ -85,15 +113,33 @@ async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
     pull requests name it (supervisor/puller.py)."""
     try:
         info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
-        if info.config.max_ack_pending is not None and 0 < info.config.max_ack_pending < settings.max_in_flight:
-            log.warning(
-                "existing consumer's max_ack_pending caps intents in flight below MAX_IN_FLIGHT",
-                extra={"max_ack_pending": info.config.max_ack_pending, "max_in_flight": settings.max_in_flight},
-            )
-        log.info("consumer bound", extra={"durable": settings.nats_durable})
     except NotFoundError:
-        await js.add_consumer(settings.nats_stream, consumer_config(settings))
-        log.info("consumer created", extra={"durable": settings.nats_durable})
+        try:
+            await js.add_consumer(settings.nats_stream, consumer_config(settings))
+        except BadRequestError as refused:
+            # Created meanwhile by another instance with other settings: bind to it.
+            try:
+                info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
+            except NotFoundError:
+                raise refused from None  # refused for its own sake (e.g. replicas beyond the servers)
+        else:
+            log.info("consumer created", extra={"durable": settings.nats_durable,
+                                                "max_ack_pending": settings.nats_max_ack_pending})
+            return
+    cap = info.config.max_ack_pending or 0
+    if 0 < cap < settings.max_in_flight:
+        log.warning(
+            "existing consumer's max_ack_pending caps intents in flight below MAX_IN_FLIGHT",
+            extra={"max_ack_pending": cap, "max_in_flight": settings.max_in_flight},
+        )
+    elif cap > 0 and cap != settings.nats_max_ack_pending:
+        # Not a fault, but the cap is shared: N instances each at MAX_IN_FLIGHT need N times it.
+        log.info(
+            "existing consumer's max_ack_pending caps the intents in flight of all its instances together",
+            extra={"max_ack_pending": cap, "max_in_flight": settings.max_in_flight,
+                   "instances_at_max_in_flight": cap // settings.max_in_flight},
+        )
+    log.info("consumer bound", extra={"durable": settings.nats_durable})
 
 
 class TopologyKeeper:

@@ -31,6 +31,13 @@ from supervisor.embedded_nats import EmbeddedNats, free_port
 T = TypeVar("T")
 _numbers = itertools.count()
 
+# The fault tests' intent counts are multiplied by this (`make chaos`, `make chaos-cluster`).
+SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
+
+
+def scaled(count: int) -> int:
+    return int(count * SCALE)
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
@@ -222,30 +229,37 @@ async def publish_intents(
         await nc.close()
 
 
-def all_answered(msgs: list[Any], corr_ids: set[str]) -> bool:
-    """Every corr_id has its final fill (full, cancelled or rejected), a reconcile for each fill,
-    and, when it did not fill in full, its order update."""
-    fills: dict[str, int] = {}
-    reconciles: dict[str, int] = {}
-    final: dict[str, str] = {}
-    updated: set[str] = set()
-    for msg in msgs:
-        corr_id = msg.headers["corr_id"]
-        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
-        if kind == "fill":
-            fills[corr_id] = fills.get(corr_id, 0) + 1
-            status = orjson.loads(msg.data)["fill_status"]
-            if status != "partial":
-                final[corr_id] = status
-        elif kind == "reconcile":
-            reconciles[corr_id] = reconciles.get(corr_id, 0) + 1
-        else:
-            updated.add(corr_id)
-    return (
-        corr_ids <= set(final)
-        and all(fills[c] == reconciles.get(c) for c in corr_ids)
-        and all(c in updated for c in corr_ids if final[c] != "full")
-    )
+class Answers:
+    """What the stored outputs say so far, fed message by message (a long read parses each once)."""
+
+    def __init__(self) -> None:
+        self.fills: dict[str, int] = {}
+        self.reconciles: dict[str, int] = {}
+        self.final: dict[str, str] = {}
+        self.updated: set[str] = set()
+
+    def add(self, msgs: list[Any]) -> None:
+        for msg in msgs:
+            corr_id = msg.headers["corr_id"]
+            kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+            if kind == "fill":
+                self.fills[corr_id] = self.fills.get(corr_id, 0) + 1
+                status = orjson.loads(msg.data)["fill_status"]
+                if status != "partial":
+                    self.final[corr_id] = status
+            elif kind == "reconcile":
+                self.reconciles[corr_id] = self.reconciles.get(corr_id, 0) + 1
+            else:
+                self.updated.add(corr_id)
+
+    def all_answered(self, corr_ids: set[str]) -> bool:
+        """Every corr_id has its final fill (full, cancelled or rejected), a reconcile for each fill,
+        and, when it did not fill in full, its order update."""
+        return (
+            corr_ids <= self.final.keys()
+            and all(self.fills[c] == self.reconciles.get(c) for c in corr_ids)
+            and all(c in self.updated for c in corr_ids if self.final[c] != "full")
+        )
 
 
 async def read_outputs(
@@ -261,15 +275,20 @@ async def read_outputs(
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
         )
         got: list[Any] = []
+        answers = Answers()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                got.extend(await sub.fetch(500, timeout=0.5))
+                batch = await sub.fetch(500, timeout=0.5)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 if corr_ids is None and len(got) >= expected:
                     break
-            if corr_ids is not None and all_answered(got, corr_ids):
-                break
+                continue
+            got.extend(batch)
+            if corr_ids is not None:
+                answers.add(batch)
+                if answers.all_answered(corr_ids):
+                    break
         # A short grace to see anything beyond `expected` (a doubled fill would show here).
         try:
             got.extend(await sub.fetch(500, timeout=0.5))
@@ -286,3 +305,24 @@ async def consumer_state(url: str, topology: Topology, durable: str = "exec-sim-
         return await nc.jetstream().consumer_info(topology.stream, durable)
     finally:
         await nc.close()
+
+
+def assert_exactly_once(msgs, topology: Topology, corr_ids: set[str]) -> dict[str, int]:
+    """Every corr_id answered, no event stored twice, each corr_id's events complete and in order."""
+    ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    doubled = len(ids) - len(set(ids))
+    by_corr: dict[str, list[str]] = {}
+    for msg in msgs:
+        by_corr.setdefault(msg.headers["corr_id"], []).append(msg.headers["Nats-Msg-Id"])
+    lost = corr_ids - set(by_corr)
+    assert doubled == 0, f"{doubled} events stored twice"
+    assert not lost, f"{len(lost)} intents never answered, e.g. {sorted(lost)[:5]}"
+    for corr_id, events in by_corr.items():
+        kinds = [e.rsplit(":", 2)[1] for e in events]
+        updated = kinds[-1] == "order_update"
+        fills = kinds[:-1] if updated else kinds
+        assert fills == ["fill", "reconcile"] * (len(fills) // 2), (corr_id, events)
+        final = orjson.loads(next(m.data for m in msgs if m.headers["Nats-Msg-Id"] == events[len(fills) - 2]))
+        assert final["fill_status"] in ("full", "cancelled", "rejected"), (corr_id, final)
+        assert updated == (final["fill_status"] != "full"), (corr_id, events)
+    return {"intents": len(corr_ids), "events": len(ids), "lost": len(lost), "doubled": doubled}

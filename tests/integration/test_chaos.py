@@ -8,47 +8,19 @@ subscription, which also sees publishes the stream deduplicated. CHAOS_SCALE
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from supervisor import sample_intents as si
 from supervisor.embedded_nats import EmbeddedNats
 
-from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async
+from .conftest import (Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async,
+                       scaled)
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
-
-SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
-
-
-def scaled(count: int) -> int:
-    return int(count * SCALE)
-
-
-def assert_exactly_once(msgs, topology: Topology, corr_ids: set[str]) -> dict[str, int]:
-    """Every corr_id answered, no event stored twice, each corr_id's events complete and in order."""
-    ids = [m.headers["Nats-Msg-Id"] for m in msgs]
-    doubled = len(ids) - len(set(ids))
-    by_corr: dict[str, list[str]] = {}
-    for msg in msgs:
-        by_corr.setdefault(msg.headers["corr_id"], []).append(msg.headers["Nats-Msg-Id"])
-    lost = corr_ids - set(by_corr)
-    assert doubled == 0, f"{doubled} events stored twice"
-    assert not lost, f"{len(lost)} intents never answered, e.g. {sorted(lost)[:5]}"
-    for corr_id, events in by_corr.items():
-        kinds = [e.rsplit(":", 2)[1] for e in events]
-        updated = kinds[-1] == "order_update"
-        fills = kinds[:-1] if updated else kinds
-        assert fills == ["fill", "reconcile"] * (len(fills) // 2), (corr_id, events)
-        final = orjson.loads(next(m.data for m in msgs if m.headers["Nats-Msg-Id"] == events[len(fills) - 2]))
-        assert final["fill_status"] in ("full", "cancelled", "rejected"), (corr_id, final)
-        assert updated == (final["fill_status"] != "full"), (corr_id, events)
-    return {"intents": len(corr_ids), "events": len(ids), "lost": len(lost), "doubled": doubled}
 
 
 def test_supervisor_sigkill_under_load_then_restart(nats_server, topology, start_service):

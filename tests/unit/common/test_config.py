@@ -152,3 +152,25 @@ def test_ack_wait_covers_child_fills():
         load_settings({"SIMULATION_MAX_CHILD_FILLS": "100", "ACK_WAIT_SEC": "60"})
     # Unlimited liquidity has no child fills: the delays alone decide.
     assert load_settings({"SIMULATION_MAX_CHILD_FILLS": "100", "SIMULATION_LIQUIDITY_SHARE": "0"}).ack_wait_s == 60
+
+
+def test_scale_out_settings_are_parsed():
+    defaults = load_settings({})
+    assert defaults.nats_stream_replicas == 1 and defaults.nats_max_ack_pending == -1
+    s = load_settings({"NATS_STREAM_REPLICAS": "3", "MAX_IN_FLIGHT": "500", "NATS_MAX_ACK_PENDING": "1500"})
+    assert (s.nats_stream_replicas, s.max_in_flight, s.nats_max_ack_pending) == (3, 500, 1500)
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"NATS_STREAM_REPLICAS": "0"}, "NATS_STREAM_REPLICAS"),
+    ({"NATS_STREAM_REPLICAS": "6"}, "NATS_STREAM_REPLICAS"),
+    ({"NATS_STREAM_REPLICAS": "three"}, "NATS_STREAM_REPLICAS"),
+    ({"NATS_MAX_ACK_PENDING": "0"}, "NATS_MAX_ACK_PENDING"),
+    ({"NATS_MAX_ACK_PENDING": "-2"}, "NATS_MAX_ACK_PENDING"),
+    # Below one instance's own bound: the silent cap the setting exists to avoid.
+    ({"MAX_IN_FLIGHT": "2000", "NATS_MAX_ACK_PENDING": "1999"}, "NATS_MAX_ACK_PENDING"),
+])
+def test_bad_scale_out_values_name_their_variable(env, variable):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert err.value.variable == variable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.config import load_settings
-from supervisor.jetstream import consumer_config, stream_subjects
+from supervisor.jetstream import consumer_config, stream_config, stream_subjects
 
 
 def test_default_subjects_are_the_designs():
@@ -18,7 +18,20 @@ def test_deeper_subjects_get_one_non_overlapping_wildcard_per_root():
 
 
 def test_consumer_bounds_follow_the_settings():
-    settings = load_settings({"MAX_IN_FLIGHT": "2500", "ACK_WAIT_SEC": "90", "MAX_DELIVER": "4"})
+    settings = load_settings({"MAX_IN_FLIGHT": "2500", "NATS_MAX_ACK_PENDING": "7500", "ACK_WAIT_SEC": "90",
+                              "MAX_DELIVER": "4"})
     config = consumer_config(settings)
-    assert config.max_ack_pending == 2500 and config.ack_wait == 90 and config.max_deliver == 4
+    assert config.max_ack_pending == 7500 and config.ack_wait == 90 and config.max_deliver == 4
     assert config.durable_name == "exec-sim-consumer" and config.filter_subject == "decisions.order_intent"
+
+
+def test_shared_consumer_has_no_cap_of_its_own_by_default():
+    # Each instance's MAX_IN_FLIGHT bounds it; a consumer-wide cap would be shared by all of them.
+    assert consumer_config(load_settings({"MAX_IN_FLIGHT": "2500"})).max_ack_pending == -1
+
+
+def test_replicas_are_the_streams_and_the_consumer_inherits_them():
+    settings = load_settings({"NATS_STREAM_REPLICAS": "3"})
+    assert stream_config(settings).num_replicas == 3
+    assert not consumer_config(settings).num_replicas
+    assert stream_config(load_settings({})).duplicate_window == 3600
