@@ -20,7 +20,7 @@ async def drain(url: str, stream: str, intent_subject: str, fill_subject: str, r
                 expected: int) -> int:
     """Consume `expected` intents; return how many were handled."""
     validator = Draft202012Validator(load_schema(ORDER_INTENT), format_checker=Draft202012Validator.FORMAT_CHECKER)
-    nc = await nats.connect(url)
+    nc = await nats.connect(url.split(","))  # one server, or a cluster's comma-separated urls
     js = nc.jetstream()
     sub = await js.pull_subscribe(intent_subject, durable="naive", stream=stream)
     handled = 0

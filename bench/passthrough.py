@@ -29,7 +29,7 @@ def stream_sequence(msg: object) -> str:
 async def drain(url: str, stream: str, intent_subject: str, fill_subject: str, reconcile_subject: str,
                 expected: int) -> int:
     """Consume `expected` intents; return how many were handled."""
-    nc = await nats.connect(url)
+    nc = await nats.connect(url.split(","))  # one server, or a cluster's comma-separated urls
     js = nc.jetstream(publish_async_max_pending=MAX_PENDING_PUBLISHES)
     sub = await js.pull_subscribe(
         intent_subject, durable="passthrough", stream=stream,

@@ -27,6 +27,10 @@ the table also shows the steady rate: intents acked per second between 10% and
     make bench                      # N=20000
     BENCH_INTENTS=50000 make bench
     python bench/throughput.py --workers 1,2,4 --skip-naive    # the scaling table
+    python bench/throughput.py --cluster --skip-naive           # three nats-servers, streams R3
+
+With --cluster every case runs against a three-node cluster on loopback with its
+stream replicated three times, and "nats-server" CPU is the three nodes' sum.
 """
 
 from __future__ import annotations
@@ -50,13 +54,15 @@ from bench.naive_consumer import drain as naive_drain  # noqa: E402
 from bench.passthrough import drain as passthrough_drain  # noqa: E402
 from bench.service_process import service_env, start_service, subjects  # noqa: E402
 from supervisor import sample_intents as si  # noqa: E402
+from supervisor.embedded_cluster import EmbeddedNatsCluster  # noqa: E402
 from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
 
 
-async def preload(url: str, stream: str, subject: str, count: int, seed: int) -> None:
-    nc = await nats.connect(url)
+async def preload(url: str, stream: str, subject: str, count: int, seed: int, replicas: int = 1) -> None:
+    nc = await nats.connect(url.split(","))
     js = nc.jetstream()
-    await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream.lower()}.>"], duplicate_window=120))
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream.lower()}.>"], duplicate_window=120,
+                                     num_replicas=replicas))
     payloads = [si.encode(body) for body in si.mixed(count, seed=seed, prefix=stream.lower())]
     for start in range(0, count, 1000):
         await asyncio.gather(*(js.publish(subject, p, timeout=30) for p in payloads[start : start + 1000]))
@@ -100,7 +106,7 @@ async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_
                        cpu: CpuSample | None = None) -> Drain:
     """Follow the consumer (polled every 10 ms) from its first delivery until `count` intents are acked;
     `cpu` is sampled at both ends, and the drain carries the difference."""
-    nc = await nats.connect(url)
+    nc = await nats.connect(url.split(","))
     js = nc.jetstream()
     deadline = time.monotonic() + timeout_s
     first_delivery = None
@@ -110,7 +116,8 @@ async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_
         while time.monotonic() < deadline:
             try:
                 info = await js.consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
+            except (nats.js.errors.NotFoundError, nats.errors.TimeoutError):
+                # Not made yet, or (a cluster under load) the API answered late: ask again.
                 await asyncio.sleep(0.01)
                 continue
             now = time.monotonic()
@@ -151,7 +158,7 @@ def run_naive(url: str, stream: str, count: int) -> Drain:
     return Drain(elapsed, count / elapsed)  # one at a time: its rate is steady throughout
 
 
-def run_passthrough(url: str, stream: str, count: int, nats_pid: int) -> Drain:
+def run_passthrough(url: str, stream: str, count: int, nats_pids: list[int]) -> Drain:
     """In a thread beside the drain watcher, so its steady rate is measured like the service's."""
     import uvloop
 
@@ -162,7 +169,7 @@ def run_passthrough(url: str, stream: str, count: int, nats_pid: int) -> Drain:
         consumer = asyncio.create_task(passthrough_drain(url, stream, intent, fill, reconcile, count))
         # The consumer runs in this process: its CPU includes this watcher's polls (a few % of it).
         drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600,
-                                     cpu=lambda: {"nats-server": process_cpu_s(nats_pid), "consumer": time.process_time()})
+                                     cpu=lambda: {"nats-server": sum(map(process_cpu_s, nats_pids)), "consumer": time.process_time()})
         handled.append(await consumer)
         return drained
 
@@ -172,7 +179,7 @@ def run_passthrough(url: str, stream: str, count: int, nats_pid: int) -> Drain:
 
 
 def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[int, int], work: Path,
-                nats_pid: int) -> Drain:
+                nats_pids: list[int]) -> Drain:
     env = service_env(
         url, stream, work / f"metrics-{stream}",
         # The same work whatever the time of day, and comparable with the naive reference's two
@@ -188,7 +195,7 @@ def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[i
         # Workers boot before the consumer binds: the clock starts at the first delivery.
         # "workers" is every child of the supervisor: the simulator workers and the (idle) HTTP process.
         def cpu() -> dict[str, float]:
-            return {"nats-server": process_cpu_s(nats_pid), "consumer": process_cpu_s(process.pid),
+            return {"nats-server": sum(map(process_cpu_s, nats_pids)), "consumer": process_cpu_s(process.pid),
                     "workers": sum(process_cpu_s(child) for child in children_of(process.pid))}
 
         return asyncio.run(wait_drained(url, stream, "exec-sim-consumer", count, timeout_s=600, cpu=cpu))
@@ -204,31 +211,38 @@ def main() -> int:
     parser.add_argument("--intents", type=int, default=int(os.environ.get("BENCH_INTENTS", "20000")))
     parser.add_argument("--skip-naive", action="store_true", help="no naive consumer case")
     parser.add_argument("--workers", default="1,2", help="WORKERS values of the no-delay cases (default 1,2)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="a three-node nats-server cluster, every stream replicated three times")
     parser.add_argument("--delay-intents", type=int, default=0, help="intents of the case with delays (default 5 x --intents)")
     args = parser.parse_args()
     n = args.intents
     cases: list[tuple[str, Drain, int]] = []
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-bench-") as tmp:
         work = Path(tmp)
-        with EmbeddedNats(work / "js") as server:
+        servers = EmbeddedNatsCluster(work / "cluster") if args.cluster else EmbeddedNats(work / "js")
+        with servers:
+            url = ",".join(servers.urls) if args.cluster else servers.url
+            pids = [node.process.pid for node in servers.nodes] if args.cluster else [servers.process.pid]
+            replicas = 3 if args.cluster else 1
 
             def case(name: str, stream: str, runner: Callable[[str, int], Drain], count: int = n) -> None:
-                asyncio.run(preload(server.url, stream, subjects(stream)[0], count, seed=len(cases)))
+                asyncio.run(preload(url, stream, subjects(stream)[0], count, seed=len(cases), replicas=replicas))
                 drain = runner(stream, count)
                 cases.append((name, drain, count))
                 print(f"  {name:<32} drained in {drain.seconds:6.2f} s", flush=True)
 
-            print(f"draining {n:,} preloaded intents per case (cpu count {os.cpu_count()})", flush=True)
-            case("pass-through reference", "BPASS", lambda s, c: run_passthrough(server.url, s, c, server.process.pid))
+            print(f"draining {n:,} preloaded intents per case (cpu count {os.cpu_count()}"
+                  + (", a three-node cluster, streams replicated three times)" if args.cluster else ")"), flush=True)
+            case("pass-through reference", "BPASS", lambda s, c: run_passthrough(url, s, c, pids))
             if not args.skip_naive:
-                case("naive consumer", "BNAIVE", lambda s, c: run_naive(server.url, s, c))
+                case("naive consumer", "BNAIVE", lambda s, c: run_naive(url, s, c))
             for workers in (int(w) for w in args.workers.split(",")):
                 case(f"service WORKERS={workers}, no delay", f"BW{workers}",
-                     lambda s, c, w=workers: run_service(server.url, s, c, w, (0, 0), work, server.process.pid))
+                     lambda s, c, w=workers: run_service(url, s, c, w, (0, 0), work, pids))
             # Acks trail the takes by 0.1-2 s: the backlog must take several times that to drain, or the
             # 10%-90% window measures the delays' spread instead of the rate (20,000 take under 2 s).
             case("service WORKERS=2, 100-2000 ms", "BW2D",
-                 lambda s, c: run_service(server.url, s, c, 2, (100, 2000), work, server.process.pid),
+                 lambda s, c: run_service(url, s, c, 2, (100, 2000), work, pids),
                  count=args.delay_intents or 5 * n)
 
     passthrough = cases[0][1]
