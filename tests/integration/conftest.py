@@ -299,6 +299,24 @@ async def read_outputs(
         await nc.close()
 
 
+async def stored_messages(url: str, topology: Topology, subject: str, idle_s: float = 1.0) -> list[Any]:
+    """Every message the stream holds on `subject`, in stream order (an ephemeral consumer, no acks)."""
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(
+            subject, stream=topology.stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
+        )
+        msgs: list[Any] = []
+        while True:
+            try:
+                msgs.extend(await sub.fetch(500, timeout=idle_s))
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                return msgs
+    finally:
+        await nc.close()
+
+
 async def consumer_state(url: str, topology: Topology, durable: str = "exec-sim-consumer") -> Any:
     nc = await nats.connect(url)
     try:

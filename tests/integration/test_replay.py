@@ -18,12 +18,11 @@ from typing import Any
 import nats
 import orjson
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from supervisor import sample_intents as si
 from supervisor.embedded_nats import free_port
 
-from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async
+from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async, stored_messages
 
 pytestmark = pytest.mark.integration
 
@@ -77,23 +76,11 @@ async def create_stream(url: str, topology: Topology) -> None:
 
 async def stored_times(url: str, topology: Topology) -> dict[int, int]:
     """Stream sequence -> stored time (epoch ns) of every intent, from the ack reply subject."""
-    nc = await nats.connect(url)
-    try:
-        sub = await nc.jetstream().pull_subscribe(
-            topology.intent_subject, stream=topology.stream,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
-        )
-        times: dict[int, int] = {}
-        while True:
-            try:
-                msgs = await sub.fetch(500, timeout=0.5)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                return times
-            for msg in msgs:
-                tokens = msg.reply.split(".")
-                times[int(tokens[5])] = int(tokens[7])
-    finally:
-        await nc.close()
+    times: dict[int, int] = {}
+    for msg in await stored_messages(url, topology, topology.intent_subject, idle_s=0.5):
+        tokens = msg.reply.split(".")
+        times[int(tokens[5])] = int(tokens[7])
+    return times
 
 
 async def stream_message_count(url: str, topology: Topology) -> int:

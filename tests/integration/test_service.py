@@ -10,16 +10,14 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
 from supervisor import sample_intents as si
 
-from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async
+from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async, stored_messages
 
 pytestmark = pytest.mark.integration
 
@@ -267,25 +265,12 @@ def test_killed_workers_are_replaced_and_their_work_redone(nats_server, topology
     assert service.stop() == 0
 
 
-async def stored_ms(url: str, topology: Topology, subject: str) -> dict[str, float]:
-    """corr_id -> the stream's stored time (epoch ms) of every message on `subject` (the first fill
-    only, for the fill subject)."""
-    nc = await nats.connect(url)
-    try:
-        sub = await nc.jetstream().pull_subscribe(
-            subject, stream=topology.stream,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30),
-        )
-        stored: dict[str, float] = {}
-        while True:
-            try:
-                msgs = await sub.fetch(500, timeout=1)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                return stored
-            for msg in msgs:
-                stored.setdefault(orjson.loads(msg.data)["corr_id"], msg.metadata.timestamp.timestamp() * 1000)
-    finally:
-        await nc.close()
+def stored_ms(url: str, topology: Topology, subject: str) -> dict[str, float]:
+    """corr_id -> the stream's stored time (epoch ms) of the first message on `subject` with it."""
+    stored: dict[str, float] = {}
+    for msg in run_async(stored_messages(url, topology, subject)):
+        stored.setdefault(orjson.loads(msg.data)["corr_id"], msg.metadata.timestamp.timestamp() * 1000)
+    return stored
 
 
 def test_fills_go_out_at_their_timestamp_counted_from_the_stored_time(nats_server, topology, start_service):
@@ -305,8 +290,8 @@ def test_fills_go_out_at_their_timestamp_counted_from_the_stored_time(nats_serve
     msgs = run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids), timeout_s=60)
     fills = {body["corr_id"]: body for kind, body in
              (e for events in events_by_corr_id(msgs, topology).values() for e in events) if kind == "fill"}
-    intents_at = run_async(stored_ms(nats_server.url, topology, topology.intent_subject))
-    fills_at = run_async(stored_ms(nats_server.url, topology, topology.fill_subject))
+    intents_at = stored_ms(nats_server.url, topology, topology.intent_subject)
+    fills_at = stored_ms(nats_server.url, topology, topology.fill_subject)
     assert set(fills) == set(fills_at) == corr_ids
     for corr_id, fill in fills.items():
         # The event's timestamp is the intent's stored ms plus the delay: the fill is not stored before it.
