@@ -15,6 +15,10 @@ Issue 8 asks for p99 under 5 ms at half the maximum rate; bench/throughput.py
 gives the maximum (its "WORKERS=2, 100-2000 ms" steady rate).
 
     python bench/overhead.py --rate 3500 --seconds 20
+
+Run at a high rate with --max-delay-ms 0 and with the default delays, it also
+says whether delays cost throughput: a rate the service cannot sustain shows
+as an overhead that grows through the run (hundreds of ms and more).
 """
 
 from __future__ import annotations

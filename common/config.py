@@ -95,7 +95,7 @@ class Settings:
     simulation_clock: str = "wall"
     max_intent_bytes: int = 1_048_576
     # Intents fetched but not yet acked, by this instance.
-    max_in_flight: int = 10_000
+    max_in_flight: int = 20_000
     # The consumer's max_ack_pending when it is created: one cap on the intents in flight
     # of every instance bound to the durable together. -1: none, so each instance's
     # max_in_flight is its own bound and an instance killed with intents in flight holds
