@@ -58,7 +58,7 @@ NATS_UNAVAILABLE = "EXEC-012"
 MIN_CHUNK = 16
 GAUGE_INTERVAL_S = 0.25
 # Release granularity: an event goes out at most about this much after its simulated time.
-RELEASE_TICK_S = 0.002
+RELEASE_TICK_S = 0.001
 IDLE_WAKE_S = 0.05
 CLOSE_TIMEOUT_S = 10.0
 TASK_STOP_TIMEOUT_S = 5.0
