@@ -192,9 +192,11 @@ def test_hot_path_schema_verdict_agrees_with_reference(intent: dict[str, Any]) -
 
 def test_strategies_reach_both_verdicts_and_every_order_type() -> None:
     # Guards the property against a strategy that only ever produces one kind of example.
+    # Derandomized: a coverage count over random draws failed by chance about once in a few
+    # dozen runs; with a fixed seed it fails only when the strategies change.
     seen: set[tuple[bool, Any]] = set()
 
-    @settings(FAST, max_examples=400)
+    @settings(FAST, max_examples=400, derandomize=True)
     @given(candidates())
     def collect(intent: dict[str, Any]) -> None:
         seen.add((schema_valid(intent), intent.get("order_type")))
