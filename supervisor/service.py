@@ -495,7 +495,7 @@ class Service:
         return 0.0 if self._settings.virtual_clock else record.receipt_at + event.release_after_ms / 1000
 
     def _due_now(self, record: InFlight) -> bool:
-        return self._settings.virtual_clock or self._due_at(record) <= time.monotonic()
+        return self._due_at(record) <= time.monotonic()
 
     def _schedule_next(self, record: InFlight) -> None:
         due = self._due_at(record)
