@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 
 from nats.js import JetStreamContext
@@ -70,26 +70,37 @@ def stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+async def _existing_or_create(read: Callable[[], Awaitable[Any]], create: Callable[[], Awaitable[Any]]) -> Any:
+    """The info of what exists, or None once `create` made it.
+
+    A creation refused because another instance made it meanwhile, with other
+    settings, reads what that instance made; one refused for its own sake
+    (replicas beyond the servers, say) raises.
+    """
     try:
-        info = await js.stream_info(settings.nats_stream)
+        return await read()
     except NotFoundError:
-        config = stream_config(settings)
+        pass
+    try:
+        await create()
+    except BadRequestError as refused:
         try:
-            await js.add_stream(config)
-        except BadRequestError as refused:
-            # Created meanwhile by another instance with other settings: bind to it.
-            try:
-                info = await js.stream_info(settings.nats_stream)
-            except NotFoundError:
-                raise refused from None  # refused for its own sake (e.g. replicas beyond the servers)
-        else:
-            log.info(
-                "stream created",
-                extra={"stream": settings.nats_stream, "subjects": config.subjects,
-                       "duplicate_window_s": config.duplicate_window, "replicas": config.num_replicas},
-            )
-            return
+            return await read()
+        except NotFoundError:
+            raise refused from None
+    return None
+
+
+async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+    config = stream_config(settings)
+    info = await _existing_or_create(lambda: js.stream_info(settings.nats_stream), lambda: js.add_stream(config))
+    if info is None:
+        log.info(
+            "stream created",
+            extra={"stream": settings.nats_stream, "subjects": config.subjects,
+                   "duplicate_window_s": config.duplicate_window, "replicas": config.num_replicas},
+        )
+        return
     replicas = info.config.num_replicas or 1
     if replicas != settings.nats_stream_replicas:
         log.warning(
@@ -111,21 +122,14 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
 async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
     """The durable consumer, created when missing. Nothing binds to it: the supervisor's
     pull requests name it (supervisor/puller.py)."""
-    try:
-        info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
-    except NotFoundError:
-        try:
-            await js.add_consumer(settings.nats_stream, consumer_config(settings))
-        except BadRequestError as refused:
-            # Created meanwhile by another instance with other settings: bind to it.
-            try:
-                info = await js.consumer_info(settings.nats_stream, settings.nats_durable)
-            except NotFoundError:
-                raise refused from None  # refused for its own sake (e.g. replicas beyond the servers)
-        else:
-            log.info("consumer created", extra={"durable": settings.nats_durable,
-                                                "max_ack_pending": settings.nats_max_ack_pending})
-            return
+    info = await _existing_or_create(
+        lambda: js.consumer_info(settings.nats_stream, settings.nats_durable),
+        lambda: js.add_consumer(settings.nats_stream, consumer_config(settings)),
+    )
+    if info is None:
+        log.info("consumer created", extra={"durable": settings.nats_durable,
+                                            "max_ack_pending": settings.nats_max_ack_pending})
+        return
     cap = info.config.max_ack_pending or 0
     if 0 < cap < settings.max_in_flight:
         log.warning(
