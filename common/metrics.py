@@ -22,6 +22,7 @@ ORDER_UPDATE_STATUSES = ("cancelled", "rejected")
 
 SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 INTAKE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+LATENESS_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 PUBLISH_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -47,6 +48,7 @@ class Metrics:
     order_updates_generated: Any
     simulation_duration: Any
     intake_duration: Any
+    release_lateness: Any
     validation_errors: Any
     duplicate_orders: Any
     events_deduplicated: Any
@@ -86,6 +88,11 @@ def build_metrics() -> Metrics:
             "exec_sim_intake_duration_seconds",
             "Stream stored time to simulated result in the supervisor: the part of the simulated delay the pipeline used",
             buckets=INTAKE_BUCKETS_S,
+        ),
+        release_lateness=Histogram(
+            "exec_sim_release_lateness_seconds",
+            "Event handed to the connection minus its simulated time (stored time + delay), per event",
+            buckets=LATENESS_BUCKETS_S,
         ),
         validation_errors=Counter(
             "exec_sim_validation_errors_total", "Rejected intents, by rejection type", ["type"]

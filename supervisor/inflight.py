@@ -39,7 +39,7 @@ def delivery_of(msg: Any) -> tuple[int, int, int]:
 class InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
-    __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event")
+    __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event", "previous_stored_at")
 
     def __init__(self, reply: str, stream_seq: int, redelivered: bool, receipt_at: float) -> None:
         self.reply = reply  # the newest delivery's ack subject: what the ack answers
@@ -50,3 +50,5 @@ class InFlight:
         self.receipt_at = receipt_at
         self.execution: Execution | None = None
         self.next_event = 0
+        # When the previous event's PubAck came (0.0 before the first): the next one waits for it.
+        self.previous_stored_at = 0.0

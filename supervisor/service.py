@@ -511,8 +511,11 @@ class Service:
             now = time.monotonic()
             room = s.max_pending_events - self._publisher.outstanding
             if room > 0 and self._nc.is_connected:
-                for record in self._schedule.pop_due(now, room):
+                released = self._schedule.pop_due(now, room)
+                for record in released:
                     await self._publish_next(record)
+                if released:  # now, not after whatever else is ready on the loop
+                    self._wire.flush_now()
             self._update_gauges()
             self._wake_release.clear()
             next_due = self._schedule.next_due()
@@ -530,6 +533,10 @@ class Service:
     async def _publish_next(self, record: InFlight) -> None:
         assert record.execution is not None and self._publisher is not None
         event = record.execution.events[record.next_event]
+        if not self._settings.virtual_clock:
+            # Counted from when it could go out: due, and its predecessor stored.
+            ready_at = max(self._due_at(record), record.previous_stored_at)
+            self._tally.observe(self._metrics.release_lateness, max(0.0, time.monotonic() - ready_at))
         await self._publisher.publish(
             self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id,
             partial(self._event_acked, record),
@@ -550,6 +557,7 @@ class Service:
         else:
             self._tally.inc(self._metrics.order_updates_generated, event.fill_type)
         record.next_event += 1
+        record.previous_stored_at = time.monotonic()
         if self._publisher is not None and self._publisher.outstanding >= self._settings.max_pending_events - 1:
             self._wake_release.set()  # the release step may be waiting for room
         if self._in_flight.get(record.stream_seq) is not record:

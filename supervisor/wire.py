@@ -84,6 +84,25 @@ class Wire:
         if nc._flush_queue is not None and nc._flush_queue.empty():
             await nc._flush_pending()
 
+    def flush_now(self) -> None:
+        """Write what the connection has buffered to its socket now.
+
+        nats-py's flusher task writes at its next turn of the event loop, after
+        whatever else is ready then (a whole read of PubAcks, a worker's batch of
+        results): for events due now, that turn is their lateness. The flusher
+        copies and clears the same buffer in one step, so the order holds; while
+        disconnected the buffer stays for the reconnect, as nats-py keeps it.
+        """
+        nc = self._nc
+        if not nc._pending_data_size or not nc.is_connected or nc._transport is None:
+            return
+        try:
+            nc._transport.writelines(nc._pending)
+        except Exception:  # the flusher meets the same error and runs nats-py's handling
+            return
+        nc._pending = []
+        nc._pending_data_size = 0
+
     async def ack(self, reply: str, verb: bytes = ACK) -> None:
         """Ack (ACK), terminate (TERM) or hand back (NAK) a JetStream delivery by its reply subject."""
         await self.write(pub_line(reply.encode(), verb))

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.metrics import FILL_TYPES, ORDER_UPDATE_STATUSES
 from supervisor import sample_intents as si
 from supervisor.embedded_nats import EmbeddedNats, free_port
 
@@ -108,6 +109,11 @@ def test_counters_equal_a_known_mixed_workload(nats_server, topology, start_serv
     assert value(values, "exec_sim_intake_duration_seconds_count") == len(valid)
     # Stored to simulated, on one machine: positive, and far below the test's own time.
     assert 0 < value(values, "exec_sim_intake_duration_seconds_sum") / len(valid) < 5
+    # Each published event once, its lateness counted from when it could go out: well under a second here.
+    published = sum(value(values, "exec_sim_fills_generated_total", fill_type=t) for t in FILL_TYPES) + reconciles + sum(
+        value(values, "exec_sim_order_updates_generated_total", status=s) for s in ORDER_UPDATE_STATUSES)
+    assert value(values, "exec_sim_release_lateness_seconds_count") == published
+    assert value(values, "exec_sim_release_lateness_seconds_sum") / published < 0.5
     assert service.stop() == 0
 
 

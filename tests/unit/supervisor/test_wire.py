@@ -71,6 +71,33 @@ def test_the_wire_refuses_once_the_connection_is_closed() -> None:
     assert written == []
 
 
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.written.extend(lines)
+
+
+@pytest.mark.parametrize("status, goes_out", [(Client.CONNECTED, True), (Client.RECONNECTING, False)])
+def test_flush_now_writes_the_buffer_in_order_only_while_connected(status: int, goes_out: bool) -> None:
+    nc = Client()
+    nc._max_pending_size = 1 << 20
+    nc._transport = transport = RecordingTransport()  # type: ignore[assignment]
+    nc._status = status
+    wire = Wire(nc)
+    lines = [b"PUB a 1\r\n1\r\n", b"PUB b 1\r\n2\r\n"]
+    for line in lines:
+        asyncio.run(wire.write(line))
+    wire.flush_now()
+    if goes_out:
+        assert transport.written == lines
+        assert (nc._pending, nc._pending_data_size) == ([], 0)
+    else:  # kept for the reconnect, as nats-py keeps it
+        assert transport.written == []
+        assert nc._pending == lines and nc._pending_data_size == sum(map(len, lines))
+
+
 @pytest.mark.parametrize("data, headers, error", [
     (b'{"stream":"EXEC","seq":17}', None, None),
     (b'{"stream":"EXEC","seq":17,"duplicate":true}', None, None),
