@@ -78,6 +78,19 @@ class Settings:
     # Per order: the order's commissions add up to at least this once anything fills.
     commission_min: float = 0.0
     market_sessions: bool = True
+    # Honour metadata.exec_sim_force (worker/directives.py); off: the key is ignored.
+    forced_outcomes: bool = True
+    # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
+    fault_reject_probability: float = 0.0
+    fault_latency_spike_probability: float = 0.0
+    fault_latency_spike_ms: int = 5000
+    fault_duplicate_fill_probability: float = 0.0
+    fault_reconcile_delay_probability: float = 0.0
+    # A delayed reconcile waits for its agent's next fill, at most this long.
+    fault_reconcile_delay_max_ms: int = 10_000
+    # Per instrument and window of market time.
+    fault_halt_probability: float = 0.0
+    fault_halt_window_s: int = 300
     # SIMULATION_INSTRUMENTS_FILE ("" = the shipped file).
     instruments_file: str = ""
     # Overrides of the file's reference prices: instrument -> price.
@@ -130,7 +143,12 @@ class Settings:
         if self.liquidity_share > 0:
             partial_then_children += max(self.max_child_fills - 2, 0) * CHILD_FILL_INTERVAL_MS
             children_only += (self.max_child_fills - 1) * CHILD_FILL_INTERVAL_MS
-        return max(partial_then_children, children_only)
+        longest = max(partial_then_children, children_only)
+        if self.fault_latency_spike_probability > 0:
+            longest += self.fault_latency_spike_ms
+        if self.fault_reconcile_delay_probability > 0:
+            longest += self.fault_reconcile_delay_max_ms
+        return longest
 
     @property
     def virtual_clock(self) -> bool:
@@ -291,6 +309,15 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", _number(0)),
     "SIMULATION_COMMISSION_MIN": ("commission_min", _number(0)),
     "SIMULATION_MARKET_SESSIONS": ("market_sessions", _switch),
+    "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", _switch),
+    "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", _number(0, 1)),
+    "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", _number(0, 1)),
+    "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", _integer(1, 3_600_000)),
+    "FAULT_DUPLICATE_FILL_PROBABILITY": ("fault_duplicate_fill_probability", _number(0, 1)),
+    "FAULT_RECONCILE_DELAY_PROBABILITY": ("fault_reconcile_delay_probability", _number(0, 1)),
+    "FAULT_RECONCILE_DELAY_MAX_MS": ("fault_reconcile_delay_max_ms", _integer(1, 3_600_000)),
+    "FAULT_HALT_PROBABILITY": ("fault_halt_probability", _number(0, 1)),
+    "FAULT_HALT_WINDOW_SEC": ("fault_halt_window_s", _integer(1, 86_400)),
     "SIMULATION_INSTRUMENTS_FILE": ("instruments_file", _path),
     "SIMULATION_REFERENCE_PRICES": ("reference_prices", _reference_prices),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _text),

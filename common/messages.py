@@ -62,6 +62,9 @@ class OutboundEvent:
     release_after_ms: int
     # fills: "full" | "partial" | "cancelled" | "rejected"; order updates: "cancelled" | "rejected"
     fill_type: str | None = None
+    # An injected venue fault this event carries (worker/faults.py), sent as the
+    # Exec-Sim-Fault header; None for a normal event.
+    fault: str | None = None
 
 
 @_pickles_as_tuple
@@ -77,6 +80,9 @@ class Execution:
     simulation_delay_ms: int
     events: tuple[OutboundEvent, ...]
     simulation_s: float  # CPU time the simulation took in the worker
+    agent_id: str = ""
+    # Venue faults injected into this order (worker/faults.py), each once.
+    faults: tuple[str, ...] = ()
 
 
 @_pickles_as_tuple

@@ -11,7 +11,8 @@ Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
     order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
     fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
     reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
-    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>, <corr_id>:order_update:1
+    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>, <corr_id>:order_update:1, and
+                  <corr_id>:fill_duplicate:1 for an injected duplicate fill (worker/faults.py)
 
 The readable form is used when it fits in 128 characters; the "x" marks the
 hashed form, so a readable id can never equal a hashed one. k counts the
@@ -29,6 +30,7 @@ import orjson
 
 from common.contracts import EXECUTION_VENUE
 from common.messages import OutboundEvent
+from worker.faults import DUPLICATE_FILL, RECONCILE_DELAYED
 from worker.market import Quote
 
 MAX_ID_LEN = 128
@@ -50,8 +52,18 @@ NOTIONAL_OUT_OF_RANGE = "notional_out_of_range"
 REMAINDER_CANCELLED = "remainder_cancelled"
 LIQUIDITY_EXHAUSTED = "liquidity_exhausted"
 CHILD_FILL_LIMIT = "child_fill_limit"
+# Time in force (worker/directives.py): the rest of an IOC order; a FOK order not fillable in full at arrival.
+IOC_REMAINDER = "ioc_remainder_cancelled"
+FOK_NOT_FILLED = "fok_not_filled"
+# Forced outcomes (metadata.exec_sim_force).
+FORCED_REJECT = "forced_reject"
+FORCED_PARTIAL = "forced_partial"
+# Injected venue faults (worker/faults.py).
+VENUE_REJECTED = "venue_reject"
+INSTRUMENT_HALTED = "instrument_halted"
 REASON_CODES = (MARKET_CLOSED, NOT_MARKETABLE, NOT_TRIGGERED, NO_PRICE, NOTIONAL_OUT_OF_RANGE,
-                REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT)
+                REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT, IOC_REMAINDER, FOK_NOT_FILLED,
+                FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED)
 
 # RFC 3339 needs a four-digit year: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
 MIN_EPOCH_MS = -62_135_596_800_000
@@ -140,6 +152,7 @@ class Fill:
     filled_total: int | float  # executed quantity of the order after this fill
     reject_reason: str | None = None
     reason_code: str | None = None  # one of REASON_CODES when it did not fill
+    faults: tuple[str, ...] = ()  # injected venue faults that shaped this fill (worker/faults.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +206,12 @@ def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
     if fill.reject_reason is not None:
         body["reject_reason"] = fill.reject_reason[:MAX_REASON_LEN]
         metadata["reason_code"] = fill.reason_code
+    if fill.faults:
+        metadata["faults"] = list(fill.faults)
     return body
 
 
-def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
+def reconcile_body(order: Order, fill: Fill, this_fill_id: str, faults: tuple[str, ...] = ()) -> dict[str, Any]:
     """The position change this one fill caused; a cancellation changes nothing."""
     stamp = iso_ms(fill.stamp_ms)
     if fill.status not in EXECUTED_STATUSES:
@@ -244,6 +259,7 @@ def reconcile_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any
             "order_id": order.order_id,
             "fill_index": fill.index,
             "fill_status": fill.status,
+            **({"faults": list(faults)} if faults else {}),
         },
     }
 
@@ -282,26 +298,46 @@ def order_update_body(order: Order, outcome: OrderOutcome) -> dict[str, Any]:
         body["metadata"]["stop_price"] = order.stop_price
     if outcome.average_fill_price is not None:
         body["average_fill_price"] = outcome.average_fill_price
+    if last.faults:
+        body["metadata"]["faults"] = list(last.faults)
     return body
 
 
-def encode_events(order: Order, fills: list[Fill], outcome: OrderOutcome | None = None) -> tuple[OutboundEvent, ...]:
-    """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any."""
+def encode_events(
+    order: Order, fills: list[Fill], outcome: OrderOutcome | None = None,
+    duplicate_first_fill: bool = False, delay_first_reconcile: bool = False,
+) -> tuple[OutboundEvent, ...]:
+    """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any.
+
+    The two event-level faults (worker/faults.py): a duplicated first fill goes out
+    right after it, the same bytes under the message id <corr_id>:fill_duplicate:1;
+    a delayed first reconcile is marked for the supervisor to hold back.
+    """
     events: list[OutboundEvent] = []
     dumps = orjson.dumps
     for fill in fills:
         this_fill_id = fill_id(order.corr_id, fill.index)
+        marked = ",".join(fill.faults) or None
+        payload = dumps(fill_body(order, fill, this_fill_id))
         events.append(OutboundEvent(
-            "fill", msg_id(order.corr_id, "fill", fill.index),
-            dumps(fill_body(order, fill, this_fill_id)), fill.delay_ms, fill.status,
+            "fill", msg_id(order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, marked,
         ))
+        first = fill.index == 1
+        if first and duplicate_first_fill:
+            events.append(OutboundEvent(
+                "fill", msg_id(order.corr_id, "fill_duplicate", fill.index), payload, fill.delay_ms, fill.status,
+                ",".join((DUPLICATE_FILL, *fill.faults)),
+            ))
+        reconcile_faults = (RECONCILE_DELAYED, *fill.faults) if first and delay_first_reconcile else fill.faults
         events.append(OutboundEvent(
             "reconcile", msg_id(order.corr_id, "reconcile", fill.index),
-            dumps(reconcile_body(order, fill, this_fill_id)), fill.delay_ms, None,
+            dumps(reconcile_body(order, fill, this_fill_id, reconcile_faults)), fill.delay_ms, None,
+            ",".join(reconcile_faults) or None,
         ))
     if outcome is not None:
         events.append(OutboundEvent(
             "order_update", msg_id(order.corr_id, "order_update"),
             dumps(order_update_body(order, outcome)), outcome.last.delay_ms, outcome.status,
+            ",".join(outcome.last.faults) or None,
         ))
     return tuple(events)

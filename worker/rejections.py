@@ -17,10 +17,13 @@ SCHEMA = "schema"
 MISSING_PRICE = "missing_price"
 STALE = "stale"
 DUPLICATE = "duplicate"
+# metadata.time_in_force or metadata.exec_sim_force that cannot be honoured (worker/directives.py).
+INVALID_DIRECTIVE = "invalid_directive"
 # A bug in the simulator, caught per intent so one bad intent cannot crash-loop a worker.
 INTERNAL = "internal"
 
-REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, DUPLICATE, INTERNAL)
+REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, INVALID_DIRECTIVE,
+                   DUPLICATE, INTERNAL)
 
 # error_code by cause (DESIGN.md "Fitting the rest of the trading system").
 SCHEMA_INVALID = "EXEC-001"

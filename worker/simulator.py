@@ -74,10 +74,16 @@ from typing import TYPE_CHECKING, Callable
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
 from common.instruments import Instrument
 from common.messages import Execution
+from worker.directives import FOK, FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT, IOC
 from worker.events import (
-    CANCELLED, CHILD_FILL_LIMIT, FULL, LIQUIDITY_EXHAUSTED, MARKET_CLOSED, NO_PRICE, NOT_MARKETABLE,
-    NOT_TRIGGERED, NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, Fill, Order, OrderOutcome,
-    encode_events, iso_ms, num, order_id,
+    CANCELLED, CHILD_FILL_LIMIT, FOK_NOT_FILLED, FULL, INSTRUMENT_HALTED, IOC_REMAINDER, LIQUIDITY_EXHAUSTED,
+    MARKET_CLOSED, NO_PRICE, NOT_MARKETABLE, NOT_TRIGGERED, NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED,
+    REMAINDER_CANCELLED, VENUE_REJECTED, Fill, Order, OrderOutcome, encode_events, iso_ms, num, order_id,
+)
+from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
+from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
+from worker.faults import (
+    DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
 from worker.market import Market, Quote
 from worker.sessions import TradingSessions, trading_sessions
@@ -138,6 +144,7 @@ class ExecutionSimulator:
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
+        self._faults = VenueFaults(settings, seed)
 
     @property
     def market(self) -> Market:
@@ -269,7 +276,21 @@ class ExecutionSimulator:
             if parts is not None:
                 cap = min(max(lots.units_below(parts[0]), 1), lots.total - 1) or None
 
-        delay = self.delay(u[_DELAY_1], info)
+        directives = accepted.directives
+        force = directives.force
+        forced = force.outcome if force is not None else None
+        tif = directives.time_in_force
+        plan = self._faults.plan(corr_id) if force is None else NO_FAULTS
+        faults: list[str] = []  # injected into this order, in the order they struck
+        if tif == FOK or forced is not None:
+            cap = None  # a FOK order is never partially filled; a forced one fills as scripted
+        if force is not None and force.delay_ms is not None:
+            delay = force.delay_ms
+        else:
+            delay = self.delay(u[_DELAY_1], info)
+        if plan.latency_spike_ms:
+            delay += plan.latency_spike_ms
+            faults.append(LATENCY_SPIKE)
         fills: list[Fill] = []
         notional = 0.0
         raw_commission = 0.0  # before the order minimum
@@ -278,20 +299,48 @@ class ExecutionSimulator:
         while True:
             market_ms = intent_ms + delay
             quote = market.quote(instrument, market_ms)
-            if sessions is not None and not sessions.is_open(market_ms):
-                ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
+            if forced == FORCED_REJECT:
+                ended = (REJECTED, FORCED_REJECT_CODE,
+                         force.reason or f"forced reject ({FORCE_KEY})")  # type: ignore[union-attr]
                 break
-            stop = self._cancel_reason(intent, sign, quote.mid, triggered=bool(fills))
+            if forced is None:
+                if sessions is not None and not sessions.is_open(market_ms):
+                    ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
+                    break
+                halt = self._faults.halt_window(info.symbol, market_ms)
+                if halt is not None:
+                    faults.append(INSTRUMENT_HALT)
+                    ended = (REJECTED if not fills else CANCELLED, INSTRUMENT_HALTED,
+                             f"instrument_halted (injected fault): {info.symbol} halted "
+                             f"{iso_ms(halt[0])} to {iso_ms(halt[1])}")
+                    break
+                if plan.reject and not fills:
+                    faults.append(VENUE_REJECT)
+                    ended = (REJECTED, VENUE_REJECTED, "venue rejected the order (injected fault)")
+                    break
+                stop = self._cancel_reason(intent, sign, quote.mid, triggered=bool(fills))
+            else:
+                stop = None
             if stop is None and not quantity * quote.mid < MAX_NOTIONAL:
                 stop = NOTIONAL_OUT_OF_RANGE, f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
             if stop is not None:
                 ended = (CANCELLED, *stop)
                 break
             take = lots.remaining_units
-            if self._liquidity_share > 0:
+            if forced == FORCED_PARTIAL:
+                take = min(max(lots.units_below(quantity * force.fill_ratio), 1), lots.total - 1)  # type: ignore[union-attr]
+                if take < 1:
+                    ended = (CANCELLED, FORCED_PARTIAL_CODE,
+                             f"forced partial ({FORCE_KEY}): {quantity} is one unit, which cannot be split")
+                    break
+            elif forced is None and self._liquidity_share > 0:
                 available = lots.units_below(quote.volume * self._liquidity_share)
                 if available < take:
                     take = max(available, 1)
+            if tif == FOK and take < lots.remaining_units:
+                ended = (CANCELLED, FOK_NOT_FILLED,
+                         f"fill or kill: {lots.size(take)} of {quantity} available at arrival; nothing filled")
+                break
             random_partial = not fills and cap is not None and cap < take
             if random_partial:
                 take = cap  # type: ignore[assignment]
@@ -313,11 +362,17 @@ class ExecutionSimulator:
                 index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
                 intended_price=intended, quote=quote, delay_ms=delay, market_ms=market_ms,
                 stamp_ms=stamp_base + delay, commission=num(commission), slippage=num(sign * (price - intended), 12),
-                filled_total=lots.filled,
+                filled_total=lots.filled, faults=tuple(faults),
             ))
             if complete:
                 break
             rest_text = f"{lots.rest()} of {quantity}"
+            if forced == FORCED_PARTIAL:
+                ended = (CANCELLED, FORCED_PARTIAL_CODE, f"forced partial ({FORCE_KEY}): {rest_text} cancelled")
+                break
+            if tif == IOC:
+                ended = (CANCELLED, IOC_REMAINDER, f"immediate or cancel: {rest_text} not filled at arrival")
+                break
             if random_partial and u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
                 ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
                 break
@@ -339,7 +394,7 @@ class ExecutionSimulator:
                 index=len(fills) + 1, status=status, quantity=lots.rest(), price=quote.mid,
                 intended_price=quote.mid, quote=quote, delay_ms=delay, market_ms=intent_ms + delay,
                 stamp_ms=stamp_base + delay, commission=0.0, slippage=0.0, filled_total=filled,
-                reject_reason=reason, reason_code=code,
+                reject_reason=reason, reason_code=code, faults=tuple(faults),
             )
             outcome = OrderOutcome(
                 status=status, filled_quantity=filled,
@@ -347,7 +402,11 @@ class ExecutionSimulator:
                 commission=num(charged), fill_count=len(fills), last=last,
             )
             fills.append(last)
-        events = encode_events(order, fills, outcome)
+        if plan.duplicate_fill:
+            faults.append(DUPLICATE_FILL)
+        if plan.reconcile_delayed:
+            faults.append(RECONCILE_DELAYED)
+        events = encode_events(order, fills, outcome, plan.duplicate_fill, plan.reconcile_delayed)
         return Execution(
             stream_seq=accepted.stream_seq,
             corr_id=corr_id,
@@ -357,6 +416,8 @@ class ExecutionSimulator:
             simulation_delay_ms=fills[0].delay_ms,
             events=events,
             simulation_s=time.perf_counter() - started,
+            agent_id=order.agent_id,
+            faults=tuple(faults),
         )
 
 

@@ -5,6 +5,7 @@ check an intent passes before it is simulated, in this order:
 
     size cap -> HMAC (when API_KEY_HMAC_SECRET is set) -> parse (orjson) -> JSON object
       -> schema (at-core decisions.order_intent, jsonschema-rs) -> price rules -> replay window
+      -> directives (metadata.time_in_force, metadata.exec_sim_force: worker/directives.py)
 
 `IntentValidator.check` never raises: each bad input becomes a `Rejection` (worker.rejections).
 
@@ -21,9 +22,11 @@ check an intent passes before it is simulated, in this order:
 | schema          | EXEC-001   | anything else the schema rejects, or a timestamp with no UTC instant |
 | missing_price   | EXEC-001   | limit/stop_limit without price, stop/stop_limit without stop_price |
 | stale           | EXEC-001   | timestamp further than REPLAY_WINDOW_SEC from receipt, either way |
+| invalid_directive | EXEC-001 | metadata.time_in_force or metadata.exec_sim_force that cannot be honoured |
 
 The DESIGN's table has no code of its own for a missing price or a stale intent, so both use
-EXEC-001 (the intent is not acceptable as written); their `type` tells them apart.
+EXEC-001 (the intent is not acceptable as written); their `type` tells them apart. So does an
+invalid directive.
 
 corr_id in a rejection: the intent's own, whenever the body parses and its corr_id is valid per the
 schema (a str of 1..128 [a-zA-Z0-9_-]), even when the rest is invalid or the signature is wrong;
@@ -54,6 +57,7 @@ import orjson
 from common.config import Settings
 from common.contracts import ORDER_INTENT, load_schema
 from common.messages import RawIntent, Rejection
+from worker.directives import NONE, Directives, read_directives
 from worker.rejections import (
     BAD_SIGNATURE,
     CORR_ID_INVALID,
@@ -61,6 +65,7 @@ from worker.rejections import (
     INSTRUMENT_INVALID,
     INTERNAL,
     INTERNAL_ERROR,
+    INVALID_DIRECTIVE,
     MALFORMED_JSON,
     MISSING_PRICE,
     NOT_OBJECT,
@@ -81,6 +86,7 @@ class AcceptedIntent:
     intent: dict  # parsed, schema-valid body (as orjson.loads gave it)
     timestamp_ms: int  # the intent's own "timestamp", epoch milliseconds UTC
     received_at_ms: int  # copied from RawIntent
+    directives: Directives = NONE
 
 
 # fullmatch, not "^...$": Python's "$" also matches before a trailing "\n", ECMA-262's does not.
@@ -125,6 +131,7 @@ class IntentValidator:
         self._is_valid = self._schema.is_valid
         off = settings.virtual_clock or settings.replay_window_s == 0
         self._window_ms: float | None = None if off else settings.replay_window_s * 1000
+        self._forced_outcomes = settings.forced_outcomes
 
     def check(self, raw: RawIntent) -> AcceptedIntent | Rejection:
         try:
@@ -164,7 +171,10 @@ class IntentValidator:
         if window_ms is not None and abs(raw.received_at_ms - timestamp_ms) > window_ms:
             age_s = (raw.received_at_ms - timestamp_ms) / 1000
             return reject(seq, STALE, SCHEMA_INVALID, corr_id, f"timestamp is {age_s:+.3f} s old, outside ±{window_ms / 1000:g} s")
-        return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms)
+        directives = read_directives(intent, self._forced_outcomes)
+        if isinstance(directives, str):
+            return reject(seq, INVALID_DIRECTIVE, SCHEMA_INVALID, corr_id, directives)
+        return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms, directives)
 
     def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
         if signature is None:
