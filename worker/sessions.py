@@ -109,6 +109,21 @@ class TradingSessions:
             return self._closes[i]
         return None
 
+    def open_intervals(self, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+        """The stretches of trading time in [start_ms, end_ms), in order: back-to-back
+        sessions merged, a break splitting one; empty outside the calendar's range."""
+        opens, ends = self._opens, self._ends
+        intervals: list[tuple[int, int]] = []
+        i = max(bisect.bisect_right(opens, start_ms) - 1, 0)
+        while i < len(opens) and opens[i] < end_ms:
+            lo, hi = max(opens[i], start_ms), min(ends[i], end_ms)
+            if intervals and intervals[-1][1] == lo:  # back-to-back sessions (FX, CME): one stretch
+                intervals[-1] = (intervals[-1][0], hi)
+            elif lo < hi:
+                intervals.append((lo, hi))
+            i += 1
+        return intervals
+
     def describe(self, at_ms: int) -> str:
         """A short reason for logs and rejections."""
         if self._outside(at_ms):
@@ -137,6 +152,9 @@ class _AlwaysOpen(TradingSessions):
 
     def close_ms(self, at_ms: int) -> int | None:
         return sys.maxsize
+
+    def open_intervals(self, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+        return [(start_ms, end_ms)] if start_ms < end_ms else []
 
     def describe(self, at_ms: int) -> str:
         return f"{self.name}: open"

@@ -225,3 +225,29 @@ def test_range_is_fixed():
     assert hi == ms("2035-12-31T21:00:00Z")  # last session on or before 2035-12-31
     assert trading_sessions("XNYS").next_open_ms(ms("2035-12-31T20:00:00Z")) == ms(
         "2035-12-31T20:00:00Z")
+
+
+# --- open intervals (what a resting order's scan walks) --------------------------------
+
+
+@pytest.mark.parametrize("cal", ["XNYS", "XTKS", FX, "CMES", ALWAYS_OPEN])
+def test_open_intervals_are_exactly_the_open_instants_of_a_span(cal):
+    sessions = trading_sessions(cal)
+    start, end = ms("2026-11-20T10:00:00.500Z"), ms("2026-12-01T10:00:00Z")  # Thanksgiving week and two weekends
+    intervals = sessions.open_intervals(start, end)
+    assert intervals and all(start <= lo < hi <= end for lo, hi in intervals)
+    assert all(a[1] < b[0] for a, b in zip(intervals, intervals[1:]))  # sorted, apart (abutting ones merged)
+    for t in range(start, end, 7 * 60_000 + 1):  # a probe every 7 minutes and change
+        inside = any(lo <= t < hi for lo, hi in intervals)
+        assert inside == sessions.is_open(t), (cal, t)
+    for lo, hi in intervals:  # the clipped edges are where the sessions open and close
+        assert sessions.is_open(lo) and sessions.is_open(hi - 1)
+        assert lo == start or not sessions.is_open(lo - 1)
+        assert hi == end or not sessions.is_open(hi)
+
+
+def test_open_intervals_of_an_empty_or_closed_span():
+    xnys = trading_sessions("XNYS")
+    assert xnys.open_intervals(ms("2026-11-28T12:00:00Z"), ms("2026-11-29T12:00:00Z")) == []  # a weekend
+    assert xnys.open_intervals(ms("2026-11-24T15:00:00Z"), ms("2026-11-24T15:00:00Z")) == []
+    assert trading_sessions(ALWAYS_OPEN).open_intervals(5, 5) == []
