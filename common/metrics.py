@@ -18,7 +18,7 @@ from typing import Any
 ORDER_STATUSES = ("accepted", "invalid", "duplicate")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
 # Terminal statuses of an executions.order_update (orders that did not fill in full).
-ORDER_UPDATE_STATUSES = ("cancelled", "rejected")
+ORDER_UPDATE_STATUSES = ("cancelled", "rejected", "expired")
 
 SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 INTAKE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -51,6 +51,7 @@ class Metrics:
     release_lateness: Any
     validation_errors: Any
     duplicate_orders: Any
+    faults_injected: Any
     events_deduplicated: Any
     publish_errors: Any
     publish_ack_latency: Any
@@ -98,6 +99,11 @@ def build_metrics() -> Metrics:
             "exec_sim_validation_errors_total", "Rejected intents, by rejection type", ["type"]
         ),
         duplicate_orders=Counter("exec_sim_duplicate_orders_total", "Intents whose corr_id was already filled"),
+        faults_injected=Counter(
+            "exec_sim_faults_injected_total",
+            "Seeded venue faults injected into accepted intents (FAULT_*), by fault, once per intent each",
+            ["fault"],
+        ),
         events_deduplicated=Counter(
             "exec_sim_events_deduplicated_total",
             "Events the stream already had under their message id (a redelivery, or another instance's copy), by kind",

@@ -39,9 +39,11 @@ def delivery_of(msg: Any) -> tuple[int, int, int]:
 class InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
-    __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event", "previous_stored_at")
+    __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event", "previous_stored_at",
+                 "progress_at", "held_event")
 
-    def __init__(self, reply: str, stream_seq: int, redelivered: bool, receipt_at: float) -> None:
+    def __init__(self, reply: str, stream_seq: int, redelivered: bool, receipt_at: float,
+                 delivered_at: float = 0.0) -> None:
         self.reply = reply  # the newest delivery's ack subject: what the ack answers
         self.stream_seq = stream_seq
         self.redelivered = redelivered
@@ -52,3 +54,7 @@ class InFlight:
         self.next_event = 0
         # When the previous event's PubAck came (0.0 before the first): the next one waits for it.
         self.previous_stored_at = 0.0
+        # Monotonic: the delivery, or the last progress ack sent for it (supervisor/keepalive.py).
+        self.progress_at = delivered_at
+        # Index of the event whose reconcile_delayed hold is over (supervisor/holds.py); -1: none yet.
+        self.held_event = -1

@@ -2,7 +2,8 @@
 
 Runs in the supervisor's event loop. Each event goes out as a core publish (an
 HPUB line formatted by supervisor/wire.py) with its own reply subject under one
-inbox, carrying Nats-Msg-Id and corr_id headers; a single wildcard
+inbox, carrying Nats-Msg-Id and corr_id headers (and Exec-Sim-Fault on an event
+an injected venue fault shaped); a single wildcard
 subscription collects the PubAcks (the stream's answer, the same semantics as
 js.publish at a fraction of the per-message work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
 the server refuses, is sent again with the same message id after a short
@@ -94,12 +95,14 @@ class JetStreamPublisher:
                 pass
 
     async def publish(
-        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[bool], Awaitable[None]]
+        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[bool], Awaitable[None]],
+        fault: str | None = None,
     ) -> None:
         """Send one event; `on_acked(duplicate)` runs once it is stored, `duplicate` when the stream
-        already had its message id (stored earlier by this or another instance)."""
+        already had its message id (stored earlier by this or another instance). `fault`: the
+        injected venue faults the event carries (worker/faults.py), sent as Exec-Sim-Fault."""
         token = b"%d" % next(self._tokens)
-        pending = _Pending(subject, payload, header_block(msg_id, corr_id), corr_id, on_acked)
+        pending = _Pending(subject, payload, header_block(msg_id, corr_id, fault), corr_id, on_acked)
         self._pending[token] = pending
         pending.first_sent_at = time.monotonic()
         await self._send(token, pending)

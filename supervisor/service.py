@@ -11,6 +11,12 @@ Runs in the supervisor process on one asyncio (uvloop) event loop:
     release   publish each due event; the next event of the same intent is
               scheduled only when this one has its PubAck (order per corr_id)
     settle    when an intent's last event has its PubAck, ack the input
+    hold      an event marked reconcile_delayed waits, when due, for its agent's
+              next fill to be stored, at most FAULT_RECONCILE_DELAY_MAX_MS
+              (supervisor/holds.py); the intent's later events wait behind it
+    keepalive every intent in flight for half of ack_wait gets a progress ack,
+              so a long forced delay or a hold is not redelivered
+              (supervisor/keepalive.py)
 
 Shutdown is an ordered sequence with deadlines (see `_shutdown`). Signal
 handlers only set an event; a second signal means now.
@@ -35,6 +41,8 @@ from common.config import Settings
 from common.gc_policy import CollectionSchedule, settle_after_start
 from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
+from supervisor import keepalive
+from supervisor.holds import ReconcileHolds
 from supervisor.http.server import HttpServer
 from supervisor.idempotency import CorrIdWindow
 from supervisor.inflight import InFlight, delivery_of_reply
@@ -44,8 +52,9 @@ from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from supervisor.rate_limit import FetchRateLimit
 from supervisor.release import ReleaseSchedule
-from supervisor.wire import ACK, NAK, TERM, HotPathClient, Wire
+from supervisor.wire import ACK, IN_PROGRESS, TERM, HotPathClient, Wire, nak_after
 from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES
+from worker.faults import FAULTS, RECONCILE_DELAYED
 from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, REJECTION_TYPES, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -85,6 +94,8 @@ class Service:
             metrics.order_updates_generated.labels(update_status)
         for rejection_type in REJECTION_TYPES:
             metrics.validation_errors.labels(rejection_type)
+        for fault in FAULTS:
+            metrics.faults_injected.labels(fault)
         for subject in settings.output_subjects.values():
             metrics.publish_errors.labels(subject)
         for kind in settings.output_subjects:
@@ -92,6 +103,9 @@ class Service:
         self._in_flight: dict[int, InFlight] = {}
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
         self._schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
+        # Intents whose reconcile_delayed event waits for the agent's next fill.
+        self._holds: ReconcileHolds[InFlight] = ReconcileHolds()
+        self._hold_max_s = settings.fault_reconcile_delay_max_ms / 1000
         self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
         self._batch_ids = itertools.count()
         self._subjects = settings.output_subjects
@@ -171,6 +185,7 @@ class Service:
             asyncio.create_task(self._fetch_loop(), name="fetch"),
             asyncio.create_task(self._collect_loop(), name="collect"),
             asyncio.create_task(self._release_loop(), name="release"),
+            asyncio.create_task(self._keepalive_loop(), name="keepalive"),
             asyncio.create_task(
                 self._topology.keep(lambda: self._nc.is_connected, self._metrics.consumer_backlog.set),  # type: ignore[union-attr]
                 name="topology",
@@ -232,7 +247,9 @@ class Service:
                     "in-flight intents not finished by the shutdown deadline",
                     extra={"in_flight": len(self._in_flight),
                            "examples": [(r.stream_seq, "awaiting worker" if r.execution is None else
-                                         f"event {r.next_event + 1} of {len(r.execution.events)}") for r in stuck],
+                                         f"event {r.next_event + 1} of {len(r.execution.events)}"
+                                         + (" (held reconcile)" if r.stream_seq in self._holds else ""))
+                                        for r in stuck],
                            "pending_publishes": self._publisher.outstanding if self._publisher else None},
                 )
         await self._hand_back()
@@ -269,10 +286,12 @@ class Service:
         await asyncio.get_running_loop().run_in_executor(None, self._http.stop, 5.0)
 
     async def _hand_back(self) -> None:
-        """Nak what is still in flight so the stream redelivers it at once (to us or another instance).
+        """Nak what is still in flight so the stream redelivers it soon, to another instance.
 
-        Deliveries that come after it (a pull request open at the server lasts up to
-        FETCH_TIMEOUT) are left alone: the stream redelivers them after ack_wait.
+        The nak asks for its redelivery after FETCH_TIMEOUT_SEC + 1 s: at once, it would go
+        into this instance's own pull request still open at the server, which ignores it,
+        and wait out a whole ack_wait there. Deliveries that come after it are left alone:
+        the stream redelivers them after ack_wait.
         """
         self._handing_back = True
         if not self._in_flight:
@@ -282,8 +301,10 @@ class Service:
         # Out of the books first: a PubAck arriving meanwhile must not ack a nak'ed input.
         self._in_flight.clear()
         self._schedule.drain()
+        self._holds.drain()
+        verb = nak_after(self._settings.fetch_timeout_s + 1)
         for record in records:
-            await self._settle(record, NAK)
+            await self._settle(record, verb)
 
     # -- NATS connection ------------------------------------------------------
 
@@ -423,13 +444,14 @@ class Service:
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
                 held.reply = delivery.reply
+                keepalive.progressed(self._in_flight, stream_seq, held, received_at)  # its ack_wait restarted
                 continue
             # The simulated delay counts from the venue's receipt, the stream's stored time, so
             # the pickup and the simulation happen inside it rather than on top of it. A
             # server clock ahead of ours counts as no wait; by this clock, an event never
             # goes out before its own timestamp.
             receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
-            self._in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at)
+            self._in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
             raws.append(RawIntent(stream_seq, delivery.data, header_value(delivery.headers, b"X-Signature"),
                                   stored_at_ms))
         if not raws:
@@ -470,6 +492,8 @@ class Service:
                     )
                     continue
                 self._tally.inc(m.orders_received, "accepted")
+                for fault in outcome.faults:
+                    self._tally.inc(m.faults_injected, fault)
                 self._tally.observe(m.simulation_duration, outcome.simulation_s)
                 self._tally.observe(m.intake_duration, now - record.receipt_at)
                 record.execution = outcome
@@ -509,6 +533,8 @@ class Service:
         loop = asyncio.get_running_loop()
         while True:
             now = time.monotonic()
+            if self._holds:
+                self._end_holds(self._holds.expired(now))
             room = s.max_pending_events - self._publisher.outstanding
             if room > 0 and self._nc.is_connected:
                 released = self._schedule.pop_due(now, room)
@@ -519,6 +545,10 @@ class Service:
             self._update_gauges()
             self._wake_release.clear()
             next_due = self._schedule.next_due()
+            if self._holds:
+                hold_ends = self._holds.next_deadline()
+                if hold_ends is not None and (next_due is None or hold_ends < next_due):
+                    next_due = hold_ends
             if next_due is not None and next_due <= time.monotonic() and room > 0:
                 await asyncio.sleep(0)  # more is due: let PubAcks and fetches run first
                 continue
@@ -533,14 +563,36 @@ class Service:
     async def _publish_next(self, record: InFlight) -> None:
         assert record.execution is not None and self._publisher is not None
         event = record.execution.events[record.next_event]
-        if not self._settings.virtual_clock:
-            # Counted from when it could go out: due, and its predecessor stored.
-            ready_at = max(self._due_at(record), record.previous_stored_at)
-            self._tally.observe(self._metrics.release_lateness, max(0.0, time.monotonic() - ready_at))
+        if record.held_event != record.next_event:  # else: its hold is over, it goes out now
+            if not self._settings.virtual_clock:
+                # Counted from when it could go out: due, and its predecessor stored (a hold is not lateness).
+                ready_at = max(self._due_at(record), record.previous_stored_at)
+                self._tally.observe(self._metrics.release_lateness, max(0.0, time.monotonic() - ready_at))
+            if event.fault is not None and RECONCILE_DELAYED in event.fault.split(","):
+                self._hold(record)
+                return
         await self._publisher.publish(
             self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id,
-            partial(self._event_acked, record),
+            partial(self._event_acked, record), event.fault,
         )
+
+    def _hold(self, record: InFlight) -> None:
+        """Hold the intent's due event until its agent's next fill is stored, or the maximum wait."""
+        assert record.execution is not None
+        record.held_event = record.next_event
+        now = time.monotonic()
+        fell_due = now if self._settings.virtual_clock else min(now, max(self._due_at(record), record.previous_stored_at))
+        self._holds.hold(record.execution.agent_id, record.stream_seq, record, fell_due + self._hold_max_s)
+
+    def _end_holds(self, records: list[InFlight]) -> None:
+        """Send held events out (scheduled now, so the release step bounds them like any other)."""
+        if not records:
+            return
+        now = time.monotonic()
+        for record in records:
+            if self._in_flight.get(record.stream_seq) is record:  # else handed back meanwhile
+                self._schedule.add(now, record.stream_seq, record)
+        self._wake_release.set()
 
     async def _event_acked(self, record: InFlight, duplicate: bool) -> None:
         execution = record.execution
@@ -556,6 +608,9 @@ class Service:
             self._tally.inc(self._metrics.reconciles_generated)
         else:
             self._tally.inc(self._metrics.order_updates_generated, event.fill_type)
+        if self._holds and event.kind == "fill":
+            # The agent traded again: the venue now reports its held positions.
+            self._end_holds(self._holds.fill_stored(execution.agent_id, record.stream_seq))
         record.next_event += 1
         record.previous_stored_at = time.monotonic()
         if self._publisher is not None and self._publisher.outstanding >= self._settings.max_pending_events - 1:
@@ -579,7 +634,7 @@ class Service:
         )
 
     async def _settle(self, record: InFlight, verb: bytes) -> None:
-        """Take the intent out of the books and ack, term or nak its input (wire.ACK, TERM, NAK).
+        """Take the intent out of the books and ack, term or nak its input (wire.ACK, TERM, nak_after).
 
         If the answer cannot be sent, the stream redelivers the input after ack_wait.
         """
@@ -593,6 +648,31 @@ class Service:
                 "could not settle input; it will be redelivered",
                 extra={"stream_seq": record.stream_seq, "error": f"{type(exc).__name__}: {exc}"},
             )
+
+    # -- keepalive ------------------------------------------------------------
+
+    async def _keepalive_loop(self) -> None:
+        """Progress acks for intents in flight longer than half of ack_wait (see supervisor/keepalive.py)."""
+        after_s = keepalive.keepalive_after_s(self._settings.ack_wait_s)
+        interval_s = keepalive.sweep_interval_s(self._settings.ack_wait_s)
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._nc.is_connected:  # type: ignore[union-attr]
+                continue  # nothing reaches the server now; the first sweep after the reconnect catches up
+            kept = 0
+            for stream_seq, record in keepalive.overdue(self._in_flight, time.monotonic(), after_s):
+                if self._in_flight.get(stream_seq) is not record:
+                    continue  # settled meanwhile
+                try:
+                    await self._wire.ack(record.reply, IN_PROGRESS)
+                except Exception as exc:
+                    log.warning("progress ack failed; retried at the next sweep",
+                                extra={"stream_seq": stream_seq, "error": f"{type(exc).__name__}: {exc}"})
+                    break
+                keepalive.progressed(self._in_flight, stream_seq, record, time.monotonic())
+                kept += 1
+            if kept:
+                log.debug("long executions kept alive", extra={"intents": kept})
 
     def _update_gauges(self, force: bool = False) -> None:
         """Write the tallied counts and the current gauges to the metric files, a few times a second."""

@@ -41,13 +41,25 @@ TERM = b"+TERM"
 NAK = b"-NAK"
 
 
-def header_block(msg_id: str, corr_id: str) -> bytes:
-    """The headers of an output event: its dedupe id and its corr_id.
+def nak_after(delay_s: float) -> bytes:
+    """A nak whose redelivery the stream holds back for delay_s (JetStream's {"delay": ns})."""
+    return b'-NAK {"delay": %d}' % int(delay_s * 1_000_000_000)
+# Still working on it: the server restarts the delivery's ack_wait timer (any number of times).
+IN_PROGRESS = b"+WPI"
 
-    Both come from a validated intent (the corr_id pattern has no spaces, colons
-    or line breaks), so they need none of nats-py's per-call escaping.
+
+def header_block(msg_id: str, corr_id: str, fault: str | None = None) -> bytes:
+    """The headers of an output event: its dedupe id, its corr_id and, for an event an
+    injected venue fault shaped, `Exec-Sim-Fault: <fault names, comma-joined>`.
+
+    All come from a validated intent or from worker/faults.py's fixed names (the
+    corr_id pattern has no spaces, colons or line breaks), so they need none of
+    nats-py's per-call escaping.
     """
-    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n\r\n" % (msg_id.encode(), corr_id.encode())
+    if fault is None:
+        return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n\r\n" % (msg_id.encode(), corr_id.encode())
+    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Fault: %s\r\n\r\n" % (
+        msg_id.encode(), corr_id.encode(), fault.encode())
 
 
 def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:
@@ -104,7 +116,8 @@ class Wire:
         nc._pending_data_size = 0
 
     async def ack(self, reply: str, verb: bytes = ACK) -> None:
-        """Ack (ACK), terminate (TERM) or hand back (NAK) a JetStream delivery by its reply subject."""
+        """Ack (ACK), terminate (TERM), hand back (NAK) or keep alive (IN_PROGRESS) a JetStream
+        delivery by its reply subject."""
         await self.write(pub_line(reply.encode(), verb))
 
 

@@ -18,7 +18,9 @@ is given); the Tally owns the counts.
   capture both, a replayed event never collides with the live event in the
   duplicate window; deterministic, so running the same replay twice into a
   capturing stream stores it once: use another prefix to keep two runs apart),
-  corr_id, and Replay-Of-Seq (the intent's stream sequence). Rejections are
+  corr_id, Replay-Of-Seq (the intent's stream sequence) and, as live, Exec-Sim-Fault
+  on an event an injected venue fault shaped (a replay holds no reconcile back:
+  it has no timing). Rejections are
   not published (they never were), only counted.
 - Summary: the Tally's one line, written on stderr at the end of the run.
 """
@@ -85,6 +87,8 @@ class PublishSink:
                     "corr_id": execution.corr_id,
                     "Replay-Of-Seq": str(execution.stream_seq),
                 }
+                if event.fault is not None:
+                    headers["Exec-Sim-Fault"] = event.fault
                 await self._nc.publish(self._subjects[event.kind], event.payload, headers=headers)
 
     async def rejection(self, rejection: Rejection) -> None:

@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import ConnectionClosedError, OutboundBufferLimitError
 
-from supervisor.wire import ACK, NAK, TERM, Wire, header_block, hpub_line, pub_line
+from supervisor.wire import ACK, IN_PROGRESS, NAK, TERM, Wire, header_block, hpub_line, nak_after, pub_line
 
 
 def captured_client() -> tuple[Client, list[bytes]]:
@@ -34,7 +34,22 @@ def test_an_event_line_matches_nats_py_publish_with_the_same_headers() -> None:
     assert written == [ours]
 
 
-@pytest.mark.parametrize("verb, nats_py", [(ACK, "ack"), (TERM, "term"), (NAK, "nak")])
+@pytest.mark.parametrize("fault", ["duplicate_fill", "reconcile_delayed,latency_spike"])
+def test_a_faulted_event_line_matches_nats_py_publish_with_the_fault_header(fault: str) -> None:
+    nc, written = captured_client()
+    payload = b'{"corr_id":"req_abc-123","fill_status":"full"}'
+    asyncio.run(nc.publish("executions.fill", payload, reply="_INBOX.x7.43",
+                           headers={"Nats-Msg-Id": "req_abc-123:fill_duplicate:1", "corr_id": "req_abc-123",
+                                    "Exec-Sim-Fault": fault}))
+    ours = hpub_line(b"executions.fill", b"_INBOX.x7.43",
+                     header_block("req_abc-123:fill_duplicate:1", "req_abc-123", fault), payload)
+    assert written == [ours]
+    # No fault: the same block as before, without the header.
+    assert header_block("a:fill:1", "a", None) == header_block("a:fill:1", "a")
+    assert b"Exec-Sim-Fault" not in header_block("a:fill:1", "a")
+
+
+@pytest.mark.parametrize("verb, nats_py", [(ACK, "ack"), (TERM, "term"), (NAK, "nak"), (IN_PROGRESS, "in_progress")])
 def test_ack_lines_match_nats_py_msg_methods(verb: bytes, nats_py: str) -> None:
     from nats.aio.msg import Msg
 
@@ -43,6 +58,16 @@ def test_ack_lines_match_nats_py_msg_methods(verb: bytes, nats_py: str) -> None:
     asyncio.run(getattr(Msg(nc, subject="decisions.order_intent", reply=reply, data=b"{}"), nats_py)())
     assert len(written) == 1
     assert parsed(written[0]) == parsed(pub_line(reply.encode(), verb))
+
+
+def test_a_delayed_nak_matches_nats_py_nak_with_a_delay() -> None:
+    from nats.aio.msg import Msg
+
+    nc, written = captured_client()
+    reply = "$JS.ACK.EXEC.exec-sim-consumer.1.77.77.1764079000000000000.3"
+    asyncio.run(Msg(nc, subject="decisions.order_intent", reply=reply, data=b"{}").nak(delay=2.5))
+    assert len(written) == 1
+    assert parsed(written[0]) == parsed(pub_line(reply.encode(), nak_after(2.5)))
 
 
 def parsed(line: bytes) -> tuple[list[bytes], bytes]:

@@ -1,0 +1,269 @@
+"""Strategy-testing controls end to end: seeded venue faults marked with Exec-Sim-Fault and
+counted, the duplicate fill, the delayed reconcile held behind the agent's next fill, the
+keepalive of a long forced delay, forced outcomes and invalid directives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import nats
+import orjson
+import pytest
+from jsonschema import Draft7Validator, Draft202012Validator
+
+from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
+from supervisor import sample_intents as si
+from worker.faults import FAULTS
+
+from .conftest import (
+    Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async, stored_messages,
+)
+
+pytestmark = pytest.mark.integration
+
+FAULT_HEADER = "Exec-Sim-Fault"
+FILL_VALIDATOR = Draft202012Validator(load_schema(FILL), format_checker=Draft202012Validator.FORMAT_CHECKER)
+RECONCILE_VALIDATOR = Draft202012Validator(load_schema(RECONCILE), format_checker=Draft202012Validator.FORMAT_CHECKER)
+# The at-core order_update contract is draft-07.
+ORDER_UPDATE_VALIDATOR = Draft7Validator(load_schema(ORDER_UPDATE), format_checker=Draft7Validator.FORMAT_CHECKER)
+
+# Each fault alone at probability 1, with its timing kept short.
+FAULT_ENV = {
+    "venue_reject": {"FAULT_REJECT_PROBABILITY": "1"},
+    "latency_spike": {"FAULT_LATENCY_SPIKE_PROBABILITY": "1", "FAULT_LATENCY_SPIKE_MS": "200"},
+    "duplicate_fill": {"FAULT_DUPLICATE_FILL_PROBABILITY": "1"},
+    "reconcile_delayed": {"FAULT_RECONCILE_DELAY_PROBABILITY": "1", "FAULT_RECONCILE_DELAY_MAX_MS": "300"},
+    "instrument_halt": {"FAULT_HALT_PROBABILITY": "1"},
+}
+
+
+def kind_of(msg) -> str:
+    """fill, fill_duplicate, reconcile or order_update, from the message id."""
+    return msg.headers["Nats-Msg-Id"].split(":")[1]
+
+
+def validated(msg, topology: Topology) -> dict:
+    """The event's body, checked against its at-core schema."""
+    body = orjson.loads(msg.data)
+    validator = {topology.fill_subject: FILL_VALIDATOR, topology.reconcile_subject: RECONCILE_VALIDATOR,
+                 topology.order_update_subject: ORDER_UPDATE_VALIDATOR}[msg.subject]
+    validator.validate(body)
+    return body
+
+
+def stored_at(msg) -> float:
+    return msg.metadata.timestamp.timestamp()
+
+
+def outputs(url: str, topology: Topology):
+    return run_async(stored_messages(url, topology, topology.output_filter))
+
+
+async def publish_spaced(url: str, subject: str, payloads: list[bytes], gap_s: float) -> None:
+    """Publish through JetStream one at a time, `gap_s` apart."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for n, payload in enumerate(payloads):
+            if n:
+                await asyncio.sleep(gap_s)
+            await js.publish(subject, payload, timeout=10)
+    finally:
+        await nc.close()
+
+
+def assert_all_settled(url: str, topology: Topology) -> None:
+    info = run_async(consumer_state(url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0, info
+    assert info.num_redelivered == 0, info
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_at_probability_one_is_marked_on_its_events_and_counted(
+        nats_server, topology, start_service, fault):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", **FAULT_ENV[fault])
+    bodies = [si.intent(f"f-{fault}-{n}") for n in range(4)]
+    corr_ids = {b["corr_id"] for b in bodies}
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids))
+    msgs = outputs(nats_server.url, topology)
+
+    marked: dict[str, int] = defaultdict(int)
+    for msg in msgs:
+        body = validated(msg, topology)
+        header = msg.headers.get(FAULT_HEADER)
+        in_body = ",".join(body["metadata"].get("faults", [])) or None
+        if kind_of(msg) == "fill_duplicate":  # the same bytes as the first fill, marked as the copy
+            assert header == ",".join(["duplicate_fill", *([in_body] if in_body else [])]), (msg.headers, body)
+        else:
+            assert header == in_body, (msg.headers, body)
+        if header is not None and fault in header.split(","):
+            marked[msg.headers["corr_id"]] += 1
+    assert set(marked) == corr_ids, marked  # every intent met the fault, on at least one event
+    assert service.metric("exec_sim_faults_injected_total", {"fault": fault}, expect=len(bodies)) == len(bodies)
+    for other in FAULTS:
+        if other != fault:
+            assert service.metric("exec_sim_faults_injected_total", {"fault": other}) == 0, other
+    assert_all_settled(nats_server.url, topology)
+    assert service.stop() == 0
+
+
+def test_a_duplicated_fill_is_the_same_fill_twice_under_another_message_id(nats_server, topology, start_service):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", FAULT_DUPLICATE_FILL_PROBABILITY="1")
+    bodies = [si.intent(f"dup-fill-{n}", instrument=instrument)
+              for n, instrument in enumerate(("EURUSD", "AAPL", "BTC/USD", "SPY", "GLD"))]
+    corr_ids = {b["corr_id"] for b in bodies}
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids))
+    msgs = outputs(nats_server.url, topology)
+
+    by_corr: dict[str, list] = defaultdict(list)
+    for msg in msgs:
+        validated(msg, topology)
+        by_corr[msg.headers["corr_id"]].append(msg)
+    assert set(by_corr) == corr_ids
+    for corr_id, events in by_corr.items():
+        assert [kind_of(m) for m in events] == ["fill", "fill_duplicate", "reconcile"], corr_id
+        original, copy, reconcile = events
+        assert copy.data == original.data  # same fill_id, same values: byte for byte
+        assert orjson.loads(copy.data)["fill_id"] == orjson.loads(original.data)["fill_id"]
+        assert copy.headers["Nats-Msg-Id"] != original.headers["Nats-Msg-Id"]
+        assert copy.headers[FAULT_HEADER] == "duplicate_fill"
+        assert FAULT_HEADER not in original.headers and FAULT_HEADER not in reconcile.headers
+    ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    assert len(ids) == len(set(ids)) == 3 * len(bodies)
+    assert service.metric("exec_sim_faults_injected_total", {"fault": "duplicate_fill"}, expect=len(bodies)) == len(bodies)
+    assert_all_settled(nats_server.url, topology)
+    assert service.stop() == 0
+
+
+@pytest.mark.parametrize("clock", ["wall", "virtual"])  # the maximum wait is real time under either
+def test_a_delayed_reconcile_is_stored_after_the_agents_next_fill_or_the_maximum_wait(
+        nats_server, topology, start_service, clock):
+    max_wait_s = 1.5
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", FAULT_RECONCILE_DELAY_PROBABILITY="1",
+                            FAULT_RECONCILE_DELAY_MAX_MS=str(int(max_wait_s * 1000)), SIMULATION_CLOCK=clock)
+    # Agent A's intents a little apart, agent B's in between: B's fills must not release A's holds.
+    order = [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("a", 3)]
+    bodies = [si.intent(f"held-{agent}{n}", agent_id=f"agent_{agent}") for agent, n in order]
+    corr_ids = {b["corr_id"] for b in bodies}
+    run_async(publish_spaced(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies], gap_s=0.3))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids))
+    msgs = outputs(nats_server.url, topology)
+    assert_exactly_once(msgs, topology, corr_ids)
+
+    position = {(m.headers["corr_id"], kind_of(m)): n for n, m in enumerate(msgs)}
+    at = {(m.headers["corr_id"], kind_of(m)): stored_at(m) for m in msgs}
+    for msg in msgs:
+        validated(msg, topology)
+        if kind_of(msg) == "reconcile":
+            assert msg.headers[FAULT_HEADER] == "reconcile_delayed"
+    for agent in ("a", "b"):
+        mine = [f"held-{agent}{n}" for a, n in order if a == agent]
+        for held, next_one in zip(mine, mine[1:]):
+            # Released by the agent's next fill: stored after it, and well before the maximum wait.
+            assert position[(held, "reconcile")] > position[(next_one, "fill")], (held, next_one)
+            assert at[(held, "reconcile")] - at[(held, "fill")] < max_wait_s, held
+        last = mine[-1]  # no later fill of the agent: released by the maximum wait
+        waited = at[(last, "reconcile")] - at[(last, "fill")]
+        assert max_wait_s - 0.1 <= waited < max_wait_s + 1.0, (last, waited)
+    assert service.metric("exec_sim_faults_injected_total", {"fault": "reconcile_delayed"},
+                          expect=len(bodies)) == len(bodies)
+    assert_all_settled(nats_server.url, topology)
+    assert service.stop() == 0
+
+
+def test_a_forced_delay_longer_than_ack_wait_is_kept_alive_and_not_redelivered(
+        nats_server, topology, start_service):
+    ack_wait_s, delay_ms = 2, 6000
+    # ACK_WAIT_SEC must exceed the longest random execution plus the publish timeout; a forced delay is not part of it.
+    service = start_service(ACK_WAIT_SEC=str(ack_wait_s), PUBLISH_TIMEOUT_SEC="0.5", SIMULATION_PARTIAL_FILL_CHANCE="0")
+    slow = si.intent("slow-1", metadata={"exec_sim_force": {"delay_ms": delay_ms}})
+    quick = si.intent("quick-1")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(slow), si.encode(quick)]))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids={"slow-1", "quick-1"}, timeout_s=20))
+    msgs = outputs(nats_server.url, topology)
+    assert_exactly_once(msgs, topology, {"slow-1", "quick-1"})
+    intents = run_async(stored_messages(nats_server.url, topology, topology.intent_subject))
+    intent_at = {orjson.loads(m.data)["corr_id"]: stored_at(m) for m in intents}
+    fill = next(m for m in msgs if m.headers["corr_id"] == "slow-1" and kind_of(m) == "fill")
+    assert validated(fill, topology)["execution_latency_ms"] == delay_ms
+    assert stored_at(fill) - intent_at["slow-1"] >= delay_ms / 1000 - 0.01
+    info = run_async(consumer_state(nats_server.url, topology))
+    # Delivered once each, never again: the progress acks kept the slow one's ack_wait from running out.
+    assert info.delivered.consumer_seq == 2, info
+    assert info.num_redelivered == 0 and info.num_ack_pending == 0 and info.num_pending == 0, info
+    assert "redelivered intent already executed" not in service.log()
+    assert service.stop() == 0
+
+
+def test_forced_outcomes_and_invalid_directives_end_to_end_without_fault_marks(nats_server, topology, start_service):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    reason = "risk desk says no"
+    bodies = {
+        "forced-reject": si.intent("forced-reject", metadata={"exec_sim_force": {"outcome": "reject", "reason": reason}}),
+        "forced-partial": si.intent("forced-partial", instrument="AAPL", quantity=1000,
+                                    metadata={"exec_sim_force": {"outcome": "partial", "fill_ratio": 0.25}}),
+        "forced-full": si.intent("forced-full", metadata={"exec_sim_force": {"outcome": "full"}}),
+        "plain": si.intent("plain"),
+    }
+    forever = si.intent("bad-tif", metadata={"time_in_force": "FOREVER"})
+    payloads = [si.encode(b) for b in bodies.values()] + [si.encode(forever)]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, payloads))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=set(bodies)))
+    msgs = outputs(nats_server.url, topology)
+    assert_exactly_once(msgs, topology, set(bodies))
+
+    events: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for msg in msgs:
+        assert FAULT_HEADER not in msg.headers  # no fault configured: no mark anywhere
+        events[msg.headers["corr_id"]].append((kind_of(msg), validated(msg, topology)))
+    assert "bad-tif" not in events
+
+    rejected = events["forced-reject"]
+    assert [k for k, _ in rejected] == ["fill", "reconcile", "order_update"]
+    assert rejected[0][1]["fill_status"] == "rejected" and rejected[0][1]["reject_reason"] == reason
+    assert rejected[2][1]["status"] == "rejected" and rejected[2][1]["reject_reason"] == reason
+
+    partial = events["forced-partial"]
+    assert [k for k, _ in partial] == ["fill", "reconcile", "fill", "reconcile", "order_update"]
+    assert [b["fill_status"] for k, b in partial if k == "fill"] == ["partial", "cancelled"]
+    assert partial[0][1]["fill_quantity"] == 250
+    assert partial[4][1]["status"] == "cancelled" and partial[4][1]["filled_quantity"] == 250
+
+    for name in ("forced-full", "plain"):
+        assert [(k, b.get("fill_status")) for k, b in events[name]] == [("fill", "full"), ("reconcile", None)]
+
+    assert service.metric("exec_sim_validation_errors_total", {"type": "invalid_directive"}, expect=1) == 1
+    assert service.metric("exec_sim_orders_received_total", {"status": "invalid"}, expect=1) == 1
+    assert service.metric("exec_sim_orders_received_total", {"status": "accepted"}, expect=len(bodies)) == len(bodies)
+    # The fault counter's series exist at zero, one per fault.
+    text = service.get("/metrics")[1].decode()
+    for fault in FAULTS:
+        assert f'exec_sim_faults_injected_total{{fault="{fault}"}} 0.0' in text, fault
+    assert_all_settled(nats_server.url, topology)
+    assert service.stop() == 0
+
+
+def test_a_reconcile_held_at_shutdown_is_handed_back_and_finished_by_the_next_instance(
+        nats_server, topology, start_service):
+    # The default ack_wait (60 s): the hand-back's nak asks for a redelivery after the stopping
+    # instance's pull requests have expired, so the next instance has it in seconds, not after ack_wait.
+    env = dict(SIMULATION_PARTIAL_FILL_CHANCE="0", FAULT_RECONCILE_DELAY_PROBABILITY="1",
+               FAULT_RECONCILE_DELAY_MAX_MS="2000", SHUTDOWN_TIMEOUT_SEC="0.5", PUBLISH_TIMEOUT_SEC="0.5")
+    first = start_service(**env)
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(si.intent("held-at-stop"))]))
+    assert [kind_of(m) for m in run_async(read_outputs(nats_server.url, topology, expected=1))] == ["fill"]
+    assert first.stop() == 0  # the hold outlasts the shutdown deadline: handed back like any other intent
+    log = first.log()
+    assert "handing back unfinished intents" in log and "(held reconcile)" in log
+
+    second = start_service(**env)
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids={"held-at-stop"}, timeout_s=20))
+    msgs = outputs(nats_server.url, topology)
+    assert_exactly_once(msgs, topology, {"held-at-stop"})
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}, expect=1) == 1
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0 and info.num_pending == 0, info
+    assert second.stop() == 0
