@@ -26,6 +26,14 @@ CASES = (
     ("sessions on, unlimited liquidity", {"SIMULATION_LIQUIDITY_SHARE": "0"}),
     ("sqrt_impact + lognormal, reference otherwise",
      {**REFERENCE, "SIMULATION_SLIPPAGE_MODEL": "sqrt_impact", "SIMULATION_LATENCY_MODEL": "lognormal"}),
+    ("every venue fault at 5%, reference otherwise",
+     {**REFERENCE, **{f"FAULT_{name}_PROBABILITY": "0.05" for name in
+                      ("REJECT", "LATENCY_SPIKE", "DUPLICATE_FILL", "RECONCILE_DELAY", "HALT")}}),
+)
+# The same intents with a time in force: the ~10% not marketable at arrival rest and are scanned for.
+TIME_IN_FORCE_CASES = (
+    ("every order GTC (30-day horizon), reference otherwise", REFERENCE, "GTC"),
+    ("every order DAY, every default", {}, "DAY"),
 )
 
 
@@ -53,8 +61,13 @@ def main() -> None:
     args = parser.parse_args()
     # The sample's timestamps are "now"; the virtual clock prices them there, so a run at night
     # rejects the equities (fewer events): the reference row has no sessions for that reason.
-    raws = [RawIntent(i, si.encode(body), None, 0) for i, body in enumerate(si.mixed(args.intents, prefix="cost"))]
+    bodies = list(si.mixed(args.intents, prefix="cost"))
+    raws = [RawIntent(i, si.encode(body), None, 0) for i, body in enumerate(bodies)]
     rows = [(name, *measure(env, raws)) for name, env in CASES]
+    for name, env, tif in TIME_IN_FORCE_CASES:
+        tif_raws = [RawIntent(i, si.encode({**body, "metadata": {"time_in_force": tif}}), None, 0)
+                    for i, body in enumerate(bodies)]
+        rows.append((name, *measure(env, tif_raws)))
     reference = rows[0][1]
     print(f"{'case':48} {'us/intent':>10} {'events/intent':>14} {'x reference':>12}")
     for name, seconds, events in rows:

@@ -78,6 +78,8 @@ class Settings:
     # Per order: the order's commissions add up to at least this once anything fills.
     commission_min: float = 0.0
     market_sessions: bool = True
+    # A GTC order that the price has not reached by then expires.
+    gtc_horizon_days: float = 30.0
     # Honour metadata.exec_sim_force (worker/directives.py); off: the key is ignored.
     forced_outcomes: bool = True
     # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
@@ -309,6 +311,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", _number(0)),
     "SIMULATION_COMMISSION_MIN": ("commission_min", _number(0)),
     "SIMULATION_MARKET_SESSIONS": ("market_sessions", _switch),
+    "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", _number(0.001, 366)),
     "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", _switch),
     "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", _number(0, 1)),
     "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", _number(0, 1)),

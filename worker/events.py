@@ -40,6 +40,8 @@ FULL = "full"
 PARTIAL = "partial"
 CANCELLED = "cancelled"
 REJECTED = "rejected"
+# An order update's status (not a fill status: the expiring fill is "cancelled").
+EXPIRED = "expired"
 # Statuses that add to the executed quantity; a "cancelled" or "rejected" fill reports what was not filled.
 EXECUTED_STATUSES = (FULL, PARTIAL)
 
@@ -58,12 +60,14 @@ FOK_NOT_FILLED = "fok_not_filled"
 # Forced outcomes (metadata.exec_sim_force).
 FORCED_REJECT = "forced_reject"
 FORCED_PARTIAL = "forced_partial"
+# A DAY or GTC order the price never reached.
+EXPIRED_CODE = "expired"
 # Injected venue faults (worker/faults.py).
 VENUE_REJECTED = "venue_reject"
 INSTRUMENT_HALTED = "instrument_halted"
 REASON_CODES = (MARKET_CLOSED, NOT_MARKETABLE, NOT_TRIGGERED, NO_PRICE, NOTIONAL_OUT_OF_RANGE,
                 REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT, IOC_REMAINDER, FOK_NOT_FILLED,
-                FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED)
+                FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED, EXPIRED_CODE)
 
 # RFC 3339 needs a four-digit year: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
 MIN_EPOCH_MS = -62_135_596_800_000
@@ -159,7 +163,7 @@ class Fill:
 class OrderOutcome:
     """The terminal state of an order that did not fill in full (its executions.order_update)."""
 
-    status: str  # "cancelled" | "rejected"
+    status: str  # "cancelled" | "rejected" | "expired"
     filled_quantity: int | float
     average_fill_price: float | None
     commission: float  # the order's total
@@ -268,7 +272,8 @@ def order_update_body(order: Order, outcome: OrderOutcome) -> dict[str, Any]:
     """executions.order_update: the order ended without filling in full."""
     last = outcome.last
     body: dict[str, Any] = {
-        "event_type": outcome.status,  # "cancelled" | "rejected": both are event types and statuses
+        # "cancelled" | "rejected" are both event types and statuses; "expired" is only a status.
+        "event_type": CANCELLED if outcome.status == EXPIRED else outcome.status,
         "order_id": order.order_id,
         "corr_id": order.corr_id,
         "symbol": order.instrument,

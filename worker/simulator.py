@@ -74,9 +74,9 @@ from typing import TYPE_CHECKING, Callable
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
 from common.instruments import Instrument
 from common.messages import Execution
-from worker.directives import FOK, FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT, IOC
+from worker.directives import FOK, FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT, GTC, IOC, RESTING
 from worker.events import (
-    CANCELLED, CHILD_FILL_LIMIT, FOK_NOT_FILLED, FULL, INSTRUMENT_HALTED, IOC_REMAINDER, LIQUIDITY_EXHAUSTED,
+    CANCELLED, CHILD_FILL_LIMIT, EXPIRED, EXPIRED_CODE, FOK_NOT_FILLED, FULL, INSTRUMENT_HALTED, IOC_REMAINDER, LIQUIDITY_EXHAUSTED,
     MARKET_CLOSED, NO_PRICE, NOT_MARKETABLE, NOT_TRIGGERED, NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED,
     REMAINDER_CANCELLED, VENUE_REJECTED, Fill, Order, OrderOutcome, encode_events, iso_ms, num, order_id,
 )
@@ -85,7 +85,7 @@ from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
 from worker.faults import (
     DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
-from worker.market import Market, Quote
+from worker.market import STEP_MS, Market, Quote
 from worker.sessions import TradingSessions, trading_sessions
 
 if TYPE_CHECKING:  # only the type: validation runs before, in the same worker
@@ -103,6 +103,7 @@ MAX_EXACT_INT = 2**53
 HUGE_ORDER_CHUNKS = 1 << 20
 # The log-normal latency's scale is latency_median_ms at this daily volatility.
 REFERENCE_VOLATILITY = 0.02
+DAY_MS = 86_400_000
 
 # Roles of the eight uniforms drawn per intent.
 _DELAY_1, _SLIP_1, _PARTIAL, _RATIO, _REMAINDER, _DELAY_2, _SLIP_2 = range(7)
@@ -145,6 +146,8 @@ class ExecutionSimulator:
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
         self._faults = VenueFaults(settings, seed)
+        self._gtc_horizon_ms = int(settings.gtc_horizon_days * DAY_MS)
+        self._reference_ms = settings.instruments.reference_ms
 
     @property
     def market(self) -> Market:
@@ -244,6 +247,29 @@ class ExecutionSimulator:
         rest = exact_rest(quantity, first)
         return (first, rest) if rest > 0 else None
 
+    # -- resting orders ----------------------------------------------------------
+
+    def _expiry(self, tif: str, sessions: TradingSessions | None, arrival_ms: int) -> int:
+        """When a resting order placed at arrival_ms expires: a DAY order at the close of the
+        session it arrived in (or, arriving while closed, of the next one), at most a day
+        on; a GTC order SIMULATION_GTC_HORIZON_DAYS after its arrival."""
+        if tif == GTC:
+            return arrival_ms + self._gtc_horizon_ms
+        if sessions is None:
+            return arrival_ms + DAY_MS
+        opens = sessions.next_open_ms(arrival_ms)
+        if opens is None:  # beyond the calendar's range: nothing will open
+            return arrival_ms
+        close = sessions.close_ms(opens)
+        return min(close if close is not None else opens, opens + DAY_MS)
+
+    def _crossing(self, instrument: str, sessions: TradingSessions | None, start_ms: int, end_ms: int,
+                  level: float, above: bool) -> int | None:
+        if start_ms >= end_ms:
+            return None
+        intervals = sessions.open_intervals(start_ms, end_ms) if sessions is not None else None
+        return self._market.first_crossing(instrument, start_ms, end_ms, level, above, intervals)
+
     # -- the simulation ----------------------------------------------------------
 
     def simulate(self, accepted: AcceptedIntent) -> Execution:
@@ -282,8 +308,15 @@ class ExecutionSimulator:
         tif = directives.time_in_force
         plan = self._faults.plan(corr_id) if force is None else NO_FAULTS
         faults: list[str] = []  # injected into this order, in the order they struck
-        if tif == FOK or forced is not None:
-            cap = None  # a FOK order is never partially filled; a forced one fills as scripted
+        # DAY and GTC limit and stop orders rest until the price path reaches them.
+        resting = tif in RESTING and order_type != "market" and forced is None
+        if tif == FOK or forced is not None or resting:
+            # A FOK order is never partially filled, a forced one fills as scripted, and a
+            # resting one keeps its remainder in the book rather than cancelling it at random.
+            cap = None
+        expires_at: int | None = None
+        triggered = False  # a stop (or stop_limit) whose stop price the mid has reached
+        arrived = True  # the first pass: the order reaching the venue
         if force is not None and force.delay_ms is not None:
             delay = force.delay_ms
         else:
@@ -304,21 +337,50 @@ class ExecutionSimulator:
                          force.reason or f"forced reject ({FORCE_KEY})")  # type: ignore[union-attr]
                 break
             if forced is None:
-                if sessions is not None and not sessions.is_open(market_ms):
+                if resting and expires_at is None:
+                    expires_at = self._expiry(tif, sessions, market_ms)  # type: ignore[arg-type]
+                closed = sessions is not None and not sessions.is_open(market_ms)
+                if closed and not resting:
                     ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
                     break
-                halt = self._faults.halt_window(info.symbol, market_ms)
-                if halt is not None:
+                halt = None if closed else self._faults.halt_window(info.symbol, market_ms)
+                if halt is not None and not resting:
                     faults.append(INSTRUMENT_HALT)
                     ended = (REJECTED if not fills else CANCELLED, INSTRUMENT_HALTED,
                              f"instrument_halted (injected fault): {info.symbol} halted "
                              f"{iso_ms(halt[0])} to {iso_ms(halt[1])}")
                     break
-                if plan.reject and not fills:
+                if plan.reject and arrived:
                     faults.append(VENUE_REJECT)
                     ended = (REJECTED, VENUE_REJECTED, "venue rejected the order (injected fault)")
                     break
-                stop = self._cancel_reason(intent, sign, quote.mid, triggered=bool(fills))
+                arrived = False
+                stop = None if closed or halt else self._cancel_reason(intent, sign, quote.mid, triggered or bool(fills))
+                if stop is not None and stop[0] == NOT_MARKETABLE and order_type == "stop_limit":
+                    triggered = True  # the stop was reached; the limit is what it waits for now
+                if resting and (closed or halt or (stop is not None and stop[0] in (NOT_MARKETABLE, NOT_TRIGGERED))):
+                    # Not now: find when, on the price path, within the open hours before expiry.
+                    level, above = _resting_condition(intent, sign, triggered or bool(fills))
+                    if halt is not None:
+                        resume = halt[1]
+                        if INSTRUMENT_HALT not in faults:
+                            faults.append(INSTRUMENT_HALT)
+                    elif closed:
+                        resume = market_ms + 1
+                    else:  # this step cannot cross: the scan starts at the next
+                        resume = market_ms - (market_ms - self._reference_ms) % STEP_MS + STEP_MS
+                    crossing = self._crossing(instrument, sessions, resume, expires_at, level, above)  # type: ignore[arg-type]
+                    if crossing is None:
+                        delay = expires_at - intent_ms  # type: ignore[operator]
+                        quote = market.quote(instrument, intent_ms + delay)
+                        verb = "reached" if above else "fell to"
+                        ended = (EXPIRED, EXPIRED_CODE,
+                                 f"{tif} order expired at {iso_ms(intent_ms + delay)}: the mid never {verb} {level}")
+                        break
+                    delay = crossing - intent_ms
+                    continue
+                if stop is None and order_type in ("stop", "stop_limit"):
+                    triggered = True
             else:
                 stop = None
             if stop is None and not quantity * quote.mid < MAX_NOTIONAL:
@@ -391,7 +453,8 @@ class ExecutionSimulator:
             status, code, reason = ended
             filled = lots.filled if fills else 0
             last = Fill(
-                index=len(fills) + 1, status=status, quantity=lots.rest(), price=quote.mid,
+                index=len(fills) + 1, status=CANCELLED if status == EXPIRED else status, quantity=lots.rest(),
+                price=quote.mid,
                 intended_price=quote.mid, quote=quote, delay_ms=delay, market_ms=intent_ms + delay,
                 stamp_ms=stamp_base + delay, commission=0.0, slippage=0.0, filled_total=filled,
                 reject_reason=reason, reason_code=code, faults=tuple(faults),
@@ -512,6 +575,16 @@ def _average_price(notional: float, filled: int | float, decimals: int, sign: in
     if limit is not None and order_type in ("limit", "stop_limit"):
         average = min(average, limit) if sign > 0 else max(average, limit)
     return average
+
+
+def _resting_condition(intent: dict, sign: int, triggered: bool) -> tuple[float, bool]:
+    """(level, above) a resting order waits for: its stop until triggered, then its limit.
+
+    A buy stop triggers at mid >= stop and a buy limit is marketable at mid <= limit;
+    a sell, the other way round (the same rules as _cancel_reason)."""
+    if intent["order_type"] in ("stop", "stop_limit") and not triggered:
+        return intent["stop_price"], sign > 0
+    return intent["price"], sign < 0
 
 
 def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:

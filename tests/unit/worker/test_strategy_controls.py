@@ -11,11 +11,12 @@ import pytest
 
 from common.messages import Execution, RawIntent, Rejection
 from tests.unit.worker.test_simulator import (
-    FILL_V, FIXED_DELAY, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, assert_valid, fills_of, make_intent,
+    BOOK, FILL_V, FIXED_DELAY, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, assert_valid, fills_of, make_intent,
     make_settings, mid_at, update_of,
 )
 from worker.directives import FORCE_KEY, read_directives
 from worker.events import iso_ms
+from worker.market import Market
 from worker.faults import (
     DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
@@ -289,3 +290,107 @@ def test_the_same_seed_gives_the_same_faults_and_events():
         first, _ = execute(every, corr_id=f"same{k}")
         second, _ = execute(every, corr_id=f"same{k}")
         assert first.events == second.events and first.faults == second.faults
+
+
+# -- time in force: DAY and GTC rest until the price path reaches them ------------------------
+
+
+def path_mids(instrument: str, start_ms: int, steps: int) -> list[tuple[int, float]]:
+    """(instant, mid) for each one-second step from start_ms: the step holding start_ms counts from it."""
+    market = Market(SEED, BOOK)
+    reference = BOOK.reference_ms
+    first_boundary = start_ms - (start_ms - reference) % 1000 + 1000
+    instants = [start_ms] + [first_boundary + 1000 * k for k in range(steps - 1)]
+    return [(t, market.quote(instrument, t).mid) for t in instants]
+
+
+def level_crossed_later(mids: list[tuple[int, float]], above: bool, quiet_steps: int) -> tuple[float, int]:
+    """A level no step of the first `quiet_steps` reaches but a later one does, and that first instant."""
+    early = [m for _, m in mids[:quiet_steps]]
+    later = [m for _, m in mids[quiet_steps:]]
+    if above:
+        level = (max(early) + max(later)) / 2 if max(later) > max(early) else None
+    else:
+        level = (min(early) + min(later)) / 2 if min(later) < min(early) else None
+    assert level is not None, "the path never goes beyond its first stretch: pick other steps"
+    first = next(t for t, m in mids if (m >= level if above else m <= level))
+    return level, first
+
+
+ARRIVAL = T0 + FIXED_DELAY
+RESTING_SETTINGS = {"market_sessions": False, "liquidity_share": 0.0}
+
+
+@pytest.mark.parametrize("tif", ["DAY", "GTC"])
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_resting_limit_fills_at_the_first_instant_the_path_crosses_it_never_before(tif, side):
+    mids = path_mids("BTC/USD", ARRIVAL, 4000)
+    level, first = level_crossed_later(mids, above=side == "sell", quiet_steps=400)
+    ex, bodies = execute(RESTING_SETTINGS, instrument="BTC/USD", side=side, order_type="limit", price=level,
+                         quantity=0.5, metadata={"time_in_force": tif})
+    (fill,) = fills_of(bodies)
+    assert fill["fill_status"] == "full"
+    assert fill["metadata"]["market_time"] == iso_ms(first)  # the crossing step, not a step earlier or later
+    assert fill["execution_latency_ms"] == first - T0 and ex.events[0].release_after_ms == first - T0
+    assert (fill["fill_price"] <= level) if side == "buy" else (fill["fill_price"] >= level)
+
+
+def test_a_marketable_day_limit_and_a_day_market_order_execute_at_arrival():
+    mid = mid_at("BTC/USD")
+    _, bodies = execute(RESTING_SETTINGS, instrument="BTC/USD", order_type="limit", price=mid * 1.01,
+                        quantity=0.5, metadata={"time_in_force": "DAY"})
+    assert [f["execution_latency_ms"] for f in fills_of(bodies)] == [FIXED_DELAY]
+    _, bodies = execute(RESTING_SETTINGS, instrument="BTC/USD", quantity=0.5, metadata={"time_in_force": "GTC"})
+    assert [(f["fill_status"], f["execution_latency_ms"]) for f in fills_of(bodies)] == [("full", FIXED_DELAY)]
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_resting_stop_triggers_at_the_first_crossing_and_executes_as_market(side):
+    mids = path_mids("ETH/USD", ARRIVAL, 4000)
+    level, first = level_crossed_later(mids, above=side == "buy", quiet_steps=300)
+    _, bodies = execute(RESTING_SETTINGS, instrument="ETH/USD", side=side, order_type="stop", stop_price=level,
+                        quantity=2, metadata={"time_in_force": "GTC"})
+    (fill,) = fills_of(bodies)
+    assert fill["fill_status"] == "full" and fill["metadata"]["market_time"] == iso_ms(first)
+
+
+def test_a_day_order_the_price_never_reaches_expires_at_the_close():
+    # Tuesday 2024-01-16 15:00 UTC: NYSE open, closes 21:00 UTC.
+    placed = 1_705_417_200_000
+    far_below = round(mid_at("AAPL", placed + FIXED_DELAY) * 0.5, 2)
+    ex, bodies = execute({"market_sessions": True, "liquidity_share": 0.0}, instrument="AAPL", order_type="limit",
+                         price=far_below, quantity=10, ts_ms=placed, received_ms=placed + 1000,
+                         metadata={"time_in_force": "DAY"})
+    (fill,) = fills_of(bodies)
+    close = 1_705_438_800_000
+    assert fill["fill_status"] == "cancelled" and fill["metadata"]["reason_code"] == "expired"
+    assert fill["metadata"]["market_time"] == iso_ms(close) and fill["execution_latency_ms"] == close - placed
+    update = update_of(bodies)
+    assert (update["status"], update["event_type"], update["remaining_quantity"]) == ("expired", "cancelled", 10)
+    assert ex.events[-1].fill_type == "expired"
+
+
+def test_a_gtc_order_placed_on_a_weekend_rests_through_closed_hours_and_fills_only_when_open():
+    settings = {"market_sessions": True, "liquidity_share": 0.0, "gtc_horizon_days": 5}
+    monday_open = 1_705_329_000_000  # 2024-01-15 is a holiday (MLK day): the open is Tuesday 14:30 UTC
+    tuesday_open = monday_open + 86_400_000
+    mids = path_mids("AAPL", tuesday_open, 3000)
+    level, first = level_crossed_later(mids, above=False, quiet_steps=200)
+    _, bodies = execute(settings, instrument="AAPL", order_type="limit", price=level, quantity=10,
+                        ts_ms=WEEKEND, received_ms=WEEKEND + 1000, metadata={"time_in_force": "GTC"})
+    (fill,) = fills_of(bodies)
+    assert fill["fill_status"] == "full" and fill["metadata"]["market_time"] == iso_ms(first)
+    # Without a time in force the same order is rejected: the market is closed.
+    _, bodies = execute(settings, instrument="AAPL", order_type="limit", price=level, quantity=10,
+                        ts_ms=WEEKEND, received_ms=WEEKEND + 1000)
+    assert fills_of(bodies)[0]["metadata"]["reason_code"] == "market_closed"
+
+
+def test_a_gtc_order_expires_after_its_horizon():
+    far = round(mid_at("BTC/USD") * 3, 2)  # a sell limit three times the price: never within hours
+    _, bodies = execute({**RESTING_SETTINGS, "gtc_horizon_days": 0.1}, instrument="BTC/USD", side="sell",
+                        order_type="limit", price=far, quantity=1, metadata={"time_in_force": "GTC"})
+    (fill,) = fills_of(bodies)
+    assert fill["metadata"]["reason_code"] == "expired"
+    assert fill["execution_latency_ms"] == FIXED_DELAY + 8_640_000
+    assert update_of(bodies)["status"] == "expired"
