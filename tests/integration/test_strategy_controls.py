@@ -5,6 +5,7 @@ keepalive of a long forced delay, forced outcomes and invalid directives."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 
 import nats
@@ -267,3 +268,47 @@ def test_a_reconcile_held_at_shutdown_is_handed_back_and_finished_by_the_next_in
     info = run_async(consumer_state(nats_server.url, topology))
     assert info.num_ack_pending == 0 and info.num_pending == 0, info
     assert second.stop() == 0
+
+
+def test_a_gtc_limit_rests_and_is_stored_when_the_price_path_first_reaches_it(nats_server, topology, start_service):
+    """Under the wall clock: the fill's market time is the path's first crossing after arrival,
+    and the stream stores it no earlier than the intent's stored time plus that wait."""
+    from common.instruments import load_instruments
+    from worker.events import iso_ms
+    from worker.market import Market
+
+    seed = "resting-e2e"
+    env = dict(SIMULATION_SEED=seed, SIMULATION_MIN_DELAY_MS="100", SIMULATION_MAX_DELAY_MS="100",
+               SIMULATION_PARTIAL_FILL_CHANCE="0", SIMULATION_LIQUIDITY_SHARE="0")
+    service = start_service(**env)
+    service.wait_http("/healthz")
+    book = load_instruments()
+    market = Market(seed.encode(), book)
+    now_ms = int(time.time() * 1000)
+    for offset_ms in range(0, 120_000, 1000):  # an intent time whose path makes a new low 2-10 s after arrival
+        placed_ms = now_ms + offset_ms
+        arrival = placed_ms + 100
+        boundary = arrival - (arrival - book.reference_ms) % 1000 + 1000
+        instants = [arrival] + [boundary + 1000 * k for k in range(10)]
+        mids = [market.quote("BTC/USD", t).mid for t in instants]
+        j = next((j for j in range(2, len(mids)) if mids[j] < min(mids[:j])), None)
+        if j is not None:
+            break
+    assert j is not None
+    level = mids[j]  # a buy limit at the new low: every earlier step is above it
+    body = si.intent("rest-1", order_type="limit", side="buy", instrument="BTC/USD", quantity=0.25,
+                     timestamp=iso_ms(placed_ms), metadata={"time_in_force": "GTC"})
+    body["price"] = level
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(body)]))
+    msgs = run_async(read_outputs(nats_server.url, topology, 2, corr_ids={"rest-1"}, timeout_s=30), timeout_s=40)
+    fill = next(m for m in msgs if m.subject == topology.fill_subject)
+    body_out = validated(fill, topology)
+    assert body_out["fill_status"] == "full" and body_out["fill_price"] <= level
+    assert body_out["metadata"]["market_time"] == iso_ms(instants[j])  # the first crossing, not a step before
+    assert body_out["execution_latency_ms"] == instants[j] - placed_ms
+    intent_msg = run_async(stored_messages(nats_server.url, topology, topology.intent_subject))[-1]
+    waited = stored_at(fill) - stored_at(intent_msg)
+    assert waited >= body_out["execution_latency_ms"] / 1000 - 0.002  # the stream's ms stamps round
+    assert_exactly_once(outputs(nats_server.url, topology), topology, {"rest-1"})
+    assert_all_settled(nats_server.url, topology)
+    assert service.stop() == 0
