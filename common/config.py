@@ -25,6 +25,10 @@ REMAINDER_POLICIES = ("fill", "cancel")
 SWITCHES = ("on", "off")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
+# The stream's duplicate window is what drops a re-published event after a crash: the
+# shortest a created stream gets.
+MIN_DUPLICATE_WINDOW_S = 120.0
+RESTING_SPAN_MARGIN_S = 60.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -79,7 +83,7 @@ class Settings:
     commission_min: float = 0.0
     market_sessions: bool = True
     # A GTC order that the price has not reached by then expires.
-    gtc_horizon_days: float = 30.0
+    gtc_horizon_days: float = 7.0
     # Honour metadata.exec_sim_force (worker/directives.py); off: the key is ignored.
     forced_outcomes: bool = True
     # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
@@ -145,12 +149,22 @@ class Settings:
         if self.liquidity_share > 0:
             partial_then_children += max(self.max_child_fills - 2, 0) * CHILD_FILL_INTERVAL_MS
             children_only += (self.max_child_fills - 1) * CHILD_FILL_INTERVAL_MS
-        longest = max(partial_then_children, children_only)
-        if self.fault_latency_spike_probability > 0:
-            longest += self.fault_latency_spike_ms
-        if self.fault_reconcile_delay_probability > 0:
-            longest += self.fault_reconcile_delay_max_ms
-        return longest
+        # Longer executions (forced delays, latency spikes, held reconciles, resting orders)
+        # are kept alive with progress acks rather than by a longer ack_wait, which would
+        # only slow the redelivery after a crash.
+        return max(partial_then_children, children_only)
+
+    @property
+    def duplicate_window_s(self) -> float:
+        """The stream's duplicate window when this service creates it."""
+        return max(MIN_DUPLICATE_WINDOW_S, self.idempotency_ttl_s)
+
+    @property
+    def resting_fill_span_s(self) -> float:
+        """How long a resting order may go on filling after its first fill: a redelivered
+        order re-publishes every event, and the stream drops a repeat by its message id
+        only within its duplicate window (a minute's margin for the redelivery itself)."""
+        return self.duplicate_window_s - RESTING_SPAN_MARGIN_S
 
     @property
     def virtual_clock(self) -> bool:

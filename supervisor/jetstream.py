@@ -32,10 +32,6 @@ from common.config import Settings
 
 log = logging.getLogger("at_exec_sim.jetstream")
 
-# The stream's duplicate window is what drops a re-published event after a crash.
-MIN_DUPLICATE_WINDOW_S = 120.0
-
-
 def stream_subjects(settings: Settings) -> list[str]:
     """decisions.* and executions.* for the default subjects; a wildcard per subject root otherwise.
 
@@ -65,7 +61,7 @@ def stream_config(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=settings.nats_stream,
         subjects=stream_subjects(settings),
-        duplicate_window=max(MIN_DUPLICATE_WINDOW_S, settings.idempotency_ttl_s),
+        duplicate_window=settings.duplicate_window_s,
         num_replicas=settings.nats_stream_replicas,
     )
 
@@ -119,9 +115,10 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
     log.info("stream bound", extra={"stream": settings.nats_stream, "subjects": info.config.subjects})
 
 
-async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
-    """The durable consumer, created when missing. Nothing binds to it: the supervisor's
-    pull requests name it (supervisor/puller.py)."""
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> float:
+    """The durable consumer, created when missing; returns its ack_wait in seconds (an
+    existing consumer keeps its own). Nothing binds to it: the supervisor's pull
+    requests name it (supervisor/puller.py)."""
     info = await _existing_or_create(
         lambda: js.consumer_info(settings.nats_stream, settings.nats_durable),
         lambda: js.add_consumer(settings.nats_stream, consumer_config(settings)),
@@ -129,7 +126,7 @@ async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
     if info is None:
         log.info("consumer created", extra={"durable": settings.nats_durable,
                                             "max_ack_pending": settings.nats_max_ack_pending})
-        return
+        return settings.ack_wait_s
     cap = info.config.max_ack_pending or 0
     if 0 < cap < settings.max_in_flight:
         log.warning(
@@ -143,7 +140,12 @@ async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
             extra={"max_ack_pending": cap, "max_in_flight": settings.max_in_flight,
                    "instances_at_max_in_flight": cap // settings.max_in_flight},
         )
+    ack_wait = info.config.ack_wait or settings.ack_wait_s
+    if ack_wait != settings.ack_wait_s:
+        log.info("existing consumer's ack_wait differs from ACK_WAIT_SEC; its own is what counts",
+                 extra={"ack_wait_s": ack_wait, "configured_s": settings.ack_wait_s})
     log.info("consumer bound", extra={"durable": settings.nats_durable})
+    return ack_wait
 
 
 class TopologyKeeper:
@@ -160,10 +162,12 @@ class TopologyKeeper:
         self._js = js
         self._settings = settings
         self._suspect = asyncio.Event()
+        # The consumer's ack_wait as the server has it: what the progress acks must beat.
+        self.ack_wait_s = settings.ack_wait_s
 
     async def establish(self) -> None:
         await ensure_stream(self._js, self._settings)
-        await ensure_consumer(self._js, self._settings)
+        self.ack_wait_s = await ensure_consumer(self._js, self._settings)
 
     def suspect(self) -> None:
         self._suspect.set()
@@ -181,6 +185,7 @@ class TopologyKeeper:
                 continue
             try:
                 info = await self._js.consumer_info(s.nats_stream, s.nats_durable, timeout=5)
+                self.ack_wait_s = info.config.ack_wait or self.ack_wait_s
                 if on_backlog is not None:
                     on_backlog(info.num_pending or 0)
                 continue

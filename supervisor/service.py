@@ -440,6 +440,11 @@ class Service:
             except ValueError:
                 log.error("delivery without a JetStream ack subject ignored", extra={"reply": delivery.reply[:120]})
                 continue
+            if delivered >= self._settings.max_deliver > 0:
+                # A long execution (a resting order) handed back at every restart runs out of deliveries.
+                log.warning("last delivery MAX_DELIVER allows: if this instance stops before the intent is "
+                            "answered, the stream will not deliver it again",
+                            extra={"stream_seq": stream_seq, "delivered": delivered})
             held = self._in_flight.get(stream_seq)
             if held is not None:
                 # Redelivered while we still work on it: answer the newest delivery, process once.
@@ -549,7 +554,7 @@ class Service:
                 hold_ends = self._holds.next_deadline()
                 if hold_ends is not None and (next_due is None or hold_ends < next_due):
                     next_due = hold_ends
-            if next_due is not None and next_due <= time.monotonic() and room > 0:
+            if next_due is not None and next_due <= time.monotonic() and room > 0 and self._nc.is_connected:
                 await asyncio.sleep(0)  # more is due: let PubAcks and fetches run first
                 continue
             # Woken by the timer, by new results, or by a PubAck that frees room. The
@@ -653,10 +658,11 @@ class Service:
 
     async def _keepalive_loop(self) -> None:
         """Progress acks for intents in flight longer than half of ack_wait (see supervisor/keepalive.py)."""
-        after_s = keepalive.keepalive_after_s(self._settings.ack_wait_s)
-        interval_s = keepalive.sweep_interval_s(self._settings.ack_wait_s)
         while True:
-            await asyncio.sleep(interval_s)
+            # The consumer's own ack_wait: an existing consumer keeps the one it was made with.
+            ack_wait_s = self._topology.ack_wait_s if self._topology is not None else self._settings.ack_wait_s
+            after_s = keepalive.keepalive_after_s(ack_wait_s)
+            await asyncio.sleep(keepalive.sweep_interval_s(ack_wait_s))
             if not self._nc.is_connected:  # type: ignore[union-attr]
                 continue  # nothing reaches the server now; the first sweep after the reconnect catches up
             kept = 0

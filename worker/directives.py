@@ -89,8 +89,8 @@ def read_directives(intent: dict, forced_outcomes: bool) -> Directives | str:
 
 def _read_force(raw: object) -> ForcedOutcome | str:
     where = f"metadata.{FORCE_KEY}"
-    if not isinstance(raw, dict) or not raw:
-        return f"{where} must be a non-empty object"
+    if not isinstance(raw, dict) or not any(v is not None for v in raw.values()):
+        return f"{where} must be an object that asks for something (null asks for nothing)"
     unknown = sorted(k for k in raw if k not in _FORCE_KEYS)
     if unknown:
         return f"{where} has unknown key(s) {', '.join(k[:40] for k in unknown[:3])}; known: {', '.join(_FORCE_KEYS)}"
@@ -109,7 +109,9 @@ def _read_force(raw: object) -> ForcedOutcome | str:
         if not isinstance(reason, str) or not 0 < len(reason) <= MAX_FORCED_REASON:
             return f"{where}.reason must be a string of 1 to {MAX_FORCED_REASON} characters"
     delay = raw.get("delay_ms")
-    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)
-                              or not 0 <= delay <= MAX_FORCED_DELAY_MS):
-        return f"{where}.delay_ms must be a whole number from 0 to {MAX_FORCED_DELAY_MS}"
+    if delay is not None:
+        whole = isinstance(delay, int) or (isinstance(delay, float) and delay.is_integer())
+        if isinstance(delay, bool) or not whole or not 0 <= delay <= MAX_FORCED_DELAY_MS:
+            return f"{where}.delay_ms must be a whole number from 0 to {MAX_FORCED_DELAY_MS}"
+        delay = int(delay)
     return ForcedOutcome(outcome, float(ratio), reason, delay)

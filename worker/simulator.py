@@ -147,6 +147,7 @@ class ExecutionSimulator:
         self._seeded = settings.simulation_seed is not None
         self._faults = VenueFaults(settings, seed)
         self._gtc_horizon_ms = int(settings.gtc_horizon_days * DAY_MS)
+        self._resting_span_ms = int(settings.resting_fill_span_s * 1000)
         self._reference_ms = settings.instruments.reference_ms
 
     @property
@@ -249,19 +250,40 @@ class ExecutionSimulator:
 
     # -- resting orders ----------------------------------------------------------
 
-    def _expiry(self, tif: str, sessions: TradingSessions | None, arrival_ms: int) -> int:
+    def _expiry(self, tif: str, sessions: TradingSessions | None, arrival_ms: int) -> int | None:
         """When a resting order placed at arrival_ms expires: a DAY order at the close of the
         session it arrived in (or, arriving while closed, of the next one), at most a day
-        on; a GTC order SIMULATION_GTC_HORIZON_DAYS after its arrival."""
+        on; a GTC order SIMULATION_GTC_HORIZON_DAYS after its arrival. None when the
+        calendar has no session to come (beyond its range): the order cannot rest."""
+        opens = arrival_ms if sessions is None else sessions.next_open_ms(arrival_ms)
+        if opens is None:
+            return None
         if tif == GTC:
             return arrival_ms + self._gtc_horizon_ms
         if sessions is None:
             return arrival_ms + DAY_MS
-        opens = sessions.next_open_ms(arrival_ms)
-        if opens is None:  # beyond the calendar's range: nothing will open
-            return arrival_ms
         close = sessions.close_ms(opens)
         return min(close if close is not None else opens, opens + DAY_MS)
+
+    def _after_halts(self, symbol: str, halt: tuple[int, int], until_ms: int) -> int:
+        """The end of a halt and of the halted windows right after it (cheap hashes, not scans)."""
+        end = halt[1]
+        while end < until_ms:
+            following = self._faults.halt_window(symbol, end)
+            if following is None:
+                break
+            end = following[1]
+        return end
+
+    @staticmethod
+    def _next_open(sessions: TradingSessions | None, start_ms: int, end_ms: int) -> int | None:
+        """The first trading instant in [start_ms, end_ms), None if there is none."""
+        if start_ms >= end_ms:
+            return None
+        if sessions is None:
+            return start_ms
+        intervals = sessions.open_intervals(start_ms, end_ms)
+        return intervals[0][0] if intervals else None
 
     def _crossing(self, instrument: str, sessions: TradingSessions | None, start_ms: int, end_ms: int,
                   level: float, above: bool) -> int | None:
@@ -339,11 +361,21 @@ class ExecutionSimulator:
             if forced is None:
                 if resting and expires_at is None:
                     expires_at = self._expiry(tif, sessions, market_ms)  # type: ignore[arg-type]
+                    if expires_at is None:  # beyond the calendar's range: nothing will open
+                        resting = False
+                if resting and market_ms >= expires_at:  # type: ignore[operator]
+                    # Expired while filling in child fills (or arrived already past it).
+                    delay = max(expires_at - intent_ms, delay if not fills else fills[-1].delay_ms)  # type: ignore[operator]
+                    quote = market.quote(instrument, intent_ms + delay)
+                    ended = (EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(intent_ms + delay)}: "
+                                                    f"{lots.rest()} of {quantity} not filled")
+                    break
                 closed = sessions is not None and not sessions.is_open(market_ms)
                 if closed and not resting:
                     ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
                     break
-                halt = None if closed else self._faults.halt_window(info.symbol, market_ms)
+                # A forced delay is still a forced intent: no injected fault, halts included.
+                halt = None if closed or force is not None else self._faults.halt_window(info.symbol, market_ms)
                 if halt is not None and not resting:
                     faults.append(INSTRUMENT_HALT)
                     ended = (REJECTED if not fills else CANCELLED, INSTRUMENT_HALTED,
@@ -360,22 +392,25 @@ class ExecutionSimulator:
                     triggered = True  # the stop was reached; the limit is what it waits for now
                 if resting and (closed or halt or (stop is not None and stop[0] in (NOT_MARKETABLE, NOT_TRIGGERED))):
                     # Not now: find when, on the price path, within the open hours before expiry.
-                    level, above = _resting_condition(intent, sign, triggered or bool(fills))
                     if halt is not None:
-                        resume = halt[1]
                         if INSTRUMENT_HALT not in faults:
                             faults.append(INSTRUMENT_HALT)
+                        resume = self._after_halts(info.symbol, halt, expires_at)  # type: ignore[arg-type]
                     elif closed:
                         resume = market_ms + 1
                     else:  # this step cannot cross: the scan starts at the next
                         resume = market_ms - (market_ms - self._reference_ms) % STEP_MS + STEP_MS
-                    crossing = self._crossing(instrument, sessions, resume, expires_at, level, above)  # type: ignore[arg-type]
+                    if order_type == "stop" and (triggered or fills):
+                        # A triggered stop is a market order: it waits only for trading time.
+                        crossing = self._next_open(sessions, resume, expires_at)  # type: ignore[arg-type]
+                    else:
+                        level, above = _resting_condition(intent, sign, triggered or bool(fills))
+                        crossing = self._crossing(instrument, sessions, resume, expires_at, level, above)  # type: ignore[arg-type]
                     if crossing is None:
-                        delay = expires_at - intent_ms  # type: ignore[operator]
+                        delay = max(expires_at - intent_ms, delay)  # type: ignore[operator]
                         quote = market.quote(instrument, intent_ms + delay)
-                        verb = "reached" if above else "fell to"
-                        ended = (EXPIRED, EXPIRED_CODE,
-                                 f"{tif} order expired at {iso_ms(intent_ms + delay)}: the mid never {verb} {level}")
+                        ended = (EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(intent_ms + delay)}: "
+                                                        f"{lots.rest()} of {quantity} not filled")
                         break
                     delay = crossing - intent_ms
                     continue
@@ -416,6 +451,10 @@ class ExecutionSimulator:
                 break
             lots.take(take, size)
             complete = lots.remaining_units == 0
+            if resting and not fills:
+                # The stream drops a re-sent event by its id only within its duplicate window: a
+                # redelivered order re-publishes everything, so its fills must not span longer.
+                expires_at = min(expires_at, market_ms + self._resting_span_ms)  # type: ignore[type-var]
             raw_commission += size * (self._commission_rate if self._per_unit else price * self._commission_rate)
             commission = max(raw_commission, self._commission_min) - charged
             charged += commission

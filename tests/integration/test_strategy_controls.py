@@ -175,11 +175,18 @@ def test_a_delayed_reconcile_is_stored_after_the_agents_next_fill_or_the_maximum
     assert service.stop() == 0
 
 
+@pytest.mark.parametrize("consumer", ["created with it", "existing, made by an earlier instance"])
 def test_a_forced_delay_longer_than_ack_wait_is_kept_alive_and_not_redelivered(
-        nats_server, topology, start_service):
+        nats_server, topology, start_service, consumer):
     ack_wait_s, delay_ms = 2, 6000
     # ACK_WAIT_SEC must exceed the longest random execution plus the publish timeout; a forced delay is not part of it.
-    service = start_service(ACK_WAIT_SEC=str(ack_wait_s), PUBLISH_TIMEOUT_SEC="0.5", SIMULATION_PARTIAL_FILL_CHANCE="0")
+    env = dict(ACK_WAIT_SEC=str(ack_wait_s), PUBLISH_TIMEOUT_SEC="0.5", SIMULATION_PARTIAL_FILL_CHANCE="0")
+    if consumer.startswith("existing"):
+        # The consumer keeps the 2 s it was made with; this instance's own setting (60 s) must not
+        # be what its progress acks go by.
+        assert start_service(**env).stop() == 0
+        del env["ACK_WAIT_SEC"]
+    service = start_service(**env)
     slow = si.intent("slow-1", metadata={"exec_sim_force": {"delay_ms": delay_ms}})
     quick = si.intent("quick-1")
     run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(slow), si.encode(quick)]))

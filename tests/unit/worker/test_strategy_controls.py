@@ -60,8 +60,10 @@ def executed_quantity(bodies) -> float:
 @pytest.mark.parametrize("metadata, problem", [
     ({"time_in_force": "FOREVER"}, "time_in_force"),
     ({"time_in_force": 3}, "time_in_force"),
-    ({FORCE_KEY: "full"}, "non-empty object"),
-    ({FORCE_KEY: {}}, "non-empty object"),
+    ({FORCE_KEY: "full"}, "asks for something"),
+    ({FORCE_KEY: {}}, "asks for something"),
+    ({FORCE_KEY: {"outcome": None}}, "asks for something"),
+    ({FORCE_KEY: {"delay_ms": None}}, "asks for something"),
     ({FORCE_KEY: {"outcome": "explode"}}, "outcome"),
     ({FORCE_KEY: {"outcome": "partial", "fill_ratio": 1}}, "fill_ratio"),
     ({FORCE_KEY: {"outcome": "partial", "fill_ratio": 0}}, "fill_ratio"),
@@ -72,6 +74,7 @@ def executed_quantity(bodies) -> float:
     ({FORCE_KEY: {"outcome": "reject", "reason": "x" * 201}}, "reason"),
     ({FORCE_KEY: {"delay_ms": -1}}, "delay_ms"),
     ({FORCE_KEY: {"delay_ms": 1.5}}, "delay_ms"),
+    ({FORCE_KEY: {"delay_ms": True}}, "delay_ms"),
     ({FORCE_KEY: {"delay_ms": 86_400_001}}, "delay_ms"),
     ({FORCE_KEY: {"outcome": "full", "price": 3}}, "unknown key"),
     ({"time_in_force": "FOK", FORCE_KEY: {"outcome": "partial"}}, "FOK"),
@@ -394,3 +397,99 @@ def test_a_gtc_order_expires_after_its_horizon():
     assert fill["metadata"]["reason_code"] == "expired"
     assert fill["execution_latency_ms"] == FIXED_DELAY + 8_640_000
     assert update_of(bodies)["status"] == "expired"
+
+
+def test_a_whole_float_delay_is_a_delay_and_a_delay_only_force_meets_no_halt():
+    ex, bodies = execute({"fault_halt_probability": 1.0}, **forced(delay_ms=250.0))
+    assert fills_of(bodies)[0]["execution_latency_ms"] == 250
+    assert [f["fill_status"] for f in fills_of(bodies)] == ["full"] and ex.faults == ()
+
+
+# -- resting orders: what the review found --------------------------------------------------------
+
+TUESDAY_1500 = 1_705_417_200_000  # 2024-01-16 15:00 UTC, NYSE open until 21:00 UTC
+NYSE_CLOSE = 1_705_438_800_000
+
+
+@pytest.mark.parametrize("settings", [
+    # Child fills run into the close; a two-day duplicate window lets the rest wait for the next open.
+    {"market_sessions": True, "liquidity_share": 0.001, "idempotency_ttl_s": 172_800.0},
+    {"market_sessions": False, "liquidity_share": 0.001, "fault_halt_probability": 0.5, "fault_halt_window_s": 3},
+])
+@pytest.mark.parametrize("with_price", [False, True])
+def test_a_triggered_resting_stop_resumes_as_a_market_order_after_a_close_or_a_halt(settings, with_price):
+    placed = NYSE_CLOSE - 6_000
+    stop = round(mid_at("AAPL", placed + FIXED_DELAY) * 0.99, 2)  # a buy stop below the mid: triggered
+    extra = {"price": round(stop * 0.5, 2)} if with_price else {}  # a stray price must not make it a limit
+    for k in range(6):
+        ex, bodies = execute(settings, corr_id=f"stop{k}", instrument="AAPL", order_type="stop", stop_price=stop,
+                             quantity=20_000, ts_ms=placed + k * 7_000, received_ms=placed + k * 7_000 + 1000,
+                             metadata={"time_in_force": "GTC"}, **extra)
+        fills = fills_of(bodies)
+        statuses = [f["fill_status"] for f in fills]
+        assert statuses[-1] in ("full", "cancelled") and "rejected" not in statuses
+        assert executed_quantity(bodies) + (fills[-1]["fill_quantity"] if statuses[-1] == "cancelled" else 0) \
+            == pytest.approx(20_000)
+        if statuses[-1] == "cancelled":  # the child fill limit, never a limit price or a false expiry
+            assert fills[-1]["metadata"]["reason_code"] == "child_fill_limit", fills[-1]
+
+
+def test_a_resting_order_never_fills_after_it_expires_and_its_expiry_comes_last():
+    """Orders that cross in the last step before a short horizon, with children beyond it."""
+    settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001}
+    market, checked = Market(SEED, BOOK), 0
+    for k in range(400):
+        placed = T0 + k * 7_919
+        arrival, expires = placed + FIXED_DELAY, placed + FIXED_DELAY + 86_400
+        instants = [t for t, _ in path_mids("AAPL", arrival, 90) if t < expires]
+        mids = [market.quote("AAPL", t).mid for t in instants]
+        if not mids[-1] < min(mids[:-1]) - 0.01:
+            continue
+        level = round((mids[-1] + min(mids[:-1])) / 2, 2)  # first reached in the very last step
+        ex, bodies = execute(settings, corr_id=f"exp{k}", instrument="AAPL", order_type="limit", price=level,
+                             quantity=5_000, ts_ms=placed, received_ms=placed + 1000, metadata={"time_in_force": "GTC"})
+        fills = fills_of(bodies)
+        executed = [f for f in fills if f["fill_status"] in ("full", "partial")]
+        assert executed and all(placed + f["execution_latency_ms"] < expires for f in executed)
+        assert fills[-1]["fill_status"] == "cancelled" and fills[-1]["metadata"]["reason_code"] == "expired"
+        releases = [e.release_after_ms for e in ex.events]
+        assert releases == sorted(releases)
+        checked += 1
+        if checked == 3:
+            break
+    assert checked == 3
+
+
+def test_a_resting_orders_fills_span_less_than_the_streams_duplicate_window():
+    """A redelivered order re-publishes every event; the stream drops repeats only within its window
+    (IDEMPOTENCY_TTL_SEC, 3,600 s by default): a remainder rests on for less than that, then expires."""
+    settings = {"market_sessions": True, "liquidity_share": 1.0, "gtc_horizon_days": 30}
+    spans, capped = [], 0
+    for k in range(60):
+        placed = T0 + k * 3_600_000
+        limit = round(mid_at("BTC/USD", placed) * 0.995, 2)
+        ex, bodies = execute(settings, corr_id=f"span{k}", instrument="BTC/USD", order_type="limit", price=limit,
+                             quantity=3, ts_ms=placed, received_ms=placed + 1000, metadata={"time_in_force": "GTC"})
+        executed = [f for f in fills_of(bodies) if f["fill_status"] in ("full", "partial")]
+        if executed:
+            spans.append(ex.events[-1].release_after_ms - executed[0]["execution_latency_ms"])
+            capped += fills_of(bodies)[-1]["metadata"].get("reason_code") == "expired"
+    assert spans and max(spans) <= (3_600 - 60) * 1000
+    assert capped  # some would have gone on filling for longer: the cap is what ended them
+
+
+def test_halts_at_probability_one_do_not_make_a_resting_order_scan_each_window():
+    import time as clock
+    started = clock.perf_counter()
+    _, bodies = execute({"market_sessions": False, "fault_halt_probability": 1.0, "fault_halt_window_s": 1,
+                         "gtc_horizon_days": 0.1}, instrument="AAPL", order_type="limit", price=1.0, quantity=1,
+                        metadata={"time_in_force": "GTC"})
+    assert fills_of(bodies)[0]["metadata"]["reason_code"] == "expired"
+    assert clock.perf_counter() - started < 5  # not a bench: the old loop took 10 s here, one scan per window
+
+
+def test_a_resting_order_beyond_the_calendars_range_is_rejected_as_market_closed():
+    beyond = 2_145_916_800_000 + 86_400_000  # 2038-01-02: past the precomputed calendars
+    _, bodies = execute({"market_sessions": True}, instrument="AAPL", order_type="limit", price=1.0, quantity=1,
+                        ts_ms=beyond, received_ms=beyond + 1000, metadata={"time_in_force": "DAY"})
+    assert fills_of(bodies)[0]["metadata"]["reason_code"] == "market_closed"
