@@ -236,6 +236,8 @@ class Service:
             while self._in_flight and time.monotonic() < deadline and not self._stop_now.is_set():
                 if any(t.done() for t in self._tasks[1:]):
                     break
+                if not self._any_finishes_by(deadline):
+                    break  # what is left (resting orders, long forced delays) is handed back now
                 self._room.clear()
                 try:
                     await asyncio.wait_for(self._room.wait(), timeout=0.1)
@@ -277,6 +279,19 @@ class Service:
         self._metrics.pending_events.set(0)
         await self._stop_http()
         log.info("at-exec-sim stopped")
+
+    def _any_finishes_by(self, deadline: float) -> bool:
+        """Whether some intent in flight can be answered before `deadline`: one still with the
+        workers, or whose last event falls due by then (a held reconcile ends by its max wait)."""
+        hold_s = self._hold_max_s if self._holds else 0.0
+        for record in self._in_flight.values():
+            execution = record.execution
+            if execution is None or self._settings.virtual_clock:
+                return True
+            last_due = record.receipt_at + execution.events[-1].release_after_ms / 1000
+            if last_due + hold_s <= deadline:
+                return True
+        return False
 
     def _start_http(self) -> None:
         self._http_started_at = time.monotonic()

@@ -319,3 +319,22 @@ def test_a_gtc_limit_rests_and_is_stored_when_the_price_path_first_reaches_it(na
     assert_exactly_once(outputs(nats_server.url, topology), topology, {"rest-1"})
     assert_all_settled(nats_server.url, topology)
     assert service.stop() == 0
+
+
+def test_a_stop_hands_back_at_once_a_resting_order_that_cannot_fill_before_the_deadline(
+        nats_server, topology, start_service):
+    """SIGTERM waits SHUTDOWN_TIMEOUT_SEC for what can finish, not for a GTC order days from its fill."""
+    service = start_service(SIMULATION_MARKET_SESSIONS="off", SHUTDOWN_TIMEOUT_SEC="120")
+    far = si.intent("rest-far", order_type="limit", side="buy", instrument="BTC/USD", quantity=0.1,
+                    metadata={"time_in_force": "GTC"})
+    far["price"] = 1.0  # a buy limit at 1 on BTC: rests until it expires, a week on
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(far), si.encode(si.intent("quick-2"))]))
+    run_async(read_outputs(nats_server.url, topology, 0, corr_ids={"quick-2"}, timeout_s=20))
+    assert service.metric("exec_sim_intents_in_flight", expect=1) == 1  # simulated, resting
+    started = time.monotonic()
+    assert service.stop() == 0
+    assert time.monotonic() - started < 60  # far below the 120 s it would have waited
+    assert "handing back unfinished intents" in service.log()
+    # Handed back, not lost: the stream holds it for the next instance.
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending + info.num_pending == 1, info
