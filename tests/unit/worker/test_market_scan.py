@@ -15,7 +15,8 @@ import pytest
 from scipy import stats
 
 from common.instruments import load_instruments
-from worker.market import BLOCK, PRICE_MEMORY_DAYS, Market, _cos_sin_turn, _log_unit
+from worker.market import BLOCK, PRICE_MEMORY_DAYS, Market
+from worker.price_path import _cos_sin_turn, _log_unit
 
 BOOK = load_instruments()
 REF = BOOK.reference_ms

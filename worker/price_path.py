@@ -1,0 +1,470 @@
+"""The reference price path under every quote: W, the node tree and blocks, and the crossing scan.
+
+Runs in the pool's worker processes, inside worker.market.Market (one PricePath
+per instrument, built on first use). Owns the Brownian motion W each
+instrument's mid is made of, the arithmetic that turns W into a quote at a step
+(worker.market describes the rule; Market wraps the numbers in a Quote), the
+block and range caches, and the search for the first step whose quoted mid
+crosses a level. Everything here is a pure function of (seed, instrument, step);
+the caches only remember what can be rebuilt.
+
+Price process. Per instrument, in steps of one second from the instruments
+file's reference_time:
+
+    log mid(t) = log reference_price + sigma_s * (W(n) - W(n - H)) / sqrt(2)
+    n          = (t - reference_time) // 1 s,   H = PRICE_MEMORY_DAYS * 86400 steps
+    sigma_s    = daily_volatility / sqrt(86400)
+
+For any two instants less than H apart, the change in log mid is exactly that
+of a geometric Brownian motion with this volatility (two independent Brownian
+increments, each halved in variance), so a 24-hour log return has standard
+deviation daily_volatility and prices move between intents. Over spans longer
+than H the price forgets where it was: it stays in a band around
+reference_price (log-price standard deviation daily_volatility *
+sqrt(PRICE_MEMORY_DAYS / 2), `price_band`), so a limit price set relative to
+the reference price keeps its meaning, and a backtest years away from the
+reference time does not drift to absurd prices.
+
+W is a standard Brownian motion sampled at whole steps (a random walk of
+independent N(0, 1) steps), in two stages:
+
+    nodes   W at every multiple of BLOCK (1,024 steps): Levy's midpoint
+            construction over 2**38 steps (8,700 years) on each side of the
+            reference time. W at the end of the span is sqrt(2**38) * Z, and the
+            value at the midpoint of a dyadic interval [a, b] is the endpoints'
+            mean plus sqrt(b - a) / 2 * Z, each Z hashed from (seed, instrument,
+            node) with blake2b; at most 28 levels down to a block edge, memoised.
+    blocks  the 1,023 steps inside a block [a, a + BLOCK] from its two edges, as
+            an exact random-walk bridge: with S_i the partial sums of BLOCK
+            normals, W(a + i) = W(a) + S_i - (i / BLOCK) * (S_BLOCK - (W(a + BLOCK) - W(a))).
+            The normals come from Philox4x64-10 keyed by blake2b(seed, instrument,
+            block) (counter-based: a block needs no other block), its raw 64-bit
+            words (random_raw, whose stream numpy keeps) made uniform on their
+            top 52 bits and normal by Box-Muller (cos and sin of each pair),
+            with ln, cos and sin as series in numpy's +, -, *, / (its np.log,
+            np.cos, np.sin differ in the last bit between CPUs: these do not).
+            The next BLOCK words of the same stream are the steps' volume draws.
+
+Both stages together are exactly the law of a Gaussian random walk, the same for
+every caller, and a whole block is a few dozen numpy operations. A block uses
+only integer hashing, Philox and IEEE +, -, *, /, sqrt, so its bits do not
+depend on which SIMD kernels numpy picks for the CPU; the nodes and the quote's
+exp use Python's math, as before. Beyond 2**38 steps W stays at its end value.
+
+Why 1,024 steps: a quote in an untouched region builds two blocks (n and n - H)
+and walks the nodes above them, while a scan pays per block a blake2b, a Philox
+rekeying and a node walk besides the per-step numpy work. Measured: blocks of
+512 to 4,096 steps scan a day at about the same speed (the per-step work
+dominates), while a cold quote grows from ~0.3 ms at 512-1,024 steps to ~0.55 ms
+at 4,096. Blocks (W and volume draws) live in a bounded FIFO cache shared by
+the instruments of one Market; quote() and first_crossing() read the same
+arrays (first_crossing builds, in batches, the blocks quoting has not cached,
+with the same row-by-row arithmetic, and does not insert them, so a long scan
+cannot flush the blocks live quoting uses).
+
+Crossing search, Market.first_crossing(instrument, start_ms, end_ms, level, above,
+open_intervals): the earliest instant t with start_ms <= t < end_ms, inside one
+of the open intervals [open_ms, close_ms) when they are given, at which
+quote(instrument, t).mid >= level (above) or <= level (not above); None if none.
+Quotes are constant within a step, so t is the later of the step's start, the
+interval's open and start_ms: an order arriving mid-step is compared with that
+step's quote from its arrival on. Market turns each interval into a range of steps
+and PricePath.first_crossing scans it. The scan goes block by block in growing
+chunks (early exit): first a filter in log price (steps whose raw mid is not
+within a tick of the level cannot cross), then the bid and spread ticks
+computed with numpy at the raw mid -+ 1e-12 (covering np.exp against math.exp),
+each distinct pair rounded to decimals by the scalar code, and the rare step
+whose two ends disagree decided by the scalar rule: the answer is exactly that
+of a step-by-step scan of quote(). Each block's range of W(n) - W(n - H)
+is remembered (a few floats per 1,024 steps, bounded), so a later scan skips
+blocks that cannot reach the level without building them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from common.instruments import Instrument
+
+BRIDGE_LEVELS = 38
+BLOCK_LEVELS = 10
+BLOCK = 1 << BLOCK_LEVELS  # steps per block (the numpy unit)
+PRICE_MEMORY_DAYS = 20
+SECONDS_PER_DAY = 86_400.0
+# Blocks (W and volume draws, 16 KiB each) quoting keeps per Market: 8 MiB.
+MAX_BLOCKS = 512
+# Per-block ranges of W(n) - W(n - H) remembered by the crossing search.
+MAX_RANGES = 1 << 15
+
+_SPAN = 1 << BRIDGE_LEVELS
+_TWO_POW_64 = float(1 << 64)
+_TWO_PI = 2.0 * math.pi
+# Memoised bridge nodes per instrument before the cache is dropped and rebuilt.
+_MAX_NODES = 200_000
+# Blocks the crossing search builds at once: 1, 2, 4, ... up to this (early exit first).
+_MAX_CHUNK_BLOCKS = 32
+_MEMORY_STEPS = PRICE_MEMORY_DAYS * 86_400
+_HALF_SQRT_2 = math.sqrt(0.5)
+_HALF = BLOCK // 2
+_MASK = BLOCK - 1
+_SHIFT = np.uint64(12)
+_ONE_BITS = np.uint64(0x3FF0_0000_0000_0000)
+# Relative slack between numpy's exp and math.exp (both within a few ulps): far more than enough.
+_EXP_SLACK = 1e-12
+# Slack in log price for math.log / math.exp rounding in the first, log-space filter.
+_LOG_SLACK = 1e-9
+# Relative slack for a mid's rounding to decimals in the conservative filters.
+_GRID_SLACK = 1e-9
+_ZERO4 = np.zeros(4, dtype=np.uint64)
+_FRACTIONS = np.arange(BLOCK, dtype=np.float64) / BLOCK
+
+
+# Box-Muller's ln, cos and sin from +, -, *, /, frexp and floor only: numpy's own np.log / np.cos /
+# np.sin pick a SIMD kernel per CPU (AVX-512 and AVX2 differ in the last bit), and the path must be
+# the same bits on every machine. Series to below half an ulp; errors a few ulps, tested.
+_SQRT_HALF = math.sqrt(0.5)
+_LN2 = math.log(2.0)
+_HALF_PI = math.pi / 2
+# ln m = 2 s * sum_k s^(2k) / (2k + 1), s = (m - 1) / (m + 1), |s| <= 0.172: k = 11 .. 0.
+_LOG_COEFFS = tuple(1.0 / (2 * k + 1) for k in range(11, -1, -1))
+# sin x = x * sum_k (-1)^k x^(2k) / (2k + 1)!, cos x = sum_k (-1)^k x^(2k) / (2k)!, |x| <= pi / 4: k = 9 .. 0.
+_SIN_COEFFS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(9, -1, -1))
+_COS_COEFFS = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
+
+
+def _horner(coeffs: tuple[float, ...], z: np.ndarray) -> np.ndarray:
+    acc = np.full_like(z, coeffs[0])
+    for c in coeffs[1:]:
+        acc *= z
+        acc += c
+    return acc
+
+
+def _log_unit(u: np.ndarray) -> np.ndarray:
+    """ln u for u in (0, 1]."""
+    m, e = np.frexp(u)  # u = m * 2**e, m in [0.5, 1): exact
+    low = m < _SQRT_HALF
+    m = np.where(low, m * 2.0, m)  # now in [sqrt(1/2), sqrt(2))
+    e = (e - low).astype(np.float64)
+    s = (m - 1.0) / (m + 1.0)
+    return e * _LN2 + 2.0 * s * _horner(_LOG_COEFFS, s * s)
+
+
+def _cos_sin_turn(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, sin) of 2 pi u for u in [0, 1)."""
+    t = u * 4.0
+    quadrant = np.floor(t)
+    f = t - quadrant  # exact: the fraction of the quadrant
+    upper = f > 0.5
+    x = np.where(upper, 1.0 - f, f) * _HALF_PI  # in [0, pi / 4], reflected in the quadrant's upper half
+    z = x * x
+    s = x * _horner(_SIN_COEFFS, z)
+    c = _horner(_COS_COEFFS, z)
+    swap = upper ^ ((quadrant == 1.0) | (quadrant == 3.0))
+    cos = np.where(swap, s, c)
+    sin = np.where(swap, c, s)
+    cos *= np.where((quadrant == 1.0) | (quadrant == 2.0), -1.0, 1.0)
+    sin *= np.where(quadrant >= 2.0, -1.0, 1.0)
+    return cos, sin
+
+
+
+
+class FifoCache(dict):
+    """A dict that drops its oldest entries beyond `limit` (a pure cache: values can be rebuilt)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key, value) -> None:
+        if len(self) >= self.limit:
+            for old in list(self)[: max(1, self.limit // 8)]:
+                del self[old]
+        self[key] = value
+
+
+class PricePath:
+    """One instrument's price path (memoised nodes, cached blocks) and quoting rules."""
+
+    __slots__ = ("instrument", "key", "log_base", "sigma_step", "nodes", "tick", "decimals", "mid_decimals",
+                 "spread_frac", "per_step", "lot", "blocks", "ranges", "bits")
+
+    def __init__(self, seed: bytes, instrument: Instrument, per_step_volume: float, decimals: int,
+                 mid_decimals: int, blocks: FifoCache, ranges: FifoCache) -> None:
+        self.instrument = instrument
+        self.key = bytes(seed) + b"|" + instrument.symbol.encode() + b"|"
+        self.log_base = math.log(instrument.reference_price)
+        self.sigma_step = instrument.daily_volatility / math.sqrt(SECONDS_PER_DAY)
+        self.nodes: dict[int, float] = {}
+        self.tick = instrument.tick_size
+        # Decimals of the bid and ask, and of the mid (worker.market.tick_decimals).
+        self.decimals = decimals
+        self.mid_decimals = mid_decimals
+        self.spread_frac = instrument.spread_bps / 1e4
+        self.per_step = per_step_volume
+        self.lot = instrument.lot_size
+        # Shared by the Market's paths, keyed (path key, block).
+        self.blocks = blocks
+        self.ranges = ranges
+        # Rekeyed for every block (a fresh Philox costs ~9 us, setting the key ~1 us).
+        self.bits = np.random.Philox(key=0)
+
+    # -- the path ---------------------------------------------------------------------------
+
+    def _normal(self, node: int) -> float:
+        digest = hashlib.blake2b(self.key + node.to_bytes(6, "big", signed=True), digest_size=16).digest()
+        u1 = (int.from_bytes(digest[:8], "big") + 1) / (_TWO_POW_64 + 1)  # (0, 1]: log is finite
+        u2 = int.from_bytes(digest[8:], "big") / _TWO_POW_64
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
+
+    def node(self, n: int) -> float:
+        """W(n) for n a multiple of BLOCK (any n works; the walk stops at n's level)."""
+        side = 1 if n >= 0 else -1
+        m = min(abs(n), _SPAN)
+        nodes = self.nodes
+        if len(nodes) > _MAX_NODES:
+            nodes.clear()
+        w = nodes.get(side * m)
+        if w is not None:
+            return w
+        # Node ids: +c / -c for the midpoint c on each side; +-_SPAN for each end.
+        a, wa = 0, 0.0
+        b = _SPAN
+        wb = nodes.get(side * b)
+        if wb is None:
+            wb = nodes[side * b] = math.sqrt(_SPAN) * self._normal(side * b)
+        while True:
+            if m == a:
+                return wa
+            if m == b:
+                return wb
+            c = (a + b) >> 1
+            wc = nodes.get(side * c)
+            if wc is None:
+                wc = nodes[side * c] = 0.5 * (wa + wb) + 0.5 * math.sqrt(b - a) * self._normal(side * c)
+            if m < c:
+                b, wb = c, wc
+            else:
+                a, wa = c, wc
+
+    def edges(self, j0: int, j1: int) -> dict[int, float]:
+        """W(j * BLOCK) for j0 <= j <= j1, walking the node tree once instead of once per edge."""
+        out: dict[int, float] = {}
+        lo, hi = j0 * BLOCK, j1 * BLOCK
+        for side, m_lo, m_hi in ((1, max(lo, 0), hi), (-1, max(-hi, 0), -lo)):
+            m_hi = min(m_hi, _SPAN)
+            if m_lo > m_hi:
+                continue
+            self._descend(side, 0, 0.0, _SPAN, self.node(side * _SPAN), m_lo, m_hi, out)
+        for j in range(j0, j1 + 1):  # beyond the span (and a lone edge the walk skipped)
+            if j * BLOCK not in out:
+                out[j * BLOCK] = self.node(j * BLOCK)
+        return out
+
+    def _descend(self, side: int, a: int, wa: float, b: int, wb: float, lo: int, hi: int,
+                 out: dict[int, float]) -> None:
+        """Fill out[side * m] for the multiples m of BLOCK in [lo, hi], within the dyadic [a, b]."""
+        if b - a <= BLOCK:
+            if lo <= a <= hi:
+                out[side * a] = wa
+            if lo <= b <= hi:
+                out[side * b] = wb
+            return
+        nodes = self.nodes
+        c = (a + b) >> 1
+        wc = nodes.get(side * c)
+        if wc is None:
+            wc = nodes[side * c] = 0.5 * (wa + wb) + 0.5 * math.sqrt(b - a) * self._normal(side * c)
+        if lo <= c:
+            self._descend(side, a, wa, c, wc, lo, min(hi, c), out)
+        if hi >= c:
+            self._descend(side, c, wc, b, wb, max(lo, c), hi, out)
+
+    def build(self, js: list[int], volume: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """W over blocks js (row r: W(js[r] * BLOCK + i), i < BLOCK) and, if asked, the volume draws.
+
+        quote() builds one block at a time and the crossing search several: the
+        arithmetic is row by row and element by element, so a block's values do
+        not depend on which others it is built with.
+        """
+        count = len(js)
+        width = 2 * BLOCK if volume else BLOCK
+        raw = np.empty((count, width), dtype=np.uint64)
+        left = np.empty(count)
+        right = np.empty(count)
+        key = self.key + b"block"
+        edges: dict[int, float] = {}
+        ordered = sorted(set(js))
+        run = ordered[:1]
+        for j in ordered[1:] + [None]:  # one walk of the node tree per run of adjacent blocks
+            if j is not None and j == run[-1] + 1:
+                run.append(j)
+                continue
+            edges.update(self.edges(run[0], run[-1] + 1))
+            run = [j]
+        bits = self.bits
+        for r, j in enumerate(js):
+            digest = hashlib.blake2b(key + j.to_bytes(6, "big", signed=True), digest_size=16).digest()
+            # Philox keyed by the digest (two little-endian words), counter 0: a fresh stream per block.
+            bits.state = {"bit_generator": "Philox", "state": {"counter": _ZERO4, "key": np.frombuffer(digest, "<u8")},
+                          "buffer": _ZERO4, "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
+            raw[r] = bits.random_raw(width)
+            left[r] = edges[j * BLOCK]
+            right[r] = edges[(j + 1) * BLOCK]
+        # The top 52 bits as the mantissa of a double in [1, 2), less 1: uniform on [0, 1), exact.
+        unit = ((raw >> _SHIFT) | _ONE_BITS).view(np.float64) - 1.0
+        radius = np.sqrt(-2.0 * _log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
+        cos, sin = _cos_sin_turn(unit[:, _HALF:BLOCK])
+        sums = np.cumsum(np.concatenate((radius * cos, radius * sin), axis=1), axis=1)
+        # Shift the partial sums to S_0 .. S_{BLOCK-1}; bridge to the right edge.
+        shifted = np.empty_like(sums)
+        shifted[:, 0] = 0.0
+        shifted[:, 1:] = sums[:, :-1]
+        gap = sums[:, -1] - (right - left)
+        w = left[:, None] + shifted - _FRACTIONS[None, :] * gap[:, None]
+        # Past the end of the span W stays at the end node (a block lies wholly on one side of it).
+        for r, j in enumerate(js):
+            if j * BLOCK >= _SPAN or (j + 1) * BLOCK <= -_SPAN:
+                w[r] = left[r]
+        return w, (np.ascontiguousarray(unit[:, BLOCK:]) if volume else None)
+
+    def block(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Block j's W and volume draws, from (and into) the quoting cache."""
+        entry = self.blocks.get((self.key, j))
+        if entry is None:
+            w, v = self.build([j], volume=True)
+            entry = (w[0], v[0])
+            self.blocks.put((self.key, j), entry)
+        return entry
+
+    def brownian(self, n: int) -> float:
+        """W(n): standard Brownian motion at step n from the reference time (either side)."""
+        return self.block(n >> BLOCK_LEVELS)[0].item(n & _MASK)
+
+    # -- quoting ----------------------------------------------------------------------------
+
+    def mid_of(self, moved_w: float) -> float:
+        """The quoted mid for W(n) - W(n - H) = moved_w (the scalar arithmetic quote() uses)."""
+        return self._prices(moved_w)[2]
+
+    def _prices(self, moved_w: float) -> tuple[float, float, float]:
+        raw = math.exp(self.log_base + self.sigma_step * (moved_w * _HALF_SQRT_2))
+        tick = self.tick
+        spread_ticks = max(1, round(raw * self.spread_frac / tick))
+        return self._from_ticks(max(math.floor((raw - spread_ticks * tick / 2) / tick + 1e-9), 1), spread_ticks)
+
+    def _from_ticks(self, bid_ticks: int, spread_ticks: int) -> tuple[float, float, float]:
+        """(bid, ask, mid) in decimals from the bid and the spread in whole ticks."""
+        tick, d = self.tick, self.decimals
+        bid = round(bid_ticks * tick, d)
+        ask = round((bid_ticks + spread_ticks) * tick, d)
+        return bid, ask, round((bid + ask) / 2, self.mid_decimals)
+
+    def quote(self, step: int) -> tuple[float, float, float, float]:
+        """(bid, ask, mid, volume) at `step` (Market.quote makes the Quote)."""
+        w, draws = self.block(step >> BLOCK_LEVELS)
+        i = step & _MASK
+        back = step - _MEMORY_STEPS
+        bid, ask, mid = self._prices(w.item(i) - self.block(back >> BLOCK_LEVELS)[0].item(back & _MASK))
+        lots = max(math.floor(self.per_step * (0.5 + draws.item(i)) / self.lot), 1)
+        return bid, ask, mid, round(lots * self.lot, 8)
+
+    # -- the crossing search ----------------------------------------------------------------
+
+    def _w_rows(self, js: list[int]) -> np.ndarray:
+        """W over consecutive blocks js, flattened: cached blocks read, the others built (not cached)."""
+        cached = [self.blocks.get((self.key, j)) for j in js]
+        missing = [j for j, entry in zip(js, cached) if entry is None]
+        built = iter(self.build(missing, volume=False)[0]) if missing else iter(())
+        return np.concatenate([entry[0] if entry is not None else next(built) for entry in cached])
+
+    def _moved(self, j0: int, count: int) -> np.ndarray:
+        """W(n) - W(n - H) for n over blocks j0 .. j0 + count - 1."""
+        now = self._w_rows(list(range(j0, j0 + count)))
+        lo = j0 * BLOCK - _MEMORY_STEPS
+        first = lo >> BLOCK_LEVELS
+        last = (lo + count * BLOCK - 1) >> BLOCK_LEVELS
+        back = self._w_rows(list(range(first, last + 1)))
+        offset = lo - first * BLOCK
+        return now - back[offset:offset + count * BLOCK]
+
+    def _bound_mid(self, moved_w: float, above: bool) -> float:
+        """A bound on the quoted mid of any step whose W(n) - W(n - H) is moved_w or beyond it."""
+        raw = math.exp(self.log_base + self.sigma_step * (moved_w * _HALF_SQRT_2))
+        # mid <= raw (+ 1e-9 tick) and mid > raw - tick: see the quoting rule.
+        if above:
+            return raw * (1 + _EXP_SLACK) + self.tick * 1e-6
+        return raw * (1 - _EXP_SLACK) - self.tick * (1 + 1e-6)
+
+    def _ticks(self, raw: np.ndarray) -> np.ndarray:
+        """(bid ticks, spread ticks) per raw mid, rows of a (n, 2) array: the scalar rule's operations."""
+        tick = self.tick
+        spread = np.maximum(np.rint(raw * self.spread_frac / tick), 1.0)
+        bid = np.maximum(np.floor((raw - spread * tick / 2) / tick + 1e-9), 1.0)
+        return np.stack((bid, spread), axis=1)
+
+    def first_crossing(self, first: int, last: int, level: float, above: bool) -> int | None:
+        """The first step n in [first, last] whose quoted mid is >= level (above) or <= level."""
+        ranges = self.ranges
+        margin = abs(level) * _GRID_SLACK
+        j, j_last, chunk = first >> BLOCK_LEVELS, last >> BLOCK_LEVELS, 1
+        while j <= j_last:
+            known = ranges.get((self.key, j))
+            if known is not None:
+                bound = self._bound_mid(known[1] if above else known[0], above)
+                if (bound < level - margin) if above else (bound > level + margin):
+                    j += 1
+                    continue
+            count = min(chunk, j_last - j + 1)
+            chunk = min(2 * chunk, _MAX_CHUNK_BLOCKS)
+            moved = self._moved(j, count)
+            rows = moved.reshape(count, BLOCK)
+            for r, (low, high) in enumerate(zip(rows.min(axis=1).tolist(), rows.max(axis=1).tolist())):
+                ranges.put((self.key, j + r), (low, high))
+            lo = max(first - j * BLOCK, 0)
+            hi = min(last - j * BLOCK, count * BLOCK - 1) + 1
+            found = self._scan(moved[lo:hi], level, above, margin)
+            if found is not None:
+                return j * BLOCK + lo + found
+            j += count
+        return None
+
+    def _scan(self, moved: np.ndarray, level: float, above: bool, margin: float) -> int | None:
+        """Index of the first step in `moved` whose quoted mid crosses `level`, confirmed by the scalar rule."""
+        arg = self.log_base + self.sigma_step * (moved * _HALF_SQRT_2)  # the scalar's operations, in order
+        # First in log space, only where the raw mid could be within a tick of the level at all
+        # (mid <= raw + 1e-9 tick and mid > raw - tick): a scan that never crosses stops here.
+        if above:
+            floor = level - margin - self.tick * 1e-6
+            near = np.flatnonzero(arg >= math.log(floor) - _LOG_SLACK) if floor > 0 else np.arange(len(arg))
+        else:
+            ceiling = level + margin + self.tick * (1 + 1e-6)
+            if ceiling <= 0:  # a mid is at least a tick and a half
+                return None
+            near = np.flatnonzero(arg <= math.log(ceiling) + _LOG_SLACK)
+        if not len(near):
+            return None
+        # np.exp is math.exp within a few ulps, so the scalar raw mid lies in raw * (1 -+ slack). The
+        # rule's spread and bid ticks are the same IEEE operations as the scalar ones (equal for an equal
+        # raw); the spread is monotone in raw, and the bid too for a given spread, so the same pair at
+        # both ends of that interval is the scalar's pair, and the scalar rounding decides each distinct
+        # pair once. Different ends (a raw mid within 1e-12 of a tick boundary) are decided by the
+        # whole scalar rule from W.
+        raw = np.exp(arg[near])
+        low = self._ticks(raw * (1 - _EXP_SLACK))
+        sure = (low == self._ticks(raw * (1 + _EXP_SLACK))).all(axis=1)
+        pairs, inverse = np.unique(low, axis=0, return_inverse=True)
+        mids = [self._from_ticks(int(bid), int(spread))[2] for bid, spread in pairs.tolist()]
+        verdicts = np.array([(mid >= level) if above else (mid <= level) for mid in mids])[inverse.reshape(-1)]
+        for i in np.flatnonzero(verdicts | ~sure).tolist():
+            if sure[i]:
+                return int(near[i])
+            mid = self.mid_of(moved.item(int(near[i])))
+            if (mid >= level) if above else (mid <= level):
+                return int(near[i])
+        return None
+
