@@ -61,6 +61,13 @@ def outputs(url: str, topology: Topology):
     return run_async(stored_messages(url, topology, topology.output_filter))
 
 
+def answered(url: str, topology: Topology, bodies: list[dict]) -> list:
+    """Publish the intents, wait until each is answered, and return every stored output."""
+    run_async(publish_intents(url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    run_async(read_outputs(url, topology, 0, corr_ids={b["corr_id"] for b in bodies}))
+    return outputs(url, topology)
+
+
 async def publish_spaced(url: str, subject: str, payloads: list[bytes], gap_s: float) -> None:
     """Publish through JetStream one at a time, `gap_s` apart."""
     nc = await nats.connect(url)
@@ -86,9 +93,7 @@ def test_each_fault_at_probability_one_is_marked_on_its_events_and_counted(
     service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", **FAULT_ENV[fault])
     bodies = [si.intent(f"f-{fault}-{n}") for n in range(4)]
     corr_ids = {b["corr_id"] for b in bodies}
-    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
-    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids))
-    msgs = outputs(nats_server.url, topology)
+    msgs = answered(nats_server.url, topology, bodies)
 
     marked: dict[str, int] = defaultdict(int)
     for msg in msgs:
@@ -115,9 +120,7 @@ def test_a_duplicated_fill_is_the_same_fill_twice_under_another_message_id(nats_
     bodies = [si.intent(f"dup-fill-{n}", instrument=instrument)
               for n, instrument in enumerate(("EURUSD", "AAPL", "BTC/USD", "SPY", "GLD"))]
     corr_ids = {b["corr_id"] for b in bodies}
-    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
-    run_async(read_outputs(nats_server.url, topology, 0, corr_ids=corr_ids))
-    msgs = outputs(nats_server.url, topology)
+    msgs = answered(nats_server.url, topology, bodies)
 
     by_corr: dict[str, list] = defaultdict(list)
     for msg in msgs:
