@@ -367,8 +367,7 @@ class ExecutionSimulator:
                     # Expired while filling in child fills (or arrived already past it).
                     delay = max(expires_at - intent_ms, delay if not fills else fills[-1].delay_ms)  # type: ignore[operator]
                     quote = market.quote(instrument, intent_ms + delay)
-                    ended = (EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(intent_ms + delay)}: "
-                                                    f"{lots.rest()} of {quantity} not filled")
+                    ended = _expired(tif, intent_ms + delay, lots, quantity)  # type: ignore[arg-type]
                     break
                 closed = sessions is not None and not sessions.is_open(market_ms)
                 if closed and not resting:
@@ -409,8 +408,7 @@ class ExecutionSimulator:
                     if crossing is None:
                         delay = max(expires_at - intent_ms, delay)  # type: ignore[operator]
                         quote = market.quote(instrument, intent_ms + delay)
-                        ended = (EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(intent_ms + delay)}: "
-                                                        f"{lots.rest()} of {quantity} not filled")
+                        ended = _expired(tif, intent_ms + delay, lots, quantity)  # type: ignore[arg-type]
                         break
                     delay = crossing - intent_ms
                     continue
@@ -614,6 +612,11 @@ def _average_price(notional: float, filled: int | float, decimals: int, sign: in
     if limit is not None and order_type in ("limit", "stop_limit"):
         average = min(average, limit) if sign > 0 else max(average, limit)
     return average
+
+
+def _expired(tif: str, at_ms: int, lots: Lots, quantity: int | float) -> tuple[str, str, str]:
+    """How a resting order ends when its time is up: (status, reason code, reason)."""
+    return EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(at_ms)}: {lots.rest()} of {quantity} not filled"
 
 
 def _resting_condition(intent: dict, sign: int, triggered: bool) -> tuple[float, bool]:
