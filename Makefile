@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
+.PHONY: venv demo test golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ bench-memory: venv
 # Where the supervisor's CPU goes at full rate (py-spy, from the dev extras).
 profile: venv
 	$(BIN)/python bench/profile_supervisor.py
+
+# Rewrites tests/golden/corpus.sha256: only in a commit that changes outputs on purpose.
+golden: venv
+	$(BIN)/python -m tests.golden.corpus --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
