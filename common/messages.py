@@ -62,9 +62,9 @@ class OutboundEvent:
     release_after_ms: int
     # fills: "full" | "partial" | "cancelled" | "rejected"; order updates: "cancelled" | "rejected"
     fill_type: str | None = None
-    # An injected venue fault this event carries (worker/faults.py), sent as the
-    # Exec-Sim-Fault header; None for a normal event.
-    fault: str | None = None
+    # The injected venue faults this event carries (worker/faults.py), in the order they
+    # struck; sent comma-joined as the Exec-Sim-Fault header. Empty for a normal event.
+    faults: tuple[str, ...] = ()
 
 
 @_pickles_as_tuple

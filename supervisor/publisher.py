@@ -96,13 +96,13 @@ class JetStreamPublisher:
 
     async def publish(
         self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[bool], Awaitable[None]],
-        fault: str | None = None,
+        faults: tuple[str, ...] = (),
     ) -> None:
         """Send one event; `on_acked(duplicate)` runs once it is stored, `duplicate` when the stream
-        already had its message id (stored earlier by this or another instance). `fault`: the
+        already had its message id (stored earlier by this or another instance). `faults`: the
         injected venue faults the event carries (worker/faults.py), sent as Exec-Sim-Fault."""
         token = b"%d" % next(self._tokens)
-        pending = _Pending(subject, payload, header_block(msg_id, corr_id, fault), corr_id, on_acked)
+        pending = _Pending(subject, payload, header_block(msg_id, corr_id, faults), corr_id, on_acked)
         self._pending[token] = pending
         pending.first_sent_at = time.monotonic()
         await self._send(token, pending)

@@ -588,12 +588,12 @@ class Service:
                 # Counted from when it could go out: due, and its predecessor stored (a hold is not lateness).
                 ready_at = max(self._due_at(record), record.previous_stored_at)
                 self._tally.observe(self._metrics.release_lateness, max(0.0, time.monotonic() - ready_at))
-            if event.fault is not None and RECONCILE_DELAYED in event.fault.split(","):
+            if RECONCILE_DELAYED in event.faults:
                 self._hold(record)
                 return
         await self._publisher.publish(
             self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id,
-            partial(self._event_acked, record), event.fault,
+            partial(self._event_acked, record), event.faults,
         )
 
     def _hold(self, record: InFlight) -> None:

@@ -48,7 +48,7 @@ def nak_after(delay_s: float) -> bytes:
 IN_PROGRESS = b"+WPI"
 
 
-def header_block(msg_id: str, corr_id: str, fault: str | None = None) -> bytes:
+def header_block(msg_id: str, corr_id: str, faults: tuple[str, ...] = ()) -> bytes:
     """The headers of an output event: its dedupe id, its corr_id and, for an event an
     injected venue fault shaped, `Exec-Sim-Fault: <fault names, comma-joined>`.
 
@@ -56,10 +56,10 @@ def header_block(msg_id: str, corr_id: str, fault: str | None = None) -> bytes:
     corr_id pattern has no spaces, colons or line breaks), so they need none of
     nats-py's per-call escaping.
     """
-    if fault is None:
+    if not faults:
         return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n\r\n" % (msg_id.encode(), corr_id.encode())
     return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Fault: %s\r\n\r\n" % (
-        msg_id.encode(), corr_id.encode(), fault.encode())
+        msg_id.encode(), corr_id.encode(), ",".join(faults).encode())
 
 
 def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:

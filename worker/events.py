@@ -322,27 +322,26 @@ def encode_events(
     dumps = orjson.dumps
     for fill in fills:
         this_fill_id = fill_id(order.corr_id, fill.index)
-        marked = ",".join(fill.faults) or None
         payload = dumps(fill_body(order, fill, this_fill_id))
         events.append(OutboundEvent(
-            "fill", msg_id(order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, marked,
+            "fill", msg_id(order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, fill.faults,
         ))
         first = fill.index == 1
         if first and duplicate_first_fill:
             events.append(OutboundEvent(
                 "fill", msg_id(order.corr_id, "fill_duplicate", fill.index), payload, fill.delay_ms, fill.status,
-                ",".join((DUPLICATE_FILL, *fill.faults)),
+                (DUPLICATE_FILL, *fill.faults),
             ))
         reconcile_faults = (RECONCILE_DELAYED, *fill.faults) if first and delay_first_reconcile else fill.faults
         events.append(OutboundEvent(
             "reconcile", msg_id(order.corr_id, "reconcile", fill.index),
             dumps(reconcile_body(order, fill, this_fill_id, reconcile_faults)), fill.delay_ms, None,
-            ",".join(reconcile_faults) or None,
+            reconcile_faults,
         ))
     if outcome is not None:
         events.append(OutboundEvent(
             "order_update", msg_id(order.corr_id, "order_update"),
             dumps(order_update_body(order, outcome)), outcome.last.delay_ms, outcome.status,
-            ",".join(outcome.last.faults) or None,
+            outcome.last.faults,
         ))
     return tuple(events)

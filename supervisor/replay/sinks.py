@@ -87,8 +87,8 @@ class PublishSink:
                     "corr_id": execution.corr_id,
                     "Replay-Of-Seq": str(execution.stream_seq),
                 }
-                if event.fault is not None:
-                    headers["Exec-Sim-Fault"] = event.fault
+                if event.faults:
+                    headers["Exec-Sim-Fault"] = ",".join(event.faults)
                 await self._nc.publish(self._subjects[event.kind], event.payload, headers=headers)
 
     async def rejection(self, rejection: Rejection) -> None:

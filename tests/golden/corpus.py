@@ -198,6 +198,11 @@ def _sha(*parts: object) -> str:
     return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 
+def _fault_header(event: Any) -> str | None:
+    """The Exec-Sim-Fault header's value as sent, None when the event has none."""
+    return ",".join(event.faults) or None
+
+
 def outcome_line(config: GoldenConfig, corr_id: str, outcome: Execution | Rejection) -> str:
     if isinstance(outcome, Rejection):
         own = _sha("rejection", outcome.stream_seq, outcome.error_type, outcome.error_code, outcome.corr_id,
@@ -206,7 +211,7 @@ def outcome_line(config: GoldenConfig, corr_id: str, outcome: Execution | Reject
     own = _sha("execution", outcome.stream_seq, outcome.corr_id, outcome.instrument, outcome.order_type,
                outcome.final_status, outcome.simulation_delay_ms, outcome.agent_id, list(outcome.faults))
     events = [
-        _sha(e.kind, e.msg_id, e.release_after_ms, e.fill_type, e.fault, e.payload.decode())
+        _sha(e.kind, e.msg_id, e.release_after_ms, e.fill_type, _fault_header(e), e.payload.decode())
         for e in outcome.events
     ]
     return " ".join((config.name, corr_id, own, *events))

@@ -42,7 +42,7 @@ def test_a_faulted_event_line_matches_nats_py_publish_with_the_fault_header(faul
                            headers={"Nats-Msg-Id": "req_abc-123:fill_duplicate:1", "corr_id": "req_abc-123",
                                     "Exec-Sim-Fault": fault}))
     ours = hpub_line(b"executions.fill", b"_INBOX.x7.43",
-                     header_block("req_abc-123:fill_duplicate:1", "req_abc-123", fault), payload)
+                     header_block("req_abc-123:fill_duplicate:1", "req_abc-123", tuple(fault.split(","))), payload)
     assert written == [ours]
     # No fault: the same block as before, without the header.
     assert header_block("a:fill:1", "a", None) == header_block("a:fill:1", "a")
