@@ -25,4 +25,5 @@ EXECUTION_VENUE = "simulation"
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed schema `name` (e.g. "executions.fill")."""
     with open(SCHEMA_DIR / f"{name}.schema.json", "rb") as f:
-        return json.load(f)
+        schema: dict[str, Any] = json.load(f)
+    return schema

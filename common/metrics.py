@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 ORDER_STATUSES = ("accepted", "invalid", "duplicate")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
@@ -148,7 +148,9 @@ def mark_process_dead(pid: int) -> None:
     """Drop a reaped process's live gauges from the aggregate."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid)
+    # prometheus_client leaves this function unannotated; the alias gives it its real type.
+    mark_dead: Callable[[int], None] = multiprocess.mark_process_dead
+    mark_dead(pid)
 
 
 class MetricTally:
