@@ -10,19 +10,18 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, TypeVar
 
+from common import config_fields as parse
+from common.config_fields import ConfigError
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
-
-T = TypeVar("T")
 
 SIMULATION_CLOCKS = ("wall", "virtual")
 SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
 LATENCY_MODELS = ("uniform", "lognormal")
 COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
-SWITCHES = ("on", "off")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
@@ -30,15 +29,6 @@ CHILD_FILL_INTERVAL_MS = 1000
 MIN_DUPLICATE_WINDOW_S = 120.0
 RESTING_SPAN_MARGIN_S = 60.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(ValueError):
-    """A configuration variable has a value the service cannot run with."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -182,180 +172,71 @@ class Settings:
         return (self.simulation_seed or f"{self.nats_stream}/{self.nats_durable}").encode()
 
 
-# -- field validators ---------------------------------------------------------
-
-
-def _text(name: str, raw: str) -> str:
-    value = raw.strip()
-    if not value:
-        raise ConfigError(name, "must not be empty")
-    return value
-
-
-def _integer(lo: int | None = None, hi: int | None = None) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ConfigError(name, f"{raw!r} is not a whole number") from None
-        if lo is not None and value < lo:
-            raise ConfigError(name, f"{value} is below the minimum {lo}")
-        if hi is not None and value > hi:
-            raise ConfigError(name, f"{value} is above the maximum {hi}")
-        return value
-
-    return parse
-
-
-def _number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ConfigError(name, f"{raw!r} is not a number") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(name, f"{raw!r} is not a finite number")
-        if lo is not None and (value < lo or (lo_open and value == lo)):
-            bound = "above" if lo_open else "at least"
-            raise ConfigError(name, f"{value:g} must be {bound} {lo:g}")
-        if hi is not None and value > hi:
-            raise ConfigError(name, f"{value:g} must be at most {hi:g}")
-        return value
-
-    return parse
-
-
-def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str, str], str]:
-    def parse(name: str, raw: str) -> str:
-        value = raw.strip().upper() if upper else raw.strip().lower()
-        if value not in options:
-            raise ConfigError(name, f"{raw!r} is not one of {', '.join(options)}")
-        return value
-
-    return parse
-
-
-def _urls(name: str, raw: str) -> tuple[str, ...]:
-    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
-    if not urls:
-        raise ConfigError(name, "needs at least one URL")
-    for url in urls:
-        if "://" not in url:
-            raise ConfigError(name, f"{url!r} is not a URL (nats://host:port)")
-    return urls
-
-
-def _subject(name: str, raw: str) -> str:
-    value = _text(name, raw)
-    if any(c in value for c in " \t*>"):
-        raise ConfigError(name, f"{value!r} is not a plain subject (no spaces or wildcards)")
-    return value
-
-
-def _jetstream_name(name: str, raw: str) -> str:
-    value = _text(name, raw)
-    if any(c in value for c in " \t.*>/\\"):
-        raise ConfigError(name, f"{value!r} is not a JetStream name (no spaces, '.', '*', '>', '/' or '\\')")
-    return value
-
-
-def _secret(name: str, raw: str) -> bytes:
-    return raw.encode()
-
-
-def _reference_prices(name: str, raw: str) -> dict[str, float]:
-    prices: dict[str, float] = {}
-    for item in (p.strip() for p in raw.split(",")):
-        if not item:
-            continue
-        symbol, sep, price = item.partition("=")
-        try:
-            value = float(price)
-        except ValueError:
-            value = float("nan")
-        if not sep or not symbol.strip() or not value > 0 or value == float("inf"):
-            raise ConfigError(name, f"{item!r} is not SYMBOL=PRICE with a positive price")
-        prices[symbol.strip().upper()] = value
-    return prices
-
-
-def _optional_seed(name: str, raw: str) -> str | None:
-    return raw.strip() or None
-
-
-def _switch(name: str, raw: str) -> bool:
-    return _choice(SWITCHES)(name, raw) == "on"
-
-
-def _path(name: str, raw: str) -> str:
-    return raw.strip()
-
-
 # variable -> (field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
-    "SERVICE_NAME": ("service_name", _text),
-    "PORT": ("port", _integer(1, 65535)),
-    "HTTP_HOST": ("http_host", _text),
-    "NATS_URL": ("nats_urls", _urls),
-    "NATS_STREAM": ("nats_stream", _jetstream_name),
-    "NATS_DURABLE": ("nats_durable", _jetstream_name),
-    "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", _subject),
-    "NATS_SUBJECT_FILL": ("subject_fill", _subject),
-    "NATS_SUBJECT_RECONCILE": ("subject_reconcile", _subject),
-    "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", _subject),
-    "API_KEY_HMAC_SECRET": ("hmac_secret", _secret),
-    "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", _number(0)),
-    "IDEMPOTENCY_MAX_CORR_IDS": ("idempotency_max_corr_ids", _integer(1, 100_000_000)),
-    "RATE_LIMIT_RPS": ("rate_limit_rps", _number(0)),
-    "REPLAY_WINDOW_SEC": ("replay_window_s", _number(0)),
-    "SIMULATION_MIN_DELAY_MS": ("min_delay_ms", _integer(0, 3_600_000)),
-    "SIMULATION_MAX_DELAY_MS": ("max_delay_ms", _integer(0, 3_600_000)),
-    "SIMULATION_PARTIAL_FILL_CHANCE": ("partial_fill_chance", _number(0, 1)),
-    "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", _number(0, 10_000)),
-    "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", _choice(SLIPPAGE_MODELS)),
-    "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", _number(0, 100)),
-    "SIMULATION_LATENCY_MODEL": ("latency_model", _choice(LATENCY_MODELS)),
-    "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", _number(0, 3_600_000)),
-    "SIMULATION_LATENCY_SIGMA": ("latency_sigma", _number(0, 10)),
-    "SIMULATION_LIQUIDITY_SHARE": ("liquidity_share", _number(0, 1000)),
-    "SIMULATION_LIQUIDITY_REMAINDER": ("liquidity_remainder", _choice(REMAINDER_POLICIES)),
-    "SIMULATION_MAX_CHILD_FILLS": ("max_child_fills", _integer(1, 1000)),
-    "SIMULATION_COMMISSION_MODEL": ("commission_model", _choice(COMMISSION_MODELS)),
-    "SIMULATION_COMMISSION_BPS": ("commission_bps", _number(0, 10_000)),
-    "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", _number(0)),
-    "SIMULATION_COMMISSION_MIN": ("commission_min", _number(0)),
-    "SIMULATION_MARKET_SESSIONS": ("market_sessions", _switch),
-    "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", _number(0.001, 366)),
-    "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", _switch),
-    "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", _number(0, 1)),
-    "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", _number(0, 1)),
-    "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", _integer(1, 3_600_000)),
-    "FAULT_DUPLICATE_FILL_PROBABILITY": ("fault_duplicate_fill_probability", _number(0, 1)),
-    "FAULT_RECONCILE_DELAY_PROBABILITY": ("fault_reconcile_delay_probability", _number(0, 1)),
-    "FAULT_RECONCILE_DELAY_MAX_MS": ("fault_reconcile_delay_max_ms", _integer(1, 3_600_000)),
-    "FAULT_HALT_PROBABILITY": ("fault_halt_probability", _number(0, 1)),
-    "FAULT_HALT_WINDOW_SEC": ("fault_halt_window_s", _integer(1, 86_400)),
-    "SIMULATION_INSTRUMENTS_FILE": ("instruments_file", _path),
-    "SIMULATION_REFERENCE_PRICES": ("reference_prices", _reference_prices),
-    "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _text),
-    "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
-    "ENV": ("env", _text),
-    "WORKERS": ("workers", _integer(1, 256)),
-    "WORKER_NICENESS": ("worker_niceness", _integer(0, 19)),
-    "BATCH_SIZE": ("batch_size", _integer(1, 10_000)),
-    "SIMULATION_SEED": ("simulation_seed", _optional_seed),
-    "SIMULATION_CLOCK": ("simulation_clock", _choice(SIMULATION_CLOCKS)),
-    "MAX_INTENT_BYTES": ("max_intent_bytes", _integer(256, 64 * 1_048_576)),
-    "MAX_IN_FLIGHT": ("max_in_flight", _integer(1, 1_000_000)),
-    "NATS_MAX_ACK_PENDING": ("nats_max_ack_pending", _integer(-1, 100_000_000)),
-    "NATS_STREAM_REPLICAS": ("nats_stream_replicas", _integer(1, 5)),
-    "MAX_PENDING_EVENTS": ("max_pending_events", _integer(1, 1_000_000)),
-    "FETCH_TIMEOUT_SEC": ("fetch_timeout_s", _number(0.01, 60)),
-    "PUBLISH_TIMEOUT_SEC": ("publish_timeout_s", _number(0.05, 300)),
-    "ACK_WAIT_SEC": ("ack_wait_s", _number(1, 86_400)),
-    "MAX_DELIVER": ("max_deliver", _integer(1, 1_000_000)),
-    "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", _number(0, 3600)),
-    "NATS_CONNECT_TIMEOUT_SEC": ("connect_timeout_s", _number(0.1, 3600)),
+    "SERVICE_NAME": ("service_name", parse.text),
+    "PORT": ("port", parse.integer(1, 65535)),
+    "HTTP_HOST": ("http_host", parse.text),
+    "NATS_URL": ("nats_urls", parse.urls),
+    "NATS_STREAM": ("nats_stream", parse.jetstream_name),
+    "NATS_DURABLE": ("nats_durable", parse.jetstream_name),
+    "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", parse.subject),
+    "NATS_SUBJECT_FILL": ("subject_fill", parse.subject),
+    "NATS_SUBJECT_RECONCILE": ("subject_reconcile", parse.subject),
+    "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", parse.subject),
+    "API_KEY_HMAC_SECRET": ("hmac_secret", parse.secret),
+    "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", parse.number(0)),
+    "IDEMPOTENCY_MAX_CORR_IDS": ("idempotency_max_corr_ids", parse.integer(1, 100_000_000)),
+    "RATE_LIMIT_RPS": ("rate_limit_rps", parse.number(0)),
+    "REPLAY_WINDOW_SEC": ("replay_window_s", parse.number(0)),
+    "SIMULATION_MIN_DELAY_MS": ("min_delay_ms", parse.integer(0, 3_600_000)),
+    "SIMULATION_MAX_DELAY_MS": ("max_delay_ms", parse.integer(0, 3_600_000)),
+    "SIMULATION_PARTIAL_FILL_CHANCE": ("partial_fill_chance", parse.number(0, 1)),
+    "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", parse.number(0, 10_000)),
+    "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", parse.choice(SLIPPAGE_MODELS)),
+    "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", parse.number(0, 100)),
+    "SIMULATION_LATENCY_MODEL": ("latency_model", parse.choice(LATENCY_MODELS)),
+    "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", parse.number(0, 3_600_000)),
+    "SIMULATION_LATENCY_SIGMA": ("latency_sigma", parse.number(0, 10)),
+    "SIMULATION_LIQUIDITY_SHARE": ("liquidity_share", parse.number(0, 1000)),
+    "SIMULATION_LIQUIDITY_REMAINDER": ("liquidity_remainder", parse.choice(REMAINDER_POLICIES)),
+    "SIMULATION_MAX_CHILD_FILLS": ("max_child_fills", parse.integer(1, 1000)),
+    "SIMULATION_COMMISSION_MODEL": ("commission_model", parse.choice(COMMISSION_MODELS)),
+    "SIMULATION_COMMISSION_BPS": ("commission_bps", parse.number(0, 10_000)),
+    "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", parse.number(0)),
+    "SIMULATION_COMMISSION_MIN": ("commission_min", parse.number(0)),
+    "SIMULATION_MARKET_SESSIONS": ("market_sessions", parse.switch),
+    "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", parse.number(0.001, 366)),
+    "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", parse.switch),
+    "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", parse.number(0, 1)),
+    "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", parse.number(0, 1)),
+    "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", parse.integer(1, 3_600_000)),
+    "FAULT_DUPLICATE_FILL_PROBABILITY": ("fault_duplicate_fill_probability", parse.number(0, 1)),
+    "FAULT_RECONCILE_DELAY_PROBABILITY": ("fault_reconcile_delay_probability", parse.number(0, 1)),
+    "FAULT_RECONCILE_DELAY_MAX_MS": ("fault_reconcile_delay_max_ms", parse.integer(1, 3_600_000)),
+    "FAULT_HALT_PROBABILITY": ("fault_halt_probability", parse.number(0, 1)),
+    "FAULT_HALT_WINDOW_SEC": ("fault_halt_window_s", parse.integer(1, 86_400)),
+    "SIMULATION_INSTRUMENTS_FILE": ("instruments_file", parse.path),
+    "SIMULATION_REFERENCE_PRICES": ("reference_prices", parse.reference_prices),
+    "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", parse.text),
+    "LOG_LEVEL": ("log_level", parse.choice(LOG_LEVELS, upper=True)),
+    "ENV": ("env", parse.text),
+    "WORKERS": ("workers", parse.integer(1, 256)),
+    "WORKER_NICENESS": ("worker_niceness", parse.integer(0, 19)),
+    "BATCH_SIZE": ("batch_size", parse.integer(1, 10_000)),
+    "SIMULATION_SEED": ("simulation_seed", parse.optional_seed),
+    "SIMULATION_CLOCK": ("simulation_clock", parse.choice(SIMULATION_CLOCKS)),
+    "MAX_INTENT_BYTES": ("max_intent_bytes", parse.integer(256, 64 * 1_048_576)),
+    "MAX_IN_FLIGHT": ("max_in_flight", parse.integer(1, 1_000_000)),
+    "NATS_MAX_ACK_PENDING": ("nats_max_ack_pending", parse.integer(-1, 100_000_000)),
+    "NATS_STREAM_REPLICAS": ("nats_stream_replicas", parse.integer(1, 5)),
+    "MAX_PENDING_EVENTS": ("max_pending_events", parse.integer(1, 1_000_000)),
+    "FETCH_TIMEOUT_SEC": ("fetch_timeout_s", parse.number(0.01, 60)),
+    "PUBLISH_TIMEOUT_SEC": ("publish_timeout_s", parse.number(0.05, 300)),
+    "ACK_WAIT_SEC": ("ack_wait_s", parse.number(1, 86_400)),
+    "MAX_DELIVER": ("max_deliver", parse.integer(1, 1_000_000)),
+    "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", parse.number(0, 3600)),
+    "NATS_CONNECT_TIMEOUT_SEC": ("connect_timeout_s", parse.number(0.1, 3600)),
 }
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
@@ -365,15 +246,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `environ` (os.environ when None); raise ConfigError on a bad value."""
     source = os.environ if environ is None else environ
     values: dict[str, object] = {}
-    for variable, (name, parse) in _VARIABLES.items():
+    for variable, (name, parse_value) in _VARIABLES.items():
         raw = source.get(variable)
         if raw is None or (raw == "" and variable != "API_KEY_HMAC_SECRET"):
             continue
-        values[name] = parse(variable, raw)
+        values[name] = parse_value(variable, raw)
     if "ack_wait_s" not in values:
         # Unset: long enough for the slowest simulated execution to be published.
         draft = Settings(**values, instruments=_NO_BOOK)  # type: ignore[arg-type]
-        values["ack_wait_s"] = max(Settings.ack_wait_s, draft.longest_execution_ms / 1000 + draft.publish_timeout_s + 30)
+        slowest_s = draft.longest_execution_ms / 1000 + draft.publish_timeout_s
+        values["ack_wait_s"] = max(Settings.ack_wait_s, slowest_s + 30)
     try:
         book = load_instruments(values.get("instruments_file") or None)  # type: ignore[arg-type]
         book = book.with_prices(values.get("reference_prices", {}))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ The schemas are the project's own copy of ../shared/contracts/at-core.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ ORDER_UPDATE = "executions.order_update"
 EXECUTION_VENUE = "simulation"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed schema `name` (e.g. "executions.fill")."""
     with open(SCHEMA_DIR / f"{name}.schema.json", "rb") as f:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 SHIPPED_FILE = Path(__file__).with_name("instruments.toml")
 
@@ -33,7 +34,9 @@ FX = "FX"
 
 _SEPARATORS = str.maketrans("", "", "/_-")
 _TWO_POW_64 = float(1 << 64)
-_FIELDS = ("asset_class", "calendar", "reference_price", "daily_volatility", "spread_bps", "adv", "tick_size", "lot_size")
+_FIELDS = (
+    "asset_class", "calendar", "reference_price", "daily_volatility", "spread_bps", "adv", "tick_size", "lot_size",
+)
 # Instruments are client-chosen: bound the cache of derived unknown ones.
 _MAX_CACHED_UNKNOWN = 100_000
 
@@ -173,7 +176,8 @@ def _check_fields(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
                 raise InstrumentsError(f"{label}: {name} must be a number")
             lowest_ok = 0.0 if name in ("spread_bps", "daily_volatility") else None
             if (value < 0) if lowest_ok is not None else (value <= 0):
-                raise InstrumentsError(f"{label}: {name} {value} must be {'at least 0' if lowest_ok is not None else 'positive'}")
+                bound = "at least 0" if lowest_ok is not None else "positive"
+                raise InstrumentsError(f"{label}: {name} {value} must be {bound}")
             if name == "daily_volatility" and value > 5:
                 raise InstrumentsError(f"{label}: daily_volatility {value} is a fraction (0.02 = 2%), at most 5")
             # Quantities are written with 8 decimals and prices with at most 12.

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 ORDER_STATUSES = ("accepted", "invalid", "duplicate")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
@@ -87,7 +88,8 @@ def build_metrics() -> Metrics:
         ),
         intake_duration=Histogram(
             "exec_sim_intake_duration_seconds",
-            "Stream stored time to simulated result in the supervisor: the part of the simulated delay the pipeline used",
+            "Stream stored time to simulated result in the supervisor: "
+            "the part of the simulated delay the pipeline used",
             buckets=INTAKE_BUCKETS_S,
         ),
         release_lateness=Histogram(

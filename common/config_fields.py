@@ -1,0 +1,129 @@
+"""Parsers of one environment variable each, and the error they raise.
+
+Runs wherever Settings are loaded (the supervisor at start, the CLI's `config`).
+Each parser takes the variable's name and raw text and returns the typed value
+or raises `ConfigError` naming the variable; common.config maps every variable
+to its field and parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+SWITCHES = ("on", "off")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the service cannot run with."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+
+def text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ConfigError(name, "must not be empty")
+    return value
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a whole number") from None
+        if lo is not None and value < lo:
+            raise ConfigError(name, f"{value} is below the minimum {lo}")
+        if hi is not None and value > hi:
+            raise ConfigError(name, f"{value} is above the maximum {hi}")
+        return value
+
+    return parse
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(name, f"{raw!r} is not a finite number")
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            bound = "above" if lo_open else "at least"
+            raise ConfigError(name, f"{value:g} must be {bound} {lo:g}")
+        if hi is not None and value > hi:
+            raise ConfigError(name, f"{value:g} must be at most {hi:g}")
+        return value
+
+    return parse
+
+
+def choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in options:
+            raise ConfigError(name, f"{raw!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def urls(name: str, raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    if not urls:
+        raise ConfigError(name, "needs at least one URL")
+    for url in urls:
+        if "://" not in url:
+            raise ConfigError(name, f"{url!r} is not a URL (nats://host:port)")
+    return urls
+
+
+def subject(name: str, raw: str) -> str:
+    value = text(name, raw)
+    if any(c in value for c in " \t*>"):
+        raise ConfigError(name, f"{value!r} is not a plain subject (no spaces or wildcards)")
+    return value
+
+
+def jetstream_name(name: str, raw: str) -> str:
+    value = text(name, raw)
+    if any(c in value for c in " \t.*>/\\"):
+        raise ConfigError(name, f"{value!r} is not a JetStream name (no spaces, '.', '*', '>', '/' or '\\')")
+    return value
+
+
+def secret(name: str, raw: str) -> bytes:
+    return raw.encode()
+
+
+def reference_prices(name: str, raw: str) -> dict[str, float]:
+    prices: dict[str, float] = {}
+    for item in (p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        symbol, sep, price = item.partition("=")
+        try:
+            value = float(price)
+        except ValueError:
+            value = float("nan")
+        if not sep or not symbol.strip() or not value > 0 or value == float("inf"):
+            raise ConfigError(name, f"{item!r} is not SYMBOL=PRICE with a positive price")
+        prices[symbol.strip().upper()] = value
+    return prices
+
+
+def optional_seed(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def switch(name: str, raw: str) -> bool:
+    return choice(SWITCHES)(name, raw) == "on"
+
+
+def path(name: str, raw: str) -> str:
+    return raw.strip()
