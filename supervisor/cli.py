@@ -23,11 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--intents", type=int, default=200, help="valid intents to send (default 200)")
     demo.add_argument("--workers", type=int, default=2, help="simulator workers (default 2)")
     loadgen = commands.add_parser("loadgen", help="load-test a running at-exec-sim (open loop) and report")
-    from supervisor.loadgen.command import add_arguments
+    from tools.loadgen.command import add_arguments
 
     add_arguments(loadgen)
     replay = commands.add_parser("replay", help="re-drive intents stored in the stream through the simulator")
-    from supervisor.replay import add_arguments as add_replay_arguments
+    from tools.replay import add_arguments as add_replay_arguments
 
     add_replay_arguments(replay)
     commands.add_parser("config", help="print the configuration the environment gives, then exit")
@@ -42,15 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(settings)
     if args.command == "demo":
-        from supervisor.demo import run_demo
+        from tools.demo import run_demo
 
         return run_demo(settings, intents=args.intents, workers=args.workers)
     if args.command == "loadgen":
-        from supervisor.loadgen.command import run_loadgen
+        from tools.loadgen.command import run_loadgen
 
         return run_loadgen(args, settings)
     if args.command == "replay":
-        from supervisor.replay import run_replay
+        from tools.replay import run_replay
 
         return run_replay(args, settings)
     if args.command == "config":

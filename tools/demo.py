@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from common.config import Settings
-from supervisor.embedded_nats import EmbeddedNats
-from supervisor.loadgen.command import execute, finish
-from supervisor.loadgen.plan import LoadOptions
-from supervisor.loadgen.runner import Target
+from tools.embedded_nats import EmbeddedNats
+from tools.loadgen.command import execute, finish
+from tools.loadgen.plan import LoadOptions
+from tools.loadgen.runner import Target
 
 READY_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 60.0

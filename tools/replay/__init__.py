@@ -24,6 +24,6 @@ The choices are written down where they are made:
 - command.py: the options, the selection, and the exit codes.
 """
 
-from supervisor.replay.command import add_arguments, run_replay
+from tools.replay.command import add_arguments, run_replay
 
 __all__ = ["add_arguments", "run_replay"]

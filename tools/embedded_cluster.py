@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nats
 
-from supervisor.embedded_nats import EmbeddedNats
+from tools.embedded_nats import EmbeddedNats
 
 NODES = 3
 

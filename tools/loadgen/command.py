@@ -16,9 +16,9 @@ import orjson
 from rich.console import Console
 
 from common.config import Settings
-from supervisor.loadgen.plan import LoadOptions, parse_mix
-from supervisor.loadgen.runner import LoadgenError, LoadRun, Target, run_load
-from supervisor.loadgen.view import LiveView, summary_table
+from tools.loadgen.plan import LoadOptions, parse_mix
+from tools.loadgen.runner import LoadgenError, LoadRun, Target, run_load
+from tools.loadgen.view import LiveView, summary_table
 
 EXIT_UNANSWERED = 1
 EXIT_UNREACHABLE = 3
@@ -109,7 +109,7 @@ def finish(result: LoadRun, console: Console, json_path: Path | None, report_dir
         json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         console.print(f"figures written to {json_path}")
     if report_dir is not None:
-        from supervisor.loadgen.report import write_report
+        from tools.loadgen.report import write_report
 
         console.print(f"report written to {write_report(report_dir, result.records, summary)}")
     if summary["outstanding"] or summary["invalid_answered_with_a_fill"]:

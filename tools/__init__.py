@@ -1,0 +1,1 @@
+"""What runs beside the service, not in it: the load generator, replay, the demo, embedded NATS."""
