@@ -3,13 +3,15 @@
 Runs in the loadgen process. NATS URL and subjects default to the service's
 own settings (the same environment), so the tool talks to the service it sits
 next to. Exit status: 0 when every valid intent was answered, 1 when some were
-not (counts printed), 3 when NATS or the stream cannot be reached.
+not (counts printed), 2 for bad options (or --report without matplotlib), 3
+when NATS or the stream cannot be reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 from pathlib import Path
 
 import orjson
@@ -86,6 +88,9 @@ def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console |
         options = options_from(args, settings)
     except ValueError as exc:
         console.print(f"at-exec-sim loadgen: {exc}")
+        return 2
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        console.print("at-exec-sim loadgen --report needs the tools extra (matplotlib): pip install 'at-exec-sim[tools]'")
         return 2
     try:
         result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet)
