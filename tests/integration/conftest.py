@@ -26,7 +26,7 @@ import orjson
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from supervisor.embedded_nats import EmbeddedNats, free_port
+from tools.embedded_nats import EmbeddedNats, free_port
 
 T = TypeVar("T")
 _numbers = itertools.count()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import sample_intents as si
-from supervisor.embedded_nats import EmbeddedNats
+from tools import sample_intents as si
+from tools.embedded_nats import EmbeddedNats
 
 from .conftest import (Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async,
                        scaled)

@@ -18,8 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.metrics import FILL_TYPES, ORDER_UPDATE_STATUSES
-from supervisor import sample_intents as si
-from supervisor.embedded_nats import EmbeddedNats, free_port
+from tools import sample_intents as si
+from tools.embedded_nats import EmbeddedNats, free_port
 
 from .conftest import publish_intents, read_outputs, run_async
 

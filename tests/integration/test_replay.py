@@ -19,8 +19,8 @@ import nats
 import orjson
 import pytest
 
-from supervisor import sample_intents as si
-from supervisor.embedded_nats import free_port
+from tools import sample_intents as si
+from tools.embedded_nats import free_port
 
 from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async, stored_messages
 

@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from common.config import load_settings
-from supervisor import sample_intents as si
-from supervisor.embedded_cluster import EmbeddedNatsCluster
 from supervisor.jetstream import TopologyKeeper
+from tools import sample_intents as si
+from tools.embedded_cluster import EmbeddedNatsCluster
 
 from .conftest import (SCALE, ServiceProcess, Topology, assert_exactly_once, consumer_state, publish_intents,
                        read_outputs, run_async, scaled)

@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
 from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
-from supervisor import sample_intents as si
+from tools import sample_intents as si
 
 from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async, stored_messages
 

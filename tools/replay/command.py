@@ -26,9 +26,9 @@ from typing import BinaryIO
 from common.config import Settings
 from common.logs import JsonLineFormatter
 from common.messages import Rejection
-from supervisor.replay.replayer import Replayer
-from supervisor.replay.sinks import JsonLinesSink, PublishSink, Sink, Tally
-from supervisor.replay.source import EPOCH, REQUEST_TIMEOUT_S, ReplayError, Selection, StoredIntents, connect
+from tools.replay.replayer import Replayer
+from tools.replay.sinks import JsonLinesSink, PublishSink, Sink, Tally
+from tools.replay.source import EPOCH, REQUEST_TIMEOUT_S, ReplayError, Selection, StoredIntents, connect
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from supervisor.loadgen.stats import IntentRecord
+from tools.loadgen.stats import IntentRecord
 
 
 def write_report(directory: Path, records: list[IntentRecord], summary: dict[str, Any]) -> Path:

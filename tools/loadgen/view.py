@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from supervisor.loadgen.stats import IntentRecord, percentiles
+from tools.loadgen.stats import IntentRecord, percentiles
 
 
 class LiveView:

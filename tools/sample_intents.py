@@ -1,6 +1,8 @@
-"""Sample order intents for the demo, the tests and the benchmark.
+"""Sample order intents for the load generator, the demo, the tests and the benches.
 
-Runs wherever intents are made up (the demo and bench processes, the tests).
+Runs wherever intents are made up (the loadgen and demo processes, the benches,
+the tests). It owns the recipes and nothing else (it reads the shipped
+instruments file once, at import).
 Limit and stop prices are set well away from the shipped instruments file's
 reference price (eight standard deviations of the band the price moves in), so
 each intent's branch is known in advance: marketable or not, triggered or not.
