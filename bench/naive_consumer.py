@@ -7,8 +7,6 @@ worth the name: it only shows what one-at-a-time handling costs.
 
 from __future__ import annotations
 
-import asyncio
-
 import nats
 import orjson
 from jsonschema import Draft202012Validator
@@ -28,7 +26,7 @@ async def drain(url: str, stream: str, intent_subject: str, fill_subject: str, r
         while handled < expected:
             try:
                 (msg,) = await sub.fetch(1, timeout=2)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 break
             intent = orjson.loads(msg.data)
             if validator.is_valid(intent):

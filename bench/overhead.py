@@ -82,7 +82,7 @@ async def read_back(url: str, expected_intents: int, timeout_s: float) -> tuple[
         while time.monotonic() < deadline and not (len(intents) >= expected_intents and finals >= set(intents)):
             try:
                 msgs = await sub.fetch(1000, timeout=1)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue
             for msg in msgs:
                 stored_ns = int(msg.reply.split(".")[7])

@@ -12,8 +12,6 @@ NATS handling is compared with (issue 8).
 
 from __future__ import annotations
 
-import asyncio
-
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -40,7 +38,7 @@ async def drain(url: str, stream: str, intent_subject: str, fill_subject: str, r
         while handled < expected:
             try:
                 msgs = await sub.fetch(BATCH, timeout=2)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 break
             answers = []
             for msg in msgs:

@@ -46,8 +46,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import nats
 from nats.js.api import StreamConfig
@@ -172,8 +173,10 @@ def run_passthrough(url: str, stream: str, count: int, nats_pids: list[int]) -> 
     async def both() -> Drain:
         consumer = asyncio.create_task(passthrough_drain(url, stream, intent, fill, reconcile, count))
         # The consumer runs in this process: its CPU includes this watcher's polls (a few % of it).
-        drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600,
-                                     cpu=lambda: {"nats-server": sum(map(process_cpu_s, nats_pids)), "consumer": time.process_time()})
+        def cpu() -> dict[str, float]:
+            return {"nats-server": sum(map(process_cpu_s, nats_pids)), "consumer": time.process_time()}
+
+        drained = await wait_drained(url, stream, "passthrough", count, timeout_s=600, cpu=cpu)
         handled.append(await consumer)
         return drained
 
@@ -208,6 +211,31 @@ def run_service(url: str, stream: str, count: int, workers: int, delays: tuple[i
         code = process.wait(60)
         if code != 0:
             print(f"warning: service for {stream} exited with {code}; log {log_path}", file=sys.stderr)
+
+
+def print_tables(cases: list[tuple[str, Drain, int]], naive_included: bool) -> None:
+    """The rates as ratios to the pass-through (and naive) cases of this run, then CPU per intent."""
+    passthrough = cases[0][1]
+    naive = cases[1][1] if naive_included else None
+    print()
+    print(f"{'case':<32} {'intents':>8} {'drain s':>8} {'intents/s':>10} {'steady/s':>9} {'x pass':>7} {'x naive':>8}")
+    for name, drain, count in cases:
+        to_naive = f"{drain.steady_rate / naive.steady_rate:>7.1f}x" if naive else "       -"
+        print(f"{name:<32} {count:>8,} {drain.seconds:>8.2f} {count / drain.seconds:>10,.0f} {drain.steady_rate:>9,.0f} "
+              f"{drain.steady_rate / passthrough.steady_rate:>6.2f}x {to_naive}")
+    print()
+    print("CPU per intent over the drain, microseconds (consumer: the pass-through process or the supervisor;")
+    print("workers: the supervisor's children, simulator workers and the idle HTTP process):")
+    print(f"{'case':<32} {'nats-server':>11} {'consumer':>9} {'workers':>8} {'total':>7}")
+    for name, drain, count in cases:
+        if drain.cpu:
+            per = {role: drain.cpu.get(role, 0.0) / count * 1e6 for role in ("nats-server", "consumer", "workers")}
+            print(f"{name:<32} {per['nats-server']:>11.0f} {per['consumer']:>9.0f} {per['workers']:>8.0f} "
+                  f"{sum(per.values()):>7.0f}")
+    print()
+    print("intents/s: the case's intents over the whole drain (with delays it includes the last intents' delays, up to 2 x MAX")
+    print("with partial fills); steady/s: acked per second between 10% and 90% of N acked; x pass, x naive:")
+    print("steady rate over the pass-through reference's and the naive consumer's.")
 
 
 def main() -> int:
@@ -248,27 +276,7 @@ def main() -> int:
                  lambda s, c: run_service(url, s, c, 2, (100, 2000), work, pids),
                  count=args.delay_intents or 5 * n)
 
-    passthrough = cases[0][1]
-    naive = None if args.skip_naive else cases[1][1]
-    print()
-    print(f"{'case':<32} {'intents':>8} {'drain s':>8} {'intents/s':>10} {'steady/s':>9} {'x pass':>7} {'x naive':>8}")
-    for name, drain, count in cases:
-        to_naive = f"{drain.steady_rate / naive.steady_rate:>7.1f}x" if naive else "       -"
-        print(f"{name:<32} {count:>8,} {drain.seconds:>8.2f} {count / drain.seconds:>10,.0f} {drain.steady_rate:>9,.0f} "
-              f"{drain.steady_rate / passthrough.steady_rate:>6.2f}x {to_naive}")
-    print()
-    print("CPU per intent over the drain, microseconds (consumer: the pass-through process or the supervisor;")
-    print("workers: the supervisor's children, simulator workers and the idle HTTP process):")
-    print(f"{'case':<32} {'nats-server':>11} {'consumer':>9} {'workers':>8} {'total':>7}")
-    for name, drain, count in cases:
-        if drain.cpu:
-            per = {role: drain.cpu.get(role, 0.0) / count * 1e6 for role in ("nats-server", "consumer", "workers")}
-            print(f"{name:<32} {per['nats-server']:>11.0f} {per['consumer']:>9.0f} {per['workers']:>8.0f} "
-                  f"{sum(per.values()):>7.0f}")
-    print()
-    print("intents/s: the case's intents over the whole drain (with delays it includes the last intents' delays, up to 2 x MAX")
-    print("with partial fills); steady/s: acked per second between 10% and 90% of N acked; x pass, x naive:")
-    print("steady rate over the pass-through reference's and the naive consumer's.")
+    print_tables(cases, naive_included=not args.skip_naive)
     return 0
 
 

@@ -72,7 +72,7 @@ class EmbeddedNatsCluster:
                 return i
         raise LookupError(f"no node serves a client named {client_name!r}")
 
-    def start(self, timeout_s: float = 60.0) -> "EmbeddedNatsCluster":
+    def start(self, timeout_s: float = 60.0) -> EmbeddedNatsCluster:
         """All three listening and JetStream answering through each of them (a meta leader elected)."""
         try:
             for node in self.nodes:
@@ -99,7 +99,7 @@ class EmbeddedNatsCluster:
     def _wait_jetstream(self, urls: list[str], timeout_s: float) -> None:
         asyncio.run(_jetstream_answers(urls, time.monotonic() + timeout_s))
 
-    def __enter__(self) -> "EmbeddedNatsCluster":
+    def __enter__(self) -> EmbeddedNatsCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

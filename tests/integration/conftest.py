@@ -18,8 +18,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import nats
 import orjson
@@ -83,7 +84,7 @@ class ServiceProcess:
         self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), **env}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout_s: float = 60.0) -> "ServiceProcess":
+    def start(self, ready_timeout_s: float = 60.0) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -280,7 +281,7 @@ async def read_outputs(
         while time.monotonic() < deadline:
             try:
                 batch = await sub.fetch(500, timeout=0.5)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 if corr_ids is None and len(got) >= expected:
                     break
                 continue
@@ -292,7 +293,7 @@ async def read_outputs(
         # A short grace to see anything beyond `expected` (a doubled fill would show here).
         try:
             got.extend(await sub.fetch(500, timeout=0.5))
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             pass
         return got
     finally:
@@ -311,7 +312,7 @@ async def stored_messages(url: str, topology: Topology, subject: str, idle_s: fl
         while True:
             try:
                 msgs.extend(await sub.fetch(500, timeout=idle_s))
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 return msgs
     finally:
         await nc.close()

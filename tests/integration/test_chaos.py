@@ -17,8 +17,7 @@ import pytest
 from tools import sample_intents as si
 from tools.embedded_nats import EmbeddedNats
 
-from .conftest import (Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async,
-                       scaled)
+from .conftest import Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async, scaled
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 CLI = str(Path(sys.executable).parent / "at-exec-sim")
 EVENT_KEY = b',"event":'
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- helpers --------------------------------------------------------------------
@@ -115,6 +115,22 @@ def interleave(valid: list[bytes], invalid: list[bytes]) -> list[bytes]:
 # -- determinism ------------------------------------------------------------------
 
 
+def assert_twins(stored: list[Any], events: list[tuple[dict[str, Any], bytes]], topology: Any) -> None:
+    """Every stored event has its twin in the replay, same id, subject and bytes; nothing extra."""
+    replayed = {line["msg_id"]: (line, raw) for line, raw in events}
+    assert len(replayed) == len(events), "a msg_id appears twice in the replay"
+    stored_by_id = {msg.headers["Nats-Msg-Id"]: msg for msg in stored}
+    assert len(stored_by_id) == len(stored)
+    assert set(replayed) == set(stored_by_id)
+    for msg_id, msg in stored_by_id.items():
+        line, raw = replayed[msg_id]
+        assert raw == msg.data, msg_id
+        assert line["subject"] == msg.subject
+        assert line["corr_id"] == msg.headers["corr_id"]
+        assert topology.env()[{"fill": "NATS_SUBJECT_FILL", "reconcile": "NATS_SUBJECT_RECONCILE",
+                               "order_update": "NATS_SUBJECT_ORDER_UPDATE"}[line["kind"]]] == msg.subject
+
+
 def test_replay_reproduces_the_services_events_byte_for_byte(nats_server, topology, start_service, tmp_path):
     service = start_service(SIMULATION_SEED="replay-determinism", SIMULATION_PARTIAL_FILL_CHANCE="0.3")
     valid = [si.encode(b) for b in si.mixed(200, seed=11, prefix="rd")]
@@ -137,19 +153,7 @@ def test_replay_reproduces_the_services_events_byte_for_byte(nats_server, topolo
     assert result.stdout == b""
     events, rejections = parse_lines(out.read_bytes())
 
-    # Every stored event has its twin in the replay, same id, subject and bytes; nothing extra.
-    replayed = {line["msg_id"]: (line, raw) for line, raw in events}
-    assert len(replayed) == len(events), "a msg_id appears twice in the replay"
-    stored_by_id = {msg.headers["Nats-Msg-Id"]: msg for msg in stored}
-    assert len(stored_by_id) == len(stored)
-    assert set(replayed) == set(stored_by_id)
-    for msg_id, msg in stored_by_id.items():
-        line, raw = replayed[msg_id]
-        assert raw == msg.data, msg_id
-        assert line["subject"] == msg.subject
-        assert line["corr_id"] == msg.headers["corr_id"]
-        assert topology.env()[{"fill": "NATS_SUBJECT_FILL", "reconcile": "NATS_SUBJECT_RECONCILE",
-                               "order_update": "NATS_SUBJECT_ORDER_UPDATE"}[line["kind"]]] == msg.subject
+    assert_twins(stored, events, topology)
     # Each intent's events in the order the service stored them.
     assert [line["msg_id"] for line, _ in events if line["corr_id"] == "rd-000017"] == \
         [m.headers["Nats-Msg-Id"] for m in stored if m.headers["corr_id"] == "rd-000017"]
@@ -229,6 +233,32 @@ def test_time_range_uses_the_stored_time_inclusive_start_exclusive_end(nats_serv
 # -- publishing ---------------------------------------------------------------------
 
 
+async def publish_and_collect(url: str, env: dict[str, str], prefix: str, expected: int) -> tuple[int, bytes, list[Any]]:
+    """Run `replay --publish PREFIX` while a plain subscriber on PREFIX.> collects what it sends."""
+    nc = await nats.connect(url)
+    got: list[Any] = []
+
+    async def collect(msg: Any) -> None:
+        got.append(msg)
+
+    try:
+        await nc.subscribe(f"{prefix}.>", cb=collect)
+        await nc.flush()
+        process = await asyncio.create_subprocess_exec(
+            CLI, "replay", "--publish", prefix, env={**os.environ, **env},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        )
+        stdout, stderr = await process.communicate()
+        deadline = time.monotonic() + 10
+        while len(got) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # anything beyond the expected count would show here
+        assert stdout == b""
+        return process.returncode or 0, stderr, got
+    finally:
+        await nc.close()
+
+
 def test_publish_puts_the_events_on_the_prefixed_subjects_with_replay_headers(nats_server, topology, tmp_path):
     run_async(create_stream(nats_server.url, topology))
     payloads = [si.encode(si.intent(f"pb-{n}", order_type)) for n, order_type in enumerate(si.ORDER_TYPES * 3)]
@@ -243,31 +273,7 @@ def test_publish_puts_the_events_on_the_prefixed_subjects_with_replay_headers(na
     stored_before = run_async(stream_message_count(nats_server.url, topology))
     prefix = f"replay-{topology.stream.lower()}"
 
-    async def publish_and_collect() -> tuple[int, bytes, list[Any]]:
-        nc = await nats.connect(nats_server.url)
-        got: list[Any] = []
-
-        async def collect(msg: Any) -> None:
-            got.append(msg)
-
-        try:
-            await nc.subscribe(f"{prefix}.>", cb=collect)
-            await nc.flush()
-            process = await asyncio.create_subprocess_exec(
-                CLI, "replay", "--publish", prefix, env={**os.environ, **env},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-            )
-            stdout, stderr = await process.communicate()
-            deadline = time.monotonic() + 10
-            while len(got) < len(events) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)  # anything beyond the expected count would show here
-            assert stdout == b""
-            return process.returncode or 0, stderr, got
-        finally:
-            await nc.close()
-
-    returncode, stderr, got = run_async(publish_and_collect())
+    returncode, stderr, got = run_async(publish_and_collect(nats_server.url, env, prefix, len(events)))
     assert returncode == 0, stderr.decode()
     assert f"{len(events)} events published on {prefix}.>" in stderr.decode()
     # The same events in the same order (one connection, one subscriber), on PREFIX.<live subject>.

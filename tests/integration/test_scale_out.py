@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import nats
 import orjson
@@ -22,8 +23,17 @@ from supervisor.jetstream import TopologyKeeper
 from tools import sample_intents as si
 from tools.embedded_cluster import EmbeddedNatsCluster
 
-from .conftest import (SCALE, ServiceProcess, Topology, assert_exactly_once, consumer_state, publish_intents,
-                       read_outputs, run_async, scaled)
+from .conftest import (
+    SCALE,
+    ServiceProcess,
+    Topology,
+    assert_exactly_once,
+    consumer_state,
+    publish_intents,
+    read_outputs,
+    run_async,
+    scaled,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

@@ -18,7 +18,13 @@ from tools import sample_intents as si
 from worker.faults import FAULTS
 
 from .conftest import (
-    Topology, assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async, stored_messages,
+    Topology,
+    assert_exactly_once,
+    consumer_state,
+    publish_intents,
+    read_outputs,
+    run_async,
+    stored_messages,
 )
 
 pytestmark = pytest.mark.integration

@@ -67,11 +67,19 @@ def write_report(directory: Path, records: list[IntentRecord], summary: dict[str
     add("Fill status mix", status_mix)
     add("Slippage histogram", slippage_histogram)
 
+    page = _page(charts, summary)
+    path = directory / "index.html"
+    path.write_text(page)
+    return path
+
+
+def _page(charts: list[tuple[str, str]], summary: dict[str, Any]) -> str:
+    """The report's one HTML page: the charts inline, then the summary's figures."""
     images = "\n".join(
         f'<h2>{html.escape(title)}</h2>\n<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
         for title, data in charts
     )
-    page = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>at-exec-sim load test</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}pre{{background:#f4f4f4;padding:1em}}</style>
 </head><body>
@@ -82,6 +90,3 @@ def write_report(directory: Path, records: list[IntentRecord], summary: dict[str
 <pre>{html.escape(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())}</pre>
 </body></html>
 """
-    path = directory / "index.html"
-    path.write_text(page)
-    return path

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import nats
 import orjson
@@ -20,7 +21,6 @@ from nats.js.api import DeliverPolicy
 from tools.loadgen.plan import LoadOptions, planned
 from tools.loadgen.stats import IntentRecord, summarize
 from worker.events import EXECUTED_STATUSES
-
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -49,16 +49,7 @@ async def run_load(
     target: Target, options: LoadOptions, drain_timeout_s: float = 30.0,
     on_progress: Callable[[list[IntentRecord], float], None] | None = None,
 ) -> LoadRun:
-    try:
-        # nats-py can retry an unreachable server for ever: the deadline is ours.
-        nc = await asyncio.wait_for(
-            nats.connect(servers=list(target.nats_urls), connect_timeout=3, allow_reconnect=False,
-                         max_reconnect_attempts=0, error_cb=_quiet),
-            timeout=CONNECT_TIMEOUT_S,
-        )
-    except Exception as exc:
-        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
-        raise LoadgenError(f"cannot connect to NATS at {', '.join(target.nats_urls)}: {reason}") from None
+    nc = await _connect(target)
     try:
         js = nc.jetstream()
         try:
@@ -66,74 +57,103 @@ async def run_load(
         except nats.js.errors.NotFoundError:
             raise LoadgenError(f"stream {target.stream!r} not found: is at-exec-sim running against this server?") from None
         plan = list(planned(options))
-        records = {p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan}
-        started = time.monotonic()
-
-        async def on_fill(msg: Any) -> None:
-            body = orjson.loads(msg.data)
-            record = records.get(body.get("corr_id"))
-            if record is None:
-                return  # not ours (another run on the same stream)
-            now = time.monotonic() - started
-            record.statuses.append(body["fill_status"])
-            record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
-            metadata = body.get("metadata", {})
-            # Against the mid: limit orders measure theirs against the limit (price improvement).
-            if body["fill_status"] in EXECUTED_STATUSES and metadata.get("order_type") in ("market", "stop"):
-                record.slippage_bps.append(float(metadata.get("slippage_bps", 0.0)))
-            if body["fill_status"] != "partial":  # full, cancelled or rejected: the order is done
-                record.final_s = now
-                record.simulated_delay_ms = body.get("execution_latency_ms")
-
-        async def on_reconcile(msg: Any) -> None:
-            record = records.get(orjson.loads(msg.data).get("metadata", {}).get("corr_id"))
-            if record is not None:
-                record.reconciles += 1
-
-        async def on_order_update(msg: Any) -> None:
-            body = orjson.loads(msg.data)
-            record = records.get(body.get("corr_id"))
-            if record is not None:
-                record.end_reason = body.get("metadata", {}).get("reason_code") or body.get("status")
-
+        answers = _Answers({p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan})
         subs = [
-            await js.subscribe(target.fill_subject, cb=on_fill, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW),
-            await js.subscribe(target.reconcile_subject, cb=on_reconcile, ordered_consumer=True,
-                               deliver_policy=DeliverPolicy.NEW),
-            await js.subscribe(target.order_update_subject, cb=on_order_update, ordered_consumer=True,
-                               deliver_policy=DeliverPolicy.NEW),
+            await js.subscribe(subject, cb=handler, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+            for subject, handler in ((target.fill_subject, answers.on_fill),
+                                     (target.reconcile_subject, answers.on_reconcile),
+                                     (target.order_update_subject, answers.on_order_update))
         ]
-        started = time.monotonic()
-        progress = asyncio.create_task(_report_progress(records, started, on_progress)) if on_progress else None
-        for intent in plan:
-            wait_s = intent.due_s - (time.monotonic() - started)
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
-            await nc.publish(target.intent_subject, intent.payload, headers=intent.headers)
-            records[intent.corr_id].sent_s = time.monotonic() - started
-            if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
-                records[intent.corr_id] = _rescheduled(records[intent.corr_id])
-            if intent.index % 256 == 255:
-                await asyncio.sleep(0)  # let answers in while sending flat out
-        await nc.flush(timeout=10)
-        send_s = time.monotonic() - started
-        valid = [r for r in records.values() if r.valid]
-        deadline = time.monotonic() + drain_timeout_s
-        while time.monotonic() < deadline and not all(r.complete for r in valid):
-            await asyncio.sleep(0.05)
-        # Invalid intents must stay unanswered: give a stray fill a moment to show.
-        await asyncio.sleep(0.2)
-        elapsed = time.monotonic() - started
-        if progress is not None:
+        answers.started = time.monotonic()
+        progress = asyncio.create_task(_report_progress(answers.records, answers.started, on_progress)) \
+            if on_progress else None
+        await _send(nc, target, plan, answers)
+        send_s = time.monotonic() - answers.started
+        await _wait_for_answers(answers, drain_timeout_s)
+        elapsed = time.monotonic() - answers.started
+        if progress is not None and on_progress is not None:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-            on_progress(list(records.values()), elapsed)  # type: ignore[misc]
+            on_progress(list(answers.records.values()), elapsed)
         for sub in subs:
             await sub.unsubscribe()
-        ordered = list(records.values())
+        ordered = list(answers.records.values())
         return LoadRun(ordered, summarize(ordered, options, elapsed, send_s))
     finally:
         await nc.close()
+
+
+async def _connect(target: Target) -> Any:
+    try:
+        # nats-py can retry an unreachable server for ever: the deadline is ours.
+        return await asyncio.wait_for(
+            nats.connect(servers=list(target.nats_urls), connect_timeout=3, allow_reconnect=False,
+                         max_reconnect_attempts=0, error_cb=_quiet),
+            timeout=CONNECT_TIMEOUT_S,
+        )
+    except Exception as exc:
+        reason = (f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError)
+                  else str(exc) or type(exc).__name__)
+        raise LoadgenError(f"cannot connect to NATS at {', '.join(target.nats_urls)}: {reason}") from None
+
+
+class _Answers:
+    """What the stream stored for this run's intents, recorded on each intent as it arrives."""
+
+    def __init__(self, records: dict[str, IntentRecord]) -> None:
+        self.records = records
+        self.started = time.monotonic()
+
+    async def on_fill(self, msg: Any) -> None:
+        body = orjson.loads(msg.data)
+        record = self.records.get(body.get("corr_id"))
+        if record is None:
+            return  # not ours (another run on the same stream)
+        now = time.monotonic() - self.started
+        record.statuses.append(body["fill_status"])
+        record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
+        metadata = body.get("metadata", {})
+        # Against the mid: limit orders measure theirs against the limit (price improvement).
+        if body["fill_status"] in EXECUTED_STATUSES and metadata.get("order_type") in ("market", "stop"):
+            record.slippage_bps.append(float(metadata.get("slippage_bps", 0.0)))
+        if body["fill_status"] != "partial":  # full, cancelled or rejected: the order is done
+            record.final_s = now
+            record.simulated_delay_ms = body.get("execution_latency_ms")
+
+    async def on_reconcile(self, msg: Any) -> None:
+        record = self.records.get(orjson.loads(msg.data).get("metadata", {}).get("corr_id"))
+        if record is not None:
+            record.reconciles += 1
+
+    async def on_order_update(self, msg: Any) -> None:
+        body = orjson.loads(msg.data)
+        record = self.records.get(body.get("corr_id"))
+        if record is not None:
+            record.end_reason = body.get("metadata", {}).get("reason_code") or body.get("status")
+
+
+async def _send(nc: Any, target: Target, plan: list[Any], answers: _Answers) -> None:
+    records, started = answers.records, answers.started
+    for intent in plan:
+        wait_s = intent.due_s - (time.monotonic() - started)
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        await nc.publish(target.intent_subject, intent.payload, headers=intent.headers)
+        records[intent.corr_id].sent_s = time.monotonic() - started
+        if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
+            records[intent.corr_id] = _rescheduled(records[intent.corr_id])
+        if intent.index % 256 == 255:
+            await asyncio.sleep(0)  # let answers in while sending flat out
+    await nc.flush(timeout=10)
+
+
+async def _wait_for_answers(answers: _Answers, drain_timeout_s: float) -> None:
+    valid = [r for r in answers.records.values() if r.valid]
+    deadline = time.monotonic() + drain_timeout_s
+    while time.monotonic() < deadline and not all(r.complete for r in valid):
+        await asyncio.sleep(0.05)
+    # Invalid intents must stay unanswered: give a stray fill a moment to show.
+    await asyncio.sleep(0.2)
 
 
 async def _quiet(exc: Exception) -> None:

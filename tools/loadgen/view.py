@@ -20,7 +20,7 @@ class LiveView:
         self._live = Live(Text("starting"), console=console, refresh_per_second=4, transient=True)
         self._last: tuple[float, int, int] = (0.0, 0, 0)
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         self._live.__enter__()
         return self
 

@@ -27,10 +27,11 @@ nothing else: it never acks and never touches the service's durable consumer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -49,7 +50,7 @@ REQUEST_TIMEOUT_S = 5.0
 MAX_IDLE_FETCHES = 5
 # The server removes the ephemeral consumer this long after a run that died without deleting it.
 CONSUMER_INACTIVE_S = 60.0
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ReplayError(Exception):
@@ -87,7 +88,7 @@ def nats_step(what: str) -> Iterator[None]:
         yield
     except ReplayError:
         raise
-    except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, nats.errors.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ReplayError(f"{what}: {reason}") from None
 
@@ -114,7 +115,7 @@ async def connect(settings: Settings) -> NATS:
             ),
             timeout=settings.connect_timeout_s,
         )
-    except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, nats.errors.Error, OSError) as exc:
         last = failures[-1] if failures else exc
         reason = str(last) or type(last).__name__
         raise ReplayError(f"cannot reach NATS at {servers} within {settings.connect_timeout_s:g} s: {reason}") from None
