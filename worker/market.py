@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from common.instruments import Instrument, InstrumentBook
-from worker.price_path import BLOCK, MAX_BLOCKS, MAX_RANGES, PRICE_MEMORY_DAYS, SECONDS_PER_DAY, FifoCache, PricePath
+from worker.price_path import (
+    BLOCK, MAX_BLOCKS, MAX_RANGES, PRICE_MEMORY_DAYS, SECONDS_PER_DAY, BlockCache, FifoCache, PricePath, RangeCache,
+)
 
 # The path's constants other modules read from here (BLOCK, PRICE_MEMORY_DAYS) are re-exported.
 __all__ = ["BLOCK", "MAX_DECIMALS", "PRICE_MEMORY_DAYS", "SECONDS_PER_DAY", "STEP_MS", "Market", "Quote",
@@ -80,8 +82,8 @@ class Market:
         self._by_symbol: dict[str, PricePath] = {}
         self._quotes: dict[tuple[str, int], Quote] = {}
         # Shared by the instruments' paths (see worker/price_path.py).
-        self._blocks = FifoCache(MAX_BLOCKS)
-        self._ranges = FifoCache(MAX_RANGES)
+        self._blocks: BlockCache = FifoCache(MAX_BLOCKS)
+        self._ranges: RangeCache = FifoCache(MAX_RANGES)
 
     def path(self, instrument: str) -> PricePath:
         """The instrument's price path (worker.price_path), built on first use."""

@@ -84,10 +84,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 
 from common.instruments import Instrument
+from worker.portable_math import cos_sin_turn, log_unit
 
 BRIDGE_LEVELS = 38
 BLOCK_LEVELS = 10
@@ -122,69 +124,28 @@ _ZERO4 = np.zeros(4, dtype=np.uint64)
 _FRACTIONS = np.arange(BLOCK, dtype=np.float64) / BLOCK
 
 
-# Box-Muller's ln, cos and sin from +, -, *, /, frexp and floor only: numpy's own np.log / np.cos /
-# np.sin pick a SIMD kernel per CPU (AVX-512 and AVX2 differ in the last bit), and the path must be
-# the same bits on every machine. Series to below half an ulp; errors a few ulps, tested.
-_SQRT_HALF = math.sqrt(0.5)
-_LN2 = math.log(2.0)
-_HALF_PI = math.pi / 2
-# ln m = 2 s * sum_k s^(2k) / (2k + 1), s = (m - 1) / (m + 1), |s| <= 0.172: k = 11 .. 0.
-_LOG_COEFFS = tuple(1.0 / (2 * k + 1) for k in range(11, -1, -1))
-# sin x = x * sum_k (-1)^k x^(2k) / (2k + 1)!, cos x = sum_k (-1)^k x^(2k) / (2k)!, |x| <= pi / 4: k = 9 .. 0.
-_SIN_COEFFS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(9, -1, -1))
-_COS_COEFFS = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def _horner(coeffs: tuple[float, ...], z: np.ndarray) -> np.ndarray:
-    acc = np.full_like(z, coeffs[0])
-    for c in coeffs[1:]:
-        acc *= z
-        acc += c
-    return acc
-
-
-def _log_unit(u: np.ndarray) -> np.ndarray:
-    """ln u for u in (0, 1]."""
-    m, e = np.frexp(u)  # u = m * 2**e, m in [0.5, 1): exact
-    low = m < _SQRT_HALF
-    m = np.where(low, m * 2.0, m)  # now in [sqrt(1/2), sqrt(2))
-    e = (e - low).astype(np.float64)
-    s = (m - 1.0) / (m + 1.0)
-    return e * _LN2 + 2.0 * s * _horner(_LOG_COEFFS, s * s)
-
-
-def _cos_sin_turn(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cos, sin) of 2 pi u for u in [0, 1)."""
-    t = u * 4.0
-    quadrant = np.floor(t)
-    f = t - quadrant  # exact: the fraction of the quadrant
-    upper = f > 0.5
-    x = np.where(upper, 1.0 - f, f) * _HALF_PI  # in [0, pi / 4], reflected in the quadrant's upper half
-    z = x * x
-    s = x * _horner(_SIN_COEFFS, z)
-    c = _horner(_COS_COEFFS, z)
-    swap = upper ^ ((quadrant == 1.0) | (quadrant == 3.0))
-    cos = np.where(swap, s, c)
-    sin = np.where(swap, c, s)
-    cos *= np.where((quadrant == 1.0) | (quadrant == 2.0), -1.0, 1.0)
-    sin *= np.where(quadrant >= 2.0, -1.0, 1.0)
-    return cos, sin
-
-
-
-
-class FifoCache(dict):
+class FifoCache(dict[K, V]):
     """A dict that drops its oldest entries beyond `limit` (a pure cache: values can be rebuilt)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
 
-    def put(self, key, value) -> None:
+    def put(self, key: K, value: V) -> None:
         if len(self) >= self.limit:
             for old in list(self)[: max(1, self.limit // 8)]:
                 del self[old]
         self[key] = value
+
+
+# The caches one Market's paths share: (path key, block) -> (W, volume draws), and
+# (path key, block) -> (low, high) of W(n) - W(n - H) in the block.
+BlockCache = FifoCache[tuple[bytes, int], tuple[np.ndarray, np.ndarray]]
+RangeCache = FifoCache[tuple[bytes, int], tuple[float, float]]
 
 
 class PricePath:
@@ -194,7 +155,7 @@ class PricePath:
                  "spread_frac", "per_step", "lot", "blocks", "ranges", "bits")
 
     def __init__(self, seed: bytes, instrument: Instrument, per_step_volume: float, decimals: int,
-                 mid_decimals: int, blocks: FifoCache, ranges: FifoCache) -> None:
+                 mid_decimals: int, blocks: BlockCache, ranges: RangeCache) -> None:
         self.instrument = instrument
         self.key = bytes(seed) + b"|" + instrument.symbol.encode() + b"|"
         self.log_base = math.log(instrument.reference_price)
@@ -284,6 +245,12 @@ class PricePath:
         if hi >= c:
             self._descend(side, c, wc, b, wb, max(lo, c), hi, out)
 
+    @overload
+    def build(self, js: list[int], volume: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def build(self, js: list[int], volume: Literal[False]) -> tuple[np.ndarray, None]: ...
+
     def build(self, js: list[int], volume: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """W over blocks js (row r: W(js[r] * BLOCK + i), i < BLOCK) and, if asked, the volume draws.
 
@@ -300,12 +267,14 @@ class PricePath:
         edges: dict[int, float] = {}
         ordered = sorted(set(js))
         run = ordered[:1]
-        for j in ordered[1:] + [None]:  # one walk of the node tree per run of adjacent blocks
-            if j is not None and j == run[-1] + 1:
+        for j in ordered[1:]:  # one walk of the node tree per run of adjacent blocks
+            if j == run[-1] + 1:
                 run.append(j)
                 continue
             edges.update(self.edges(run[0], run[-1] + 1))
             run = [j]
+        if run:
+            edges.update(self.edges(run[0], run[-1] + 1))
         bits = self.bits
         for r, j in enumerate(js):
             digest = hashlib.blake2b(key + j.to_bytes(6, "big", signed=True), digest_size=16).digest()
@@ -317,8 +286,8 @@ class PricePath:
             right[r] = edges[(j + 1) * BLOCK]
         # The top 52 bits as the mantissa of a double in [1, 2), less 1: uniform on [0, 1), exact.
         unit = ((raw >> _SHIFT) | _ONE_BITS).view(np.float64) - 1.0
-        radius = np.sqrt(-2.0 * _log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
-        cos, sin = _cos_sin_turn(unit[:, _HALF:BLOCK])
+        radius = np.sqrt(-2.0 * log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
+        cos, sin = cos_sin_turn(unit[:, _HALF:BLOCK])
         sums = np.cumsum(np.concatenate((radius * cos, radius * sin), axis=1), axis=1)
         # Shift the partial sums to S_0 .. S_{BLOCK-1}; bridge to the right edge.
         shifted = np.empty_like(sums)
@@ -343,7 +312,8 @@ class PricePath:
 
     def brownian(self, n: int) -> float:
         """W(n): standard Brownian motion at step n from the reference time (either side)."""
-        return self.block(n >> BLOCK_LEVELS)[0].item(n & _MASK)
+        w: float = self.block(n >> BLOCK_LEVELS)[0].item(n & _MASK)
+        return w
 
     # -- quoting ----------------------------------------------------------------------------
 
@@ -390,7 +360,8 @@ class PricePath:
         last = (lo + count * BLOCK - 1) >> BLOCK_LEVELS
         back = self._w_rows(list(range(first, last + 1)))
         offset = lo - first * BLOCK
-        return now - back[offset:offset + count * BLOCK]
+        moved: np.ndarray = now - back[offset:offset + count * BLOCK]
+        return moved
 
     def _bound_mid(self, moved_w: float, above: bool) -> float:
         """A bound on the quoted mid of any step whose W(n) - W(n - H) is moved_w or beyond it."""
