@@ -6,11 +6,8 @@ and is marketable, its price and slippage, partial and child fills, liquidity,
 commission. Pure and synchronous: no NATS, no asyncio, and no clock read except
 time.perf_counter() to measure the work (that never enters an output).
 
-Determinism. Every random draw for an intent comes from one counter-based
-generator keyed by (seed, corr_id): blake2b-512(seed | corr_id) gives eight
-uniforms with fixed roles (delay 1, slippage 1, partial?, split ratio,
-remainder fills?, delay 2, slippage 2); child fills after the second draw their
-slippage from blake2b(seed | corr_id | k). The market is a pure function of
+Determinism. Every random draw for an intent comes from worker.draws, keyed by
+(seed, corr_id). The market is a pure function of
 (seed, instrument, second) (worker.market) and the calendar a pure function of
 the instant (worker.sessions). Prices are taken at the market time `intent
 timestamp + delay` under both clocks, so the same intent gives byte-identical
@@ -21,8 +18,7 @@ delay under the wall clock.
 
 An order's life (side sign s = +1 buy, -1 sell; mid = reference mid at the market time):
 
-    arrival     t1 = intent time + delay 1 (uniform in [min, max], or log-normal
-                whose scale grows with the instrument's volatility)
+    arrival     t1 = intent time + delay 1 (the latency model: worker/models/latency.py)
     session     market closed at t1 (SIMULATION_MARKET_SESSIONS=on): rejected,
                 reason market_closed; a later child fill past the close: the
                 remainder is cancelled, reason market_closed
@@ -33,42 +29,20 @@ An order's life (side sign s = +1 buy, -1 sell; mid = reference mid at the marke
                 then executes as market; stop_limit triggers as stop, then as limit
     otherwise   immediate-or-cancel: cancelled (not_marketable, stop_not_triggered)
 
-Slippage models: "uniform" moves the mid against the trader by u * SLIPPAGE_BPS
-(rounded to the instrument's decimals, never beyond the bound). "sqrt_impact" pays the half spread plus
-square-root impact: price = mid * (1 + s * (half_spread + Y * daily_vol *
-sqrt(size / adv))), size being the child fill's quantity.
-
-Quantities. A fill takes min(remaining, liquidity available in the step). A
-random partial (SIMULATION_PARTIAL_FILL_CHANCE) caps the first fill at a share
-r in [0.1, 0.9]; its remainder then fills after a second delay or is cancelled,
-half and half. A liquidity-limited remainder fills in child fills one
-CHILD_FILL_INTERVAL_MS apart (SIMULATION_LIQUIDITY_REMAINDER=fill) or is
-cancelled (=cancel); after SIMULATION_MAX_CHILD_FILLS executing fills the rest
-is cancelled. Sizes are whole lots when the order is a multiple of the lot,
-else whole units (integral orders) or 8-decimal parts, and the last fill takes
-the exact remainder: the fills never add up to more than the order.
+Slippage (worker/models/fill_price.py), liquidity (worker/models/liquidity.py),
+commission (worker/models/fees.py) and quantities (worker/quantities.py) are
+objects built once per worker; their module docstrings give the formulas.
 
 Events per order: fill k and its reconcile for each fill; an order that does not
 fill in full ends with a "cancelled" or "rejected" fill for the quantity not
 filled (fill_price the mid, commission 0, reject_reason, metadata.reason_code)
 and then one executions.order_update with the terminal status. Count only
 "full" and "partial" fills as executed quantity (worker.events.EXECUTED_STATUSES).
-
-Commission per fill: notional * COMMISSION_BPS / 1e4 ("bps") or quantity *
-COMMISSION_PER_UNIT ("per_unit"); the order's fills add up to at least
-COMMISSION_MIN once anything fills (the first fill pays the shortfall).
-slippage = s * (fill_price - intended), intended = the limit price for
-limit/stop_limit, else the mid; positive is worse for the trader.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import struct
 import time
-from fractions import Fraction
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Callable
 
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
@@ -85,32 +59,20 @@ from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
 from worker.faults import (
     DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
+from worker.draws import DrawSource
 from worker.market import STEP_MS, Market, Quote
+from worker.models import build_models
+from worker.models.fees import OrderFees
+from worker.quantities import Lots, normalize_quantity, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
 
 if TYPE_CHECKING:  # only the type: validation runs before, in the same worker
     from worker.validation import AcceptedIntent
 
-PARTIAL_MIN_RATIO = 0.1
-PARTIAL_MAX_RATIO = 0.9
 REMAINDER_FILL_CHANCE = 0.5
-QUANTITY_DECIMALS = 8
 # A larger notional would overflow to inf in commission or market value (JSON null).
 MAX_NOTIONAL = 1e300
-# Integers beyond this are handled as floats (exact in a double, and in range for orjson).
-MAX_EXACT_INT = 2**53
-# An order beyond exact float integers is split in this many equal chunks (liquidity still applies).
-HUGE_ORDER_CHUNKS = 1 << 20
-# The log-normal latency's scale is latency_median_ms at this daily volatility.
-REFERENCE_VOLATILITY = 0.02
 DAY_MS = 86_400_000
-
-# Roles of the eight uniforms drawn per intent.
-_DELAY_1, _SLIP_1, _PARTIAL, _RATIO, _REMAINDER, _DELAY_2, _SLIP_2 = range(7)
-
-_UNPACK_8Q = struct.Struct(">8Q").unpack
-_INV_2_53 = 1.0 / (1 << 53)
-_STD_NORMAL = NormalDist()
 
 
 class ExecutionSimulator:
@@ -124,23 +86,9 @@ class ExecutionSimulator:
         for calendar in sorted(settings.instruments.calendars):
             sessions(calendar)
         self._market = Market(seed, settings.instruments, lambda calendar: sessions(calendar).typical_session_s)
-        # Share of a step's volume one order may take (0: unlimited).
-        self._liquidity_share = settings.liquidity_share
-        self._draw_base = hashlib.blake2b(bytes(seed) + b"|", digest_size=64)
-        self._min_delay = settings.min_delay_ms
-        self._max_delay = settings.max_delay_ms
-        self._delay_span = settings.max_delay_ms - settings.min_delay_ms + 1
-        self._lognormal = settings.latency_model == "lognormal"
-        self._latency_median = settings.latency_median_ms
-        self._latency_sigma = settings.latency_sigma
-        self._impact = settings.slippage_model == "sqrt_impact"
-        self._impact_y = settings.impact_coefficient
-        self._slip = settings.slippage_bps / 1e4
-        self._per_unit = settings.commission_model == "per_unit"
-        self._commission_rate = settings.commission_per_unit if self._per_unit else settings.commission_bps / 1e4
-        self._commission_min = settings.commission_min
+        self._models = build_models(settings)
+        self._draws = DrawSource(seed)
         self._partial_chance = settings.partial_fill_chance
-        self._cancel_liquidity_rest = settings.liquidity_remainder == "cancel"
         self._max_fills = settings.max_child_fills
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
@@ -154,42 +102,11 @@ class ExecutionSimulator:
     def market(self) -> Market:
         return self._market
 
-    # -- draws -------------------------------------------------------------------
-
     def draws(self, corr_id: str) -> tuple[float, ...]:
-        """Eight uniforms in [0, 1) that depend only on the seed and the corr_id."""
-        h = self._draw_base.copy()
-        h.update(corr_id.encode())
-        return tuple((x >> 11) * _INV_2_53 for x in _UNPACK_8Q(h.digest()))
-
-    def _child_draw(self, corr_id: str, index: int) -> float:
-        h = self._draw_base.copy()
-        h.update(f"{corr_id}|{index}".encode())
-        return (int.from_bytes(h.digest()[:8], "big") >> 11) * _INV_2_53
-
-    def delay(self, u: float, instrument: Instrument) -> int:
-        """Milliseconds from the intent to its arrival at the venue, from one uniform."""
-        if self._lognormal:
-            z = _STD_NORMAL.inv_cdf(min(max(u, 1e-15), 1.0 - 1e-15))
-            scale = self._latency_median * instrument.daily_volatility / REFERENCE_VOLATILITY
-            return min(self._min_delay + int(scale * math.exp(self._latency_sigma * z)), self._max_delay)
-        return self._min_delay + min(int(u * self._delay_span), self._delay_span - 1)
+        """Eight uniforms in [0, 1) that depend only on the seed and the corr_id (worker.draws)."""
+        return self._draws.uniforms(corr_id)
 
     # -- prices ------------------------------------------------------------------
-
-    def _slipped(self, mid: float, sign: int, u: float, decimals: int) -> float:
-        """mid moved against the trader by u * slippage, rounded to `decimals` but never past
-        the bound (then one decimal back toward the mid), at least one tick."""
-        bound = mid * self._slip
-        price = round(mid + sign * bound * u, decimals)
-        if sign * (price - mid) > bound:
-            price = round(price - sign * 10.0**-decimals, decimals)
-        return max(price, 10.0**-decimals)
-
-    def impact_cost(self, quote: Quote, size: float, instrument: Instrument) -> float:
-        """sqrt_impact: fraction of the mid paid beyond it (half spread + square-root impact)."""
-        half_spread = (quote.ask - quote.bid) / 2 / quote.mid
-        return half_spread + self._impact_y * instrument.daily_volatility * math.sqrt(size / instrument.adv)
 
     @staticmethod
     def _cancel_reason(intent: dict, sign: int, mid: float, triggered: bool) -> tuple[str, str] | None:
@@ -220,33 +137,9 @@ class ExecutionSimulator:
         self, intent: dict, sign: int, quote: Quote, u: float, decimals: int, size: float, instrument: Instrument,
     ) -> tuple[float, float]:
         """(fill price, intended price) of an executing order at this quote."""
-        if self._impact:
-            cost = self.impact_cost(quote, float(size), instrument)
-            tick = 10.0**-decimals
-            slipped = max(round(quote.mid * (1.0 + sign * cost), decimals), tick)
-        else:
-            slipped = self._slipped(quote.mid, sign, u, decimals)
         limit = intent.get("price") if intent["order_type"] in ("limit", "stop_limit") else None
-        if limit is None:
-            return slipped, quote.mid
-        return (min(limit, slipped) if sign > 0 else max(limit, slipped)), limit
-
-    # -- quantities --------------------------------------------------------------
-
-    @staticmethod
-    def split(quantity: int | float, u: float) -> tuple[int | float, int | float] | None:
-        """(first, rest) with 0 < first, 0 < rest, first + rest <= quantity; None if it cannot split."""
-        ratio = PARTIAL_MIN_RATIO + (PARTIAL_MAX_RATIO - PARTIAL_MIN_RATIO) * u
-        if isinstance(quantity, int):
-            if quantity < 2:
-                return None
-            first = min(max(int(quantity * ratio), 1), quantity - 1)
-            return first, quantity - first
-        first = round(quantity * ratio, QUANTITY_DECIMALS)
-        if not 0 < first < quantity:
-            return None
-        rest = exact_rest(quantity, first)
-        return (first, rest) if rest > 0 else None
+        price = self._models.fill_price.fill_price(quote, sign, size, instrument, decimals, u, limit)
+        return price, (quote.mid if limit is None else limit)
 
     # -- resting orders ----------------------------------------------------------
 
@@ -301,8 +194,8 @@ class ExecutionSimulator:
         instrument = intent["instrument"]
         order_type = intent["order_type"]
         sign = 1 if intent["side"] == "buy" else -1
-        quantity = _normalize_quantity(intent["quantity"])
-        u = self.draws(corr_id)
+        quantity = normalize_quantity(intent["quantity"])
+        draws = self._draws.for_order(corr_id)
         market = self._market
         info = market.instrument(instrument)
         decimals = market.decimals(instrument)
@@ -319,10 +212,8 @@ class ExecutionSimulator:
         lots = Lots(quantity, info.lot_size)
         # A random partial caps the first fill at a drawn share of the order.
         cap = None
-        if u[_PARTIAL] < self._partial_chance:
-            parts = self.split(quantity, u[_RATIO])
-            if parts is not None:
-                cap = min(max(lots.units_below(parts[0]), 1), lots.total - 1) or None
+        if draws.partial < self._partial_chance:
+            cap = random_partial_cap(lots, quantity, draws.split_ratio)
 
         directives = accepted.directives
         force = directives.force
@@ -342,14 +233,13 @@ class ExecutionSimulator:
         if force is not None and force.delay_ms is not None:
             delay = force.delay_ms
         else:
-            delay = self.delay(u[_DELAY_1], info)
+            delay = self._models.latency.delay_ms(draws.arrival_delay, info)
         if plan.latency_spike_ms:
             delay += plan.latency_spike_ms
             faults.append(LATENCY_SPIKE)
         fills: list[Fill] = []
         notional = 0.0
-        raw_commission = 0.0  # before the order minimum
-        charged = 0.0
+        fees = OrderFees()
         ended: tuple[str, str, str] | None = None  # (status, code, reason) of a stop short of full
         while True:
             market_ms = intent_ms + delay
@@ -428,10 +318,8 @@ class ExecutionSimulator:
                     ended = (CANCELLED, FORCED_PARTIAL_CODE,
                              f"forced partial ({FORCE_KEY}): {quantity} is one unit, which cannot be split")
                     break
-            elif forced is None and self._liquidity_share > 0:
-                available = lots.units_below(quote.volume * self._liquidity_share)
-                if available < take:
-                    take = max(available, 1)
+            elif forced is None:
+                take = self._models.liquidity.units(take, quote, lots)
             if tif == FOK and take < lots.remaining_units:
                 ended = (CANCELLED, FOK_NOT_FILLED,
                          f"fill or kill: {lots.size(take)} of {quantity} available at arrival; nothing filled")
@@ -441,8 +329,7 @@ class ExecutionSimulator:
                 take = cap  # type: ignore[assignment]
             size = lots.size_of(take)
             index = len(fills) + 1
-            slip_u = u[_SLIP_1] if index == 1 else u[_SLIP_2] if index == 2 else self._child_draw(corr_id, index)
-            price, intended = self._execution_price(intent, sign, quote, slip_u, decimals, size, info)
+            price, intended = self._execution_price(intent, sign, quote, draws.slippage(index), decimals, size, info)
             if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
                 ended = (CANCELLED, NOTIONAL_OUT_OF_RANGE,
                          f"notional out of range: {size} at {price} (IOC)")
@@ -453,9 +340,7 @@ class ExecutionSimulator:
                 # The stream drops a re-sent event by its id only within its duplicate window: a
                 # redelivered order re-publishes everything, so its fills must not span longer.
                 expires_at = min(expires_at, market_ms + self._resting_span_ms)  # type: ignore[type-var]
-            raw_commission += size * (self._commission_rate if self._per_unit else price * self._commission_rate)
-            commission = max(raw_commission, self._commission_min) - charged
-            charged += commission
+            commission = self._models.fees.charge(fees, size, price)
             notional += size * price
             fills.append(Fill(
                 index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
@@ -472,10 +357,10 @@ class ExecutionSimulator:
             if tif == IOC:
                 ended = (CANCELLED, IOC_REMAINDER, f"immediate or cancel: {rest_text} not filled at arrival")
                 break
-            if random_partial and u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
+            if random_partial and draws.remainder >= REMAINDER_FILL_CHANCE:
                 ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
                 break
-            if not random_partial and self._cancel_liquidity_rest:
+            if not random_partial and self._models.liquidity.cancels_remainder:
                 ended = (CANCELLED, LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
                 break
             # Checked before the next fill's wait, so the cancel goes out with the last fill.
@@ -483,7 +368,7 @@ class ExecutionSimulator:
                 ended = (CANCELLED, CHILD_FILL_LIMIT,
                          f"remainder cancelled after {len(fills)} fills (SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
                 break
-            delay += self.delay(u[_DELAY_2], info) if random_partial else CHILD_FILL_INTERVAL_MS
+            delay += self._models.latency.delay_ms(draws.remainder_delay, info) if random_partial else CHILD_FILL_INTERVAL_MS
 
         outcome = None
         if ended is not None:
@@ -499,7 +384,7 @@ class ExecutionSimulator:
             outcome = OrderOutcome(
                 status=status, filled_quantity=filled,
                 average_fill_price=_average_price(notional, filled, decimals, sign, order.price, order_type),
-                commission=num(charged), fill_count=len(fills), last=last,
+                commission=num(fees.charged), fill_count=len(fills), last=last,
             )
             fills.append(last)
         if plan.duplicate_fill:
@@ -519,87 +404,6 @@ class ExecutionSimulator:
             agent_id=order.agent_id,
             faults=tuple(faults),
         )
-
-
-class Lots:
-    """One order's quantity, counted in whole units, and what has been filled of it.
-
-    The unit is the instrument's lot when the order is a whole number of lots,
-    else 1 for an integral order, else 1e-8. Child fills take whole units; the
-    fill that completes an order takes the exact remainder, computed against
-    the exact sum of the floats already filled, so the parts never add up to
-    more than the order.
-    """
-
-    __slots__ = ("quantity", "unit", "total", "filled_units", "_filled_exact")
-
-    def __init__(self, quantity: int | float, lot: float) -> None:
-        self.quantity = quantity
-        lots = quantity / lot
-        if quantity >= MAX_EXACT_INT:
-            # Beyond exact integers in a float: count it in 2**20 equal chunks instead.
-            self.unit, self.total = quantity / HUGE_ORDER_CHUNKS, HUGE_ORDER_CHUNKS
-        elif abs(lots - round(lots)) <= 1e-9 * max(lots, 1.0) and round(lots) >= 1:
-            whole = float(lot).is_integer() and isinstance(quantity, int)
-            self.unit: int | float = int(lot) if whole else float(lot)
-            self.total = int(round(lots))
-        elif isinstance(quantity, int):
-            self.unit, self.total = 1, quantity
-        else:
-            self.unit = 10.0**-QUANTITY_DECIMALS
-            self.total = max(int(quantity * 10**QUANTITY_DECIMALS), 1)
-        self.filled_units = 0
-        self._filled_exact: int | Fraction = 0
-
-    @property
-    def remaining_units(self) -> int:
-        return self.total - self.filled_units
-
-    @property
-    def filled(self) -> int | float:
-        """Executed quantity so far, as reported."""
-        if self.filled_units >= self.total:
-            return self.quantity
-        return self.size(self.filled_units)
-
-    def units_below(self, amount: float) -> int:
-        """Whole units in `amount`."""
-        return int(amount / self.unit + 1e-9)
-
-    def size(self, units: int) -> int | float:
-        if isinstance(self.unit, int):
-            return units * self.unit
-        return round(units * self.unit, QUANTITY_DECIMALS)
-
-    def size_of(self, units: int) -> int | float:
-        """The quantity `units` fill: the exact rest when they are all that is left."""
-        return self.rest() if units >= self.remaining_units else self.size(units)
-
-    def take(self, units: int, size: int | float) -> None:
-        """Record a fill of `units` whose quantity (from size_of) is `size`."""
-        self.filled_units = min(self.filled_units + units, self.total)
-        self._filled_exact += size if isinstance(size, int) else Fraction(size)
-
-    def rest(self) -> int | float:
-        """What is left of the order, never more than exactly that."""
-        if not self._filled_exact:
-            return self.quantity
-        if isinstance(self._filled_exact, int) and isinstance(self.quantity, int):
-            return self.quantity - self._filled_exact
-        return exact_rest(self.quantity, self._filled_exact)
-
-
-def exact_rest(quantity: int | float, filled: int | float | Fraction) -> int | float:
-    """quantity - filled, in its 8-decimal form when that is the complement up to
-    float noise, and never more than the exact difference."""
-    exact = Fraction(quantity) - Fraction(filled)
-    rest = float(exact)  # the nearest float: at most one step above the exact value
-    if Fraction(rest) > exact:
-        rest = math.nextafter(rest, 0.0)
-    rounded = round(rest, QUANTITY_DECIMALS)
-    if Fraction(rounded) <= exact and rest - rounded <= 4 * math.ulp(quantity):
-        rest = rounded
-    return rest
 
 
 def _average_price(notional: float, filled: int | float, decimals: int, sign: int, limit: float | None,
@@ -634,12 +438,3 @@ def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:
     if opens is None:  # past the calendar's precomputed range
         return f"market_closed at {iso_ms(at_ms)}: {sessions.describe(at_ms)}"
     return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}; next open {iso_ms(opens)}"
-
-
-def _normalize_quantity(quantity: int | float) -> int | float:
-    """Whole quantities as int (split into whole units), others as float."""
-    if isinstance(quantity, int):
-        return quantity if quantity < MAX_EXACT_INT else float(quantity)
-    if quantity.is_integer() and quantity < MAX_EXACT_INT:
-        return int(quantity)
-    return quantity
