@@ -8,8 +8,9 @@ time.perf_counter() to measure the work (that never enters an output).
 
 Determinism. Every random draw for an intent comes from worker.draws, keyed by
 (seed, corr_id). The market is a pure function of
-(seed, instrument, second) (worker.market) and the calendar a pure function of
-the instant (worker.sessions). Prices are taken at the market time `intent
+(seed, instrument, second) and the calendar a pure function of the instant,
+both asked through the market view (worker.market_view; worker.synthetic_market
+is the seeded one). Prices are taken at the market time `intent
 timestamp + delay` under both clocks, so the same intent gives byte-identical
 events on any worker of any instance with the same seed. Only the events'
 `timestamp` depends on the clock: the intent's timestamp plus the delay under
@@ -60,11 +61,13 @@ from worker.faults import (
     DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
 from worker.draws import DrawSource
-from worker.market import STEP_MS, Market, Quote
+from worker.market import Market, Quote
+from worker.market_view import MarketView
 from worker.models import build_models
 from worker.models.fees import OrderFees
 from worker.quantities import Lots, normalize_quantity, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
+from worker.synthetic_market import SyntheticMarket
 
 if TYPE_CHECKING:  # only the type: validation runs before, in the same worker
     from worker.validation import AcceptedIntent
@@ -80,12 +83,7 @@ class ExecutionSimulator:
 
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
-        self._sessions = sessions if settings.market_sessions else None
-        # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
-        # step's volume needs its session length even with sessions off.
-        for calendar in sorted(settings.instruments.calendars):
-            sessions(calendar)
-        self._market = Market(seed, settings.instruments, lambda calendar: sessions(calendar).typical_session_s)
+        self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions)
         self._models = build_models(settings)
         self._draws = DrawSource(seed)
         self._partial_chance = settings.partial_fill_chance
@@ -96,11 +94,10 @@ class ExecutionSimulator:
         self._faults = VenueFaults(settings, seed)
         self._gtc_horizon_ms = int(settings.gtc_horizon_days * DAY_MS)
         self._resting_span_ms = int(settings.resting_fill_span_s * 1000)
-        self._reference_ms = settings.instruments.reference_ms
 
     @property
     def market(self) -> Market:
-        return self._market
+        return self._view.market
 
     def draws(self, corr_id: str) -> tuple[float, ...]:
         """Eight uniforms in [0, 1) that depend only on the seed and the corr_id (worker.draws)."""
@@ -143,19 +140,17 @@ class ExecutionSimulator:
 
     # -- resting orders ----------------------------------------------------------
 
-    def _expiry(self, tif: str, sessions: TradingSessions | None, arrival_ms: int) -> int | None:
+    def _expiry(self, tif: str, view: MarketView, instrument: str, arrival_ms: int) -> int | None:
         """When a resting order placed at arrival_ms expires: a DAY order at the close of the
         session it arrived in (or, arriving while closed, of the next one), at most a day
         on; a GTC order SIMULATION_GTC_HORIZON_DAYS after its arrival. None when the
         calendar has no session to come (beyond its range): the order cannot rest."""
-        opens = arrival_ms if sessions is None else sessions.next_open_ms(arrival_ms)
+        opens = view.next_open(instrument, arrival_ms)
         if opens is None:
             return None
         if tif == GTC:
             return arrival_ms + self._gtc_horizon_ms
-        if sessions is None:
-            return arrival_ms + DAY_MS
-        close = sessions.close_ms(opens)
+        close = view.session_close(instrument, opens)
         return min(close if close is not None else opens, opens + DAY_MS)
 
     def _after_halts(self, symbol: str, halt: tuple[int, int], until_ms: int) -> int:
@@ -168,23 +163,6 @@ class ExecutionSimulator:
             end = following[1]
         return end
 
-    @staticmethod
-    def _next_open(sessions: TradingSessions | None, start_ms: int, end_ms: int) -> int | None:
-        """The first trading instant in [start_ms, end_ms), None if there is none."""
-        if start_ms >= end_ms:
-            return None
-        if sessions is None:
-            return start_ms
-        intervals = sessions.open_intervals(start_ms, end_ms)
-        return intervals[0][0] if intervals else None
-
-    def _crossing(self, instrument: str, sessions: TradingSessions | None, start_ms: int, end_ms: int,
-                  level: float, above: bool) -> int | None:
-        if start_ms >= end_ms:
-            return None
-        intervals = sessions.open_intervals(start_ms, end_ms) if sessions is not None else None
-        return self._market.first_crossing(instrument, start_ms, end_ms, level, above, intervals)
-
     # -- the simulation ----------------------------------------------------------
 
     def simulate(self, accepted: AcceptedIntent) -> Execution:
@@ -196,12 +174,11 @@ class ExecutionSimulator:
         sign = 1 if intent["side"] == "buy" else -1
         quantity = normalize_quantity(intent["quantity"])
         draws = self._draws.for_order(corr_id)
-        market = self._market
+        market = self._view
         info = market.instrument(instrument)
         decimals = market.decimals(instrument)
         intent_ms = accepted.timestamp_ms
         stamp_base = intent_ms if self._virtual else accepted.received_at_ms
-        sessions = self._sessions(info.calendar) if self._sessions is not None else None
 
         order = Order(
             corr_id=corr_id, order_id=order_id(corr_id), strategy_id=intent["strategy_id"],
@@ -250,7 +227,7 @@ class ExecutionSimulator:
                 break
             if forced is None:
                 if resting and expires_at is None:
-                    expires_at = self._expiry(tif, sessions, market_ms)  # type: ignore[arg-type]
+                    expires_at = self._expiry(tif, market, instrument, market_ms)  # type: ignore[arg-type]
                     if expires_at is None:  # beyond the calendar's range: nothing will open
                         resting = False
                 if resting and market_ms >= expires_at:  # type: ignore[operator]
@@ -259,9 +236,9 @@ class ExecutionSimulator:
                     quote = market.quote(instrument, intent_ms + delay)
                     ended = _expired(tif, intent_ms + delay, lots, quantity)  # type: ignore[arg-type]
                     break
-                closed = sessions is not None and not sessions.is_open(market_ms)
+                closed = not market.is_open(instrument, market_ms)
                 if closed and not resting:
-                    ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
+                    ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, market.closed_reason(instrument, market_ms))
                     break
                 # A forced delay is still a forced intent: no injected fault, halts included.
                 halt = None if closed or force is not None else self._faults.halt_window(info.symbol, market_ms)
@@ -287,14 +264,14 @@ class ExecutionSimulator:
                         resume = self._after_halts(info.symbol, halt, expires_at)  # type: ignore[arg-type]
                     elif closed:
                         resume = market_ms + 1
-                    else:  # this step cannot cross: the scan starts at the next
-                        resume = market_ms - (market_ms - self._reference_ms) % STEP_MS + STEP_MS
+                    else:  # this quote cannot cross: the search starts at the next
+                        resume = market.next_instant_after(instrument, market_ms)
                     if order_type == "stop" and (triggered or fills):
                         # A triggered stop is a market order: it waits only for trading time.
-                        crossing = self._next_open(sessions, resume, expires_at)  # type: ignore[arg-type]
+                        crossing = market.first_open_between(instrument, resume, expires_at)  # type: ignore[arg-type]
                     else:
                         level, above = _resting_condition(intent, sign, triggered or bool(fills))
-                        crossing = self._crossing(instrument, sessions, resume, expires_at, level, above)  # type: ignore[arg-type]
+                        crossing = market.first_crossing(instrument, resume, expires_at, level, above)  # type: ignore[arg-type]
                     if crossing is None:
                         delay = max(expires_at - intent_ms, delay)  # type: ignore[operator]
                         quote = market.quote(instrument, intent_ms + delay)
@@ -431,10 +408,3 @@ def _resting_condition(intent: dict, sign: int, triggered: bool) -> tuple[float,
     if intent["order_type"] in ("stop", "stop_limit") and not triggered:
         return intent["stop_price"], sign > 0
     return intent["price"], sign < 0
-
-
-def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:
-    opens = sessions.next_open_ms(at_ms)
-    if opens is None:  # past the calendar's precomputed range
-        return f"market_closed at {iso_ms(at_ms)}: {sessions.describe(at_ms)}"
-    return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}; next open {iso_ms(opens)}"
