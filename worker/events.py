@@ -218,25 +218,7 @@ def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str) -> dict[str, An
 def reconcile_body(order: OrderHeader, fill: Fill, this_fill_id: str, faults: tuple[str, ...] = ()) -> dict[str, Any]:
     """The position change this one fill caused; a cancellation changes nothing."""
     stamp = iso_ms(fill.stamp_ms)
-    if fill.status not in EXECUTED_STATUSES:
-        positions: list[dict[str, Any]] = []
-        unrealized = 0.0
-        fees = 0.0
-        trades = 0
-    else:
-        mid = fill.quote.mid
-        signed = fill.quantity if order.side == "buy" else -fill.quantity
-        unrealized = num(signed * (mid - fill.price))
-        positions = [{
-            "instrument": order.instrument,
-            "quantity": signed,
-            "avg_price": fill.price,
-            "market_price": mid,
-            "market_value": num(signed * mid),
-            "unrealized_pnl": unrealized,
-        }]
-        fees = fill.commission
-        trades = 1
+    positions, unrealized, fees, trades = _position_change(order, fill)
     return {
         "reconcile_id": reconcile_id(order.corr_id, fill.index),
         "timestamp": stamp,
@@ -266,6 +248,24 @@ def reconcile_body(order: OrderHeader, fill: Fill, this_fill_id: str, faults: tu
             **({"faults": list(faults)} if faults else {}),
         },
     }
+
+
+def _position_change(order: OrderHeader, fill: Fill) -> tuple[list[dict[str, Any]], float, float, int]:
+    """(positions, unrealized P&L, fees, trade count) of one fill."""
+    if fill.status not in EXECUTED_STATUSES:
+        return [], 0.0, 0.0, 0
+    mid = fill.quote.mid
+    signed = fill.quantity if order.side == "buy" else -fill.quantity
+    unrealized = num(signed * (mid - fill.price))
+    positions = [{
+        "instrument": order.instrument,
+        "quantity": signed,
+        "avg_price": fill.price,
+        "market_price": mid,
+        "market_value": num(signed * mid),
+        "unrealized_pnl": unrealized,
+    }]
+    return positions, unrealized, fill.commission, 1
 
 
 def order_update_body(order: OrderHeader, outcome: OrderOutcome) -> dict[str, Any]:
