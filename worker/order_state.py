@@ -63,8 +63,8 @@ class OrderState:
     random_partial: bool = False  # the fill just made was a random partial
 
     @property
-    def stopped(self) -> bool:
-        """At or past its stop price: a stop triggers, and once it has filled it stays triggered."""
+    def stop_reached(self) -> bool:
+        """A stop that has triggered, or has filled (then it stays triggered for its child fills)."""
         return self.triggered or bool(self.fills)
 
     def end(self, status: str, code: str, reason: str) -> None:

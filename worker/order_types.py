@@ -59,6 +59,11 @@ class OrderTypeRule:
         """The price a fill must not be worse than; None for no limit."""
         return None
 
+    def intended_price(self, order: Order, mid: float) -> float:
+        """The price a fill's slippage is measured from: the mid, or the limit of a limit type."""
+        limit = self.limit(order)
+        return mid if limit is None else limit
+
     def awaited_level(self, order: Order, triggered: bool) -> tuple[float, bool] | None:
         """(level, above) a resting order waits for the mid to reach; None: only trading time."""
         return None
@@ -109,9 +114,9 @@ class StopLimitRule(LimitRule):
 
     def verdict(self, order: Order, mid: float, triggered: bool) -> Verdict | None:
         if not triggered:
-            stopped = _stop_verdict(self.name, order, mid)
-            if stopped is not None:
-                return stopped
+            short_of_stop = _stop_verdict(self.name, order, mid)
+            if short_of_stop is not None:
+                return short_of_stop
         return super().verdict(order, mid, triggered)
 
     def triggered_by(self, verdict: Verdict | None) -> bool:

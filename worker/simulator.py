@@ -79,6 +79,8 @@ MAX_NOTIONAL = 1e300
 
 
 class Flow(Enum):
+    """What a step tells the pipeline."""
+
     NEXT = "next"  # on to the next step of this pass
     AGAIN = "again"  # back to the gate at the order's new market time
     DONE = "done"  # filled in full, or ended (state.ending)
@@ -92,6 +94,7 @@ class ExecutionSimulator:
 
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
+        # sessions: the calendar of each name (a test may give its own).
         self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions)
         self._models = build_models(settings)
         self._draws = DrawSource(seed)
@@ -106,6 +109,7 @@ class ExecutionSimulator:
 
     @property
     def market(self) -> Market:
+        """The seeded market the view prices against (tests and tools read the quotes an order saw)."""
         return self._view.market
 
     def draws(self, corr_id: str) -> tuple[float, ...]:
@@ -132,6 +136,7 @@ class ExecutionSimulator:
     # -- the steps ------------------------------------------------------------------
 
     def _arrive(self, order: Order, received_ms: int) -> OrderState:
+        """The order on its way to the venue: its draws, its arrival delay, a random partial's cap."""
         instrument = self._view.instrument(order.instrument)
         draws = self._draws.for_order(order.corr_id)
         force = order.force
@@ -204,6 +209,7 @@ class ExecutionSimulator:
         return True
 
     def _expire(self, state: OrderState, delay_ms: int) -> None:
+        """End a resting order at its expiry (`delay_ms` after the intent), priced at the mid there."""
         state.delay_ms = delay_ms
         self._look(state)
         order = state.order
@@ -216,12 +222,12 @@ class ExecutionSimulator:
         state.verdict = None
         if order.forced is None:
             if not state.closed and state.halt is None:
-                state.verdict = order.rule.verdict(order, state.quote.mid, state.stopped)
+                state.verdict = order.rule.verdict(order, state.quote.mid, state.stop_reached)
                 if order.rule.triggered_by(state.verdict):
                     state.triggered = True
             if state.resting and (state.closed or state.halt is not None or (
                     state.verdict is not None and state.verdict.waits_for_price)):
-                return self._rest(state)
+                return self._await_crossing(state)
         verdict = state.verdict
         if verdict is None and not order.quantity * state.quote.mid < MAX_NOTIONAL:
             verdict = Verdict(NOTIONAL_OUT_OF_RANGE,
@@ -231,7 +237,7 @@ class ExecutionSimulator:
             return DONE
         return NEXT
 
-    def _rest(self, state: OrderState) -> Flow:
+    def _await_crossing(self, state: OrderState) -> Flow:
         """Not now: find when, on the market view, within the open hours before the expiry."""
         order, view, expiry = state.order, self._view, state.expiry_ms
         if state.halt is not None:
@@ -242,7 +248,7 @@ class ExecutionSimulator:
             resume = state.market_ms + 1
         else:  # this quote cannot cross: the search starts at the next one
             resume = view.next_instant_after(order.instrument, state.market_ms)
-        level = order.rule.awaited_level(order, state.stopped)
+        level = order.rule.awaited_level(order, state.stop_reached)
         if level is None:  # a triggered stop is a market order: it waits only for trading time
             crossing = view.first_open_between(order.instrument, resume, expiry)
         else:
@@ -273,7 +279,7 @@ class ExecutionSimulator:
         index = len(state.fills) + 1
         price = self._models.fill_price.fill_price(quote, order.sign, size, state.instrument, state.decimals,
                                                    state.draws.slippage(index), order.limit)
-        intended = order.limit if order.limit is not None else quote.mid
+        intended = order.rule.intended_price(order, quote.mid)
         if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
             state.end(CANCELLED, NOTIONAL_OUT_OF_RANGE, f"notional out of range: {size} at {price} (IOC)")
             return DONE
