@@ -8,6 +8,7 @@ liquidity, no random partials); a test of a model or a calendar turns it on by k
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import orjson
@@ -20,7 +21,9 @@ from common.messages import Execution
 from worker.directives import NONE, Directives
 from worker.events import EXECUTED_STATUSES, iso_ms
 from worker.market import Market
+from worker.order import Order, order_from_accepted
 from worker.simulator import ExecutionSimulator
+from worker.time_in_force import time_in_force_policies
 from worker.validation import AcceptedIntent
 
 SEED = b"unit-test-seed"
@@ -73,6 +76,20 @@ def seeded_sim(seed: str, **kw: Any) -> ExecutionSimulator:
 
 # -- intents ----------------------------------------------------------------------------------
 
+# The at-core schema's own example intent (every field, a limit order).
+EXAMPLE: dict[str, Any] = load_schema(ORDER_INTENT)["examples"][0]
+
+
+def example_intent(**changes: Any) -> dict[str, Any]:
+    """The schema's example with fields replaced; a value of ... removes the field."""
+    body = copy.deepcopy(EXAMPLE)
+    for name, value in changes.items():
+        if value is ...:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    return body
+
 
 def make_intent(corr_id: str = "c1", order_type: str = "market", side: str = "buy", quantity: float = 100,
                 instrument: str = "EURUSD", ts_ms: int = T0, **kw: Any) -> dict[str, Any]:
@@ -89,6 +106,11 @@ def accept(intent: dict[str, Any], ts_ms: int = T0, received_ms: int = RECEIVED,
            directives: Directives | None = None) -> AcceptedIntent:
     """The intent as validation accepts it (without running validation)."""
     return AcceptedIntent(seq, intent["corr_id"], intent, ts_ms, received_ms, directives or NONE)
+
+
+def make_order(directives: Directives | None = None, **intent_kw: Any) -> Order:
+    """The typed order of make_intent(**intent_kw) with these directives (default: none)."""
+    return order_from_accepted(accept(make_intent(**intent_kw), directives=directives), time_in_force_policies(7.0))
 
 
 def run(sim: ExecutionSimulator, received_ms: int = RECEIVED, **intent_kw: Any) -> tuple[Execution, list[dict[str, Any]]]:
