@@ -17,10 +17,12 @@ asking a rule or model object and none reading the intent dict:
                     fill-price model's price, the fee model's commission
     after fill      the rest cancelled (a script, IOC, a random partial's draw, the
                     liquidity remainder policy, SIMULATION_MAX_CHILD_FILLS) or back for a
-                    child fill one CHILD_FILL_INTERVAL_MS later (a random partial's rest:
-                    after a second delay)
+                    child fill one CHILD_FILL_INTERVAL_MS later; a random partial's rest
+                    fills after a second delay or is cancelled, half and half
+                    (REMAINDER_FILL_CHANCE)
     finish          an order short of a full fill ends with one "cancelled" or "rejected"
-                    fill and an order update; worker.events encodes them
+                    fill and an order update (worker.order_result); worker.events encodes
+                    the events
 
 Models (worker.models) and the market view (worker.market_view; synthetic here) are
 built once per worker from Settings. Pure and synchronous: no NATS, no asyncio, and
@@ -54,7 +56,7 @@ from worker.directives import FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT
 from worker.draws import DrawSource
 from worker.events import (
     CANCELLED, CHILD_FILL_LIMIT, EXPIRED, EXPIRED_CODE, FULL, INSTRUMENT_HALTED, LIQUIDITY_EXHAUSTED, MARKET_CLOSED,
-    NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, VENUE_REJECTED, Fill, OrderHeader, OrderOutcome,
+    NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, VENUE_REJECTED, Fill, OrderHeader,
     encode_events, iso_ms, num, order_id,
 )
 from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
@@ -65,6 +67,7 @@ from worker.faults import (
 from worker.market import Market
 from worker.models import build_models
 from worker.order import Order, order_from_accepted
+from worker.order_result import close_order
 from worker.order_state import OrderState
 from worker.order_types import Verdict
 from worker.quantities import Lots, random_partial_cap
@@ -243,7 +246,7 @@ class ExecutionSimulator:
         if state.halt is not None:
             if INSTRUMENT_HALT not in state.faults:
                 state.faults.append(INSTRUMENT_HALT)
-            resume = self._after_halts(state.instrument.symbol, state.halt, expiry)
+            resume = self._faults.halted_until(state.instrument.symbol, state.halt, expiry)
         elif state.closed:
             resume = state.market_ms + 1
         else:  # this quote cannot cross: the search starts at the next one
@@ -258,16 +261,6 @@ class ExecutionSimulator:
             return DONE
         state.delay_ms = crossing - order.intent_ms
         return AGAIN
-
-    def _after_halts(self, symbol: str, halt: tuple[int, int], until_ms: int) -> int:
-        """The end of a halt and of the halted windows right after it (cheap hashes, not scans)."""
-        end = halt[1]
-        while end < until_ms:
-            following = self._faults.halt_window(symbol, end)
-            if following is None:
-                break
-            end = following[1]
-        return end
 
     def _fill(self, state: OrderState) -> Flow:
         """One fill: its size, its price (never worse than a limit), its commission."""
@@ -352,7 +345,7 @@ class ExecutionSimulator:
     def _finish(self, stream_seq: int, state: OrderState, started: float) -> Execution:
         """The order's typed result: its fills (and ending) encoded as events."""
         order, plan = state.order, state.plan
-        outcome = self._outcome(state)
+        outcome = close_order(state)
         if plan.duplicate_fill:
             state.faults.append(DUPLICATE_FILL)
         if plan.reconcile_delayed:
@@ -369,35 +362,3 @@ class ExecutionSimulator:
             events=encode_events(header, state.fills, outcome, plan.duplicate_fill, plan.reconcile_delayed),
             simulation_s=time.perf_counter() - started, agent_id=order.agent_id, faults=tuple(state.faults),
         )
-
-    def _outcome(self, state: OrderState) -> OrderOutcome | None:
-        """An order short of a full fill: its last fill (what was not filled) and its order update."""
-        ending = state.ending
-        if ending is None:
-            return None
-        order, lots, quote = state.order, state.lots, state.quote
-        filled = lots.filled if state.fills else 0
-        last = Fill(
-            index=len(state.fills) + 1, status=CANCELLED if ending.status == EXPIRED else ending.status,
-            quantity=lots.rest(), price=quote.mid, intended_price=quote.mid, quote=quote, delay_ms=state.delay_ms,
-            market_ms=state.market_ms, stamp_ms=state.stamp_base_ms + state.delay_ms, commission=0.0, slippage=0.0,
-            filled_total=filled, reject_reason=ending.reason, reason_code=ending.code, faults=tuple(state.faults),
-        )
-        outcome = OrderOutcome(
-            status=ending.status, filled_quantity=filled,
-            average_fill_price=average_price(state.notional, filled, state.decimals, order.sign, order.limit),
-            commission=num(state.fees.charged), fill_count=len(state.fills), last=last,
-        )
-        state.fills.append(last)
-        return outcome
-
-
-def average_price(notional: float, filled: int | float, decimals: int, sign: int, limit: float | None) -> float | None:
-    """Volume-weighted fill price; never worse than the limit (each fill is within it, and the
-    rounding of the average must not cross it)."""
-    if not filled:
-        return None
-    average = round(notional / filled, decimals + 4)
-    if limit is not None:
-        average = min(average, limit) if sign > 0 else max(average, limit)
-    return average
