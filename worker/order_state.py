@@ -17,7 +17,6 @@ from worker.faults import FaultPlan
 from worker.market import Quote
 from worker.models.fees import OrderFees
 from worker.order import Order
-from worker.order_types import Verdict
 from worker.quantities import Lots
 
 
@@ -49,7 +48,7 @@ class OrderState:
     faults: list[str] = field(default_factory=list)  # injected, in the order they struck
     fills: list[Fill] = field(default_factory=list)
     fees: OrderFees = field(default_factory=OrderFees)
-    notional: float = 0.0
+    notional: float = 0.0  # sum of size * price over its fills (for the average price)
     expires_at_ms: int | None = None
     triggered: bool = False  # a stop (or stop_limit) whose stop price the mid has reached
     arrived: bool = True  # the first pass: the order reaching the venue
@@ -59,7 +58,6 @@ class OrderState:
     quote: Quote = NO_QUOTE
     closed: bool = False
     halt: tuple[int, int] | None = None
-    verdict: Verdict | None = None
     random_partial: bool = False  # the fill just made was a random partial
 
     @property

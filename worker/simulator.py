@@ -222,16 +222,15 @@ class ExecutionSimulator:
     def _wait_for_price(self, state: OrderState) -> Flow:
         """The order type's verdict at this mid; a resting order that cannot execute waits for its level."""
         order = state.order
-        state.verdict = None
+        verdict = None
         if order.forced is None:
             if not state.closed and state.halt is None:
-                state.verdict = order.rule.verdict(order, state.quote.mid, state.stop_reached)
-                if order.rule.triggered_by(state.verdict):
+                verdict = order.rule.verdict(order, state.quote.mid, state.stop_reached)
+                if order.rule.triggered_by(verdict):
                     state.triggered = True
             if state.resting and (state.closed or state.halt is not None or (
-                    state.verdict is not None and state.verdict.waits_for_price)):
+                    verdict is not None and verdict.waits_for_price)):
                 return self._await_crossing(state)
-        verdict = state.verdict
         if verdict is None and not order.quantity * state.quote.mid < MAX_NOTIONAL:
             verdict = Verdict(NOTIONAL_OUT_OF_RANGE,
                               f"notional out of range: {order.quantity} at mid {state.quote.mid} (IOC)")
