@@ -24,7 +24,9 @@ or a forced partial on a FOK order (which is never partially filled).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 TIME_IN_FORCE_KEY = "time_in_force"
 FORCE_KEY = "exec_sim_force"
@@ -66,7 +68,7 @@ class Directives:
 NONE = Directives()
 
 
-def read_directives(intent: dict, forced_outcomes: bool) -> Directives | str:
+def read_directives(intent: Mapping[str, Any], forced_outcomes: bool) -> Directives | str:
     """The intent's directives, or why they cannot be honoured (a rejection's detail)."""
     metadata = intent.get("metadata")
     if not metadata:

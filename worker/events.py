@@ -120,8 +120,8 @@ def num(x: float, decimals: int = 8) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Order:
-    """What every event of one intent shares."""
+class OrderHeader:
+    """What every event of one intent shares: the order as the events describe it."""
 
     corr_id: str
     order_id: str
@@ -171,7 +171,7 @@ class OrderOutcome:
     last: Fill  # the fill event that ended it (its time, reason and code)
 
 
-def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
+def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str) -> dict[str, Any]:
     q = fill.quote
     metadata: dict[str, Any] = {
         "order_type": order.order_type,
@@ -215,28 +215,10 @@ def fill_body(order: Order, fill: Fill, this_fill_id: str) -> dict[str, Any]:
     return body
 
 
-def reconcile_body(order: Order, fill: Fill, this_fill_id: str, faults: tuple[str, ...] = ()) -> dict[str, Any]:
+def reconcile_body(order: OrderHeader, fill: Fill, this_fill_id: str, faults: tuple[str, ...] = ()) -> dict[str, Any]:
     """The position change this one fill caused; a cancellation changes nothing."""
     stamp = iso_ms(fill.stamp_ms)
-    if fill.status not in EXECUTED_STATUSES:
-        positions: list[dict[str, Any]] = []
-        unrealized = 0.0
-        fees = 0.0
-        trades = 0
-    else:
-        mid = fill.quote.mid
-        signed = fill.quantity if order.side == "buy" else -fill.quantity
-        unrealized = num(signed * (mid - fill.price))
-        positions = [{
-            "instrument": order.instrument,
-            "quantity": signed,
-            "avg_price": fill.price,
-            "market_price": mid,
-            "market_value": num(signed * mid),
-            "unrealized_pnl": unrealized,
-        }]
-        fees = fill.commission
-        trades = 1
+    positions, unrealized, fees, trades = _position_change(order, fill)
     return {
         "reconcile_id": reconcile_id(order.corr_id, fill.index),
         "timestamp": stamp,
@@ -268,7 +250,25 @@ def reconcile_body(order: Order, fill: Fill, this_fill_id: str, faults: tuple[st
     }
 
 
-def order_update_body(order: Order, outcome: OrderOutcome) -> dict[str, Any]:
+def _position_change(order: OrderHeader, fill: Fill) -> tuple[list[dict[str, Any]], float, float, int]:
+    """(positions, unrealized P&L, fees, trade count) of one fill."""
+    if fill.status not in EXECUTED_STATUSES:
+        return [], 0.0, 0.0, 0
+    mid = fill.quote.mid
+    signed = fill.quantity if order.side == "buy" else -fill.quantity
+    unrealized = num(signed * (mid - fill.price))
+    positions = [{
+        "instrument": order.instrument,
+        "quantity": signed,
+        "avg_price": fill.price,
+        "market_price": mid,
+        "market_value": num(signed * mid),
+        "unrealized_pnl": unrealized,
+    }]
+    return positions, unrealized, fill.commission, 1
+
+
+def order_update_body(order: OrderHeader, outcome: OrderOutcome) -> dict[str, Any]:
     """executions.order_update: the order ended without filling in full."""
     last = outcome.last
     body: dict[str, Any] = {
@@ -309,7 +309,7 @@ def order_update_body(order: Order, outcome: OrderOutcome) -> dict[str, Any]:
 
 
 def encode_events(
-    order: Order, fills: list[Fill], outcome: OrderOutcome | None = None,
+    order: OrderHeader, fills: list[Fill], outcome: OrderOutcome | None = None,
     duplicate_first_fill: bool = False, delay_first_reconcile: bool = False,
 ) -> tuple[OutboundEvent, ...]:
     """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any.

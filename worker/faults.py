@@ -100,3 +100,14 @@ class VenueFaults:
         if not halted:
             return None
         return window * self._halt_window_ms, (window + 1) * self._halt_window_ms
+
+    def halted_until(self, symbol: str, halt: tuple[int, int], until_ms: int) -> int:
+        """The end of a halt and of the halted windows right after it, looking no further than
+        until_ms (cheap hashes, not scans)."""
+        end = halt[1]
+        while end < until_ms:
+            following = self.halt_window(symbol, end)
+            if following is None:
+                break
+            end = following[1]
+        return end

@@ -11,8 +11,8 @@ the same quote for the same instrument at the same instant, and a replay
 computes it again.
 
 How the price is made, the path's two-stage (node tree, then 1,024-step blocks)
-construction, the block size and the crossing scan are in worker/price_path.py
-(PricePath, one per instrument). In short, per instrument, in steps of
+construction and the block size are in worker/price_path.py (PricePath, one
+per instrument), the crossing scan in worker/crossing_search.py. In short, per instrument, in steps of
 STEP_MS from the instruments file's reference_time, the log mid moves like a
 geometric Brownian motion with the instrument's daily_volatility over spans
 shorter than PRICE_MEMORY_DAYS and stays within `price_band` of
@@ -36,7 +36,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from common.instruments import Instrument, InstrumentBook
-from worker.price_path import BLOCK, MAX_BLOCKS, MAX_RANGES, PRICE_MEMORY_DAYS, SECONDS_PER_DAY, FifoCache, PricePath
+from worker.crossing_search import first_crossing
+from worker.price_path import (
+    BLOCK, MAX_BLOCKS, MAX_RANGES, PRICE_MEMORY_DAYS, SECONDS_PER_DAY, BlockCache, FifoCache, PricePath, RangeCache,
+)
 
 # The path's constants other modules read from here (BLOCK, PRICE_MEMORY_DAYS) are re-exported.
 __all__ = ["BLOCK", "MAX_DECIMALS", "PRICE_MEMORY_DAYS", "SECONDS_PER_DAY", "STEP_MS", "Market", "Quote",
@@ -80,8 +83,8 @@ class Market:
         self._by_symbol: dict[str, PricePath] = {}
         self._quotes: dict[tuple[str, int], Quote] = {}
         # Shared by the instruments' paths (see worker/price_path.py).
-        self._blocks = FifoCache(MAX_BLOCKS)
-        self._ranges = FifoCache(MAX_RANGES)
+        self._blocks: BlockCache = FifoCache(MAX_BLOCKS)
+        self._ranges: RangeCache = FifoCache(MAX_RANGES)
 
     def path(self, instrument: str) -> PricePath:
         """The instrument's price path (worker.price_path), built on first use."""
@@ -137,7 +140,7 @@ class Market:
             lo, hi = max(opens, start_ms), min(closes, end_ms)
             if lo >= hi:
                 continue
-            step = path.first_crossing((lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above)
+            step = first_crossing(path, (lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above)
             if step is not None:
                 return max(lo, reference + step * STEP_MS)
         return None

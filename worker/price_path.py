@@ -1,11 +1,11 @@
-"""The reference price path under every quote: W, the node tree and blocks, and the crossing scan.
+"""The reference price path under every quote: W, the node tree and blocks.
 
 Runs in the pool's worker processes, inside worker.market.Market (one PricePath
 per instrument, built on first use). Owns the Brownian motion W each
 instrument's mid is made of, the arithmetic that turns W into a quote at a step
-(worker.market describes the rule; Market wraps the numbers in a Quote), the
-block and range caches, and the search for the first step whose quoted mid
-crosses a level. Everything here is a pure function of (seed, instrument, step);
+(worker.market describes the rule; Market wraps the numbers in a Quote), and
+the block and range caches (the search for the first step whose quoted mid
+crosses a level reads them: worker/crossing_search.py). Everything here is a pure function of (seed, instrument, step);
 the caches only remember what can be rebuilt.
 
 Price process. Per instrument, in steps of one second from the instruments
@@ -61,33 +61,18 @@ the instruments of one Market; quote() and first_crossing() read the same
 arrays (first_crossing builds, in batches, the blocks quoting has not cached,
 with the same row-by-row arithmetic, and does not insert them, so a long scan
 cannot flush the blocks live quoting uses).
-
-Crossing search, Market.first_crossing(instrument, start_ms, end_ms, level, above,
-open_intervals): the earliest instant t with start_ms <= t < end_ms, inside one
-of the open intervals [open_ms, close_ms) when they are given, at which
-quote(instrument, t).mid >= level (above) or <= level (not above); None if none.
-Quotes are constant within a step, so t is the later of the step's start, the
-interval's open and start_ms: an order arriving mid-step is compared with that
-step's quote from its arrival on. Market turns each interval into a range of steps
-and PricePath.first_crossing scans it. The scan goes block by block in growing
-chunks (early exit): first a filter in log price (steps whose raw mid is not
-within a tick of the level cannot cross), then the bid and spread ticks
-computed with numpy at the raw mid -+ 1e-12 (covering np.exp against math.exp),
-each distinct pair rounded to decimals by the scalar code, and the rare step
-whose two ends disagree decided by the scalar rule: the answer is exactly that
-of a step-by-step scan of quote(). Each block's range of W(n) - W(n - H)
-is remembered (a few floats per 1,024 steps, bounded), so a later scan skips
-blocks that cannot reach the level without building them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 
 from common.instruments import Instrument
+from worker.portable_math import cos_sin_turn, log_unit
 
 BRIDGE_LEVELS = 38
 BLOCK_LEVELS = 10
@@ -104,87 +89,38 @@ _TWO_POW_64 = float(1 << 64)
 _TWO_PI = 2.0 * math.pi
 # Memoised bridge nodes per instrument before the cache is dropped and rebuilt.
 _MAX_NODES = 200_000
-# Blocks the crossing search builds at once: 1, 2, 4, ... up to this (early exit first).
-_MAX_CHUNK_BLOCKS = 32
-_MEMORY_STEPS = PRICE_MEMORY_DAYS * 86_400
-_HALF_SQRT_2 = math.sqrt(0.5)
+MEMORY_STEPS = PRICE_MEMORY_DAYS * 86_400
+HALF_SQRT_2 = math.sqrt(0.5)
 _HALF = BLOCK // 2
 _MASK = BLOCK - 1
 _SHIFT = np.uint64(12)
 _ONE_BITS = np.uint64(0x3FF0_0000_0000_0000)
-# Relative slack between numpy's exp and math.exp (both within a few ulps): far more than enough.
-_EXP_SLACK = 1e-12
-# Slack in log price for math.log / math.exp rounding in the first, log-space filter.
-_LOG_SLACK = 1e-9
-# Relative slack for a mid's rounding to decimals in the conservative filters.
-_GRID_SLACK = 1e-9
 _ZERO4 = np.zeros(4, dtype=np.uint64)
 _FRACTIONS = np.arange(BLOCK, dtype=np.float64) / BLOCK
 
 
-# Box-Muller's ln, cos and sin from +, -, *, /, frexp and floor only: numpy's own np.log / np.cos /
-# np.sin pick a SIMD kernel per CPU (AVX-512 and AVX2 differ in the last bit), and the path must be
-# the same bits on every machine. Series to below half an ulp; errors a few ulps, tested.
-_SQRT_HALF = math.sqrt(0.5)
-_LN2 = math.log(2.0)
-_HALF_PI = math.pi / 2
-# ln m = 2 s * sum_k s^(2k) / (2k + 1), s = (m - 1) / (m + 1), |s| <= 0.172: k = 11 .. 0.
-_LOG_COEFFS = tuple(1.0 / (2 * k + 1) for k in range(11, -1, -1))
-# sin x = x * sum_k (-1)^k x^(2k) / (2k + 1)!, cos x = sum_k (-1)^k x^(2k) / (2k)!, |x| <= pi / 4: k = 9 .. 0.
-_SIN_COEFFS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(9, -1, -1))
-_COS_COEFFS = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def _horner(coeffs: tuple[float, ...], z: np.ndarray) -> np.ndarray:
-    acc = np.full_like(z, coeffs[0])
-    for c in coeffs[1:]:
-        acc *= z
-        acc += c
-    return acc
-
-
-def _log_unit(u: np.ndarray) -> np.ndarray:
-    """ln u for u in (0, 1]."""
-    m, e = np.frexp(u)  # u = m * 2**e, m in [0.5, 1): exact
-    low = m < _SQRT_HALF
-    m = np.where(low, m * 2.0, m)  # now in [sqrt(1/2), sqrt(2))
-    e = (e - low).astype(np.float64)
-    s = (m - 1.0) / (m + 1.0)
-    return e * _LN2 + 2.0 * s * _horner(_LOG_COEFFS, s * s)
-
-
-def _cos_sin_turn(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cos, sin) of 2 pi u for u in [0, 1)."""
-    t = u * 4.0
-    quadrant = np.floor(t)
-    f = t - quadrant  # exact: the fraction of the quadrant
-    upper = f > 0.5
-    x = np.where(upper, 1.0 - f, f) * _HALF_PI  # in [0, pi / 4], reflected in the quadrant's upper half
-    z = x * x
-    s = x * _horner(_SIN_COEFFS, z)
-    c = _horner(_COS_COEFFS, z)
-    swap = upper ^ ((quadrant == 1.0) | (quadrant == 3.0))
-    cos = np.where(swap, s, c)
-    sin = np.where(swap, c, s)
-    cos *= np.where((quadrant == 1.0) | (quadrant == 2.0), -1.0, 1.0)
-    sin *= np.where(quadrant >= 2.0, -1.0, 1.0)
-    return cos, sin
-
-
-
-
-class FifoCache(dict):
+class FifoCache(dict[K, V]):
     """A dict that drops its oldest entries beyond `limit` (a pure cache: values can be rebuilt)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
 
-    def put(self, key, value) -> None:
+    def put(self, key: K, value: V) -> None:
         if len(self) >= self.limit:
             for old in list(self)[: max(1, self.limit // 8)]:
                 del self[old]
         self[key] = value
+
+
+# The caches one Market's paths share: (path key, block) -> (W, volume draws), and
+# (path key, block) -> (low, high) of W(n) - W(n - H) in the block.
+BlockCache = FifoCache[tuple[bytes, int], tuple[np.ndarray, np.ndarray]]
+RangeCache = FifoCache[tuple[bytes, int], tuple[float, float]]
 
 
 class PricePath:
@@ -194,7 +130,7 @@ class PricePath:
                  "spread_frac", "per_step", "lot", "blocks", "ranges", "bits")
 
     def __init__(self, seed: bytes, instrument: Instrument, per_step_volume: float, decimals: int,
-                 mid_decimals: int, blocks: FifoCache, ranges: FifoCache) -> None:
+                 mid_decimals: int, blocks: BlockCache, ranges: RangeCache) -> None:
         self.instrument = instrument
         self.key = bytes(seed) + b"|" + instrument.symbol.encode() + b"|"
         self.log_base = math.log(instrument.reference_price)
@@ -284,6 +220,12 @@ class PricePath:
         if hi >= c:
             self._descend(side, c, wc, b, wb, max(lo, c), hi, out)
 
+    @overload
+    def build(self, js: list[int], volume: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def build(self, js: list[int], volume: Literal[False]) -> tuple[np.ndarray, None]: ...
+
     def build(self, js: list[int], volume: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """W over blocks js (row r: W(js[r] * BLOCK + i), i < BLOCK) and, if asked, the volume draws.
 
@@ -300,12 +242,14 @@ class PricePath:
         edges: dict[int, float] = {}
         ordered = sorted(set(js))
         run = ordered[:1]
-        for j in ordered[1:] + [None]:  # one walk of the node tree per run of adjacent blocks
-            if j is not None and j == run[-1] + 1:
+        for j in ordered[1:]:  # one walk of the node tree per run of adjacent blocks
+            if j == run[-1] + 1:
                 run.append(j)
                 continue
             edges.update(self.edges(run[0], run[-1] + 1))
             run = [j]
+        if run:
+            edges.update(self.edges(run[0], run[-1] + 1))
         bits = self.bits
         for r, j in enumerate(js):
             digest = hashlib.blake2b(key + j.to_bytes(6, "big", signed=True), digest_size=16).digest()
@@ -317,8 +261,8 @@ class PricePath:
             right[r] = edges[(j + 1) * BLOCK]
         # The top 52 bits as the mantissa of a double in [1, 2), less 1: uniform on [0, 1), exact.
         unit = ((raw >> _SHIFT) | _ONE_BITS).view(np.float64) - 1.0
-        radius = np.sqrt(-2.0 * _log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
-        cos, sin = _cos_sin_turn(unit[:, _HALF:BLOCK])
+        radius = np.sqrt(-2.0 * log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
+        cos, sin = cos_sin_turn(unit[:, _HALF:BLOCK])
         sums = np.cumsum(np.concatenate((radius * cos, radius * sin), axis=1), axis=1)
         # Shift the partial sums to S_0 .. S_{BLOCK-1}; bridge to the right edge.
         shifted = np.empty_like(sums)
@@ -343,7 +287,8 @@ class PricePath:
 
     def brownian(self, n: int) -> float:
         """W(n): standard Brownian motion at step n from the reference time (either side)."""
-        return self.block(n >> BLOCK_LEVELS)[0].item(n & _MASK)
+        w: float = self.block(n >> BLOCK_LEVELS)[0].item(n & _MASK)
+        return w
 
     # -- quoting ----------------------------------------------------------------------------
 
@@ -352,12 +297,12 @@ class PricePath:
         return self._prices(moved_w)[2]
 
     def _prices(self, moved_w: float) -> tuple[float, float, float]:
-        raw = math.exp(self.log_base + self.sigma_step * (moved_w * _HALF_SQRT_2))
+        raw = math.exp(self.log_base + self.sigma_step * (moved_w * HALF_SQRT_2))
         tick = self.tick
         spread_ticks = max(1, round(raw * self.spread_frac / tick))
-        return self._from_ticks(max(math.floor((raw - spread_ticks * tick / 2) / tick + 1e-9), 1), spread_ticks)
+        return self.from_ticks(max(math.floor((raw - spread_ticks * tick / 2) / tick + 1e-9), 1), spread_ticks)
 
-    def _from_ticks(self, bid_ticks: int, spread_ticks: int) -> tuple[float, float, float]:
+    def from_ticks(self, bid_ticks: int, spread_ticks: int) -> tuple[float, float, float]:
         """(bid, ask, mid) in decimals from the bid and the spread in whole ticks."""
         tick, d = self.tick, self.decimals
         bid = round(bid_ticks * tick, d)
@@ -368,103 +313,7 @@ class PricePath:
         """(bid, ask, mid, volume) at `step` (Market.quote makes the Quote)."""
         w, draws = self.block(step >> BLOCK_LEVELS)
         i = step & _MASK
-        back = step - _MEMORY_STEPS
+        back = step - MEMORY_STEPS
         bid, ask, mid = self._prices(w.item(i) - self.block(back >> BLOCK_LEVELS)[0].item(back & _MASK))
         lots = max(math.floor(self.per_step * (0.5 + draws.item(i)) / self.lot), 1)
         return bid, ask, mid, round(lots * self.lot, 8)
-
-    # -- the crossing search ----------------------------------------------------------------
-
-    def _w_rows(self, js: list[int]) -> np.ndarray:
-        """W over consecutive blocks js, flattened: cached blocks read, the others built (not cached)."""
-        cached = [self.blocks.get((self.key, j)) for j in js]
-        missing = [j for j, entry in zip(js, cached) if entry is None]
-        built = iter(self.build(missing, volume=False)[0]) if missing else iter(())
-        return np.concatenate([entry[0] if entry is not None else next(built) for entry in cached])
-
-    def _moved(self, j0: int, count: int) -> np.ndarray:
-        """W(n) - W(n - H) for n over blocks j0 .. j0 + count - 1."""
-        now = self._w_rows(list(range(j0, j0 + count)))
-        lo = j0 * BLOCK - _MEMORY_STEPS
-        first = lo >> BLOCK_LEVELS
-        last = (lo + count * BLOCK - 1) >> BLOCK_LEVELS
-        back = self._w_rows(list(range(first, last + 1)))
-        offset = lo - first * BLOCK
-        return now - back[offset:offset + count * BLOCK]
-
-    def _bound_mid(self, moved_w: float, above: bool) -> float:
-        """A bound on the quoted mid of any step whose W(n) - W(n - H) is moved_w or beyond it."""
-        raw = math.exp(self.log_base + self.sigma_step * (moved_w * _HALF_SQRT_2))
-        # mid <= raw (+ 1e-9 tick) and mid > raw - tick: see the quoting rule.
-        if above:
-            return raw * (1 + _EXP_SLACK) + self.tick * 1e-6
-        return raw * (1 - _EXP_SLACK) - self.tick * (1 + 1e-6)
-
-    def _ticks(self, raw: np.ndarray) -> np.ndarray:
-        """(bid ticks, spread ticks) per raw mid, rows of a (n, 2) array: the scalar rule's operations."""
-        tick = self.tick
-        spread = np.maximum(np.rint(raw * self.spread_frac / tick), 1.0)
-        bid = np.maximum(np.floor((raw - spread * tick / 2) / tick + 1e-9), 1.0)
-        return np.stack((bid, spread), axis=1)
-
-    def first_crossing(self, first: int, last: int, level: float, above: bool) -> int | None:
-        """The first step n in [first, last] whose quoted mid is >= level (above) or <= level."""
-        ranges = self.ranges
-        margin = abs(level) * _GRID_SLACK
-        j, j_last, chunk = first >> BLOCK_LEVELS, last >> BLOCK_LEVELS, 1
-        while j <= j_last:
-            known = ranges.get((self.key, j))
-            if known is not None:
-                bound = self._bound_mid(known[1] if above else known[0], above)
-                if (bound < level - margin) if above else (bound > level + margin):
-                    j += 1
-                    continue
-            count = min(chunk, j_last - j + 1)
-            chunk = min(2 * chunk, _MAX_CHUNK_BLOCKS)
-            moved = self._moved(j, count)
-            rows = moved.reshape(count, BLOCK)
-            for r, (low, high) in enumerate(zip(rows.min(axis=1).tolist(), rows.max(axis=1).tolist())):
-                ranges.put((self.key, j + r), (low, high))
-            lo = max(first - j * BLOCK, 0)
-            hi = min(last - j * BLOCK, count * BLOCK - 1) + 1
-            found = self._scan(moved[lo:hi], level, above, margin)
-            if found is not None:
-                return j * BLOCK + lo + found
-            j += count
-        return None
-
-    def _scan(self, moved: np.ndarray, level: float, above: bool, margin: float) -> int | None:
-        """Index of the first step in `moved` whose quoted mid crosses `level`, confirmed by the scalar rule."""
-        arg = self.log_base + self.sigma_step * (moved * _HALF_SQRT_2)  # the scalar's operations, in order
-        # First in log space, only where the raw mid could be within a tick of the level at all
-        # (mid <= raw + 1e-9 tick and mid > raw - tick): a scan that never crosses stops here.
-        if above:
-            floor = level - margin - self.tick * 1e-6
-            near = np.flatnonzero(arg >= math.log(floor) - _LOG_SLACK) if floor > 0 else np.arange(len(arg))
-        else:
-            ceiling = level + margin + self.tick * (1 + 1e-6)
-            if ceiling <= 0:  # a mid is at least a tick and a half
-                return None
-            near = np.flatnonzero(arg <= math.log(ceiling) + _LOG_SLACK)
-        if not len(near):
-            return None
-        # np.exp is math.exp within a few ulps, so the scalar raw mid lies in raw * (1 -+ slack). The
-        # rule's spread and bid ticks are the same IEEE operations as the scalar ones (equal for an equal
-        # raw); the spread is monotone in raw, and the bid too for a given spread, so the same pair at
-        # both ends of that interval is the scalar's pair, and the scalar rounding decides each distinct
-        # pair once. Different ends (a raw mid within 1e-12 of a tick boundary) are decided by the
-        # whole scalar rule from W.
-        raw = np.exp(arg[near])
-        low = self._ticks(raw * (1 - _EXP_SLACK))
-        sure = (low == self._ticks(raw * (1 + _EXP_SLACK))).all(axis=1)
-        pairs, inverse = np.unique(low, axis=0, return_inverse=True)
-        mids = [self._from_ticks(int(bid), int(spread))[2] for bid, spread in pairs.tolist()]
-        verdicts = np.array([(mid >= level) if above else (mid <= level) for mid in mids])[inverse.reshape(-1)]
-        for i in np.flatnonzero(verdicts | ~sure).tolist():
-            if sure[i]:
-                return int(near[i])
-            mid = self.mid_of(moved.item(int(near[i])))
-            if (mid >= level) if above else (mid <= level):
-                return int(near[i])
-        return None
-

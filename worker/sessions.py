@@ -47,15 +47,13 @@ import sys
 import warnings
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from importlib import import_module
+from types import ModuleType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # FX and 24/7 are the two calendars that are ours, not an exchange's.
 from common.instruments import ALWAYS_OPEN, FX, exchange_calendar_names
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from exchange_calendars import ExchangeCalendar
 
 
 FIRST_DAY = date(2000, 1, 1)
@@ -192,15 +190,21 @@ def _fx_lists() -> tuple[list[int], list[int], list[int]]:
     return opens, closes, closes
 
 
-def _canonical(name: str, key: str) -> str:
-    import exchange_calendars as xc
+def _exchange_calendars() -> ModuleType:
+    """exchange_calendars (with pandas, ~0.3 s), imported on first use. It ships no type
+    information: its values are Any, and are given their types where they enter ours."""
+    return import_module("exchange_calendars")
 
+
+def _canonical(name: str, key: str) -> str:
+    xc = _exchange_calendars()
     known = exchange_calendar_names().get(key)
     if known is None:
         raise UnknownCalendar(
             f"unknown trading calendar {name!r}: expected {FX!r}, {ALWAYS_OPEN!r} or an "
             f"exchange_calendars name such as 'XNYS' or 'CMES'")
-    return xc.resolve_alias(known)
+    canonical: str = xc.resolve_alias(known)
+    return canonical
 
 
 @cache
@@ -234,8 +238,9 @@ def _exchange_lists(canonical: str) -> tuple[list[int], list[int], list[int], fl
     return o_list, e_list, c_list, typical
 
 
-def _build_calendar(canonical: str) -> ExchangeCalendar:
-    import exchange_calendars as xc
+def _build_calendar(canonical: str) -> Any:
+    """An exchange_calendars.ExchangeCalendar over our fixed range (or the calendar's own bounds)."""
+    xc = _exchange_calendars()
 
     # exchange_calendars' default range follows today's date; ours must not.
     try:
@@ -257,5 +262,7 @@ def _build_calendar(canonical: str) -> ExchangeCalendar:
             ) from first_error
 
 
-def _ms(series: pd.Series) -> list[int]:
-    return series.dt.as_unit("ms").astype("int64").tolist()
+def _ms(series: Any) -> list[int]:
+    """Epoch milliseconds of a pandas Series of UTC timestamps."""
+    values: list[int] = series.dt.as_unit("ms").astype("int64").tolist()
+    return values

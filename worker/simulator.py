@@ -1,116 +1,95 @@
-"""The execution rules: one accepted intent in, its fills, reconciles and order update out.
+"""The execution pipeline: one accepted intent in, its fills, reconciles and order update out.
 
-Runs in the pool's worker processes, after validation. Owns how an order
-executes in the simulation: the market session, its delay, whether it triggers
-and is marketable, its price and slippage, partial and child fills, liquidity,
-commission. Pure and synchronous: no NATS, no asyncio, and no clock read except
-time.perf_counter() to measure the work (that never enters an output).
+Runs in the pool's worker processes, after validation. Owns the story of an order:
+a short pipeline of named steps over one OrderState (worker.order_state), each
+asking a rule or model object and none reading the intent dict:
 
-Determinism. Every random draw for an intent comes from one counter-based
-generator keyed by (seed, corr_id): blake2b-512(seed | corr_id) gives eight
-uniforms with fixed roles (delay 1, slippage 1, partial?, split ratio,
-remainder fills?, delay 2, slippage 2); child fills after the second draw their
-slippage from blake2b(seed | corr_id | k). The market is a pure function of
-(seed, instrument, second) (worker.market) and the calendar a pure function of
-the instant (worker.sessions). Prices are taken at the market time `intent
-timestamp + delay` under both clocks, so the same intent gives byte-identical
-events on any worker of any instance with the same seed. Only the events'
-`timestamp` depends on the clock: the intent's timestamp plus the delay under
-SIMULATION_CLOCK=virtual, the receipt time (the stream's stored time) plus the
-delay under the wall clock.
+    arrive          the typed order (worker.order), its draws, its delay: intent time +
+                    the latency model's delay (a forced delay_ms instead), plus an injected
+                    latency spike; a random partial's cap on the first fill
+    gate            a forced reject; a resting order's expiry; the session (closed at
+                    arrival: rejected, market_closed; a later child fill past the close:
+                    the rest cancelled); an injected halt; an injected venue reject
+    wait for price  the order type's rule (worker.order_types): triggered, marketable;
+                    a DAY or GTC order that is not waits for the first instant the market
+                    view reaches its level, within trading hours, before its expiry
+    fill            its size (a script, the liquidity model, FOK, a random partial), the
+                    fill-price model's price, the fee model's commission
+    after fill      the rest cancelled (a script, IOC, a random partial's draw, the
+                    liquidity remainder policy, SIMULATION_MAX_CHILD_FILLS) or back for a
+                    child fill one CHILD_FILL_INTERVAL_MS later; a random partial's rest
+                    fills after a second delay or is cancelled, half and half
+                    (REMAINDER_FILL_CHANCE)
+    finish          an order short of a full fill ends with one "cancelled" or "rejected"
+                    fill and an order update (worker.order_result); worker.events encodes
+                    the events
 
-An order's life (side sign s = +1 buy, -1 sell; mid = reference mid at the market time):
+Models (worker.models) and the market view (worker.market_view; synthetic here) are
+built once per worker from Settings. Pure and synchronous: no NATS, no asyncio, and
+no clock read except time.perf_counter() to measure the work (that never enters an
+output).
 
-    arrival     t1 = intent time + delay 1 (uniform in [min, max], or log-normal
-                whose scale grows with the instrument's volatility)
-    session     market closed at t1 (SIMULATION_MARKET_SESSIONS=on): rejected,
-                reason market_closed; a later child fill past the close: the
-                remainder is cancelled, reason market_closed
-    market      executes at the slippage model's price
-    limit       marketable iff buy and limit >= mid, or sell and limit <= mid;
-                fills at the model's price capped by the limit (never worse)
-    stop        triggers iff buy and mid >= stop_price, or sell and mid <= stop_price,
-                then executes as market; stop_limit triggers as stop, then as limit
-    otherwise   immediate-or-cancel: cancelled (not_marketable, stop_not_triggered)
-
-Slippage models: "uniform" moves the mid against the trader by u * SLIPPAGE_BPS
-(rounded to the instrument's decimals, never beyond the bound). "sqrt_impact" pays the half spread plus
-square-root impact: price = mid * (1 + s * (half_spread + Y * daily_vol *
-sqrt(size / adv))), size being the child fill's quantity.
-
-Quantities. A fill takes min(remaining, liquidity available in the step). A
-random partial (SIMULATION_PARTIAL_FILL_CHANCE) caps the first fill at a share
-r in [0.1, 0.9]; its remainder then fills after a second delay or is cancelled,
-half and half. A liquidity-limited remainder fills in child fills one
-CHILD_FILL_INTERVAL_MS apart (SIMULATION_LIQUIDITY_REMAINDER=fill) or is
-cancelled (=cancel); after SIMULATION_MAX_CHILD_FILLS executing fills the rest
-is cancelled. Sizes are whole lots when the order is a multiple of the lot,
-else whole units (integral orders) or 8-decimal parts, and the last fill takes
-the exact remainder: the fills never add up to more than the order.
+Determinism. Every random draw comes from worker.draws, keyed by (seed, corr_id);
+the market is a pure function of (seed, instrument, step) and the calendar of the
+instant. Prices are taken at the market time `intent timestamp + delay` under both
+clocks, so the same intent gives byte-identical events on any worker of any
+instance with the same seed. Only the events' `timestamp` depends on the clock: the
+intent's timestamp plus the delay under SIMULATION_CLOCK=virtual, the receipt time
+(the stream's stored time) plus the delay under the wall clock.
 
 Events per order: fill k and its reconcile for each fill; an order that does not
-fill in full ends with a "cancelled" or "rejected" fill for the quantity not
-filled (fill_price the mid, commission 0, reject_reason, metadata.reason_code)
-and then one executions.order_update with the terminal status. Count only
-"full" and "partial" fills as executed quantity (worker.events.EXECUTED_STATUSES).
-
-Commission per fill: notional * COMMISSION_BPS / 1e4 ("bps") or quantity *
-COMMISSION_PER_UNIT ("per_unit"); the order's fills add up to at least
-COMMISSION_MIN once anything fills (the first fill pays the shortfall).
-slippage = s * (fill_price - intended), intended = the limit price for
-limit/stop_limit, else the mid; positive is worse for the trader.
+fill in full ends with a "cancelled" or "rejected" fill for the quantity not filled
+(fill_price the mid, commission 0, reject_reason, metadata.reason_code) and then one
+executions.order_update with the terminal status. Count only "full" and "partial"
+fills as executed quantity (worker.events.EXECUTED_STATUSES).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import struct
 import time
-from fractions import Fraction
-from statistics import NormalDist
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from enum import Enum
 
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
-from common.instruments import Instrument
 from common.messages import Execution
-from worker.directives import FOK, FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT, GTC, IOC, RESTING
+from worker.directives import FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT
+from worker.draws import DrawSource
 from worker.events import (
-    CANCELLED, CHILD_FILL_LIMIT, EXPIRED, EXPIRED_CODE, FOK_NOT_FILLED, FULL, INSTRUMENT_HALTED, IOC_REMAINDER, LIQUIDITY_EXHAUSTED,
-    MARKET_CLOSED, NO_PRICE, NOT_MARKETABLE, NOT_TRIGGERED, NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED,
-    REMAINDER_CANCELLED, VENUE_REJECTED, Fill, Order, OrderOutcome, encode_events, iso_ms, num, order_id,
+    CANCELLED, CHILD_FILL_LIMIT, EXPIRED, EXPIRED_CODE, FULL, INSTRUMENT_HALTED, LIQUIDITY_EXHAUSTED, MARKET_CLOSED,
+    NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, VENUE_REJECTED, Fill, OrderHeader,
+    encode_events, iso_ms, num, order_id,
 )
 from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
 from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
 from worker.faults import (
     DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
 )
-from worker.market import STEP_MS, Market, Quote
+from worker.market import Market
+from worker.models import build_models
+from worker.order import Order, order_from_accepted
+from worker.order_result import close_order
+from worker.order_state import OrderState
+from worker.order_types import Verdict
+from worker.quantities import Lots, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
+from worker.synthetic_market import SyntheticMarket
+from worker.time_in_force import time_in_force_policies
+from worker.validation import AcceptedIntent
 
-if TYPE_CHECKING:  # only the type: validation runs before, in the same worker
-    from worker.validation import AcceptedIntent
-
-PARTIAL_MIN_RATIO = 0.1
-PARTIAL_MAX_RATIO = 0.9
 REMAINDER_FILL_CHANCE = 0.5
-QUANTITY_DECIMALS = 8
 # A larger notional would overflow to inf in commission or market value (JSON null).
 MAX_NOTIONAL = 1e300
-# Integers beyond this are handled as floats (exact in a double, and in range for orjson).
-MAX_EXACT_INT = 2**53
-# An order beyond exact float integers is split in this many equal chunks (liquidity still applies).
-HUGE_ORDER_CHUNKS = 1 << 20
-# The log-normal latency's scale is latency_median_ms at this daily volatility.
-REFERENCE_VOLATILITY = 0.02
-DAY_MS = 86_400_000
 
-# Roles of the eight uniforms drawn per intent.
-_DELAY_1, _SLIP_1, _PARTIAL, _RATIO, _REMAINDER, _DELAY_2, _SLIP_2 = range(7)
 
-_UNPACK_8Q = struct.Struct(">8Q").unpack
-_INV_2_53 = 1.0 / (1 << 53)
-_STD_NORMAL = NormalDist()
+class Flow(Enum):
+    """What a step tells the pipeline."""
+
+    NEXT = "next"  # on to the next step of this pass
+    AGAIN = "again"  # back to the gate at the order's new market time
+    DONE = "done"  # filled in full, or ended (state.ending)
+
+
+NEXT, AGAIN, DONE = Flow.NEXT, Flow.AGAIN, Flow.DONE
 
 
 class ExecutionSimulator:
@@ -118,528 +97,267 @@ class ExecutionSimulator:
 
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
-        self._sessions = sessions if settings.market_sessions else None
-        # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
-        # step's volume needs its session length even with sessions off.
-        for calendar in sorted(settings.instruments.calendars):
-            sessions(calendar)
-        self._market = Market(seed, settings.instruments, lambda calendar: sessions(calendar).typical_session_s)
-        # Share of a step's volume one order may take (0: unlimited).
-        self._liquidity_share = settings.liquidity_share
-        self._draw_base = hashlib.blake2b(bytes(seed) + b"|", digest_size=64)
-        self._min_delay = settings.min_delay_ms
-        self._max_delay = settings.max_delay_ms
-        self._delay_span = settings.max_delay_ms - settings.min_delay_ms + 1
-        self._lognormal = settings.latency_model == "lognormal"
-        self._latency_median = settings.latency_median_ms
-        self._latency_sigma = settings.latency_sigma
-        self._impact = settings.slippage_model == "sqrt_impact"
-        self._impact_y = settings.impact_coefficient
-        self._slip = settings.slippage_bps / 1e4
-        self._per_unit = settings.commission_model == "per_unit"
-        self._commission_rate = settings.commission_per_unit if self._per_unit else settings.commission_bps / 1e4
-        self._commission_min = settings.commission_min
+        # sessions: the calendar of each name (a test may give its own).
+        self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions)
+        self._models = build_models(settings)
+        self._draws = DrawSource(seed)
+        self._faults = VenueFaults(settings, seed)
+        self._policies = time_in_force_policies(settings.gtc_horizon_days)
         self._partial_chance = settings.partial_fill_chance
-        self._cancel_liquidity_rest = settings.liquidity_remainder == "cancel"
         self._max_fills = settings.max_child_fills
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
-        self._faults = VenueFaults(settings, seed)
-        self._gtc_horizon_ms = int(settings.gtc_horizon_days * DAY_MS)
         self._resting_span_ms = int(settings.resting_fill_span_s * 1000)
-        self._reference_ms = settings.instruments.reference_ms
 
     @property
     def market(self) -> Market:
-        return self._market
-
-    # -- draws -------------------------------------------------------------------
+        """The seeded market the view prices against (tests and tools read the quotes an order saw)."""
+        return self._view.market
 
     def draws(self, corr_id: str) -> tuple[float, ...]:
-        """Eight uniforms in [0, 1) that depend only on the seed and the corr_id."""
-        h = self._draw_base.copy()
-        h.update(corr_id.encode())
-        return tuple((x >> 11) * _INV_2_53 for x in _UNPACK_8Q(h.digest()))
-
-    def _child_draw(self, corr_id: str, index: int) -> float:
-        h = self._draw_base.copy()
-        h.update(f"{corr_id}|{index}".encode())
-        return (int.from_bytes(h.digest()[:8], "big") >> 11) * _INV_2_53
-
-    def delay(self, u: float, instrument: Instrument) -> int:
-        """Milliseconds from the intent to its arrival at the venue, from one uniform."""
-        if self._lognormal:
-            z = _STD_NORMAL.inv_cdf(min(max(u, 1e-15), 1.0 - 1e-15))
-            scale = self._latency_median * instrument.daily_volatility / REFERENCE_VOLATILITY
-            return min(self._min_delay + int(scale * math.exp(self._latency_sigma * z)), self._max_delay)
-        return self._min_delay + min(int(u * self._delay_span), self._delay_span - 1)
-
-    # -- prices ------------------------------------------------------------------
-
-    def _slipped(self, mid: float, sign: int, u: float, decimals: int) -> float:
-        """mid moved against the trader by u * slippage, rounded to `decimals` but never past
-        the bound (then one decimal back toward the mid), at least one tick."""
-        bound = mid * self._slip
-        price = round(mid + sign * bound * u, decimals)
-        if sign * (price - mid) > bound:
-            price = round(price - sign * 10.0**-decimals, decimals)
-        return max(price, 10.0**-decimals)
-
-    def impact_cost(self, quote: Quote, size: float, instrument: Instrument) -> float:
-        """sqrt_impact: fraction of the mid paid beyond it (half spread + square-root impact)."""
-        half_spread = (quote.ask - quote.bid) / 2 / quote.mid
-        return half_spread + self._impact_y * instrument.daily_volatility * math.sqrt(size / instrument.adv)
-
-    @staticmethod
-    def _cancel_reason(intent: dict, sign: int, mid: float, triggered: bool) -> tuple[str, str] | None:
-        """(reason code, reason) why the order does not execute at this mid, or None when it does.
-
-        A stop that has triggered (it has filled) stays triggered: its child fills are checked
-        against the limit only."""
-        order_type = intent["order_type"]
-        side = intent["side"]
-        if order_type in ("stop", "stop_limit") and not triggered:
-            stop = intent.get("stop_price")
-            if stop is None:
-                return NO_PRICE, f"{order_type} without stop_price cannot trigger (IOC)"
-            if sign * (mid - stop) < 0:
-                where = "above" if sign > 0 else "below"
-                return NOT_TRIGGERED, f"{order_type} not triggered: {side} stop {stop} {where} mid {mid} (IOC)"
-        if order_type in ("limit", "stop_limit"):
-            limit = intent.get("price")
-            if limit is None:
-                return NO_PRICE, f"{order_type} without price cannot execute (IOC)"
-            if sign * (limit - mid) < 0:
-                stage = "stop_limit triggered, limit" if order_type == "stop_limit" else "limit"
-                where = "below" if sign > 0 else "above"
-                return NOT_MARKETABLE, f"{stage} not marketable: {side} limit {limit} {where} mid {mid} (IOC)"
-        return None
-
-    def _execution_price(
-        self, intent: dict, sign: int, quote: Quote, u: float, decimals: int, size: float, instrument: Instrument,
-    ) -> tuple[float, float]:
-        """(fill price, intended price) of an executing order at this quote."""
-        if self._impact:
-            cost = self.impact_cost(quote, float(size), instrument)
-            tick = 10.0**-decimals
-            slipped = max(round(quote.mid * (1.0 + sign * cost), decimals), tick)
-        else:
-            slipped = self._slipped(quote.mid, sign, u, decimals)
-        limit = intent.get("price") if intent["order_type"] in ("limit", "stop_limit") else None
-        if limit is None:
-            return slipped, quote.mid
-        return (min(limit, slipped) if sign > 0 else max(limit, slipped)), limit
-
-    # -- quantities --------------------------------------------------------------
-
-    @staticmethod
-    def split(quantity: int | float, u: float) -> tuple[int | float, int | float] | None:
-        """(first, rest) with 0 < first, 0 < rest, first + rest <= quantity; None if it cannot split."""
-        ratio = PARTIAL_MIN_RATIO + (PARTIAL_MAX_RATIO - PARTIAL_MIN_RATIO) * u
-        if isinstance(quantity, int):
-            if quantity < 2:
-                return None
-            first = min(max(int(quantity * ratio), 1), quantity - 1)
-            return first, quantity - first
-        first = round(quantity * ratio, QUANTITY_DECIMALS)
-        if not 0 < first < quantity:
-            return None
-        rest = exact_rest(quantity, first)
-        return (first, rest) if rest > 0 else None
-
-    # -- resting orders ----------------------------------------------------------
-
-    def _expiry(self, tif: str, sessions: TradingSessions | None, arrival_ms: int) -> int | None:
-        """When a resting order placed at arrival_ms expires: a DAY order at the close of the
-        session it arrived in (or, arriving while closed, of the next one), at most a day
-        on; a GTC order SIMULATION_GTC_HORIZON_DAYS after its arrival. None when the
-        calendar has no session to come (beyond its range): the order cannot rest."""
-        opens = arrival_ms if sessions is None else sessions.next_open_ms(arrival_ms)
-        if opens is None:
-            return None
-        if tif == GTC:
-            return arrival_ms + self._gtc_horizon_ms
-        if sessions is None:
-            return arrival_ms + DAY_MS
-        close = sessions.close_ms(opens)
-        return min(close if close is not None else opens, opens + DAY_MS)
-
-    def _after_halts(self, symbol: str, halt: tuple[int, int], until_ms: int) -> int:
-        """The end of a halt and of the halted windows right after it (cheap hashes, not scans)."""
-        end = halt[1]
-        while end < until_ms:
-            following = self._faults.halt_window(symbol, end)
-            if following is None:
-                break
-            end = following[1]
-        return end
-
-    @staticmethod
-    def _next_open(sessions: TradingSessions | None, start_ms: int, end_ms: int) -> int | None:
-        """The first trading instant in [start_ms, end_ms), None if there is none."""
-        if start_ms >= end_ms:
-            return None
-        if sessions is None:
-            return start_ms
-        intervals = sessions.open_intervals(start_ms, end_ms)
-        return intervals[0][0] if intervals else None
-
-    def _crossing(self, instrument: str, sessions: TradingSessions | None, start_ms: int, end_ms: int,
-                  level: float, above: bool) -> int | None:
-        if start_ms >= end_ms:
-            return None
-        intervals = sessions.open_intervals(start_ms, end_ms) if sessions is not None else None
-        return self._market.first_crossing(instrument, start_ms, end_ms, level, above, intervals)
-
-    # -- the simulation ----------------------------------------------------------
+        """Eight uniforms in [0, 1) that depend only on the seed and the corr_id (worker.draws)."""
+        return self._draws.uniforms(corr_id)
 
     def simulate(self, accepted: AcceptedIntent) -> Execution:
+        """The order arrives, passes the gate, waits for its price if it rests, fills, and after a
+        partial fill comes back for the rest, until it is filled or ended."""
         started = time.perf_counter()
-        intent = accepted.intent
-        corr_id = accepted.corr_id
-        instrument = intent["instrument"]
-        order_type = intent["order_type"]
-        sign = 1 if intent["side"] == "buy" else -1
-        quantity = _normalize_quantity(intent["quantity"])
-        u = self.draws(corr_id)
-        market = self._market
-        info = market.instrument(instrument)
-        decimals = market.decimals(instrument)
-        intent_ms = accepted.timestamp_ms
-        stamp_base = intent_ms if self._virtual else accepted.received_at_ms
-        sessions = self._sessions(info.calendar) if self._sessions is not None else None
+        state = self._arrive(order_from_accepted(accepted, self._policies), accepted.received_at_ms)
+        flow = AGAIN
+        while flow is AGAIN:
+            self._look(state)
+            flow = self._gate(state)
+            if flow is NEXT:
+                flow = self._wait_for_price(state)
+            if flow is NEXT:
+                flow = self._fill(state)
+            if flow is NEXT:
+                flow = self._after_fill(state)
+        return self._finish(accepted.stream_seq, state, started)
 
-        order = Order(
-            corr_id=corr_id, order_id=order_id(corr_id), strategy_id=intent["strategy_id"],
-            agent_id=intent["agent_id"], instrument=instrument, side=intent["side"], order_type=order_type,
-            quantity=quantity, intent_ms=intent_ms, clock=self._clock, seeded=self._seeded,
-            price=intent.get("price"), stop_price=intent.get("stop_price"),
-        )
-        lots = Lots(quantity, info.lot_size)
-        # A random partial caps the first fill at a drawn share of the order.
-        cap = None
-        if u[_PARTIAL] < self._partial_chance:
-            parts = self.split(quantity, u[_RATIO])
-            if parts is not None:
-                cap = min(max(lots.units_below(parts[0]), 1), lots.total - 1) or None
+    # -- the steps ------------------------------------------------------------------
 
-        directives = accepted.directives
-        force = directives.force
-        forced = force.outcome if force is not None else None
-        tif = directives.time_in_force
-        plan = self._faults.plan(corr_id) if force is None else NO_FAULTS
-        faults: list[str] = []  # injected into this order, in the order they struck
-        # DAY and GTC limit and stop orders rest until the price path reaches them.
-        resting = tif in RESTING and order_type != "market" and forced is None
-        if tif == FOK or forced is not None or resting:
-            # A FOK order is never partially filled, a forced one fills as scripted, and a
-            # resting one keeps its remainder in the book rather than cancelling it at random.
-            cap = None
-        expires_at: int | None = None
-        triggered = False  # a stop (or stop_limit) whose stop price the mid has reached
-        arrived = True  # the first pass: the order reaching the venue
+    def _arrive(self, order: Order, received_ms: int) -> OrderState:
+        """The order on its way to the venue: its draws, its arrival delay, a random partial's cap."""
+        instrument = self._view.instrument(order.instrument)
+        draws = self._draws.for_order(order.corr_id)
+        force = order.force
         if force is not None and force.delay_ms is not None:
             delay = force.delay_ms
         else:
-            delay = self.delay(u[_DELAY_1], info)
-        if plan.latency_spike_ms:
-            delay += plan.latency_spike_ms
-            faults.append(LATENCY_SPIKE)
-        fills: list[Fill] = []
-        notional = 0.0
-        raw_commission = 0.0  # before the order minimum
-        charged = 0.0
-        ended: tuple[str, str, str] | None = None  # (status, code, reason) of a stop short of full
-        while True:
-            market_ms = intent_ms + delay
-            quote = market.quote(instrument, market_ms)
-            if forced == FORCED_REJECT:
-                ended = (REJECTED, FORCED_REJECT_CODE,
-                         force.reason or f"forced reject ({FORCE_KEY})")  # type: ignore[union-attr]
-                break
-            if forced is None:
-                if resting and expires_at is None:
-                    expires_at = self._expiry(tif, sessions, market_ms)  # type: ignore[arg-type]
-                    if expires_at is None:  # beyond the calendar's range: nothing will open
-                        resting = False
-                if resting and market_ms >= expires_at:  # type: ignore[operator]
-                    # Expired while filling in child fills (or arrived already past it).
-                    delay = max(expires_at - intent_ms, delay if not fills else fills[-1].delay_ms)  # type: ignore[operator]
-                    quote = market.quote(instrument, intent_ms + delay)
-                    ended = _expired(tif, intent_ms + delay, lots, quantity)  # type: ignore[arg-type]
-                    break
-                closed = sessions is not None and not sessions.is_open(market_ms)
-                if closed and not resting:
-                    ended = (REJECTED if not fills else CANCELLED, MARKET_CLOSED, _closed_reason(sessions, market_ms))
-                    break
-                # A forced delay is still a forced intent: no injected fault, halts included.
-                halt = None if closed or force is not None else self._faults.halt_window(info.symbol, market_ms)
-                if halt is not None and not resting:
-                    faults.append(INSTRUMENT_HALT)
-                    ended = (REJECTED if not fills else CANCELLED, INSTRUMENT_HALTED,
-                             f"instrument_halted (injected fault): {info.symbol} halted "
-                             f"{iso_ms(halt[0])} to {iso_ms(halt[1])}")
-                    break
-                if plan.reject and arrived:
-                    faults.append(VENUE_REJECT)
-                    ended = (REJECTED, VENUE_REJECTED, "venue rejected the order (injected fault)")
-                    break
-                arrived = False
-                stop = None if closed or halt else self._cancel_reason(intent, sign, quote.mid, triggered or bool(fills))
-                if stop is not None and stop[0] == NOT_MARKETABLE and order_type == "stop_limit":
-                    triggered = True  # the stop was reached; the limit is what it waits for now
-                if resting and (closed or halt or (stop is not None and stop[0] in (NOT_MARKETABLE, NOT_TRIGGERED))):
-                    # Not now: find when, on the price path, within the open hours before expiry.
-                    if halt is not None:
-                        if INSTRUMENT_HALT not in faults:
-                            faults.append(INSTRUMENT_HALT)
-                        resume = self._after_halts(info.symbol, halt, expires_at)  # type: ignore[arg-type]
-                    elif closed:
-                        resume = market_ms + 1
-                    else:  # this step cannot cross: the scan starts at the next
-                        resume = market_ms - (market_ms - self._reference_ms) % STEP_MS + STEP_MS
-                    if order_type == "stop" and (triggered or fills):
-                        # A triggered stop is a market order: it waits only for trading time.
-                        crossing = self._next_open(sessions, resume, expires_at)  # type: ignore[arg-type]
-                    else:
-                        level, above = _resting_condition(intent, sign, triggered or bool(fills))
-                        crossing = self._crossing(instrument, sessions, resume, expires_at, level, above)  # type: ignore[arg-type]
-                    if crossing is None:
-                        delay = max(expires_at - intent_ms, delay)  # type: ignore[operator]
-                        quote = market.quote(instrument, intent_ms + delay)
-                        ended = _expired(tif, intent_ms + delay, lots, quantity)  # type: ignore[arg-type]
-                        break
-                    delay = crossing - intent_ms
-                    continue
-                if stop is None and order_type in ("stop", "stop_limit"):
-                    triggered = True
-            else:
-                stop = None
-            if stop is None and not quantity * quote.mid < MAX_NOTIONAL:
-                stop = NOTIONAL_OUT_OF_RANGE, f"notional out of range: {quantity} at mid {quote.mid} (IOC)"
-            if stop is not None:
-                ended = (CANCELLED, *stop)
-                break
-            take = lots.remaining_units
-            if forced == FORCED_PARTIAL:
-                take = min(max(lots.units_below(quantity * force.fill_ratio), 1), lots.total - 1)  # type: ignore[union-attr]
-                if take < 1:
-                    ended = (CANCELLED, FORCED_PARTIAL_CODE,
-                             f"forced partial ({FORCE_KEY}): {quantity} is one unit, which cannot be split")
-                    break
-            elif forced is None and self._liquidity_share > 0:
-                available = lots.units_below(quote.volume * self._liquidity_share)
-                if available < take:
-                    take = max(available, 1)
-            if tif == FOK and take < lots.remaining_units:
-                ended = (CANCELLED, FOK_NOT_FILLED,
-                         f"fill or kill: {lots.size(take)} of {quantity} available at arrival; nothing filled")
-                break
-            random_partial = not fills and cap is not None and cap < take
-            if random_partial:
-                take = cap  # type: ignore[assignment]
-            size = lots.size_of(take)
-            index = len(fills) + 1
-            slip_u = u[_SLIP_1] if index == 1 else u[_SLIP_2] if index == 2 else self._child_draw(corr_id, index)
-            price, intended = self._execution_price(intent, sign, quote, slip_u, decimals, size, info)
-            if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
-                ended = (CANCELLED, NOTIONAL_OUT_OF_RANGE,
-                         f"notional out of range: {size} at {price} (IOC)")
-                break
-            lots.take(take, size)
-            complete = lots.remaining_units == 0
-            if resting and not fills:
-                # The stream drops a re-sent event by its id only within its duplicate window: a
-                # redelivered order re-publishes everything, so its fills must not span longer.
-                expires_at = min(expires_at, market_ms + self._resting_span_ms)  # type: ignore[type-var]
-            raw_commission += size * (self._commission_rate if self._per_unit else price * self._commission_rate)
-            commission = max(raw_commission, self._commission_min) - charged
-            charged += commission
-            notional += size * price
-            fills.append(Fill(
-                index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
-                intended_price=intended, quote=quote, delay_ms=delay, market_ms=market_ms,
-                stamp_ms=stamp_base + delay, commission=num(commission), slippage=num(sign * (price - intended), 12),
-                filled_total=lots.filled, faults=tuple(faults),
-            ))
-            if complete:
-                break
-            rest_text = f"{lots.rest()} of {quantity}"
-            if forced == FORCED_PARTIAL:
-                ended = (CANCELLED, FORCED_PARTIAL_CODE, f"forced partial ({FORCE_KEY}): {rest_text} cancelled")
-                break
-            if tif == IOC:
-                ended = (CANCELLED, IOC_REMAINDER, f"immediate or cancel: {rest_text} not filled at arrival")
-                break
-            if random_partial and u[_REMAINDER] >= REMAINDER_FILL_CHANCE:
-                ended = (CANCELLED, REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
-                break
-            if not random_partial and self._cancel_liquidity_rest:
-                ended = (CANCELLED, LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
-                break
-            # Checked before the next fill's wait, so the cancel goes out with the last fill.
-            if len(fills) >= self._max_fills:
-                ended = (CANCELLED, CHILD_FILL_LIMIT,
-                         f"remainder cancelled after {len(fills)} fills (SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
-                break
-            delay += self.delay(u[_DELAY_2], info) if random_partial else CHILD_FILL_INTERVAL_MS
-
-        outcome = None
-        if ended is not None:
-            status, code, reason = ended
-            filled = lots.filled if fills else 0
-            last = Fill(
-                index=len(fills) + 1, status=CANCELLED if status == EXPIRED else status, quantity=lots.rest(),
-                price=quote.mid,
-                intended_price=quote.mid, quote=quote, delay_ms=delay, market_ms=intent_ms + delay,
-                stamp_ms=stamp_base + delay, commission=0.0, slippage=0.0, filled_total=filled,
-                reject_reason=reason, reason_code=code, faults=tuple(faults),
-            )
-            outcome = OrderOutcome(
-                status=status, filled_quantity=filled,
-                average_fill_price=_average_price(notional, filled, decimals, sign, order.price, order_type),
-                commission=num(charged), fill_count=len(fills), last=last,
-            )
-            fills.append(last)
-        if plan.duplicate_fill:
-            faults.append(DUPLICATE_FILL)
-        if plan.reconcile_delayed:
-            faults.append(RECONCILE_DELAYED)
-        events = encode_events(order, fills, outcome, plan.duplicate_fill, plan.reconcile_delayed)
-        return Execution(
-            stream_seq=accepted.stream_seq,
-            corr_id=corr_id,
-            instrument=instrument,
-            order_type=order_type,
-            final_status=fills[-1].status,
-            simulation_delay_ms=fills[0].delay_ms,
-            events=events,
-            simulation_s=time.perf_counter() - started,
-            agent_id=order.agent_id,
-            faults=tuple(faults),
+            delay = self._models.latency.delay_ms(draws.arrival_delay, instrument)
+        state = OrderState(
+            order=order, instrument=instrument, decimals=self._view.decimals(order.instrument), draws=draws,
+            lots=Lots(order.quantity, instrument.lot_size),
+            plan=NO_FAULTS if order.scripted else self._faults.plan(order.corr_id),
+            stamp_base_ms=order.intent_ms if self._virtual else received_ms, delay_ms=delay, resting=order.rests,
         )
+        if order.random_partials and draws.partial < self._partial_chance:
+            state.cap_units = random_partial_cap(state.lots, order.quantity, draws.split_ratio)
+        if state.plan.latency_spike_ms:
+            state.delay_ms += state.plan.latency_spike_ms
+            state.faults.append(LATENCY_SPIKE)
+        return state
 
+    def _look(self, state: OrderState) -> None:
+        """The market at the order's current market time."""
+        state.market_ms = state.order.intent_ms + state.delay_ms
+        state.quote = self._view.quote(state.order.instrument, state.market_ms)
 
-class Lots:
-    """One order's quantity, counted in whole units, and what has been filled of it.
+    def _gate(self, state: OrderState) -> Flow:
+        """Whether the venue takes the order now: a script, its expiry, the session, a halt, a reject."""
+        order = state.order
+        if order.forced == FORCED_REJECT:
+            reason = order.force.reason if order.force is not None else None
+            state.end(REJECTED, FORCED_REJECT_CODE, reason or f"forced reject ({FORCE_KEY})")
+            return DONE
+        if order.forced is not None:
+            return NEXT  # a scripted outcome skips the venue's rules
+        if self._expired(state):
+            return DONE
+        state.closed = not self._view.is_open(order.instrument, state.market_ms)
+        if state.closed and not state.resting:
+            state.end_rejected_or_cancelled(MARKET_CLOSED, self._view.closed_reason(order.instrument, state.market_ms))
+            return DONE
+        # A forced delay is still a forced intent: no injected fault, halts included.
+        state.halt = None if state.closed or order.scripted else self._faults.halt_window(
+            state.instrument.symbol, state.market_ms)
+        if state.halt is not None and not state.resting:
+            state.faults.append(INSTRUMENT_HALT)
+            state.end_rejected_or_cancelled(INSTRUMENT_HALTED, f"instrument_halted (injected fault): "
+                                            f"{state.instrument.symbol} halted {iso_ms(state.halt[0])} to {iso_ms(state.halt[1])}")
+            return DONE
+        if state.plan.reject and state.arrived:
+            state.faults.append(VENUE_REJECT)
+            state.end(REJECTED, VENUE_REJECTED, "venue rejected the order (injected fault)")
+            return DONE
+        state.arrived = False
+        return NEXT
 
-    The unit is the instrument's lot when the order is a whole number of lots,
-    else 1 for an integral order, else 1e-8. Child fills take whole units; the
-    fill that completes an order takes the exact remainder, computed against
-    the exact sum of the floats already filled, so the parts never add up to
-    more than the order.
-    """
+    def _expired(self, state: OrderState) -> bool:
+        """A resting order's clock: its expiry set at its first look, and ended when that has passed."""
+        if not state.resting:
+            return False
+        if state.expires_at_ms is None:
+            state.expires_at_ms = state.order.time_in_force.expiry(self._view, state.order.instrument, state.market_ms)
+            if state.expires_at_ms is None:  # beyond the calendar's range: nothing will open
+                state.resting = False
+                return False
+        if state.market_ms < state.expires_at_ms:
+            return False
+        # Expired while filling in child fills (or arrived already past it).
+        last = state.fills[-1].delay_ms if state.fills else state.delay_ms
+        self._expire(state, max(state.expires_at_ms - state.order.intent_ms, last))
+        return True
 
-    __slots__ = ("quantity", "unit", "total", "filled_units", "_filled_exact")
+    def _expire(self, state: OrderState, delay_ms: int) -> None:
+        """End a resting order at its expiry (`delay_ms` after the intent), priced at the mid there."""
+        state.delay_ms = delay_ms
+        self._look(state)
+        order = state.order
+        state.end(EXPIRED, EXPIRED_CODE, f"{order.time_in_force.name} order expired at {iso_ms(state.market_ms)}: "
+                                         f"{state.lots.rest()} of {order.quantity} not filled")
 
-    def __init__(self, quantity: int | float, lot: float) -> None:
-        self.quantity = quantity
-        lots = quantity / lot
-        if quantity >= MAX_EXACT_INT:
-            # Beyond exact integers in a float: count it in 2**20 equal chunks instead.
-            self.unit, self.total = quantity / HUGE_ORDER_CHUNKS, HUGE_ORDER_CHUNKS
-        elif abs(lots - round(lots)) <= 1e-9 * max(lots, 1.0) and round(lots) >= 1:
-            whole = float(lot).is_integer() and isinstance(quantity, int)
-            self.unit: int | float = int(lot) if whole else float(lot)
-            self.total = int(round(lots))
-        elif isinstance(quantity, int):
-            self.unit, self.total = 1, quantity
+    def _wait_for_price(self, state: OrderState) -> Flow:
+        """The order type's verdict at this mid; a resting order that cannot execute waits for its level."""
+        order = state.order
+        verdict = None
+        if order.forced is None:
+            if not state.closed and state.halt is None:
+                verdict = order.rule.verdict(order, state.quote.mid, state.stop_reached)
+                if order.rule.triggered_by(verdict):
+                    state.triggered = True
+            if state.resting and (state.closed or state.halt is not None or (
+                    verdict is not None and verdict.waits_for_price)):
+                return self._await_crossing(state)
+        if verdict is None and not order.quantity * state.quote.mid < MAX_NOTIONAL:
+            verdict = Verdict(NOTIONAL_OUT_OF_RANGE,
+                              f"notional out of range: {order.quantity} at mid {state.quote.mid} (IOC)")
+        if verdict is not None:
+            state.end(CANCELLED, verdict.code, verdict.reason)
+            return DONE
+        return NEXT
+
+    def _await_crossing(self, state: OrderState) -> Flow:
+        """Not now: find when, on the market view, within the open hours before the expiry."""
+        order, view, expiry = state.order, self._view, state.expiry_ms
+        if state.halt is not None:
+            if INSTRUMENT_HALT not in state.faults:
+                state.faults.append(INSTRUMENT_HALT)
+            resume = self._faults.halted_until(state.instrument.symbol, state.halt, expiry)
+        elif state.closed:
+            resume = state.market_ms + 1
+        else:  # this quote cannot cross: the search starts at the next one
+            resume = view.next_instant_after(order.instrument, state.market_ms)
+        level = order.rule.awaited_level(order, state.stop_reached)
+        if level is None:  # a triggered stop is a market order: it waits only for trading time
+            crossing = view.first_open_between(order.instrument, resume, expiry)
         else:
-            self.unit = 10.0**-QUANTITY_DECIMALS
-            self.total = max(int(quantity * 10**QUANTITY_DECIMALS), 1)
-        self.filled_units = 0
-        self._filled_exact: int | Fraction = 0
+            crossing = view.first_crossing(order.instrument, resume, expiry, *level)
+        if crossing is None:
+            self._expire(state, max(expiry - order.intent_ms, state.delay_ms))
+            return DONE
+        state.delay_ms = crossing - order.intent_ms
+        return AGAIN
 
-    @property
-    def remaining_units(self) -> int:
-        return self.total - self.filled_units
+    def _fill(self, state: OrderState) -> Flow:
+        """One fill: its size, its price (never worse than a limit), its commission."""
+        units = self._fill_units(state)
+        if units is None:
+            return DONE
+        order, lots, quote = state.order, state.lots, state.quote
+        size = lots.size_of(units)
+        index = len(state.fills) + 1
+        price = self._models.fill_price.fill_price(quote, order.sign, size, state.instrument, state.decimals,
+                                                   state.draws.slippage(index), order.limit)
+        intended = order.rule.intended_price(order, quote.mid)
+        if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
+            state.end(CANCELLED, NOTIONAL_OUT_OF_RANGE, f"notional out of range: {size} at {price} (IOC)")
+            return DONE
+        lots.take(units, size)
+        complete = lots.remaining_units == 0
+        if state.resting and not state.fills:
+            # The stream drops a re-sent event by its id only within its duplicate window: a
+            # redelivered order re-publishes everything, so its fills must not span longer.
+            state.expires_at_ms = min(state.expiry_ms, state.market_ms + self._resting_span_ms)
+        commission = self._models.fees.charge(state.fees, size, price)
+        state.notional += size * price
+        state.fills.append(Fill(
+            index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
+            intended_price=intended, quote=quote, delay_ms=state.delay_ms, market_ms=state.market_ms,
+            stamp_ms=state.stamp_base_ms + state.delay_ms, commission=num(commission),
+            slippage=num(order.sign * (price - intended), 12), filled_total=lots.filled, faults=tuple(state.faults),
+        ))
+        return DONE if complete else NEXT
 
-    @property
-    def filled(self) -> int | float:
-        """Executed quantity so far, as reported."""
-        if self.filled_units >= self.total:
-            return self.quantity
-        return self.size(self.filled_units)
+    def _fill_units(self, state: OrderState) -> int | None:
+        """Units of the order this fill takes; None when the order ends instead."""
+        order, lots = state.order, state.lots
+        units = lots.remaining_units
+        if order.force is not None and order.forced == FORCED_PARTIAL:
+            units = min(max(lots.units_below(order.quantity * order.force.fill_ratio), 1), lots.total - 1)
+            if units < 1:
+                state.end(CANCELLED, FORCED_PARTIAL_CODE,
+                          f"forced partial ({FORCE_KEY}): {order.quantity} is one unit, which cannot be split")
+                return None
+        elif order.forced is None:
+            units = self._models.liquidity.units(units, state.quote, lots)
+        killed = order.time_in_force.short_at_arrival(units, lots)
+        if killed is not None:
+            state.end(CANCELLED, killed.code, killed.reason)
+            return None
+        cap = state.cap_units
+        state.random_partial = not state.fills and cap is not None and cap < units
+        return cap if state.random_partial and cap is not None else units
 
-    def units_below(self, amount: float) -> int:
-        """Whole units in `amount`."""
-        return int(amount / self.unit + 1e-9)
+    def _after_fill(self, state: OrderState) -> Flow:
+        """After a partial fill: the rest cancelled now, or back for another fill later."""
+        cancelled = self._rest_cancelled(state, f"{state.lots.rest()} of {state.order.quantity}")
+        if cancelled is not None:
+            state.end(CANCELLED, cancelled.code, cancelled.reason)
+            return DONE
+        if state.random_partial:
+            state.delay_ms += self._models.latency.delay_ms(state.draws.remainder_delay, state.instrument)
+        else:
+            state.delay_ms += CHILD_FILL_INTERVAL_MS
+        return AGAIN
 
-    def size(self, units: int) -> int | float:
-        if isinstance(self.unit, int):
-            return units * self.unit
-        return round(units * self.unit, QUANTITY_DECIMALS)
-
-    def size_of(self, units: int) -> int | float:
-        """The quantity `units` fill: the exact rest when they are all that is left."""
-        return self.rest() if units >= self.remaining_units else self.size(units)
-
-    def take(self, units: int, size: int | float) -> None:
-        """Record a fill of `units` whose quantity (from size_of) is `size`."""
-        self.filled_units = min(self.filled_units + units, self.total)
-        self._filled_exact += size if isinstance(size, int) else Fraction(size)
-
-    def rest(self) -> int | float:
-        """What is left of the order, never more than exactly that."""
-        if not self._filled_exact:
-            return self.quantity
-        if isinstance(self._filled_exact, int) and isinstance(self.quantity, int):
-            return self.quantity - self._filled_exact
-        return exact_rest(self.quantity, self._filled_exact)
-
-
-def exact_rest(quantity: int | float, filled: int | float | Fraction) -> int | float:
-    """quantity - filled, in its 8-decimal form when that is the complement up to
-    float noise, and never more than the exact difference."""
-    exact = Fraction(quantity) - Fraction(filled)
-    rest = float(exact)  # the nearest float: at most one step above the exact value
-    if Fraction(rest) > exact:
-        rest = math.nextafter(rest, 0.0)
-    rounded = round(rest, QUANTITY_DECIMALS)
-    if Fraction(rounded) <= exact and rest - rounded <= 4 * math.ulp(quantity):
-        rest = rounded
-    return rest
-
-
-def _average_price(notional: float, filled: int | float, decimals: int, sign: int, limit: float | None,
-                   order_type: str) -> float | None:
-    """Volume-weighted fill price; never worse than the limit (each fill is within it, and the
-    rounding of the average must not cross it)."""
-    if not filled:
+    def _rest_cancelled(self, state: OrderState, rest_text: str) -> Verdict | None:
+        """Why the rest of a partly filled order is cancelled now, None when it fills later."""
+        order = state.order
+        if order.forced == FORCED_PARTIAL:
+            return Verdict(FORCED_PARTIAL_CODE, f"forced partial ({FORCE_KEY}): {rest_text} cancelled")
+        by_time_in_force = order.time_in_force.after_fill(rest_text)
+        if by_time_in_force is not None:
+            return by_time_in_force
+        if state.random_partial and state.draws.remainder >= REMAINDER_FILL_CHANCE:
+            return Verdict(REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
+        if not state.random_partial and self._models.liquidity.cancels_remainder:
+            return Verdict(LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
+        # Checked before the next fill's wait, so the cancel goes out with the last fill.
+        if len(state.fills) >= self._max_fills:
+            return Verdict(CHILD_FILL_LIMIT, f"remainder cancelled after {len(state.fills)} fills "
+                                             f"(SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
         return None
-    average = round(notional / filled, decimals + 4)
-    if limit is not None and order_type in ("limit", "stop_limit"):
-        average = min(average, limit) if sign > 0 else max(average, limit)
-    return average
 
-
-def _expired(tif: str, at_ms: int, lots: Lots, quantity: int | float) -> tuple[str, str, str]:
-    """How a resting order ends when its time is up: (status, reason code, reason)."""
-    return EXPIRED, EXPIRED_CODE, f"{tif} order expired at {iso_ms(at_ms)}: {lots.rest()} of {quantity} not filled"
-
-
-def _resting_condition(intent: dict, sign: int, triggered: bool) -> tuple[float, bool]:
-    """(level, above) a resting order waits for: its stop until triggered, then its limit.
-
-    A buy stop triggers at mid >= stop and a buy limit is marketable at mid <= limit;
-    a sell, the other way round (the same rules as _cancel_reason)."""
-    if intent["order_type"] in ("stop", "stop_limit") and not triggered:
-        return intent["stop_price"], sign > 0
-    return intent["price"], sign < 0
-
-
-def _closed_reason(sessions: TradingSessions, at_ms: int) -> str:
-    opens = sessions.next_open_ms(at_ms)
-    if opens is None:  # past the calendar's precomputed range
-        return f"market_closed at {iso_ms(at_ms)}: {sessions.describe(at_ms)}"
-    return f"market_closed: {sessions.name} is closed at {iso_ms(at_ms)}; next open {iso_ms(opens)}"
-
-
-def _normalize_quantity(quantity: int | float) -> int | float:
-    """Whole quantities as int (split into whole units), others as float."""
-    if isinstance(quantity, int):
-        return quantity if quantity < MAX_EXACT_INT else float(quantity)
-    if quantity.is_integer() and quantity < MAX_EXACT_INT:
-        return int(quantity)
-    return quantity
+    def _finish(self, stream_seq: int, state: OrderState, started: float) -> Execution:
+        """The order's typed result: its fills (and ending) encoded as events."""
+        order, plan = state.order, state.plan
+        outcome = close_order(state)
+        if plan.duplicate_fill:
+            state.faults.append(DUPLICATE_FILL)
+        if plan.reconcile_delayed:
+            state.faults.append(RECONCILE_DELAYED)
+        header = OrderHeader(
+            corr_id=order.corr_id, order_id=order_id(order.corr_id), strategy_id=order.strategy_id,
+            agent_id=order.agent_id, instrument=order.instrument, side=order.side, order_type=order.order_type,
+            quantity=order.quantity, intent_ms=order.intent_ms, clock=self._clock, seeded=self._seeded,
+            price=order.price, stop_price=order.stop_price,
+        )
+        return Execution(
+            stream_seq=stream_seq, corr_id=order.corr_id, instrument=order.instrument, order_type=order.order_type,
+            final_status=state.fills[-1].status, simulation_delay_ms=state.fills[0].delay_ms,
+            events=encode_events(header, state.fills, outcome, plan.duplicate_fill, plan.reconcile_delayed),
+            simulation_s=time.perf_counter() - started, agent_id=order.agent_id, faults=tuple(state.faults),
+        )

@@ -49,7 +49,8 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import jsonschema_rs
 import orjson
@@ -78,12 +79,15 @@ from worker.rejections import (
     reject,
 )
 
+if TYPE_CHECKING:  # the schema's guarantees, written as a type where the order is built from them
+    from worker.order import OrderIntent
+
 
 @dataclass(frozen=True, slots=True)
 class AcceptedIntent:
     stream_seq: int
     corr_id: str
-    intent: dict  # parsed, schema-valid body (as orjson.loads gave it)
+    intent: OrderIntent  # parsed, schema-valid body (as orjson.loads gave it)
     timestamp_ms: int  # the intent's own "timestamp", epoch milliseconds UTC
     received_at_ms: int  # copied from RawIntent
     directives: Directives = NONE
@@ -118,7 +122,8 @@ def _compiled_schema() -> Any:
 
 def schema_valid(obj: object) -> bool:
     """The hot path's schema verdict for a parsed intent (the schema alone, no price or time rules)."""
-    return _compiled_schema().is_valid(obj)
+    valid: bool = _compiled_schema().is_valid(obj)
+    return valid
 
 
 class IntentValidator:
@@ -154,7 +159,7 @@ class IntentValidator:
         if type(intent) is not dict:
             kind = _JSON_TYPES.get(type(intent), "null")
             return reject(seq, NOT_OBJECT, ENVELOPE_INVALID, None, f"body is {kind}, not a JSON object")
-        if not self._is_valid(intent):
+        if not self._is_order_intent(intent):
             return self._schema_rejection(seq, intent)
 
         corr_id = intent["corr_id"]
@@ -176,6 +181,11 @@ class IntentValidator:
             return reject(seq, INVALID_DIRECTIVE, SCHEMA_INVALID, corr_id, directives)
         return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms, directives)
 
+    def _is_order_intent(self, obj: dict[str, Any]) -> TypeGuard[OrderIntent]:
+        """Schema-valid: the body has the shape OrderIntent describes."""
+        valid: bool = self._is_valid(obj)
+        return valid
+
     def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
         if signature is None:
             return "X-Signature header missing"
@@ -188,15 +198,15 @@ class IntentValidator:
             return "X-Signature does not match the body"
         return None
 
-    def _schema_rejection(self, seq: int, intent: dict) -> Rejection:
+    def _schema_rejection(self, seq: int, intent: dict[str, Any]) -> Rejection:
         corr_id = _readable_corr_id(intent)
         # The schema's if/then (limit and stop_limit need price) is a price rule, not a field error.
         errors = list(self._schema.iter_errors(intent))
         field_errors = [e for e in errors if e.schema_path[:1] != ["then"]]
         if not field_errors:
             return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
-        error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e), len(_FIELD_RANK)))  # ties: first wins
-        code = _FIELD_CODES.get(_field_of(error), SCHEMA_INVALID)
+        error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e) or "", len(_FIELD_RANK)))  # ties: first wins
+        code = _FIELD_CODES.get(_field_of(error) or "", SCHEMA_INVALID)
         return reject(seq, SCHEMA, code, corr_id, _error_detail(error, len(errors)))
 
 
@@ -238,9 +248,11 @@ def _peek_corr_id(body: bytes) -> str | None:
         return None
 
 
-def _missing_price_detail(intent: dict) -> str:
+def _missing_price_detail(intent: Mapping[str, Any]) -> str:
     order_type = intent.get("order_type")
-    missing = [f for f in _PRICE_FIELDS.get(order_type, ()) if f not in intent]  # type: ignore[arg-type]
+    # Reached only with a schema-valid order_type (a str); anything else has no price fields.
+    fields = _PRICE_FIELDS.get(order_type, ()) if isinstance(order_type, str) else ()
+    missing = [f for f in fields if f not in intent]
     return f"{order_type} order without {' and '.join(missing)}"
 
 

@@ -18,7 +18,7 @@ from worker.events import (
     FULL,
     PARTIAL,
     Fill,
-    Order,
+    OrderHeader,
     bounded_id,
     encode_events,
     fill_body,
@@ -133,7 +133,7 @@ def make_order(side="buy", corr_id="req_abc123", **kw):
         seeded=True,
     )
     base.update(kw)
-    return Order(**base)
+    return OrderHeader(**base)
 
 
 QUOTE = Quote(bid=1.08945, ask=1.08955, mid=1.0895, volume=1_500_000)

@@ -18,16 +18,14 @@ import orjson
 import pytest
 from scipy import stats
 
-from common.config import CHILD_FILL_INTERVAL_MS, Settings
-from common.instruments import load_instruments, parse_instruments
-from worker.events import iso_ms
+from common.config import CHILD_FILL_INTERVAL_MS
+from common.instruments import parse_instruments
+from tests.builders import BOOK, accept, by_kind, executed, make_intent, seeded_settings, seeded_sim
+from worker.events import EXECUTED_STATUSES
 from worker.simulator import ExecutionSimulator
-from worker.validation import AcceptedIntent
 
 ALPHA = 0.001
-BOOK = load_instruments()
 T0 = 1_795_014_000_000  # 2026-11-18T15:00:00Z, a Wednesday: every calendar is open
-EXECUTED = ("full", "partial")
 
 
 def ms(text: str) -> int:
@@ -36,36 +34,14 @@ def ms(text: str) -> int:
 
 def make_sim(**kw) -> ExecutionSimulator:
     """A simulator with only what a test turns on: no sessions, unlimited liquidity, no partials."""
-    base = dict(simulation_seed="realism", market_sessions=False, liquidity_share=0.0, partial_fill_chance=0.0,
-                simulation_clock="virtual", instruments=BOOK)
-    base.update(kw)
-    settings = Settings(**base)
-    return ExecutionSimulator(settings, settings.seed)
-
-
-def make_intent(corr_id, instrument="BTC/USD", side="buy", quantity=1, order_type="market", **kw) -> dict:
-    intent = {"corr_id": corr_id, "strategy_id": "strat_1", "agent_id": "agent_1", "timestamp": iso_ms(T0),
-              "instrument": instrument, "side": side, "order_type": order_type, "quantity": quantity,
-              "confidence": 0.7}
-    intent.update(kw)
-    return intent
+    return seeded_sim("realism", **kw)
 
 
 def run(sim, corr_id, ts_ms=T0, received_ms=None, **kw):
     """(execution, fill bodies, reconcile bodies, order update body or None) of one intent."""
-    intent = make_intent(corr_id, **kw)
-    intent["timestamp"] = iso_ms(ts_ms)
-    ex = sim.simulate(AcceptedIntent(1, corr_id, intent, ts_ms, ts_ms if received_ms is None else received_ms))
-    decoded = [(e.kind, orjson.loads(e.payload)) for e in ex.events]
-    fills = [b for k, b in decoded if k == "fill"]
-    recons = [b for k, b in decoded if k == "reconcile"]
-    updates = [b for k, b in decoded if k == "order_update"]
-    assert len(updates) <= 1
-    return ex, fills, recons, (updates[0] if updates else None)
-
-
-def executed(fills):
-    return [f for f in fills if f["fill_status"] in EXECUTED]
+    intent = make_intent(corr_id, **{"instrument": "BTC/USD", "quantity": 1, **kw}, ts_ms=ts_ms)
+    ex = sim.simulate(accept(intent, ts_ms, ts_ms if received_ms is None else received_ms))
+    return (ex, *by_kind(ex))
 
 
 def exact_sum(fills) -> Fraction:
@@ -364,7 +340,7 @@ def test_commission_minimum_applies_per_order(minimum, quantity, max_fills):
         paid = sum(f["commission"] for f in fills)
         assert paid == pytest.approx(max(minimum, raw), abs=1e-7)
         assert done[0]["commission"] == pytest.approx(max(minimum, done[0]["fill_quantity"] * rate), abs=1e-8)
-        assert all(f["commission"] == 0 for f in fills if f["fill_status"] not in EXECUTED)
+        assert all(f["commission"] == 0 for f in fills if f["fill_status"] not in EXECUTED_STATUSES)
         for fill, recon in zip(fills, recons):
             assert recon["pnl_summary"]["total_fees"] == fill["commission"]
         if update is not None:
@@ -471,7 +447,7 @@ def test_child_fills_across_the_close_cancel_the_remainder():
 
 
 def _everything_on(seed: str) -> ExecutionSimulator:
-    return make_sim(simulation_seed=seed, market_sessions=True, liquidity_share=1.0, partial_fill_chance=0.3,
+    return seeded_sim(seed, market_sessions=True, liquidity_share=1.0, partial_fill_chance=0.3,
                     slippage_model="sqrt_impact", latency_model="lognormal", commission_model="per_unit",
                     commission_per_unit=0.002, commission_min=1.0, max_child_fills=8)
 
@@ -489,11 +465,12 @@ def _mixed_intents(n=500):
         if kind in ("stop", "stop_limit"):
             extra["stop_price"] = round(mid * rng.uniform(0.9, 1.1), 2)
         quantity = rng.choice([1, 100, 20_000, 2.5, 0.37, 5_000_000])
-        yield ts, make_intent(f"mix{i}", symbol, rng.choice(["buy", "sell"]), quantity, kind, **extra)
+        yield ts, make_intent(f"mix{i}", instrument=symbol, side=rng.choice(["buy", "sell"]), quantity=quantity,
+                              order_type=kind, ts_ms=T0, **extra)
 
 
 def _execute_all(sim):
-    return [sim.simulate(AcceptedIntent(1, it["corr_id"], it, ts, ts + 5000)).events for ts, it in _mixed_intents()]
+    return [sim.simulate(accept(it, ts, ts + 5000)).events for ts, it in _mixed_intents()]
 
 
 def test_everything_on_is_byte_identical_for_a_seed_and_differs_across_seeds():
@@ -502,7 +479,7 @@ def test_everything_on_is_byte_identical_for_a_seed_and_differs_across_seeds():
     statuses = {e.fill_type for events in a for e in events if e.kind == "fill"}
     assert statuses == {"full", "partial", "cancelled", "rejected"}
     first_prices = [(orjson.loads(x[0].payload), orjson.loads(y[0].payload)) for x, y in zip(a, c)]
-    executed_both = [(p, q) for p, q in first_prices if p["fill_status"] in EXECUTED and q["fill_status"] in EXECUTED]
+    executed_both = [(p, q) for p, q in first_prices if p["fill_status"] in EXECUTED_STATUSES and q["fill_status"] in EXECUTED_STATUSES]
     assert len(executed_both) > 100
     differ = sum(p["fill_price"] != q["fill_price"] for p, q in executed_both)
     assert differ >= 0.95 * len(executed_both), (differ, len(executed_both))
@@ -531,15 +508,11 @@ def test_longest_execution_bounds_every_release(max_delay, max_fills):
     """ack_wait is derived from Settings.longest_execution_ms: no event may be due later."""
     sim = make_sim(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
                    partial_fill_chance=0.5, max_child_fills=max_fills)
-    bound = sim_settings(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
-                         max_child_fills=max_fills).longest_execution_ms
+    bound = seeded_settings("realism", min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
+                                    max_child_fills=max_fills).longest_execution_ms
     worst = max(_last_release(run(sim, f"lx{i}", instrument="BTC/USD", quantity=5)[0]) for i in range(300))
     assert worst <= bound
     assert worst >= bound - max_delay - 1000  # the bound is not slack by more than one step
-
-
-def sim_settings(**kw) -> Settings:
-    return Settings(**{"simulation_seed": "realism", "market_sessions": False, "instruments": BOOK, **kw})
 
 
 def test_absurd_orders_under_impact_stay_within_the_contract():
@@ -550,7 +523,7 @@ def test_absurd_orders_under_impact_stay_within_the_contract():
     validators = {"fill": Draft202012Validator(load_schema(FILL)), "reconcile": Draft202012Validator(load_schema(RECONCILE))}
     sim = make_sim(slippage_model="sqrt_impact", liquidity_share=1.0)
     for quantity in (1e250, 1e200, 2.0**60, 2**53 + 1):
-        ex = sim.simulate(AcceptedIntent(1, "abs", make_intent("abs", quantity=quantity), T0, T0))
+        ex = sim.simulate(accept(make_intent("abs", instrument="BTC/USD", quantity=quantity, ts_ms=T0), T0, T0))
         for event in ex.events:
             body = orjson.loads(event.payload)
             if event.kind in validators:

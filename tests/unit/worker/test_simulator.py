@@ -12,84 +12,17 @@ from fractions import Fraction
 import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
-from jsonschema import Draft7Validator, Draft202012Validator
 
-from common.config import Settings
-from common.contracts import FILL, ORDER_INTENT, ORDER_UPDATE, RECONCILE, load_schema
-from common.instruments import load_instruments
 from common.messages import Execution
+from tests.builders import (
+    BOOK, FILL_V, INTENT_V, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, accept, assert_valid,
+    fills_of, fixed_sim, make_intent, make_settings, make_sim, mid_at, run, update_of,
+)
 from worker.events import iso_ms
 from worker.market import Market
 from worker.simulator import ExecutionSimulator
-from worker.validation import AcceptedIntent
 
-FORMATS = Draft202012Validator.FORMAT_CHECKER
-FILL_V = Draft202012Validator(load_schema(FILL), format_checker=FORMATS)
-RECONCILE_V = Draft202012Validator(load_schema(RECONCILE), format_checker=FORMATS)
-# The at-core order_update contract is draft-07.
-ORDER_UPDATE_V = Draft7Validator(load_schema(ORDER_UPDATE), format_checker=Draft7Validator.FORMAT_CHECKER)
-INTENT_V = Draft202012Validator(load_schema(ORDER_INTENT), format_checker=FORMATS)
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
-
-SEED = b"unit-test-seed"
-BOOK = load_instruments()
-T0 = 1_705_314_660_123  # 2024-01-15T10:31:00.123Z
-RECEIVED = T0 + 37_000  # fetched 37 s after the intent was stamped
-FIXED_DELAY = 500
-
-
-def make_settings(**kw) -> Settings:
-    """The order-type and quantity rules alone: no sessions, unlimited liquidity (tests of those turn them on)."""
-    base = dict(partial_fill_chance=0.0, slippage_bps=2.0, commission_bps=0.5, simulation_seed="unit-test-seed",
-                market_sessions=False, liquidity_share=0.0)
-    base.update(kw)
-    return Settings(**base)
-
-
-def make_intent(corr_id="c1", order_type="market", side="buy", quantity=100, instrument="EURUSD", ts_ms=T0, **kw):
-    intent = {
-        "corr_id": corr_id, "strategy_id": "strat_1", "agent_id": "agent_1", "timestamp": iso_ms(ts_ms),
-        "instrument": instrument, "side": side, "order_type": order_type, "quantity": quantity, "confidence": 0.7,
-    }
-    intent.update(kw)
-    return intent
-
-
-def accept(intent, ts_ms=T0, received_ms=RECEIVED, seq=1) -> AcceptedIntent:
-    return AcceptedIntent(seq, intent["corr_id"], intent, ts_ms, received_ms)
-
-
-def run(sim: ExecutionSimulator, **intent_kw) -> tuple[Execution, list[dict]]:
-    ts = intent_kw.get("ts_ms", T0)
-    intent = make_intent(**intent_kw)
-    ex = sim.simulate(accept(intent, ts_ms=ts))
-    return ex, [orjson.loads(e.payload) for e in ex.events]
-
-
-def fills_of(bodies):
-    """The executions.fill bodies (not the reconciles or the order update)."""
-    return [b for b in bodies if "fill_id" in b and "reconcile_id" not in b]
-
-
-def update_of(bodies):
-    """The executions.order_update body, None when the order filled in full."""
-    updates = [b for b in bodies if "event_type" in b]
-    assert len(updates) <= 1 and (not updates or bodies[-1] is updates[0])
-    return updates[0] if updates else None
-
-
-def fixed_sim(**kw) -> ExecutionSimulator:
-    """Every delay is FIXED_DELAY, so the market time of a first fill is T0 + FIXED_DELAY."""
-    return ExecutionSimulator(make_settings(min_delay_ms=FIXED_DELAY, max_delay_ms=FIXED_DELAY, **kw), SEED)
-
-
-def mid_at(instrument="EURUSD", at_ms=T0 + FIXED_DELAY, seed=SEED) -> float:
-    return Market(seed, BOOK).quote(instrument, at_ms).mid
-
-
-def assert_valid(validator, body):
-    errors = sorted(validator.iter_errors(body), key=str)
-    assert not errors, [e.message for e in errors]
 
 
 # -- market orders ---------------------------------------------------------------------
@@ -97,7 +30,7 @@ def assert_valid(validator, body):
 
 @pytest.mark.parametrize("side,sign", [("buy", 1), ("sell", -1)])
 def test_market_order_slips_against_trader_within_bound(side, sign):
-    sim = ExecutionSimulator(make_settings(slippage_bps=5.0), SEED)
+    sim = make_sim(slippage_bps=5.0)
     market = Market(SEED, BOOK)
     offsets = []
     for i in range(400):
@@ -119,7 +52,7 @@ def test_market_order_slips_against_trader_within_bound(side, sign):
 
 
 def test_zero_slippage_fills_at_mid():
-    sim = ExecutionSimulator(make_settings(slippage_bps=0.0), SEED)
+    sim = make_sim(slippage_bps=0.0)
     for i in range(50):
         _, bodies = run(sim, corr_id=f"z{i}", side="sell" if i % 2 else "buy")
         assert bodies[0]["fill_price"] == bodies[0]["market_data"]["mid"]
@@ -134,7 +67,7 @@ def test_zero_slippage_fills_at_mid():
     instrument=st.sampled_from(["EURUSD", "USDJPY", "BTC/USD", "AAPL", "ES_F", "NZDUSD", "ODD1"]),
 )
 def test_slippage_direction_and_bound_property(corr_id, side, slippage_bps, instrument):
-    sim = ExecutionSimulator(make_settings(slippage_bps=slippage_bps), SEED)
+    sim = make_sim(slippage_bps=slippage_bps)
     _, bodies = run(sim, corr_id=corr_id, side=side, instrument=instrument)
     fill = bodies[0]
     mid = fill["market_data"]["mid"]
@@ -292,7 +225,7 @@ def _executed(bodies):
 
 @pytest.mark.parametrize("quantity", [2, 3, 10, 100, 12_345, 10_000_000, 250.0])
 def test_integral_partials_stay_integral_and_sum_to_order(quantity):
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     outcomes = set()
     for i in range(200):
         ex, bodies = run(sim, corr_id=f"int{i}", quantity=quantity)
@@ -314,7 +247,7 @@ def test_integral_partials_stay_integral_and_sum_to_order(quantity):
 
 @pytest.mark.parametrize("quantity", [0.3, 0.5, 1.5, 0.00001234, 123.456789123, 1e-7])
 def test_fractional_partials_positive_and_never_exceed_order(quantity):
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     for i in range(200):
         _, bodies = run(sim, corr_id=f"frac{i}", quantity=quantity)
         first, second = fills_of(bodies)
@@ -329,7 +262,7 @@ def test_fractional_partials_positive_and_never_exceed_order(quantity):
 
 @pytest.mark.parametrize("quantity", [1, 1.0, 1e-9])
 def test_unsplittable_quantities_fill_in_full(quantity):
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     for i in range(50):
         ex, bodies = run(sim, corr_id=f"one{i}", quantity=quantity)
         assert len(bodies) == 2 and update_of(bodies) is None
@@ -337,7 +270,7 @@ def test_unsplittable_quantities_fill_in_full(quantity):
 
 
 def test_remainder_fill_is_later_priced_at_later_market_and_honours_limit():
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0, min_delay_ms=100, max_delay_ms=2000), SEED)
+    sim = make_sim(partial_fill_chance=1.0, min_delay_ms=100, max_delay_ms=2000)
     market = Market(SEED, BOOK)
     seen = 0
     for i in range(300):
@@ -368,7 +301,7 @@ def _binomial_ok(hits: int, n: int, p: float) -> bool:
 
 @pytest.mark.parametrize("chance", [0.1, 0.35])
 def test_partial_share_matches_configured_chance(chance):
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=chance), SEED)
+    sim = make_sim(partial_fill_chance=chance)
     n = 4000
     partials = 0
     for i in range(n):
@@ -378,7 +311,7 @@ def test_partial_share_matches_configured_chance(chance):
 
 
 def test_remainder_fill_share_is_one_half():
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     n = 3000
     filled = sum(
         sim.simulate(accept(make_intent(corr_id=f"half{i}", quantity=100))).final_status == "full" for i in range(n)
@@ -387,7 +320,7 @@ def test_remainder_fill_share_is_one_half():
 
 
 def test_zero_chance_never_partial():
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=0.0), SEED)
+    sim = make_sim(partial_fill_chance=0.0)
     for i in range(500):
         ex = sim.simulate(accept(make_intent(corr_id=f"nz{i}", quantity=100)))
         assert len(ex.events) == 2 and ex.final_status == "full"
@@ -397,7 +330,7 @@ def test_zero_chance_never_partial():
 
 
 def test_delays_within_range_and_reach_both_ends():
-    sim = ExecutionSimulator(make_settings(min_delay_ms=5, max_delay_ms=7, partial_fill_chance=0.5), SEED)
+    sim = make_sim(min_delay_ms=5, max_delay_ms=7, partial_fill_chance=0.5)
     seen = set()
     for i in range(300):
         ex = sim.simulate(accept(make_intent(corr_id=f"d{i}")))
@@ -409,7 +342,7 @@ def test_delays_within_range_and_reach_both_ends():
 
 
 def test_default_delay_range():
-    sim = ExecutionSimulator(make_settings(), SEED)
+    sim = make_sim()
     delays = [sim.simulate(accept(make_intent(corr_id=f"dd{i}"))).simulation_delay_ms for i in range(1000)]
     assert min(delays) >= 100 and max(delays) <= 2000
     assert min(delays) < 150 and max(delays) > 1950
@@ -417,7 +350,7 @@ def test_default_delay_range():
 
 @pytest.mark.parametrize("delay", [0, 250])
 def test_min_equals_max_delay(delay):
-    sim = ExecutionSimulator(make_settings(min_delay_ms=delay, max_delay_ms=delay, partial_fill_chance=1.0), SEED)
+    sim = make_sim(min_delay_ms=delay, max_delay_ms=delay, partial_fill_chance=1.0)
     for i in range(100):
         ex = sim.simulate(accept(make_intent(corr_id=f"eq{i}", quantity=10)))
         assert ex.simulation_delay_ms == delay
@@ -426,7 +359,7 @@ def test_min_equals_max_delay(delay):
 
 
 def test_virtual_clock_stamps_from_intent_time():
-    sim = ExecutionSimulator(make_settings(simulation_clock="virtual", partial_fill_chance=1.0), SEED)
+    sim = make_sim(simulation_clock="virtual", partial_fill_chance=1.0)
     for i in range(40):
         ex, bodies = run(sim, corr_id=f"v{i}", quantity=10)
         for event, body in zip(ex.events, bodies):
@@ -435,8 +368,8 @@ def test_virtual_clock_stamps_from_intent_time():
 
 
 def test_wall_clock_stamps_from_receipt_but_prices_alike():
-    wall = ExecutionSimulator(make_settings(simulation_clock="wall", partial_fill_chance=0.5), SEED)
-    virtual = ExecutionSimulator(make_settings(simulation_clock="virtual", partial_fill_chance=0.5), SEED)
+    wall = make_sim(simulation_clock="wall", partial_fill_chance=0.5)
+    virtual = make_sim(simulation_clock="virtual", partial_fill_chance=0.5)
     for i in range(60):
         intent = make_intent(corr_id=f"w{i}", quantity=10)
         ew = wall.simulate(accept(intent))
@@ -454,10 +387,10 @@ def test_wall_clock_stamps_from_receipt_but_prices_alike():
 
 
 def test_wall_clock_receipt_time_does_not_change_prices():
-    sim = ExecutionSimulator(make_settings(), SEED)
+    sim = make_sim()
     intent = make_intent(corr_id="recv")
-    a = orjson.loads(sim.simulate(AcceptedIntent(1, "recv", intent, T0, T0 + 1_000)).events[0].payload)
-    b = orjson.loads(sim.simulate(AcceptedIntent(1, "recv", intent, T0, T0 + 90_000)).events[0].payload)
+    a = orjson.loads(sim.simulate(accept(intent, T0, T0 + 1_000)).events[0].payload)
+    b = orjson.loads(sim.simulate(accept(intent, T0, T0 + 90_000)).events[0].payload)
     assert a["fill_price"] == b["fill_price"] and a["market_data"] == b["market_data"]
     assert a["timestamp"] != b["timestamp"]
 
@@ -500,8 +433,8 @@ def test_different_seed_gives_different_executions():
 
 
 def test_draws_depend_on_seed_and_corr_id_only():
-    a = ExecutionSimulator(make_settings(), SEED)
-    b = ExecutionSimulator(make_settings(min_delay_ms=1, max_delay_ms=5, slippage_bps=9), SEED)
+    a = make_sim()
+    b = make_sim(min_delay_ms=1, max_delay_ms=5, slippage_bps=9)
     assert a.draws("abc") == b.draws("abc")
     assert a.draws("abc") != a.draws("abd")
     assert all(0.0 <= u < 1.0 for u in a.draws("abc")) and len(a.draws("abc")) == 8
@@ -512,7 +445,7 @@ def test_draws_depend_on_seed_and_corr_id_only():
 
 
 def test_events_order_ids_and_links():
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     for i in range(100):
         corr = f"ord{i}"
         ex, bodies = run(sim, corr_id=corr, quantity=50)
@@ -550,7 +483,7 @@ def test_events_order_ids_and_links():
 
 @pytest.mark.parametrize("side,sign", [("buy", 1), ("sell", -1)])
 def test_commission_and_reconcile_values(side, sign):
-    sim = ExecutionSimulator(make_settings(commission_bps=1.5, partial_fill_chance=0.5), SEED)
+    sim = make_sim(commission_bps=1.5, partial_fill_chance=0.5)
     for i in range(100):
         _, bodies = run(sim, corr_id=f"cm{i}", side=side, quantity=2_000, instrument="MSFT")
         for fill, recon in zip(bodies[0::2], bodies[1::2]):  # an order update is left over
@@ -574,7 +507,7 @@ def test_commission_and_reconcile_values(side, sign):
 
 def test_long_corr_id_gives_bounded_ids():
     corr = "Z" * 128
-    sim = ExecutionSimulator(make_settings(partial_fill_chance=1.0), SEED)
+    sim = make_sim(partial_fill_chance=1.0)
     ex, bodies = run(sim, corr_id=corr, quantity=40)
     for body in bodies:
         for key in ("order_id", "fill_id", "reconcile_id"):
@@ -621,7 +554,7 @@ def test_every_event_validates_against_the_contract(clock):
     for i in range(1500):
         intent, ts = _random_intent(rng, i)
         assert not list(INTENT_V.iter_errors(intent)), intent
-        ex = sim.simulate(AcceptedIntent(i, intent["corr_id"], intent, ts, ts + rng.randrange(0, 300_000)))
+        ex = sim.simulate(accept(intent, ts, ts + rng.randrange(0, 300_000), seq=i))
         fills = []
         for event in ex.events:
             body = orjson.loads(event.payload)
@@ -671,7 +604,7 @@ def test_contract_property(corr_id, instrument, side, order_type, quantity, pric
         intent["price"] = price
     if order_type in ("stop", "stop_limit"):
         intent["stop_price"] = stop_price
-    ex = sim.simulate(AcceptedIntent(7, corr_id, intent, ts, ts))
+    ex = sim.simulate(accept(intent, ts, ts, seq=7))
     kinds = [e.kind for e in ex.events]
     updated = kinds[-1] == "order_update"
     assert updated == (ex.final_status != "full")

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from common.messages import Execution, RawIntent, Rejection
-from tests.unit.worker.test_simulator import (
+from tests.builders import (
     BOOK, FILL_V, FIXED_DELAY, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, assert_valid, fills_of, make_intent,
     make_settings, mid_at, update_of,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hmac
 from dataclasses import replace
 from typing import Any
@@ -11,27 +10,15 @@ import orjson
 import pytest
 
 from common.config import Settings
-from common.contracts import ORDER_INTENT, load_schema
 from common.messages import RawIntent, Rejection
+from tests.builders import EXAMPLE, example_intent
 from worker import rejections as r
 from worker.validation import AcceptedIntent, IntentValidator, schema_valid
 
-EXAMPLE: dict[str, Any] = load_schema(ORDER_INTENT)["examples"][0]
 EXAMPLE_MS = 1_705_314_660_123  # 2024-01-15T10:31:00.123Z
 CORR_ID = "req_abc123"
 SECRET = b"s3cret"
 DEFAULT = Settings()
-
-
-def intent(**changes: Any) -> dict[str, Any]:
-    """The schema's example with fields replaced; a value of ... removes the field."""
-    body = copy.deepcopy(EXAMPLE)
-    for name, value in changes.items():
-        if value is ...:
-            body.pop(name, None)
-        else:
-            body[name] = value
-    return body
 
 
 def check(
@@ -59,7 +46,7 @@ def assert_rejected(result: object, error_type: str, error_code: str, corr_id: s
 
 
 def test_example_intent_is_accepted_with_all_fields() -> None:
-    result = check(intent(), received_at_ms=EXAMPLE_MS + 250)
+    result = check(example_intent(), received_at_ms=EXAMPLE_MS + 250)
     assert result == AcceptedIntent(7, CORR_ID, EXAMPLE, EXAMPLE_MS, EXAMPLE_MS + 250)
 
 
@@ -74,7 +61,7 @@ def test_example_intent_is_accepted_with_all_fields() -> None:
     ],
 )
 def test_every_order_type_is_accepted(fields: dict[str, Any]) -> None:
-    body = intent(**fields)
+    body = example_intent(**fields)
     result = check(body)
     assert isinstance(result, AcceptedIntent)
     assert result.intent == body
@@ -95,7 +82,7 @@ def test_every_order_type_is_accepted(fields: dict[str, Any]) -> None:
     ],
 )
 def test_timestamp_becomes_epoch_ms_utc(timestamp: str, expected_ms: int) -> None:
-    result = check(intent(timestamp=timestamp), received_at_ms=expected_ms)
+    result = check(example_intent(timestamp=timestamp), received_at_ms=expected_ms)
     assert isinstance(result, AcceptedIntent)
     assert result.timestamp_ms == expected_ms
 
@@ -106,7 +93,7 @@ def test_timestamp_becomes_epoch_ms_utc(timestamp: str, expected_ms: int) -> Non
 )
 def test_leap_second_at_end_of_month_counts_as_last_millisecond_of_59(timestamp: str) -> None:
     last_ms_of_2016 = 1_483_228_800_000 - 1
-    result = check(intent(timestamp=timestamp), received_at_ms=last_ms_of_2016)
+    result = check(example_intent(timestamp=timestamp), received_at_ms=last_ms_of_2016)
     assert isinstance(result, AcceptedIntent)
     assert result.timestamp_ms == last_ms_of_2016
 
@@ -115,7 +102,7 @@ def test_leap_second_at_end_of_month_counts_as_last_millisecond_of_59(timestamp:
 def test_timestamp_that_passes_the_format_but_names_no_instant_is_schema_invalid(timestamp: str) -> None:
     # jsonschema-rs accepts both (a leap second on any day, year 0000); RFC 3339 5.7 allows a
     # leap second only at a month's end and datetime has no year 0.
-    body = intent(timestamp=timestamp)
+    body = example_intent(timestamp=timestamp)
     assert schema_valid(body)
     assert_rejected(check(body, replace(DEFAULT, simulation_clock="virtual")), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
 
@@ -124,21 +111,21 @@ def test_timestamp_that_passes_the_format_but_names_no_instant_is_schema_invalid
 
 
 def test_size_cap_is_inclusive() -> None:
-    body = orjson.dumps(intent())
+    body = orjson.dumps(example_intent())
     assert isinstance(check(body, replace(DEFAULT, max_intent_bytes=len(body))), AcceptedIntent)
     result = check(body, replace(DEFAULT, max_intent_bytes=len(body) - 1))
     assert_rejected(result, r.TOO_LARGE, r.ENVELOPE_INVALID, None)
 
 
 def test_size_cap_comes_before_the_signature() -> None:
-    body = orjson.dumps(intent())
+    body = orjson.dumps(example_intent())
     result = check(body, replace(DEFAULT, hmac_secret=SECRET, max_intent_bytes=len(body) - 1))
     assert_rejected(result, r.TOO_LARGE, r.ENVELOPE_INVALID, None)
 
 
 @pytest.mark.parametrize("upper", [False, True])
 def test_right_signature_is_accepted_in_either_hex_case(upper: bool) -> None:
-    body = orjson.dumps(intent())
+    body = orjson.dumps(example_intent())
     signature = sign(body)
     if upper:
         signature = "sha256=" + signature[7:].upper()
@@ -163,7 +150,7 @@ def test_right_signature_is_accepted_in_either_hex_case(upper: bool) -> None:
     ],
 )
 def test_missing_or_wrong_signature_is_rejected_with_readable_corr_id(make_signature: Any) -> None:
-    body = orjson.dumps(intent())
+    body = orjson.dumps(example_intent())
     result = check(body, replace(DEFAULT, hmac_secret=SECRET), make_signature(body))
     assert_rejected(result, r.BAD_SIGNATURE, r.ENVELOPE_INVALID, CORR_ID)
 
@@ -174,13 +161,13 @@ def test_signature_is_checked_before_parsing() -> None:
 
 
 def test_signed_body_still_goes_through_every_later_check() -> None:
-    body = orjson.dumps(intent(quantity=0))
+    body = orjson.dumps(example_intent(quantity=0))
     result = check(body, replace(DEFAULT, hmac_secret=SECRET), sign(body))
     assert_rejected(result, r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
 
 
 def test_signature_is_ignored_without_a_secret() -> None:
-    assert isinstance(check(orjson.dumps(intent()), signature="garbage"), AcceptedIntent)
+    assert isinstance(check(orjson.dumps(example_intent()), signature="garbage"), AcceptedIntent)
 
 
 @pytest.mark.parametrize(
@@ -201,12 +188,12 @@ def test_malformed_json_is_rejected(body: bytes) -> None:
 
 
 def test_deep_but_parseable_metadata_is_accepted() -> None:
-    body = orjson.dumps(intent())[:-1] + b', "metadata": {"x": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
+    body = orjson.dumps(example_intent())[:-1] + b', "metadata": {"x": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
     assert isinstance(check(body), AcceptedIntent)
 
 
 def test_invalid_utf8_is_malformed_json() -> None:
-    body = orjson.dumps(intent()).replace(b"momentum", b"mom\xffntum")
+    body = orjson.dumps(example_intent()).replace(b"momentum", b"mom\xffntum")
     assert_rejected(check(body), r.MALFORMED_JSON, r.ENVELOPE_INVALID, None)
 
 
@@ -233,12 +220,12 @@ def test_json_that_is_not_an_object_is_rejected(body: bytes) -> None:
     ],
 )
 def test_each_missing_required_field(field: str, code: str) -> None:
-    result = assert_rejected(check(intent(**{field: ...})), r.SCHEMA, code, None if field == "corr_id" else CORR_ID)
+    result = assert_rejected(check(example_intent(**{field: ...})), r.SCHEMA, code, None if field == "corr_id" else CORR_ID)
     assert field in result.detail
 
 
 def test_unknown_field_is_schema_invalid_and_its_odd_name_is_not_echoed() -> None:
-    result = assert_rejected(check(intent(venue="x", **{"<script>\n": 1})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
+    result = assert_rejected(check(example_intent(venue="x", **{"<script>\n": 1})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
     assert "venue" in result.detail
     assert "<script>" not in result.detail
 
@@ -269,32 +256,32 @@ def test_unknown_field_is_schema_invalid_and_its_odd_name_is_not_echoed() -> Non
     ],
 )
 def test_other_bad_values_are_schema_invalid(field: str, value: Any) -> None:
-    assert_rejected(check(intent(**{field: value})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(**{field: value})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", [0, -1, -0.0, "abc", "10", None, True, [1], {"n": 1}])
 def test_bad_quantity_is_exec_009(value: Any) -> None:
-    assert_rejected(check(intent(quantity=value)), r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(quantity=value)), r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["eurusd", "EU", "EUR USD", "EUR//USD", "A" * 21, "EURUSD\n", 123, None])
 def test_bad_instrument_is_exec_004(value: Any) -> None:
-    assert_rejected(check(intent(instrument=value)), r.SCHEMA, r.INSTRUMENT_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(instrument=value)), r.SCHEMA, r.INSTRUMENT_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["iceberg", "MARKET", "", None, 1])
 def test_unsupported_order_type_is_exec_005(value: Any) -> None:
-    assert_rejected(check(intent(order_type=value)), r.SCHEMA, r.ORDER_TYPE_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(order_type=value)), r.SCHEMA, r.ORDER_TYPE_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["bad id", "", "a" * 129, "req_abc123\n", "ré", 42, None, ["req_abc123"]])
 def test_bad_corr_id_is_exec_003_and_never_echoed(value: Any) -> None:
-    assert_rejected(check(intent(corr_id=value)), r.SCHEMA, r.CORR_ID_INVALID, None)
+    assert_rejected(check(example_intent(corr_id=value)), r.SCHEMA, r.CORR_ID_INVALID, None)
 
 
 def test_longest_valid_corr_id_is_echoed() -> None:
     corr_id = "a" * 128
-    assert_rejected(check(intent(corr_id=corr_id, quantity=0)), r.SCHEMA, r.QUANTITY_INVALID, corr_id)
+    assert_rejected(check(example_intent(corr_id=corr_id, quantity=0)), r.SCHEMA, r.QUANTITY_INVALID, corr_id)
 
 
 @pytest.mark.parametrize(
@@ -310,7 +297,7 @@ def test_longest_valid_corr_id_is_echoed() -> None:
 )
 def test_field_codes_take_precedence_in_a_fixed_order(changes: dict[str, Any], code: str) -> None:
     corr_id = None if "corr_id" in changes else CORR_ID
-    result = assert_rejected(check(intent(**changes)), r.SCHEMA, code, corr_id)
+    result = assert_rejected(check(example_intent(**changes)), r.SCHEMA, code, corr_id)
     assert "more)" in result.detail
 
 
@@ -330,7 +317,7 @@ def test_field_codes_take_precedence_in_a_fixed_order(changes: dict[str, Any], c
     ],
 )
 def test_missing_price_names_what_is_missing(changes: dict[str, Any], missing: str) -> None:
-    result = assert_rejected(check(intent(**changes)), r.MISSING_PRICE, r.SCHEMA_INVALID, CORR_ID)
+    result = assert_rejected(check(example_intent(**changes)), r.MISSING_PRICE, r.SCHEMA_INVALID, CORR_ID)
     assert result.detail == f"{changes['order_type']} order without {missing}"
 
 
@@ -339,7 +326,7 @@ def test_missing_price_names_what_is_missing(changes: dict[str, Any], missing: s
 
 @pytest.mark.parametrize("offset_ms", [300_000, -300_000, 0])
 def test_window_edge_is_accepted(offset_ms: int) -> None:
-    assert isinstance(check(intent(), received_at_ms=EXAMPLE_MS + offset_ms), AcceptedIntent)
+    assert isinstance(check(example_intent(), received_at_ms=EXAMPLE_MS + offset_ms), AcceptedIntent)
 
 
 @pytest.mark.parametrize(
@@ -352,18 +339,18 @@ def test_window_edge_is_accepted(offset_ms: int) -> None:
     ],
 )
 def test_stale_intent_is_rejected(changes: dict[str, Any], received_at_ms: int) -> None:
-    assert_rejected(check(intent(**changes), received_at_ms=received_at_ms), r.STALE, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(**changes), received_at_ms=received_at_ms), r.STALE, r.SCHEMA_INVALID, CORR_ID)
 
 
 def test_stale_detail_says_how_far_off() -> None:
-    result = check(intent(), received_at_ms=EXAMPLE_MS - 400_000)
+    result = check(example_intent(), received_at_ms=EXAMPLE_MS - 400_000)
     assert isinstance(result, Rejection) and result.detail == "timestamp is -400.000 s old, outside ±300 s"
 
 
 def test_window_follows_the_setting() -> None:
     settings = replace(DEFAULT, replay_window_s=1.5)
-    assert isinstance(check(intent(), settings, received_at_ms=EXAMPLE_MS + 1500), AcceptedIntent)
-    assert_rejected(check(intent(), settings, received_at_ms=EXAMPLE_MS + 1501), r.STALE, r.SCHEMA_INVALID, CORR_ID)
+    assert isinstance(check(example_intent(), settings, received_at_ms=EXAMPLE_MS + 1500), AcceptedIntent)
+    assert_rejected(check(example_intent(), settings, received_at_ms=EXAMPLE_MS + 1501), r.STALE, r.SCHEMA_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize(
@@ -373,11 +360,11 @@ def test_window_follows_the_setting() -> None:
 )
 def test_window_is_off_under_virtual_clock_or_zero(settings: Settings) -> None:
     for received_at_ms in (EXAMPLE_MS + 10**12, EXAMPLE_MS - 10**12):
-        result = check(intent(), settings, received_at_ms=received_at_ms)
+        result = check(example_intent(), settings, received_at_ms=received_at_ms)
         assert isinstance(result, AcceptedIntent)
         assert result.timestamp_ms == EXAMPLE_MS
 
 
 def test_schema_is_checked_before_the_window() -> None:
-    result = check(intent(quantity=0), received_at_ms=EXAMPLE_MS + 10**9)
+    result = check(example_intent(quantity=0), received_at_ms=EXAMPLE_MS + 10**9)
     assert_rejected(result, r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)

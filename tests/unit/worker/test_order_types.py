@@ -1,0 +1,50 @@
+"""worker.order_types: each order type's verdict, trigger, limit and awaited level."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import make_order
+from worker.events import NO_PRICE, NOT_MARKETABLE, NOT_TRIGGERED
+
+
+@pytest.mark.parametrize("side, sign", [("buy", 1), ("sell", -1)])
+def test_a_limit_is_marketable_at_or_through_its_price(side, sign):
+    o = make_order(order_type="limit", side=side, price=100.0)
+    assert o.rule.verdict(o, 100.0, False) is None
+    assert o.rule.verdict(o, 100.0 - sign, False) is None
+    away = o.rule.verdict(o, 100.0 + sign, False)
+    assert away is not None and away.code == NOT_MARKETABLE and away.waits_for_price
+    assert away.reason == (f"limit not marketable: {side} limit 100.0 {'below' if sign > 0 else 'above'} "
+                           f"mid {100.0 + sign} (IOC)")
+    assert o.rule.awaited_level(o, False) == (100.0, sign < 0)
+    assert not o.rule.triggered_by(None)
+
+
+@pytest.mark.parametrize("side, sign", [("buy", 1), ("sell", -1)])
+def test_a_stop_triggers_at_its_price_and_then_is_a_market_make_order(side, sign):
+    o = make_order(order_type="stop", side=side, stop_price=100.0)
+    short = o.rule.verdict(o, 100.0 - sign, False)
+    assert short is not None and short.code == NOT_TRIGGERED and short.waits_for_price
+    assert not o.rule.triggered_by(short)
+    assert o.rule.verdict(o, 100.0, False) is None and o.rule.triggered_by(None)
+    assert o.rule.verdict(o, 100.0 - sign, True) is None  # once triggered it stays triggered
+    assert o.rule.awaited_level(o, False) == (100.0, sign > 0)
+    assert o.rule.awaited_level(o, True) is None  # waits only for trading time
+
+
+def test_a_stop_limit_triggers_as_a_stop_then_executes_as_a_limit():
+    o = make_order(order_type="stop_limit", side="buy", stop_price=100.0, price=101.0)
+    assert o.rule.verdict(o, 99.0, False).code == NOT_TRIGGERED
+    through = o.rule.verdict(o, 102.0, False)  # stop reached, limit not marketable
+    assert through.code == NOT_MARKETABLE and through.reason.startswith("stop_limit triggered, limit not marketable")
+    assert o.rule.triggered_by(through)
+    assert o.rule.verdict(o, 100.5, False) is None
+    assert o.rule.awaited_level(o, False) == (100.0, True) and o.rule.awaited_level(o, True) == (101.0, False)
+
+
+def test_a_missing_price_is_a_verdict_that_does_not_wait():
+    o = make_order(order_type="stop_limit", side="buy")
+    missing = o.rule.verdict(o, 99.0, False)
+    assert missing.code == NO_PRICE and not missing.waits_for_price
+    assert make_order(order_type="limit").rule.verdict(make_order(order_type="limit"), 1.0, False).code == NO_PRICE
