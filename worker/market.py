@@ -31,14 +31,21 @@ step.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable
 
 from common.instruments import Instrument, InstrumentBook
 from worker.crossing_search import first_crossing
 from worker.price_path import (
-    BLOCK, MAX_BLOCKS, MAX_RANGES, PRICE_MEMORY_DAYS, SECONDS_PER_DAY, BlockCache, FifoCache, PricePath, RangeCache,
+    BLOCK,
+    MAX_BLOCKS,
+    MAX_RANGES,
+    PRICE_MEMORY_DAYS,
+    SECONDS_PER_DAY,
+    BlockCache,
+    FifoCache,
+    PricePath,
+    RangeCache,
 )
 
 # The path's constants other modules read from here (BLOCK, PRICE_MEMORY_DAYS) are re-exported.

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.draws import Draws
 from common.instruments import Instrument
+from worker.draws import Draws
 from worker.events import CANCELLED, REJECTED, Fill
 from worker.faults import FaultPlan
 from worker.market import Quote
 from worker.models.fees import OrderFees
 from worker.order import Order
 from worker.quantities import Lots
-
 
 # The quote before the order's first look at the market.
 NO_QUOTE = Quote(bid=0.0, ask=0.0, mid=0.0, volume=0.0)

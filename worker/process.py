@@ -82,7 +82,7 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
         processor = IntentProcessor(settings, seed)
     except Exception:
         outbox.send(WorkerCrashed(worker_id, None, traceback.format_exc(limit=5)))
-        raise SystemExit(3)
+        raise SystemExit(3) from None
     settle_after_start()
     outbox.send(WorkerReady(worker_id, os.getpid()))
     while True:
@@ -93,5 +93,5 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
             result = processor.process_batch(batch, worker_id)
         except Exception:
             outbox.send(WorkerCrashed(worker_id, batch.batch_id, traceback.format_exc(limit=5)))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         outbox.send(result)

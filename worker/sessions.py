@@ -55,7 +55,6 @@ from zoneinfo import ZoneInfo
 # FX and 24/7 are the two calendars that are ours, not an exchange's.
 from common.instruments import ALWAYS_OPEN, FX, exchange_calendar_names
 
-
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2035, 12, 31)
 

@@ -55,14 +55,36 @@ from common.messages import Execution
 from worker.directives import FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT
 from worker.draws import DrawSource
 from worker.events import (
-    CANCELLED, CHILD_FILL_LIMIT, EXPIRED, EXPIRED_CODE, FULL, INSTRUMENT_HALTED, LIQUIDITY_EXHAUSTED, MARKET_CLOSED,
-    NOTIONAL_OUT_OF_RANGE, PARTIAL, REJECTED, REMAINDER_CANCELLED, VENUE_REJECTED, Fill, OrderHeader,
-    encode_events, iso_ms, num, order_id,
+    CANCELLED,
+    CHILD_FILL_LIMIT,
+    EXPIRED,
+    EXPIRED_CODE,
+    FULL,
+    INSTRUMENT_HALTED,
+    LIQUIDITY_EXHAUSTED,
+    MARKET_CLOSED,
+    NOTIONAL_OUT_OF_RANGE,
+    PARTIAL,
+    REJECTED,
+    REMAINDER_CANCELLED,
+    VENUE_REJECTED,
+    Fill,
+    OrderHeader,
+    encode_events,
+    iso_ms,
+    num,
+    order_id,
 )
 from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
 from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
 from worker.faults import (
-    DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, NO_FAULTS, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
+    DUPLICATE_FILL,
+    INSTRUMENT_HALT,
+    LATENCY_SPIKE,
+    NO_FAULTS,
+    RECONCILE_DELAYED,
+    VENUE_REJECT,
+    VenueFaults,
 )
 from worker.market import Market
 from worker.models import build_models
@@ -185,8 +207,9 @@ class ExecutionSimulator:
             state.instrument.symbol, state.market_ms)
         if state.halt is not None and not state.resting:
             state.faults.append(INSTRUMENT_HALT)
+            start, end = state.halt
             state.end_rejected_or_cancelled(INSTRUMENT_HALTED, f"instrument_halted (injected fault): "
-                                            f"{state.instrument.symbol} halted {iso_ms(state.halt[0])} to {iso_ms(state.halt[1])}")
+                                            f"{state.instrument.symbol} halted {iso_ms(start)} to {iso_ms(end)}")
             return DONE
         if state.plan.reject and state.arrived:
             state.faults.append(VENUE_REJECT)

@@ -46,10 +46,10 @@ from __future__ import annotations
 import hmac
 import re
 from calendar import monthrange
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import jsonschema_rs
@@ -110,11 +110,11 @@ _FIELD_CODES = {
 _FIELD_RANK = {name: rank for rank, name in enumerate(_FIELD_CODES)}
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled_schema() -> Any:
     """The order-intent validator, compiled once per process."""
     return jsonschema_rs.validator_for(load_schema(ORDER_INTENT), validate_formats=True)
@@ -175,7 +175,8 @@ class IntentValidator:
         window_ms = self._window_ms
         if window_ms is not None and abs(raw.received_at_ms - timestamp_ms) > window_ms:
             age_s = (raw.received_at_ms - timestamp_ms) / 1000
-            return reject(seq, STALE, SCHEMA_INVALID, corr_id, f"timestamp is {age_s:+.3f} s old, outside ±{window_ms / 1000:g} s")
+            detail = f"timestamp is {age_s:+.3f} s old, outside ±{window_ms / 1000:g} s"
+            return reject(seq, STALE, SCHEMA_INVALID, corr_id, detail)
         directives = read_directives(intent, self._forced_outcomes)
         if isinstance(directives, str):
             return reject(seq, INVALID_DIRECTIVE, SCHEMA_INVALID, corr_id, directives)
@@ -274,7 +275,7 @@ def _epoch_ms_unusual(timestamp: str) -> int | None:
         moment = datetime.fromisoformat(text)
         ms = (moment - _EPOCH) // _ONE_MS
         if leap:
-            utc = moment.astimezone(timezone.utc)
+            utc = moment.astimezone(UTC)
             if (utc.hour, utc.minute) != (23, 59) or utc.day != monthrange(utc.year, utc.month)[1]:
                 return None
             ms = ms - ms % 1000 + 999

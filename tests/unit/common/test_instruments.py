@@ -6,7 +6,12 @@ import pytest
 
 from common.config import ConfigError, load_settings
 from common.instruments import (
-    SHIPPED_FILE, InstrumentsError, hashed_reference_price, load_instruments, normalize, parse_instruments,
+    SHIPPED_FILE,
+    InstrumentsError,
+    hashed_reference_price,
+    load_instruments,
+    normalize,
+    parse_instruments,
 )
 from worker.sessions import trading_sessions
 

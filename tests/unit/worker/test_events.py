@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from common.contracts import FILL, RECONCILE, load_schema
@@ -66,7 +67,7 @@ def test_iso_ms_round_trips(ms):
     text = iso_ms(ms)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
     parsed = datetime.fromisoformat(text)
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert (parsed - epoch) // timedelta(milliseconds=1) == ms
 
 

@@ -7,7 +7,8 @@ import math
 import statistics
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from common.instruments import load_instruments
@@ -102,7 +103,8 @@ def test_daily_log_returns_have_the_configured_volatility(instrument):
     assert stats.kstest(scaled, "norm").pvalue > P_MIN
     assert statistics.pstdev(returns) == pytest.approx(info.daily_volatility, rel=0.1)
     # A minute's return: sqrt(1/1440) of a day's (GBM scaling), within the rounding to ticks.
-    minute = [math.log(m.quote(instrument, T0 + k * INDEPENDENT_MS + 60_000).mid / m.quote(instrument, T0 + k * INDEPENDENT_MS).mid)
+    minute = [math.log(m.quote(instrument, T0 + k * INDEPENDENT_MS + 60_000).mid
+                       / m.quote(instrument, T0 + k * INDEPENDENT_MS).mid)
               for k in range(800)]
     assert statistics.pstdev(minute) == pytest.approx(info.daily_volatility / math.sqrt(1440), rel=0.15)
 

@@ -16,7 +16,8 @@ from scipy import stats
 
 from common.instruments import load_instruments
 from worker.market import BLOCK, PRICE_MEMORY_DAYS, Market
-from worker.portable_math import cos_sin_turn as _cos_sin_turn, log_unit as _log_unit
+from worker.portable_math import cos_sin_turn as _cos_sin_turn
+from worker.portable_math import log_unit as _log_unit
 
 BOOK = load_instruments()
 REF = BOOK.reference_ms

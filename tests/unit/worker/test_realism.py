@@ -479,7 +479,8 @@ def test_everything_on_is_byte_identical_for_a_seed_and_differs_across_seeds():
     statuses = {e.fill_type for events in a for e in events if e.kind == "fill"}
     assert statuses == {"full", "partial", "cancelled", "rejected"}
     first_prices = [(orjson.loads(x[0].payload), orjson.loads(y[0].payload)) for x, y in zip(a, c)]
-    executed_both = [(p, q) for p, q in first_prices if p["fill_status"] in EXECUTED_STATUSES and q["fill_status"] in EXECUTED_STATUSES]
+    executed_both = [(p, q) for p, q in first_prices
+                     if p["fill_status"] in EXECUTED_STATUSES and q["fill_status"] in EXECUTED_STATUSES]
     assert len(executed_both) > 100
     differ = sum(p["fill_price"] != q["fill_price"] for p, q in executed_both)
     assert differ >= 0.95 * len(executed_both), (differ, len(executed_both))

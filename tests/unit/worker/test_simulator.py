@@ -11,12 +11,30 @@ from fractions import Fraction
 
 import orjson
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from common.messages import Execution
 from tests.builders import (
-    BOOK, FILL_V, INTENT_V, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, accept, assert_valid,
-    fills_of, fixed_sim, make_intent, make_settings, make_sim, mid_at, run, update_of,
+    BOOK,
+    FILL_V,
+    INTENT_V,
+    ORDER_UPDATE_V,
+    RECEIVED,
+    RECONCILE_V,
+    SEED,
+    T0,
+    accept,
+    assert_valid,
+    fills_of,
+    fixed_sim,
+    make_intent,
+    make_settings,
+    make_sim,
+    mid_at,
+    run,
+    update_of,
 )
 from worker.events import iso_ms
 from worker.market import Market

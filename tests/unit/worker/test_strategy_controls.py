@@ -11,15 +11,32 @@ import pytest
 
 from common.messages import Execution, RawIntent, Rejection
 from tests.builders import (
-    BOOK, FILL_V, FIXED_DELAY, ORDER_UPDATE_V, RECEIVED, RECONCILE_V, SEED, T0, assert_valid, fills_of, make_intent,
-    make_settings, mid_at, update_of,
+    BOOK,
+    FILL_V,
+    FIXED_DELAY,
+    ORDER_UPDATE_V,
+    RECEIVED,
+    RECONCILE_V,
+    SEED,
+    T0,
+    assert_valid,
+    fills_of,
+    make_intent,
+    make_settings,
+    mid_at,
+    update_of,
 )
 from worker.directives import FORCE_KEY, read_directives
 from worker.events import iso_ms
-from worker.market import Market
 from worker.faults import (
-    DUPLICATE_FILL, INSTRUMENT_HALT, LATENCY_SPIKE, RECONCILE_DELAYED, VENUE_REJECT, VenueFaults,
+    DUPLICATE_FILL,
+    INSTRUMENT_HALT,
+    LATENCY_SPIKE,
+    RECONCILE_DELAYED,
+    VENUE_REJECT,
+    VenueFaults,
 )
+from worker.market import Market
 from worker.rejections import INVALID_DIRECTIVE
 from worker.simulator import ExecutionSimulator
 from worker.synthetic_market import SyntheticMarket

@@ -12,7 +12,13 @@ from worker.events import FOK_NOT_FILLED, IOC_REMAINDER
 from worker.quantities import Lots
 from worker.synthetic_market import SyntheticMarket
 from worker.time_in_force import (
-    DAY_MS, FillOrKill, GoodForDay, GoodTillCancelled, ImmediateOrCancel, TimeInForce, time_in_force_policies,
+    DAY_MS,
+    FillOrKill,
+    GoodForDay,
+    GoodTillCancelled,
+    ImmediateOrCancel,
+    TimeInForce,
+    time_in_force_policies,
 )
 
 SESSIONS = SyntheticMarket(SEED, BOOK, sessions_on=True)
