@@ -79,7 +79,7 @@ def quantity_for(instrument: str, notional: float) -> int | float:
     return int(size) if float(size).is_integer() else round(size, 8)
 
 
-def encode(body: dict[str, Any]) -> bytes:
+def encode(body: dict[str, Any] | list[Any]) -> bytes:
     return orjson.dumps(body)
 
 

@@ -5,6 +5,7 @@ Runs in the loadgen process (rich). Reads only IntentRecords and summaries.
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -24,8 +25,9 @@ class LiveView:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._live.__exit__(*exc)
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._live.__exit__(kind, error, trace)
 
     def update(self, records: list[IntentRecord], elapsed_s: float) -> None:
         sent = sum(1 for r in records if r.sent_s is not None)

@@ -96,7 +96,7 @@ class PublishSink:
 
     async def close(self) -> None:
         with nats_step("flushing the published events failed"):
-            await self._nc.flush(timeout=REQUEST_TIMEOUT_S)
+            await self._nc.flush(timeout=int(REQUEST_TIMEOUT_S))  # nats-py types it as whole seconds
 
 
 @dataclass
