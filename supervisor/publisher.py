@@ -22,12 +22,12 @@ from typing import Awaitable, Callable
 import orjson
 
 from common.config import Settings
+from common.error_codes import PUBLISH_FAILED
 from common.metrics import Metrics, MetricTally
 from supervisor.wire import HotPathClient, Wire, header_block, hpub_line
 
 log = logging.getLogger("at_exec_sim.publisher")
 
-PUBLISH_FAILED = "EXEC-002"
 RETRY_BACKOFF_S = 0.25
 MAX_RETRY_BACKOFF_S = 5.0
 SWEEP_INTERVAL_S = 0.05

@@ -38,6 +38,7 @@ from typing import Any
 
 
 from common.config import Settings
+from common.error_codes import BUFFER_FULL, DUPLICATE_CORR_ID, NATS_UNAVAILABLE
 from common.gc_policy import CollectionSchedule, settle_after_start
 from common.messages import BatchResult, IntentBatch, RawIntent, Rejection
 from common.metrics import Metrics, MetricTally, mark_process_dead
@@ -55,14 +56,12 @@ from supervisor.release import ReleaseSchedule
 from supervisor.wire import ACK, IN_PROGRESS, TERM, HotPathClient, Wire, nak_after
 from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES
 from worker.faults import FAULTS, RECONCILE_DELAYED
-from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, REJECTION_TYPES, reject
+from worker.rejections import DUPLICATE, REJECTION_TYPES, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-BUFFER_FULL = "EXEC-006"
-NATS_UNAVAILABLE = "EXEC-012"
 # Fewer intents than this per worker chunk cost more in queue overhead than they gain in parallelism.
 MIN_CHUNK = 16
 GAUGE_INTERVAL_S = 0.25
