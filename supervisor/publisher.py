@@ -25,6 +25,7 @@ import time
 from typing import Awaitable, Callable
 
 import orjson
+from nats.aio.subscription import Subscription
 
 from common.config import Settings
 from common.error_codes import PUBLISH_FAILED
@@ -98,7 +99,7 @@ class JetStreamPublisher:
         self._tokens = itertools.count()
         # Keyed by the reply subject's last token, as bytes: what the parser hands over.
         self._pending: dict[bytes, _Pending] = {}
-        self._sub = None
+        self._sub: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     @property

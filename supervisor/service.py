@@ -39,6 +39,7 @@ import asyncio
 import logging
 import time
 from functools import partial
+from typing import Any
 
 from common.config import Settings
 from common.error_codes import NATS_UNAVAILABLE
@@ -155,7 +156,8 @@ class Service:
         """Wait for a signal, a failed pool or a failed step; the exit code that ending calls for."""
         stop_wait = asyncio.create_task(signals.stop.wait(), name="stop-wait")
         assert pool.fatal is not None  # set by pool.start()
-        await asyncio.wait([stop_wait, pool.fatal, *steps.all()], return_when=asyncio.FIRST_COMPLETED)
+        ends: list[asyncio.Future[Any]] = [stop_wait, pool.fatal, *steps.all()]
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()
         exit_code = EXIT_OK
         if pool.fatal.done():
