@@ -56,17 +56,18 @@ class ReconcileHolds(Generic[T]):
         if not waiting:
             return []
         ended = [seq for seq in waiting if seq != stream_seq]
-        return [self._release(seq) for seq in ended]  # type: ignore[misc]
+        return [self._take(seq) for seq in ended]
 
     def expired(self, now: float) -> list[T]:
         """End the holds whose deadline has come, earliest first."""
-        heap, released = self._deadlines, []
+        heap = self._deadlines
+        released: list[T] = []
         while heap and heap[0][0] <= now:
             deadline, seq = heapq.heappop(heap)
             live = self._held.get(seq)
             if live is not None and live[1] == deadline:
-                released.append(self._release(seq))
-        return released  # type: ignore[return-value]
+                released.append(self._take(seq))
+        return released
 
     def next_deadline(self) -> float | None:
         """When the earliest live hold runs out (None: no hold)."""
@@ -87,11 +88,14 @@ class ReconcileHolds(Generic[T]):
         self._deadlines.clear()
         return items
 
-    def _release(self, stream_seq: int) -> T | None:
-        live = self._held.pop(stream_seq, None)
-        if live is None:
-            return None
-        agent_id, _, item = live
+    def _release(self, stream_seq: int) -> None:
+        """End the hold of `stream_seq`, if there is one."""
+        if stream_seq in self._held:
+            self._take(stream_seq)
+
+    def _take(self, stream_seq: int) -> T:
+        """End the live hold of `stream_seq`: its item."""
+        agent_id, _, item = self._held.pop(stream_seq)
         waiting = self._by_agent[agent_id]
         del waiting[stream_seq]
         if not waiting:

@@ -7,7 +7,8 @@ So every intent in flight for more than half of ack_wait since its delivery, or
 since its last progress ack, gets one (`+WPI`, which restarts the server's
 timer), from a sweep a few times per ack_wait (at most once a second).
 
-No bookkeeping of its own: the service's in-flight dict keeps insertion order,
+`KeepAlive.loop` is the supervisor's keepalive step; the functions below are its pure parts.
+No bookkeeping of its own: the book's in-flight dict (supervisor/book.py) keeps insertion order,
 records enter it at delivery with `progress_at` = now, and `progressed` moves a
 record to the end when it is kept alive. The dict is then ordered by
 `progress_at`, so the sweep reads from the front and stops at the first record
@@ -16,7 +17,19 @@ that is young enough: when nothing is old, a sweep looks at one record.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from supervisor.wire import IN_PROGRESS
+
+if TYPE_CHECKING:
+    from supervisor.connection import NatsConnection
+    from supervisor.inflight import InFlight
+    from supervisor.jetstream import TopologyKeeper
+
+log = logging.getLogger("at_exec_sim.supervisor")
 
 # Sweeps at most this far apart; more often under a short ack_wait (see `sweep_interval_s`).
 MAX_SWEEP_INTERVAL_S = 1.0
@@ -59,3 +72,37 @@ def progressed(records: dict[int, R], key: int, record: R, now: float) -> None:
     if records.get(key) is record:
         del records[key]
         records[key] = record
+
+
+class KeepAlive:
+    """The keepalive step: progress acks for intents in flight longer than half of ack_wait."""
+
+    def __init__(self, topology: TopologyKeeper, connection: NatsConnection, in_flight: dict[int, InFlight]) -> None:
+        self._topology = topology
+        self._nc = connection.nc
+        self._wire = connection.wire
+        self._in_flight = in_flight
+
+    async def loop(self) -> None:
+        in_flight = self._in_flight
+        while True:
+            # The consumer's own ack_wait: an existing consumer keeps the one it was made with.
+            ack_wait_s = self._topology.ack_wait_s
+            after_s = keepalive_after_s(ack_wait_s)
+            await asyncio.sleep(sweep_interval_s(ack_wait_s))
+            if not self._nc.is_connected:
+                continue  # nothing reaches the server now; the first sweep after the reconnect catches up
+            kept = 0
+            for stream_seq, record in overdue(in_flight, time.monotonic(), after_s):
+                if in_flight.get(stream_seq) is not record:
+                    continue  # settled meanwhile
+                try:
+                    await self._wire.ack(record.reply, IN_PROGRESS)
+                except Exception as exc:
+                    log.warning("progress ack failed; retried at the next sweep",
+                                extra={"stream_seq": stream_seq, "error": f"{type(exc).__name__}: {exc}"})
+                    break
+                progressed(in_flight, stream_seq, record, time.monotonic())
+                kept += 1
+            if kept:
+                log.debug("long executions kept alive", extra={"intents": kept})

@@ -9,6 +9,11 @@ js.publish at a fraction of the per-message work). A publish whose PubAck does n
 the server refuses, is sent again with the same message id after a short
 backoff: the stream's duplicate window turns a repeat of one that did land into
 a no-op. Nothing is dropped; the caller bounds how many are outstanding.
+
+Why an attempt failed is a type (`PublishFailure` and its subclasses), split by
+what happens next: every failure is retried with the same message id; a
+`NoStream` (the server's 503: no stream captures the subject) also asks for the
+topology to be made again (supervisor/jetstream.py's TopologyKeeper.suspect).
 """
 
 from __future__ import annotations
@@ -20,20 +25,42 @@ import time
 from typing import Awaitable, Callable
 
 import orjson
+from nats.aio.subscription import Subscription
 
 from common.config import Settings
+from common.error_codes import PUBLISH_FAILED
 from common.metrics import Metrics, MetricTally
 from supervisor.wire import HotPathClient, Wire, header_block, hpub_line
 
 log = logging.getLogger("at_exec_sim.publisher")
 
-PUBLISH_FAILED = "EXEC-002"
 RETRY_BACKOFF_S = 0.25
 MAX_RETRY_BACKOFF_S = 5.0
 SWEEP_INTERVAL_S = 0.05
 # How nats-server's PubAck says the duplicate window dropped the message:
 # {"stream":"S","seq":1,"duplicate": true}, with a space in v2.15: parsed as JSON only when the key is there.
 _DUPLICATE = b'"duplicate"'
+
+
+class PublishFailure(Exception):
+    """One attempt of a publish was not stored: it is sent again, with the same message id, after a
+    backoff (the stream's duplicate window drops it if the attempt did land). str(): the log's reason."""
+
+
+class SendFailed(PublishFailure):
+    """The write raised (disconnected beyond the client's buffer, or closed)."""
+
+
+class PubAckTimeout(PublishFailure):
+    """No PubAck within PUBLISH_TIMEOUT_SEC: it may have been stored all the same."""
+
+
+class StreamRefused(PublishFailure):
+    """The stream answered with an error, or with something that is not a PubAck."""
+
+
+class NoStream(PublishFailure):
+    """Status 503: no stream captures the subject (or JetStream is unavailable); the topology needs repair."""
 
 
 class _Pending:
@@ -72,7 +99,7 @@ class JetStreamPublisher:
         self._tokens = itertools.count()
         # Keyed by the reply subject's last token, as bytes: what the parser hands over.
         self._pending: dict[bytes, _Pending] = {}
-        self._sub = None
+        self._sub: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -116,7 +143,7 @@ class JetStreamPublisher:
         try:
             await self._wire.write(hpub_line(subject, self._reply_prefix + token, pending.headers, pending.payload))
         except Exception as exc:  # disconnected or buffer full: the sweeper re-sends it
-            self._failed(pending, f"publish raised {type(exc).__name__}: {exc}")
+            self._failed(pending, SendFailed(f"publish raised {type(exc).__name__}: {exc}"))
 
     async def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         token = subject[len(self._reply_prefix) :]
@@ -131,22 +158,22 @@ class JetStreamPublisher:
         self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
         await pending.on_acked(_DUPLICATE in data and _is_duplicate(data))
 
-    def _failed(self, pending: _Pending, reason: str) -> None:
+    def _failed(self, pending: _Pending, failure: PublishFailure) -> None:
         """The server refused it or the send raised: count it, re-send after a growing backoff."""
         backoff = min(RETRY_BACKOFF_S * 2 ** max(pending.attempts - 1, 0), MAX_RETRY_BACKOFF_S)
         pending.retry_at = time.monotonic() + backoff
-        self._count_failure(pending, reason)
-        if reason.startswith("status 503") and self._on_no_stream is not None:
+        self._count_failure(pending, failure)
+        if isinstance(failure, NoStream) and self._on_no_stream is not None:
             self._on_no_stream()
 
-    def _count_failure(self, pending: _Pending, reason: str) -> None:
+    def _count_failure(self, pending: _Pending, failure: PublishFailure) -> None:
         pending.failure_counted = True
         self._metrics.publish_errors.labels(subject=pending.subject).inc()
         # Every failure is counted; a long outage logs each event's first tries and then every 20th.
         if pending.attempts <= 2 or pending.attempts % 20 == 0:
             log.warning(
                 "publish failed; retrying with the same message id",
-                extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": reason,
+                extra={"error_code": PUBLISH_FAILED, "subject": pending.subject, "reason": str(failure),
                        "corr_id": pending.corr_id, "attempt": pending.attempts},
             )
 
@@ -160,7 +187,7 @@ class JetStreamPublisher:
             due = [(t, p) for t, p in self._pending.items() if p.retry_at <= now]
             for token, pending in due:
                 if not pending.failure_counted:
-                    self._count_failure(pending, "no PubAck within PUBLISH_TIMEOUT_SEC")
+                    self._count_failure(pending, PubAckTimeout("no PubAck within PUBLISH_TIMEOUT_SEC"))
                 pending.failure_counted = False
                 # A fresh token: a late answer to the old attempt is then ignored
                 # rather than mistaken for this one's.
@@ -177,20 +204,21 @@ def _is_duplicate(data: bytes) -> bool:
         return False
 
 
-def _pub_ack_error(data: bytes, headers: bytes | None) -> str | None:
+def _pub_ack_error(data: bytes, headers: bytes | None) -> PublishFailure | None:
     """None for a PubAck, else why the stream did not store the message."""
     if headers is not None and headers[8:9] == b" ":
         # An inline status, "NATS/1.0 503 ...": no stream captures the subject (or JetStream is unavailable).
         status_line = headers[9 : headers.find(b"\r\n")].decode(errors="replace").strip()
-        return f"status {status_line}"
+        failure = NoStream if headers[9:12] == b"503" else StreamRefused
+        return failure(f"status {status_line}")
     if b'"error"' not in data:
         if data.startswith(b"{"):
             return None
-        return f"unreadable PubAck {data[:80]!r}"
+        return StreamRefused(f"unreadable PubAck {data[:80]!r}")
     try:
         answer = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return f"unreadable PubAck {data[:80]!r}"
+        return StreamRefused(f"unreadable PubAck {data[:80]!r}")
     if isinstance(answer, dict) and "error" in answer:
-        return f"stream error {answer['error']}"
+        return StreamRefused(f"stream error {answer['error']}")
     return None

@@ -18,7 +18,8 @@ after its expiry, so the count cannot drift for good. A request nobody could
 take (503: the consumer has no leader while a cluster elects one, or it is
 gone) makes the next one wait a moment: asking again at once spun through
 hundreds of requests a second, each with a warning, for the seconds an
-election takes.
+election takes. The clock and the sleep are injected (time.monotonic and
+asyncio.sleep by default) so tests drive them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Callable, NamedTuple
+from typing import Awaitable, Callable, NamedTuple
 
 import orjson
 
@@ -59,8 +60,13 @@ class _Request:
 
 
 class IntentPuller:
-    def __init__(self, nc: HotPathClient, settings: Settings, on_deliveries: Callable[[list[Delivery]], None]) -> None:
+    def __init__(
+        self, nc: HotPathClient, settings: Settings, on_deliveries: Callable[[list[Delivery]], None],
+        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._nc = nc
+        self._clock = clock
+        self._sleep = sleep
         self._wire = Wire(nc)
         self._on_deliveries = on_deliveries
         self._expires_s = settings.fetch_timeout_s
@@ -91,13 +97,13 @@ class IntentPuller:
 
     async def pull(self, batch: int) -> None:
         """Ask for up to `batch` intents; what comes is handed to `on_deliveries`."""
-        wait_s = self._pull_after - time.monotonic()
+        wait_s = self._pull_after - self._clock()
         if wait_s > 0:
-            await asyncio.sleep(wait_s)
+            await self._sleep(wait_s)
         self._forget_unanswered()
         expires_ns = int(self._expires_s * 1e9)
         request = orjson.dumps({"batch": batch, "expires": expires_ns})
-        self._open.append(_Request(batch, time.monotonic() + self._expires_s + EXPIRY_GRACE_S))
+        self._open.append(_Request(batch, self._clock() + self._expires_s + EXPIRY_GRACE_S))
         try:
             await self._wire.write(pub_line(self._request_subject, request, reply=self._inbox_bytes))
         except Exception:
@@ -110,7 +116,7 @@ class IntentPuller:
         self.changed.set()
 
     def _forget_unanswered(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         while self._open and self._open[0].forget_at <= now:
             self._open.popleft()
             self.changed.set()
@@ -144,7 +150,7 @@ class IntentPuller:
             asyncio.get_running_loop().call_soon(self._hand_over)
 
     def _no_responders(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._pull_after = now + NO_RESPONDERS_BACKOFF_S
         if self._unanswerable_since is None:
             self._unanswerable_since = now
@@ -154,7 +160,7 @@ class IntentPuller:
     def _answered(self) -> None:
         if self._unanswerable_since is not None:
             log.info("consumer answering pull requests again",
-                     extra={"after_s": round(time.monotonic() - self._unanswerable_since, 3)})
+                     extra={"after_s": round(self._clock() - self._unanswerable_since, 3)})
             self._unanswerable_since = None
 
     def _hand_over(self) -> None:

@@ -1,20 +1,23 @@
 """RATE_LIMIT_RPS as a token bucket on fetching: excess intents wait in the stream.
 
 Runs in the supervisor's fetch step. Limiting what is fetched (not what is
-processed) means nothing is dropped and nothing sits in memory waiting.
+processed) means nothing is dropped and nothing sits in memory waiting. The
+clock is injected (time.monotonic by default) so tests drive it.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 
 class FetchRateLimit:
-    def __init__(self, rate_per_s: float, burst: int) -> None:
+    def __init__(self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = rate_per_s
         self._burst = max(1.0, float(burst))
+        self._clock = clock
         self._tokens = self._burst
-        self._updated = time.monotonic()
+        self._updated = clock()
 
     @property
     def enabled(self) -> bool:
@@ -24,7 +27,7 @@ class FetchRateLimit:
         """How many of `wanted` may be fetched now (0 when the bucket is empty)."""
         if not self.enabled:
             return wanted
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
         return min(wanted, int(self._tokens))

@@ -7,6 +7,17 @@ exec_sim_validation_errors_total{type}, one log line, and a terminal ack.
 
 from __future__ import annotations
 
+# error_code by cause: defined in common/error_codes.py, re-exported here for the worker's modules.
+from common.error_codes import (  # noqa: F401
+    CORR_ID_INVALID,
+    DUPLICATE_CORR_ID,
+    ENVELOPE_INVALID,
+    INSTRUMENT_INVALID,
+    INTERNAL_ERROR,
+    ORDER_TYPE_INVALID,
+    QUANTITY_INVALID,
+    SCHEMA_INVALID,
+)
 from common.messages import Rejection
 
 TOO_LARGE = "too_large"
@@ -24,17 +35,6 @@ INTERNAL = "internal"
 
 REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, INVALID_DIRECTIVE,
                    DUPLICATE, INTERNAL)
-
-# error_code by cause (DESIGN.md "Fitting the rest of the trading system").
-SCHEMA_INVALID = "EXEC-001"
-CORR_ID_INVALID = "EXEC-003"
-INSTRUMENT_INVALID = "EXEC-004"
-ORDER_TYPE_INVALID = "EXEC-005"
-QUANTITY_INVALID = "EXEC-009"
-DUPLICATE_CORR_ID = "EXEC-010"
-INTERNAL_ERROR = "EXEC-013"
-# Rejections that are not about one field: envelope problems.
-ENVELOPE_INVALID = "EXEC-001"
 
 
 def reject(stream_seq: int, error_type: str, error_code: str, corr_id: str | None, detail: str) -> Rejection:

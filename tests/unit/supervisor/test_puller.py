@@ -14,7 +14,22 @@ from supervisor.wire import HotPathClient
 ACK_SUBJECT = b"$JS.ACK.EXEC.exec-sim-consumer.1.%d.%d.1764079000000000000.0"
 
 
-def make_puller() -> tuple[IntentPuller, list[bytes], list[list[Delivery]]]:
+class FakeTime:
+    """The puller's clock and sleep: a sleep moves the clock on at once and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def make_puller(fake_time: FakeTime | None = None) -> tuple[IntentPuller, list[bytes], list[list[Delivery]]]:
     nc = HotPathClient()
     nc._max_pending_size = 1 << 20
     written: list[bytes] = []
@@ -24,8 +39,11 @@ def make_puller() -> tuple[IntentPuller, list[bytes], list[list[Delivery]]]:
 
     nc._send_command = send_command  # type: ignore[method-assign]
     handed: list[list[Delivery]] = []
-    puller = IntentPuller(nc, load_settings({"NATS_STREAM": "EXEC", "NATS_DURABLE": "exec-sim-consumer",
-                                              "FETCH_TIMEOUT_SEC": "1"}), handed.append)
+    settings = load_settings({"NATS_STREAM": "EXEC", "NATS_DURABLE": "exec-sim-consumer", "FETCH_TIMEOUT_SEC": "1"})
+    if fake_time is None:
+        puller = IntentPuller(nc, settings, handed.append)
+    else:
+        puller = IntentPuller(nc, settings, handed.append, clock=fake_time.clock, sleep=fake_time.sleep)
     return puller, written, handed
 
 
@@ -91,12 +109,14 @@ def test_a_request_nobody_takes_holds_the_next_one_back(caplog) -> None:
     # 503: no consumer leader (a cluster electing one). Asking again at once would spin.
     from supervisor.puller import NO_RESPONDERS_BACKOFF_S
 
+    fake_time = FakeTime()
+
     async def scenario() -> tuple[IntentPuller, list[float]]:
-        puller, _, _ = make_puller()
+        puller, _, _ = make_puller(fake_time)
         sent_at = []
         for _ in range(3):
             await puller.pull(4)
-            sent_at.append(asyncio.get_running_loop().time())
+            sent_at.append(fake_time.now)
             await puller._on_message(b"_INBOX.x", b"", b"", b"NATS/1.0 503\r\n\r\n")
             assert puller.open_requests == 0 and puller.changed.is_set()
         await puller.pull(4)
@@ -105,6 +125,8 @@ def test_a_request_nobody_takes_holds_the_next_one_back(caplog) -> None:
 
     with caplog.at_level("INFO", logger="at_exec_sim.puller"):
         puller, sent_at = asyncio.run(scenario())
-    assert all(b - a >= NO_RESPONDERS_BACKOFF_S * 0.9 for a, b in zip(sent_at, sent_at[1:]))
+    # Each request after a 503 waited out the backoff, and no longer.
+    assert fake_time.slept == [NO_RESPONDERS_BACKOFF_S] * 3
+    assert [b - a for a, b in zip(sent_at, sent_at[1:])] == [NO_RESPONDERS_BACKOFF_S] * 2
     # One warning for the outage, not one per request, and a line when the consumer answers again.
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from supervisor.idempotency import CorrIdWindow
 from supervisor.rate_limit import FetchRateLimit
 from supervisor.release import ReleaseSchedule
@@ -51,14 +49,27 @@ def test_corr_id_window_off_with_zero_ttl():
     assert window.claim("a", 1) is None and window.claim("a", 2) is None
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_rate_limit_allows_a_burst_then_the_rate():
-    limit = FetchRateLimit(rate_per_s=100, burst=50)
+    clock = FakeClock()
+    limit = FetchRateLimit(rate_per_s=100, burst=50, clock=clock)
     assert limit.allowance(80) == 50
     limit.spend(50)
     assert limit.allowance(10) == 0
-    assert 0 < limit.wait_s() <= 0.011
-    time.sleep(0.05)
-    assert 3 <= limit.allowance(100) <= 10
+    assert limit.wait_s() == 0.01  # one token at 100/s
+    clock.now += 0.25  # binary-exact: 25 tokens, not 24.999...
+    assert limit.allowance(100) == 25
+    limit.spend(25)
+    assert limit.allowance(100) == 0
+    clock.now += 10.0  # refills up to the burst, never beyond
+    assert limit.allowance(100) == 50
 
 
 def test_rate_limit_off_allows_everything():

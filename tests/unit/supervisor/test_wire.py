@@ -123,20 +123,26 @@ def test_flush_now_writes_the_buffer_in_order_only_while_connected(status: int, 
         assert nc._pending == lines and nc._pending_data_size == sum(map(len, lines))
 
 
-@pytest.mark.parametrize("data, headers, error", [
-    (b'{"stream":"EXEC","seq":17}', None, None),
-    (b'{"stream":"EXEC","seq":17,"duplicate":true}', None, None),
-    (b'', b"NATS/1.0 503\r\n\r\n", "status 503"),
-    (b'', b"NATS/1.0 503 No Responders\r\n\r\n", "status 503 No Responders"),
-    (b'{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}', None,
+@pytest.mark.parametrize("data, headers, failure, error", [
+    (b'{"stream":"EXEC","seq":17}', None, None, None),
+    (b'{"stream":"EXEC","seq":17,"duplicate":true}', None, None, None),
+    (b'', b"NATS/1.0 503\r\n\r\n", "NoStream", "status 503"),
+    (b'', b"NATS/1.0 503 No Responders\r\n\r\n", "NoStream", "status 503 No Responders"),
+    (b'{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}', None, "StreamRefused",
      "stream error {'code': 400, 'err_code': 10060, 'description': 'expected stream does not match'}"),
-    (b'not json', None, "unreadable PubAck b'not json'"),
-    (b'{"stream":"error","seq":3}', None, None),  # a stream named "error" is still a PubAck
+    (b'not json', None, "StreamRefused", "unreadable PubAck b'not json'"),
+    (b'{"stream":"error","seq":3}', None, None, None),  # a stream named "error" is still a PubAck
 ])
-def test_a_pub_ack_is_read_from_the_raw_fields(data: bytes, headers: bytes | None, error: str | None) -> None:
-    from supervisor.publisher import _pub_ack_error
+def test_a_pub_ack_is_read_from_the_raw_fields(
+    data: bytes, headers: bytes | None, failure: str | None, error: str | None
+) -> None:
+    from supervisor import publisher
 
-    assert _pub_ack_error(data, headers) == error
+    found = publisher._pub_ack_error(data, headers)
+    if failure is None:
+        assert found is None
+    else:
+        assert type(found) is getattr(publisher, failure) and str(found) == error
 
 
 def test_a_request_line_matches_nats_py_publish_with_a_reply() -> None:

@@ -1,0 +1,43 @@
+"""Every EXEC-xxx error code, with its meaning: the one place they are defined.
+
+Imported by the worker processes (rejections, worker/rejections.py) and the
+supervisor process (publish failures, the pending-event bound, NATS
+unavailable). A failure's log line carries one of these as `error_code`; they
+are stable across releases, and README.md ("Rejections and error codes")
+publishes the same table (tests/unit/common/test_error_codes.py compares them).
+"""
+
+from __future__ import annotations
+
+SCHEMA_INVALID = "EXEC-001"
+PUBLISH_FAILED = "EXEC-002"
+CORR_ID_INVALID = "EXEC-003"
+INSTRUMENT_INVALID = "EXEC-004"
+ORDER_TYPE_INVALID = "EXEC-005"
+BUFFER_FULL = "EXEC-006"
+SIMULATION_OVER_BUDGET = "EXEC-007"  # reserved
+CONSUMER_LAG = "EXEC-008"  # reserved
+QUANTITY_INVALID = "EXEC-009"
+DUPLICATE_CORR_ID = "EXEC-010"
+DEGRADED = "EXEC-011"  # reserved
+NATS_UNAVAILABLE = "EXEC-012"
+INTERNAL_ERROR = "EXEC-013"
+# Rejections that are not about one field (size, signature, JSON, staleness): the schema's code.
+ENVELOPE_INVALID = SCHEMA_INVALID
+
+MEANINGS: dict[str, str] = {
+    SCHEMA_INVALID: "intent fails schema validation, or its envelope is bad (size, signature, JSON), "
+                    "or it is stale or lacks a price",
+    PUBLISH_FAILED: "publishing a fill or reconcile failed (retried with the same message id)",
+    CORR_ID_INVALID: "corr_id missing or unreadable",
+    INSTRUMENT_INVALID: "instrument malformed",
+    ORDER_TYPE_INVALID: "order type not supported",
+    BUFFER_FULL: "pending-event buffer full (fetching pauses; nothing is dropped)",
+    SIMULATION_OVER_BUDGET: "a simulation exceeded its time budget (reserved)",
+    CONSUMER_LAG: "consumer lag above its threshold (reserved)",
+    QUANTITY_INVALID: "quantity zero, negative or not a number",
+    DUPLICATE_CORR_ID: "duplicate corr_id within IDEMPOTENCY_TTL_SEC",
+    DEGRADED: "degraded: connected but errors or latency high (reserved)",
+    NATS_UNAVAILABLE: "unavailable: NATS disconnected",
+    INTERNAL_ERROR: "internal error while simulating an intent (a bug: reported, terminally acked)",
+}

@@ -1,0 +1,127 @@
+"""The in-flight book: every fetched intent until its input is settled, and when its next event is due.
+
+Runs in the supervisor process, on its event loop. Owns:
+
+    records       stream sequence -> InFlight (supervisor/inflight.py), in delivery
+                  order as supervisor/keepalive.py needs it; intake adds, settling removes
+    schedule      the release heap (supervisor/release.py): at most one entry per
+                  intent, its next event, at its simulated release time
+    holds         reconciles held back by the reconcile_delayed fault (supervisor/holds.py)
+    room          set when settling brings the records under the fetch threshold
+    wake_release  set when something is due sooner than the release step's timer
+
+Plain bookkeeping: no NATS, no awaits. Intake (supervisor/intake.py) writes
+records, collect (supervisor/collect.py) schedules first events, outbound
+(supervisor/outbound.py) releases, holds and settles, shutdown
+(supervisor/shutdown.py) takes everything back for the hand-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from common.config import Settings
+from supervisor.holds import ReconcileHolds
+from supervisor.inflight import InFlight
+from supervisor.release import ReleaseSchedule
+
+
+class InFlightBook:
+    def __init__(self, settings: Settings) -> None:
+        self.records: dict[int, InFlight] = {}
+        self.schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
+        # Intents whose reconcile_delayed event waits for the agent's next fill.
+        self.holds: ReconcileHolds[InFlight] = ReconcileHolds()
+        self.hold_max_s = settings.fault_reconcile_delay_max_ms / 1000
+        self._virtual_clock = settings.virtual_clock
+        # A fetch asks for at most a batch, and at least this much room (see Intake.fetch_room).
+        self.min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
+        self._room_at = settings.max_in_flight - self.min_fetch
+        # Created on the loop that uses them (the book is built in Service.run).
+        self.room = asyncio.Event()
+        self.wake_release = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # -- release times --------------------------------------------------------
+
+    def due_at(self, record: InFlight) -> float:
+        assert record.execution is not None
+        event = record.execution.events[record.next_event]
+        return 0.0 if self._virtual_clock else record.receipt_at + event.release_after_ms / 1000
+
+    def due_now(self, record: InFlight) -> bool:
+        return self.due_at(record) <= time.monotonic()
+
+    def schedule_next(self, record: InFlight) -> None:
+        due = self.due_at(record)
+        self.schedule.add(due, record.stream_seq, record)
+        if record.next_event and due <= time.monotonic():
+            self.wake_release.set()  # the intent's next event is due now
+
+    def next_wake(self) -> float | None:
+        """When the release step must look again: the next event due, or the next hold's end."""
+        next_due = self.schedule.next_due()
+        if self.holds:
+            hold_ends = self.holds.next_deadline()
+            if hold_ends is not None and (next_due is None or hold_ends < next_due):
+                next_due = hold_ends
+        return next_due
+
+    # -- held reconciles ------------------------------------------------------
+
+    def hold(self, record: InFlight) -> None:
+        """Hold the intent's due event until its agent's next fill is stored, or the maximum wait."""
+        assert record.execution is not None
+        record.held_event = record.next_event
+        now = time.monotonic()
+        fell_due = now if self._virtual_clock else min(now, max(self.due_at(record), record.previous_stored_at))
+        self.holds.hold(record.execution.agent_id, record.stream_seq, record, fell_due + self.hold_max_s)
+
+    def end_holds(self, records: list[InFlight]) -> None:
+        """Send held events out (scheduled now, so the release step bounds them like any other)."""
+        if not records:
+            return
+        now = time.monotonic()
+        for record in records:
+            if self.records.get(record.stream_seq) is record:  # else handed back meanwhile
+                self.schedule.add(now, record.stream_seq, record)
+        self.wake_release.set()
+
+    # -- settling and the hand-back -------------------------------------------
+
+    def forget(self, record: InFlight) -> None:
+        """Out of the books (settled): room for a fetch once enough are gone."""
+        self.records.pop(record.stream_seq, None)
+        if len(self.records) <= self._room_at:
+            self.room.set()
+
+    def take_all(self) -> list[InFlight]:
+        """Everything in flight, out of the books (a hand-back): records, schedule and holds emptied."""
+        records = list(self.records.values())
+        self.records.clear()
+        self.schedule.drain()
+        self.holds.drain()
+        return records
+
+    def any_finishes_by(self, deadline: float) -> bool:
+        """Whether some intent in flight can be answered before `deadline`: one still with the
+        workers, or whose last event falls due by then (a held reconcile ends by its max wait)."""
+        hold_s = self.hold_max_s if self.holds else 0.0
+        for record in self.records.values():
+            execution = record.execution
+            if execution is None or self._virtual_clock:
+                return True
+            last_due = record.receipt_at + execution.events[-1].release_after_ms / 1000
+            if last_due + hold_s <= deadline:
+                return True
+        return False
+
+    def describe(self, record: InFlight) -> str:
+        """Where an unfinished intent stands, for the shutdown's warning."""
+        if record.execution is None:
+            return "awaiting worker"
+        return (f"event {record.next_event + 1} of {len(record.execution.events)}"
+                + (" (held reconcile)" if record.stream_seq in self.holds else ""))

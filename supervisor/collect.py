@@ -1,0 +1,95 @@
+"""Collect: take the workers' results and decide what each intent becomes.
+
+Runs in the supervisor process, on its event loop. Owns the collect step and
+the corr_id window (supervisor/idempotency.py). For each outcome of a batch:
+
+    rejection            counted, logged, terminated (AckTerm, via outbound's settle)
+    corr_id seen before  from this very message (a redelivery after a lost ack):
+                         acked quietly; from another message: a duplicate rejection
+    execution            counted, and its first event scheduled at its simulated
+                         release time in the book (supervisor/book.py)
+
+The results arrive on an asyncio queue that the pool's bridge thread fills
+(supervisor/pool.py); one wake of the release step follows each batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from common.config import Settings
+from common.error_codes import DUPLICATE_CORR_ID
+from common.messages import BatchResult, Rejection
+from common.metrics import Metrics, MetricTally
+from supervisor.book import InFlightBook
+from supervisor.idempotency import CorrIdWindow
+from supervisor.inflight import InFlight
+from supervisor.outbound import Outbound
+from supervisor.wire import ACK, TERM
+from worker.rejections import DUPLICATE, reject
+
+log = logging.getLogger("at_exec_sim.supervisor")
+
+
+class Collector:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, tally: MetricTally, book: InFlightBook,
+        results: asyncio.Queue[BatchResult], outbound: Outbound,
+    ) -> None:
+        self._metrics = metrics
+        self._tally = tally
+        self._book = book
+        self._results = results
+        self._outbound = outbound
+        self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
+
+    async def collect_loop(self) -> None:
+        m, tally, in_flight = self._metrics, self._tally, self._book.records
+        schedule_next, settle = self._book.schedule_next, self._outbound.settle
+        while True:
+            result = await self._results.get()
+            now = time.monotonic()
+            for outcome in result.outcomes:
+                record = in_flight.get(outcome.stream_seq)
+                if record is None or record.execution is not None:
+                    continue  # handed back, or a re-dispatched batch answered twice
+                if isinstance(outcome, Rejection):
+                    await self._reject(record, outcome)
+                    continue
+                claimed_by = self._corr_ids.claim(outcome.corr_id, outcome.stream_seq, now)
+                if claimed_by == outcome.stream_seq and record.redelivered:
+                    # This very message again (its ack was lost, e.g. in a NATS crash):
+                    # already executed and counted; its events are stored. Settle it quietly.
+                    log.info("redelivered intent already executed; acked",
+                             extra={"corr_id": outcome.corr_id, "stream_seq": outcome.stream_seq})
+                    await settle(record, ACK)
+                    continue
+                if claimed_by is not None:
+                    tally.inc(m.duplicate_orders)
+                    await self._reject(
+                        record,
+                        reject(outcome.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
+                               "corr_id already filled within IDEMPOTENCY_TTL_SEC"),
+                    )
+                    continue
+                tally.inc(m.orders_received, "accepted")
+                for fault in outcome.faults:
+                    tally.inc(m.faults_injected, fault)
+                tally.observe(m.simulation_duration, outcome.simulation_s)
+                tally.observe(m.intake_duration, now - record.receipt_at)
+                record.execution = outcome
+                schedule_next(record)
+            self._book.wake_release.set()
+
+    async def _reject(self, record: InFlight, rejection: Rejection) -> None:
+        status = "duplicate" if rejection.error_type == DUPLICATE else "invalid"
+        self._tally.inc(self._metrics.orders_received, status)
+        self._tally.inc(self._metrics.validation_errors, rejection.error_type)
+        log.warning(
+            "intent rejected",
+            extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
+                   "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq},
+        )
+        await self._outbound.settle(record, TERM)

@@ -1,0 +1,112 @@
+"""The NATS connection: connected at start, reconnected for ever, closed last.
+
+Runs in the supervisor process, on its event loop. Owns the nats-py client
+(supervisor/wire.py's HotPathClient) and its Wire, the connect retries until
+CONNECT_TIMEOUT_SEC, the reconnect callbacks (exec_sim_nats_connected; open
+pull requests forgotten on a disconnect and a reconnect; the release step woken
+when the connection is back) and the close at the end of the shutdown.
+
+`connect` builds a NatsConnection only once a client is connected, so every
+part built after it gets a live client, never an optional one. The pull
+requests' reset is attached later (`on_pulls_lost`), once intake exists;
+until then there are none to forget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from common.config import Settings
+from common.error_codes import NATS_UNAVAILABLE
+from common.metrics import Metrics
+from supervisor.wire import HotPathClient, Wire
+
+log = logging.getLogger("at_exec_sim.supervisor")
+
+CLOSE_TIMEOUT_S = 10.0
+
+
+def _nothing() -> None:
+    pass
+
+
+class NatsConnection:
+    def __init__(self, nc: HotPathClient, metrics: Metrics, on_reconnected: Callable[[], None]) -> None:
+        self.nc = nc
+        self.wire = Wire(nc)
+        self._metrics = metrics
+        self._on_reconnected_hook = on_reconnected
+        self._pulls_lost: Callable[[], None] = _nothing
+        self._closing = False
+
+    def on_pulls_lost(self, reset: Callable[[], None]) -> None:
+        """Call `reset` when the connection drops and when it is back: pull requests die with it."""
+        self._pulls_lost = reset
+
+    async def close(self) -> None:
+        """Flush what is buffered (acks above all), then close.
+
+        Not nc.drain(): it waits for the pull subscription's queue to be marked
+        done, which fetch never does, and so always runs into its timeout.
+        """
+        nc = self.nc
+        if nc.is_closed:
+            return
+        self._closing = True
+        if nc.is_connected:
+            try:
+                await asyncio.wait_for(nc.flush(), timeout=5)
+            except Exception as exc:
+                log.warning("flush before close failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        try:
+            await asyncio.wait_for(nc.close(), timeout=CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("NATS close did not finish in time; going on", extra={"timeout_s": CLOSE_TIMEOUT_S})
+
+    async def _on_disconnected(self) -> None:
+        self._metrics.nats_connected.set(0)
+        if self._closing:
+            return
+        log.error("NATS disconnected: fetching paused, events held", extra={"error_code": NATS_UNAVAILABLE})
+        self._pulls_lost()
+
+    async def _on_reconnected(self) -> None:
+        self._metrics.nats_connected.set(1)
+        self._pulls_lost()  # pull requests do not outlive the connection they came on
+        url = self.nc.connected_url
+        log.info("NATS reconnected: resuming", extra={"server": str(url.netloc) if url else None})
+        self._on_reconnected_hook()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS client error", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+
+async def connect(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, on_reconnected: Callable[[], None]
+) -> NatsConnection:
+    """Connect, retrying every 0.5 s until CONNECT_TIMEOUT_SEC (or a stop); the last error raises."""
+    deadline = time.monotonic() + settings.connect_timeout_s
+    while True:
+        try:
+            connection = NatsConnection(HotPathClient(), metrics, on_reconnected)
+            await connection.nc.connect(
+                servers=list(settings.nats_urls),
+                name=settings.service_name,
+                connect_timeout=2,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,  # fail-stop waits for NATS, however long
+                reconnect_time_wait=0.5,
+                disconnected_cb=connection._on_disconnected,
+                reconnected_cb=connection._on_reconnected,
+                error_cb=connection._on_error,
+            )
+            metrics.nats_connected.set(1)
+            return connection
+        except Exception as exc:
+            if time.monotonic() >= deadline or stop.is_set():
+                raise
+            log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
+            await asyncio.sleep(0.5)

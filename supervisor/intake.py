@@ -1,0 +1,162 @@
+"""Intake: fetch intents from the durable consumer and dispatch them to the workers.
+
+Runs in the supervisor process, on its event loop. Owns the fetch step (the
+pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT, the
+pending-event bound, the open requests and RATE_LIMIT_RPS) and the dispatch
+step: each delivery becomes an InFlight record in the book (supervisor/book.py)
+and a raw intent in a chunk for the pool (supervisor/pool.py). Nothing is
+parsed here; a redelivery of an intent still in flight only updates its ack
+subject. After the hand-back (`refuse_deliveries`) deliveries are left to the
+stream, which redelivers them after ack_wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+from common.config import Settings
+from common.error_codes import BUFFER_FULL
+from common.messages import IntentBatch, RawIntent
+from supervisor import keepalive
+from supervisor.book import InFlightBook
+from supervisor.connection import NatsConnection
+from supervisor.inflight import InFlight, delivery_of_reply
+from supervisor.pool import WorkerPool
+from supervisor.publisher import JetStreamPublisher
+from supervisor.puller import Delivery, IntentPuller, header_value
+from supervisor.rate_limit import FetchRateLimit
+
+log = logging.getLogger("at_exec_sim.supervisor")
+
+# Fewer intents than this per worker chunk cost more in queue overhead than they gain in parallelism.
+MIN_CHUNK = 16
+# Pull requests open at once: the next is already waiting at the server while one is answered.
+MAX_OPEN_PULLS = 2
+
+
+class Intake:
+    def __init__(
+        self, settings: Settings, connection: NatsConnection, book: InFlightBook, pool: WorkerPool,
+        publisher: JetStreamPublisher, stop: asyncio.Event,
+    ) -> None:
+        self._settings = settings
+        self._nc = connection.nc
+        self._book = book
+        self._in_flight = book.records
+        self._pool = pool
+        self._publisher = publisher
+        self._stop = stop
+        self._rate = FetchRateLimit(settings.rate_limit_rps, burst=settings.batch_size)
+        self._batch_ids = itertools.count()
+        self._buffer_full_logged = False
+        self._refusing = False
+        # Under RATE_LIMIT_RPS one: a second request, paid for while idle, would
+        # let a flood in at twice the burst the limit promises.
+        self._max_open_pulls = 1 if self._rate.enabled else MAX_OPEN_PULLS
+        self.puller = IntentPuller(connection.nc, settings, self.dispatch)
+        connection.on_pulls_lost(self.puller.reset)
+
+    async def start(self) -> None:
+        await self.puller.start()
+
+    def refuse_deliveries(self) -> None:
+        """From the hand-back on, deliveries are not taken in: the stream redelivers them after ack_wait."""
+        self._refusing = True
+
+    # -- fetch ----------------------------------------------------------------
+
+    async def fetch_loop(self) -> None:
+        while not self._stop.is_set():
+            wanted = self.fetch_room()
+            if wanted <= 0:
+                await self._wait_room()
+                continue
+            allowed = self._rate.allowance(wanted)
+            if allowed <= 0:
+                await asyncio.sleep(self._rate.wait_s())
+                continue
+            # Paid for in full when asked: a request that expires short is not refunded.
+            self._rate.spend(allowed)
+            try:
+                await self.puller.pull(allowed)
+            except Exception as exc:
+                if not self._nc.is_connected:
+                    continue  # fetch_room holds us while disconnected
+                log.warning("pull request failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(0.2)
+
+    def fetch_room(self) -> int:
+        """How many intents may be fetched now (0: wait)."""
+        if not self._nc.is_connected:
+            return 0
+        if self._publisher.outstanding >= self._settings.max_pending_events:
+            if not self._buffer_full_logged:
+                log.warning(
+                    "pending-event buffer full: fetching paused, nothing dropped",
+                    extra={"error_code": BUFFER_FULL, "pending_events": self._publisher.outstanding},
+                )
+                self._buffer_full_logged = True
+            return 0
+        self._buffer_full_logged = False
+        if self.puller.open_requests >= self._max_open_pulls:
+            return 0
+        room = self._settings.max_in_flight - len(self._in_flight) - self.puller.waiting
+        # At the in-flight cap, each settled intent would otherwise free room for a
+        # pull request of one: wait for a worthwhile batch (each pull request is a
+        # request, a reply and a timer for the server and a round trip for us).
+        return min(self._settings.batch_size, room) if room >= self._book.min_fetch else 0
+
+    async def _wait_room(self) -> None:
+        """Until intents are settled or a pull request ends (at most 0.1 s)."""
+        self._book.room.clear()
+        self.puller.changed.clear()
+        room = asyncio.ensure_future(self._book.room.wait())
+        pulled = asyncio.ensure_future(self.puller.changed.wait())
+        await asyncio.wait((room, pulled), timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+        room.cancel()
+        pulled.cancel()
+
+    # -- dispatch -------------------------------------------------------------
+
+    def dispatch(self, deliveries: list[Delivery]) -> None:
+        """Book each delivery and hand the new ones to the pool, in chunks (called by the puller)."""
+        if self._refusing:
+            return  # past the hand-back: the stream redelivers these after ack_wait
+        received_at, received_at_ms = time.monotonic(), time.time() * 1000
+        in_flight, max_deliver = self._in_flight, self._settings.max_deliver
+        raws: list[RawIntent] = []
+        for delivery in deliveries:
+            try:
+                stream_seq, delivered, stored_at_ms = delivery_of_reply(delivery.reply)
+            except ValueError:
+                log.error("delivery without a JetStream ack subject ignored", extra={"reply": delivery.reply[:120]})
+                continue
+            if delivered >= max_deliver > 0:
+                # A long execution (a resting order) handed back at every restart runs out of deliveries.
+                log.warning("last delivery MAX_DELIVER allows: if this instance stops before the intent is "
+                            "answered, the stream will not deliver it again",
+                            extra={"stream_seq": stream_seq, "delivered": delivered})
+            held = in_flight.get(stream_seq)
+            if held is not None:
+                # Redelivered while we still work on it: answer the newest delivery, process once.
+                held.reply = delivery.reply
+                keepalive.progressed(in_flight, stream_seq, held, received_at)  # its ack_wait restarted
+                continue
+            # The simulated delay counts from the venue's receipt, the stream's stored time, so
+            # the pickup and the simulation happen inside it rather than on top of it. A
+            # server clock ahead of ours counts as no wait; by this clock, an event never
+            # goes out before its own timestamp.
+            receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
+            in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
+            raws.append(RawIntent(stream_seq, delivery.data, header_value(delivery.headers, b"X-Signature"),
+                                  stored_at_ms))
+        if raws:
+            self._to_pool(raws)
+
+    def _to_pool(self, raws: list[RawIntent]) -> None:
+        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
+        for start in range(0, len(raws), chunk):
+            self._pool.dispatch(IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk])))
