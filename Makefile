@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
+.PHONY: venv demo test lint golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,14 @@ $(STAMP): setup.cfg pyproject.toml
 demo: venv
 	$(BIN)/at-exec-sim demo
 
-test: venv
+# Lint and import order (ruff), types (mypy: strict on the pure packages), then every test.
+test: lint
 	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict worker common
+	$(BIN)/mypy supervisor tools
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from common.config import Settings
 from common.error_codes import NATS_UNAVAILABLE
@@ -63,7 +63,7 @@ class NatsConnection:
                 log.warning("flush before close failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         try:
             await asyncio.wait_for(nc.close(), timeout=CLOSE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("NATS close did not finish in time; going on", extra={"timeout_s": CLOSE_TIMEOUT_S})
 
     async def _on_disconnected(self) -> None:
@@ -98,7 +98,7 @@ async def connect(
                 connect_timeout=2,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,  # fail-stop waits for NATS, however long
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # nats-py annotates int; it takes seconds
                 disconnected_cb=connection._on_disconnected,
                 reconnected_cb=connection._on_reconnected,
                 error_cb=connection._on_error,

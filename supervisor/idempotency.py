@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+
 class CorrIdWindow:
     def __init__(self, ttl_s: float, max_entries: int) -> None:
         self._ttl_s = ttl_s

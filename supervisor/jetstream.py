@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
-
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
@@ -178,7 +178,7 @@ class TopologyKeeper:
         while True:
             try:
                 await asyncio.wait_for(self._suspect.wait(), timeout=self.CHECK_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._suspect.clear()
             if not connected():

@@ -2,7 +2,8 @@
 
 Runs in the supervisor's event loop. A forced delay (metadata.exec_sim_force,
 up to 24 h), a latency spike, a held reconcile or a resting DAY/GTC order can
-outlast the consumer's ack_wait (the server's own, supervisor/jetstream.py); the stream would then redeliver the intent (up to max_deliver times).
+outlast the consumer's ack_wait (the server's own, supervisor/jetstream.py); the
+stream would then redeliver the intent (up to max_deliver times).
 So every intent in flight for more than half of ack_wait since its delivery, or
 since its last progress ack, gets one (`+WPI`, which restarts the server's
 timer), from a sweep a few times per ack_wait (at most once a second).

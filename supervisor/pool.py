@@ -29,9 +29,10 @@ import multiprocessing as mp
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_ready
-from typing import Any, Callable
+from typing import Any
 
 from common.config import Settings
 from common.messages import BatchResult, IntentBatch, WorkerCrashed, WorkerReady

@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from nats.aio.subscription import Subscription

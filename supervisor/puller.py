@@ -28,7 +28,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Awaitable, Callable, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import orjson
 

@@ -8,7 +8,7 @@ clock is injected (time.monotonic by default) so tests drive it.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class FetchRateLimit:

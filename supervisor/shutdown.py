@@ -143,7 +143,7 @@ class Shutdown:
             book.room.clear()
             try:
                 await asyncio.wait_for(book.room.wait(), timeout=0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if book.records:
             stuck = list(book.records.values())[:5]

@@ -25,9 +25,9 @@ from common.config import Settings
 from common.gc_policy import CollectionSchedule
 from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES, Metrics, MetricTally, mark_process_dead
 from supervisor.http.server import HttpServer
+from supervisor.inflight import InFlight
 from supervisor.pool import WorkerPool
 from supervisor.publisher import JetStreamPublisher
-from supervisor.inflight import InFlight
 from worker.faults import FAULTS
 from worker.rejections import REJECTION_TYPES
 

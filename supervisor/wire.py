@@ -25,7 +25,8 @@ nats-py's own encoding.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
@@ -144,7 +145,8 @@ class HotPathClient(NATS):
                            headers: bytes | None) -> None:
         handler = self._raw_handlers.get(sid)
         if handler is None:
-            await super()._process_msg(sid, subject, reply, data, headers)
+            # nats-py annotates headers as bytes but passes None for a message without them.
+            await super()._process_msg(sid, subject, reply, data, cast(bytes, headers))
             return
         try:
             await handler(subject, reply, data, headers)

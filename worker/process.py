@@ -19,11 +19,12 @@ import traceback
 from typing import Any
 
 from common.config import Settings
+from common.error_codes import INTERNAL_ERROR
 from common.gc_policy import settle_after_start
 from common.lifetime import die_with_parent
 from common.logs import configure_logging
 from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, Rejection, WorkerCrashed, WorkerReady
-from worker.rejections import INTERNAL, INTERNAL_ERROR, reject
+from worker.rejections import INTERNAL, reject
 from worker.simulator import ExecutionSimulator
 from worker.validation import IntentValidator
 

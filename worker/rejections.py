@@ -1,4 +1,4 @@
-"""The closed set of rejection types and their stable error codes.
+"""The closed set of rejection types (each rejection's error code is in common/error_codes.py).
 
 Runs in the worker processes (building rejections) and the supervisor (metric
 labels, logs). A rejected intent gets no execution event, one count in
@@ -7,17 +7,6 @@ exec_sim_validation_errors_total{type}, one log line, and a terminal ack.
 
 from __future__ import annotations
 
-# error_code by cause: defined in common/error_codes.py, re-exported here for the worker's modules.
-from common.error_codes import (  # noqa: F401
-    CORR_ID_INVALID,
-    DUPLICATE_CORR_ID,
-    ENVELOPE_INVALID,
-    INSTRUMENT_INVALID,
-    INTERNAL_ERROR,
-    ORDER_TYPE_INVALID,
-    QUANTITY_INVALID,
-    SCHEMA_INVALID,
-)
 from common.messages import Rejection
 
 TOO_LARGE = "too_large"

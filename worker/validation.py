@@ -57,23 +57,25 @@ import orjson
 
 from common.config import Settings
 from common.contracts import ORDER_INTENT, load_schema
+from common.error_codes import (
+    CORR_ID_INVALID,
+    ENVELOPE_INVALID,
+    INSTRUMENT_INVALID,
+    INTERNAL_ERROR,
+    ORDER_TYPE_INVALID,
+    QUANTITY_INVALID,
+    SCHEMA_INVALID,
+)
 from common.messages import RawIntent, Rejection
 from worker.directives import NONE, Directives, read_directives
 from worker.rejections import (
     BAD_SIGNATURE,
-    CORR_ID_INVALID,
-    ENVELOPE_INVALID,
-    INSTRUMENT_INVALID,
     INTERNAL,
-    INTERNAL_ERROR,
     INVALID_DIRECTIVE,
     MALFORMED_JSON,
     MISSING_PRICE,
     NOT_OBJECT,
-    ORDER_TYPE_INVALID,
-    QUANTITY_INVALID,
     SCHEMA,
-    SCHEMA_INVALID,
     STALE,
     TOO_LARGE,
     reject,

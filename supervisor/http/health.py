@@ -10,8 +10,9 @@ is stuck or gone, whatever the other gauges last said.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 HEARTBEAT_STALE_S = 1.5
 

@@ -63,7 +63,8 @@ class IntentRecord:
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
-        return {name: None for name, _ in PERCENTILES} | {"max": None, "mean": None}
+        empty: dict[str, float | None] = {name: None for name, _ in PERCENTILES}
+        return empty | {"max": None, "mean": None}
     ordered = sorted(values)
     figures: dict[str, float | None] = {
         name: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3) for name, q in PERCENTILES

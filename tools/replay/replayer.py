@@ -18,10 +18,11 @@ different worker chunks; only then can the two disagree on which copy won.
 from __future__ import annotations
 
 from common.config import Settings
+from common.error_codes import DUPLICATE_CORR_ID
 from common.messages import Outcome, RawIntent, Rejection
 from supervisor.idempotency import CorrIdWindow
 from worker.process import IntentProcessor
-from worker.rejections import DUPLICATE, DUPLICATE_CORR_ID, reject
+from worker.rejections import DUPLICATE, reject
 
 
 class Replayer:
@@ -37,7 +38,7 @@ class Replayer:
             return outcome
         # The stored time stands in for the service's clock at collection.
         if self._corr_ids.claim(outcome.corr_id, raw.stream_seq, raw.received_at_ms / 1000) is not None:
-            # Same type, code and detail as supervisor.service._collect_loop.
+            # Same type, code and detail as supervisor.collect.Collector.collect_loop.
             return reject(raw.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
                           "corr_id already filled within IDEMPOTENCY_TTL_SEC")
         return outcome

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from common import error_codes as codes
 from common.config import Settings
 from common.messages import RawIntent, Rejection
 from tests.builders import EXAMPLE, example_intent
@@ -104,7 +105,7 @@ def test_timestamp_that_passes_the_format_but_names_no_instant_is_schema_invalid
     # leap second only at a month's end and datetime has no year 0.
     body = example_intent(timestamp=timestamp)
     assert schema_valid(body)
-    assert_rejected(check(body, replace(DEFAULT, simulation_clock="virtual")), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(body, replace(DEFAULT, simulation_clock="virtual")), r.SCHEMA, codes.SCHEMA_INVALID, CORR_ID)
 
 
 # -- envelope -------------------------------------------------------------------------------------
@@ -114,13 +115,13 @@ def test_size_cap_is_inclusive() -> None:
     body = orjson.dumps(example_intent())
     assert isinstance(check(body, replace(DEFAULT, max_intent_bytes=len(body))), AcceptedIntent)
     result = check(body, replace(DEFAULT, max_intent_bytes=len(body) - 1))
-    assert_rejected(result, r.TOO_LARGE, r.ENVELOPE_INVALID, None)
+    assert_rejected(result, r.TOO_LARGE, codes.ENVELOPE_INVALID, None)
 
 
 def test_size_cap_comes_before_the_signature() -> None:
     body = orjson.dumps(example_intent())
     result = check(body, replace(DEFAULT, hmac_secret=SECRET, max_intent_bytes=len(body) - 1))
-    assert_rejected(result, r.TOO_LARGE, r.ENVELOPE_INVALID, None)
+    assert_rejected(result, r.TOO_LARGE, codes.ENVELOPE_INVALID, None)
 
 
 @pytest.mark.parametrize("upper", [False, True])
@@ -152,18 +153,18 @@ def test_right_signature_is_accepted_in_either_hex_case(upper: bool) -> None:
 def test_missing_or_wrong_signature_is_rejected_with_readable_corr_id(make_signature: Any) -> None:
     body = orjson.dumps(example_intent())
     result = check(body, replace(DEFAULT, hmac_secret=SECRET), make_signature(body))
-    assert_rejected(result, r.BAD_SIGNATURE, r.ENVELOPE_INVALID, CORR_ID)
+    assert_rejected(result, r.BAD_SIGNATURE, codes.ENVELOPE_INVALID, CORR_ID)
 
 
 def test_signature_is_checked_before_parsing() -> None:
     result = check(b"{not json", replace(DEFAULT, hmac_secret=SECRET), "sha256=00")
-    assert_rejected(result, r.BAD_SIGNATURE, r.ENVELOPE_INVALID, None)
+    assert_rejected(result, r.BAD_SIGNATURE, codes.ENVELOPE_INVALID, None)
 
 
 def test_signed_body_still_goes_through_every_later_check() -> None:
     body = orjson.dumps(example_intent(quantity=0))
     result = check(body, replace(DEFAULT, hmac_secret=SECRET), sign(body))
-    assert_rejected(result, r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
+    assert_rejected(result, r.SCHEMA, codes.QUANTITY_INVALID, CORR_ID)
 
 
 def test_signature_is_ignored_without_a_secret() -> None:
@@ -184,7 +185,7 @@ def test_signature_is_ignored_without_a_secret() -> None:
     ],
 )
 def test_malformed_json_is_rejected(body: bytes) -> None:
-    assert_rejected(check(body), r.MALFORMED_JSON, r.ENVELOPE_INVALID, None)
+    assert_rejected(check(body), r.MALFORMED_JSON, codes.ENVELOPE_INVALID, None)
 
 
 def test_deep_but_parseable_metadata_is_accepted() -> None:
@@ -194,12 +195,12 @@ def test_deep_but_parseable_metadata_is_accepted() -> None:
 
 def test_invalid_utf8_is_malformed_json() -> None:
     body = orjson.dumps(example_intent()).replace(b"momentum", b"mom\xffntum")
-    assert_rejected(check(body), r.MALFORMED_JSON, r.ENVELOPE_INVALID, None)
+    assert_rejected(check(body), r.MALFORMED_JSON, codes.ENVELOPE_INVALID, None)
 
 
 @pytest.mark.parametrize("body", [b"[]", b'[{"corr_id": "abc"}]', b"42", b"1.5", b'"req_abc123"', b"null", b"true"])
 def test_json_that_is_not_an_object_is_rejected(body: bytes) -> None:
-    assert_rejected(check(body), r.NOT_OBJECT, r.ENVELOPE_INVALID, None)
+    assert_rejected(check(body), r.NOT_OBJECT, codes.ENVELOPE_INVALID, None)
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -208,15 +209,15 @@ def test_json_that_is_not_an_object_is_rejected(body: bytes) -> None:
 @pytest.mark.parametrize(
     "field, code",
     [
-        ("corr_id", r.CORR_ID_INVALID),
-        ("strategy_id", r.SCHEMA_INVALID),
-        ("agent_id", r.SCHEMA_INVALID),
-        ("timestamp", r.SCHEMA_INVALID),
-        ("instrument", r.INSTRUMENT_INVALID),
-        ("side", r.SCHEMA_INVALID),
-        ("order_type", r.ORDER_TYPE_INVALID),
-        ("quantity", r.QUANTITY_INVALID),
-        ("confidence", r.SCHEMA_INVALID),
+        ("corr_id", codes.CORR_ID_INVALID),
+        ("strategy_id", codes.SCHEMA_INVALID),
+        ("agent_id", codes.SCHEMA_INVALID),
+        ("timestamp", codes.SCHEMA_INVALID),
+        ("instrument", codes.INSTRUMENT_INVALID),
+        ("side", codes.SCHEMA_INVALID),
+        ("order_type", codes.ORDER_TYPE_INVALID),
+        ("quantity", codes.QUANTITY_INVALID),
+        ("confidence", codes.SCHEMA_INVALID),
     ],
 )
 def test_each_missing_required_field(field: str, code: str) -> None:
@@ -225,7 +226,7 @@ def test_each_missing_required_field(field: str, code: str) -> None:
 
 
 def test_unknown_field_is_schema_invalid_and_its_odd_name_is_not_echoed() -> None:
-    result = assert_rejected(check(example_intent(venue="x", **{"<script>\n": 1})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
+    result = assert_rejected(check(example_intent(venue="x", **{"<script>\n": 1})), r.SCHEMA, codes.SCHEMA_INVALID, CORR_ID)
     assert "venue" in result.detail
     assert "<script>" not in result.detail
 
@@ -256,43 +257,43 @@ def test_unknown_field_is_schema_invalid_and_its_odd_name_is_not_echoed() -> Non
     ],
 )
 def test_other_bad_values_are_schema_invalid(field: str, value: Any) -> None:
-    assert_rejected(check(example_intent(**{field: value})), r.SCHEMA, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(**{field: value})), r.SCHEMA, codes.SCHEMA_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", [0, -1, -0.0, "abc", "10", None, True, [1], {"n": 1}])
 def test_bad_quantity_is_exec_009(value: Any) -> None:
-    assert_rejected(check(example_intent(quantity=value)), r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(quantity=value)), r.SCHEMA, codes.QUANTITY_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["eurusd", "EU", "EUR USD", "EUR//USD", "A" * 21, "EURUSD\n", 123, None])
 def test_bad_instrument_is_exec_004(value: Any) -> None:
-    assert_rejected(check(example_intent(instrument=value)), r.SCHEMA, r.INSTRUMENT_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(instrument=value)), r.SCHEMA, codes.INSTRUMENT_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["iceberg", "MARKET", "", None, 1])
 def test_unsupported_order_type_is_exec_005(value: Any) -> None:
-    assert_rejected(check(example_intent(order_type=value)), r.SCHEMA, r.ORDER_TYPE_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(order_type=value)), r.SCHEMA, codes.ORDER_TYPE_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize("value", ["bad id", "", "a" * 129, "req_abc123\n", "ré", 42, None, ["req_abc123"]])
 def test_bad_corr_id_is_exec_003_and_never_echoed(value: Any) -> None:
-    assert_rejected(check(example_intent(corr_id=value)), r.SCHEMA, r.CORR_ID_INVALID, None)
+    assert_rejected(check(example_intent(corr_id=value)), r.SCHEMA, codes.CORR_ID_INVALID, None)
 
 
 def test_longest_valid_corr_id_is_echoed() -> None:
     corr_id = "a" * 128
-    assert_rejected(check(example_intent(corr_id=corr_id, quantity=0)), r.SCHEMA, r.QUANTITY_INVALID, corr_id)
+    assert_rejected(check(example_intent(corr_id=corr_id, quantity=0)), r.SCHEMA, codes.QUANTITY_INVALID, corr_id)
 
 
 @pytest.mark.parametrize(
     "changes, code",
     [
-        ({"corr_id": "bad id", "instrument": "x", "order_type": "x", "quantity": 0}, r.CORR_ID_INVALID),
-        ({"side": "x", "instrument": "x", "order_type": "x", "quantity": 0}, r.INSTRUMENT_INVALID),
-        ({"side": "x", "quantity": 0, "order_type": "x"}, r.ORDER_TYPE_INVALID),
-        ({"side": "x", "quantity": 0}, r.QUANTITY_INVALID),
+        ({"corr_id": "bad id", "instrument": "x", "order_type": "x", "quantity": 0}, codes.CORR_ID_INVALID),
+        ({"side": "x", "instrument": "x", "order_type": "x", "quantity": 0}, codes.INSTRUMENT_INVALID),
+        ({"side": "x", "quantity": 0, "order_type": "x"}, codes.ORDER_TYPE_INVALID),
+        ({"side": "x", "quantity": 0}, codes.QUANTITY_INVALID),
         # The price rule does not hide a field error.
-        ({"order_type": "limit", "quantity": -5}, r.QUANTITY_INVALID),
+        ({"order_type": "limit", "quantity": -5}, codes.QUANTITY_INVALID),
     ],
 )
 def test_field_codes_take_precedence_in_a_fixed_order(changes: dict[str, Any], code: str) -> None:
@@ -317,7 +318,7 @@ def test_field_codes_take_precedence_in_a_fixed_order(changes: dict[str, Any], c
     ],
 )
 def test_missing_price_names_what_is_missing(changes: dict[str, Any], missing: str) -> None:
-    result = assert_rejected(check(example_intent(**changes)), r.MISSING_PRICE, r.SCHEMA_INVALID, CORR_ID)
+    result = assert_rejected(check(example_intent(**changes)), r.MISSING_PRICE, codes.SCHEMA_INVALID, CORR_ID)
     assert result.detail == f"{changes['order_type']} order without {missing}"
 
 
@@ -339,7 +340,7 @@ def test_window_edge_is_accepted(offset_ms: int) -> None:
     ],
 )
 def test_stale_intent_is_rejected(changes: dict[str, Any], received_at_ms: int) -> None:
-    assert_rejected(check(example_intent(**changes), received_at_ms=received_at_ms), r.STALE, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(**changes), received_at_ms=received_at_ms), r.STALE, codes.SCHEMA_INVALID, CORR_ID)
 
 
 def test_stale_detail_says_how_far_off() -> None:
@@ -350,7 +351,7 @@ def test_stale_detail_says_how_far_off() -> None:
 def test_window_follows_the_setting() -> None:
     settings = replace(DEFAULT, replay_window_s=1.5)
     assert isinstance(check(example_intent(), settings, received_at_ms=EXAMPLE_MS + 1500), AcceptedIntent)
-    assert_rejected(check(example_intent(), settings, received_at_ms=EXAMPLE_MS + 1501), r.STALE, r.SCHEMA_INVALID, CORR_ID)
+    assert_rejected(check(example_intent(), settings, received_at_ms=EXAMPLE_MS + 1501), r.STALE, codes.SCHEMA_INVALID, CORR_ID)
 
 
 @pytest.mark.parametrize(
@@ -367,4 +368,4 @@ def test_window_is_off_under_virtual_clock_or_zero(settings: Settings) -> None:
 
 def test_schema_is_checked_before_the_window() -> None:
     result = check(example_intent(quantity=0), received_at_ms=EXAMPLE_MS + 10**9)
-    assert_rejected(result, r.SCHEMA, r.QUANTITY_INVALID, CORR_ID)
+    assert_rejected(result, r.SCHEMA, codes.QUANTITY_INVALID, CORR_ID)
