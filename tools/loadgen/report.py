@@ -26,19 +26,6 @@ def write_report(directory: Path, records: list[IntentRecord], summary: dict[str
 
     directory.mkdir(parents=True, exist_ok=True)
     answered = [r for r in records if r.valid and r.answered and r.latency_ms is not None]
-    charts: list[tuple[str, str]] = []
-
-    def add(title: str, draw: Any) -> None:
-        fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
-        draw(ax)
-        ax.set_title(title)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        name = title.lower().replace(" ", "-").replace(",", "")
-        (directory / f"{name}.png").write_bytes(buffer.getvalue())
-        charts.append((title, base64.b64encode(buffer.getvalue()).decode()))
 
     def latency_over_time(ax: Any) -> None:
         ax.scatter([r.due_s for r in answered], [r.latency_ms for r in answered], s=4, alpha=0.5)
@@ -62,15 +49,29 @@ def write_report(directory: Path, records: list[IntentRecord], summary: dict[str
         ax.set_xlabel("slippage vs mid of market and stop orders (bps, positive = worse for the trader)")
         ax.set_ylabel("fills")
 
-    add("Latency over time", latency_over_time)
-    add("Latency histogram", latency_histogram)
-    add("Fill status mix", status_mix)
-    add("Slippage histogram", slippage_histogram)
+    charts = [_chart(plt, directory, "Latency over time", latency_over_time),
+              _chart(plt, directory, "Latency histogram", latency_histogram),
+              _chart(plt, directory, "Fill status mix", status_mix),
+              _chart(plt, directory, "Slippage histogram", slippage_histogram)]
 
     page = _page(charts, summary)
     path = directory / "index.html"
     path.write_text(page)
     return path
+
+
+def _chart(plt: Any, directory: Path, title: str, draw: Any) -> tuple[str, str]:
+    """One chart drawn by `draw`, saved as DIRECTORY/<title>.png: (title, the PNG in base64)."""
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+    draw(ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    name = title.lower().replace(" ", "-").replace(",", "")
+    (directory / f"{name}.png").write_bytes(buffer.getvalue())
+    return title, base64.b64encode(buffer.getvalue()).decode()
 
 
 def _page(charts: list[tuple[str, str]], summary: dict[str, Any]) -> str:
