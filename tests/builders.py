@@ -3,12 +3,15 @@ readers of the events they produce.
 
 Runs in the test process only. One place for what every worker test needs, so no test module
 imports another. Defaults: the order-type and quantity rules alone (no sessions, unlimited
-liquidity, no random partials); a test of a model or a calendar turns it on by keyword.
+liquidity, no random partials); a test of a model or a calendar turns it on by keyword. The
+realism models' tests share their own instant and simulator (realism_sim, realism_run); the
+strategy controls' tests run intents through the real validator (execute).
 """
 
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -17,20 +20,22 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from common.config import Settings
 from common.contracts import FILL, ORDER_INTENT, ORDER_UPDATE, RECONCILE, load_schema
 from common.instruments import load_instruments
-from common.messages import Execution
+from common.messages import Execution, RawIntent, Rejection
 from worker.directives import NONE, Directives
 from worker.events import EXECUTED_STATUSES, iso_ms
 from worker.market import Market
 from worker.order import Order, order_from_accepted
 from worker.simulator import ExecutionSimulator
 from worker.time_in_force import time_in_force_policies
-from worker.validation import AcceptedIntent
+from worker.validation import AcceptedIntent, IntentValidator
 
 SEED = b"unit-test-seed"
 BOOK = load_instruments()
 T0 = 1_705_314_660_123  # 2024-01-15T10:31:00.123Z, a Monday
 RECEIVED = T0 + 37_000  # fetched 37 s after the intent was stamped
 FIXED_DELAY = 500
+# Saturday 2024-01-13 15:00 UTC: NYSE closed.
+WEEKEND = 1_705_158_000_000
 
 FORMATS = Draft202012Validator.FORMAT_CHECKER
 FILL_V = Draft202012Validator(load_schema(FILL), format_checker=FORMATS)
@@ -120,6 +125,39 @@ def run(sim: ExecutionSimulator, received_ms: int = RECEIVED, **intent_kw: Any) 
     return ex, bodies_of(ex)
 
 
+def execute(settings_kw: dict | None = None, received_ms: int = RECEIVED,
+            **intent_kw: Any) -> tuple[Execution, list[dict]]:
+    """make_intent(**intent_kw) through the real validator (which reads the directives) and the real
+    simulator, every delay FIXED_DELAY; every event is checked against its at-core schema."""
+    settings = make_settings(min_delay_ms=FIXED_DELAY, max_delay_ms=FIXED_DELAY, **(settings_kw or {}))
+    intent = make_intent(**intent_kw)
+    accepted = IntentValidator(settings).check(RawIntent(1, orjson.dumps(intent), None, received_ms))
+    assert not isinstance(accepted, Rejection), accepted
+    ex = ExecutionSimulator(settings, SEED).simulate(accepted)
+    bodies = [orjson.loads(e.payload) for e in ex.events]
+    for event, body in zip(ex.events, bodies):
+        assert_valid({"fill": FILL_V, "reconcile": RECONCILE_V, "order_update": ORDER_UPDATE_V}[event.kind], body)
+    return ex, bodies
+
+
+# -- the realism models -----------------------------------------------------------------------
+
+REALISM_T0 = 1_795_014_000_000  # 2026-11-18T15:00:00Z, a Wednesday: every calendar is open
+
+
+def realism_sim(**kw: Any) -> ExecutionSimulator:
+    """A simulator with only what a test turns on: no sessions, unlimited liquidity, no partials."""
+    return seeded_sim("realism", **kw)
+
+
+def realism_run(sim: ExecutionSimulator, corr_id: str, ts_ms: int = REALISM_T0, received_ms: int | None = None,
+                **kw: Any) -> tuple[Execution, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """(execution, fill bodies, reconcile bodies, order update body or None) of one intent."""
+    intent = make_intent(corr_id, **{"instrument": "BTC/USD", "quantity": 1, **kw}, ts_ms=ts_ms)
+    ex = sim.simulate(accept(intent, ts_ms, ts_ms if received_ms is None else received_ms))
+    return (ex, *by_kind(ex))
+
+
 # -- reading events ---------------------------------------------------------------------------
 
 
@@ -151,6 +189,16 @@ def by_kind(ex: Execution) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
 def executed(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The fills that executed (full or partial), not the cancelled or rejected rest."""
     return [f for f in fills if f["fill_status"] in EXECUTED_STATUSES]
+
+
+def executed_quantity(bodies: list[dict[str, Any]]) -> float:
+    """The quantity the fills among these event bodies executed (full or partial)."""
+    return sum(f["fill_quantity"] for f in fills_of(bodies) if f["fill_status"] in ("full", "partial"))
+
+
+def exact_sum(fills: list[dict[str, Any]]) -> Fraction:
+    """The fills' quantities added up exactly."""
+    return sum((Fraction(f["fill_quantity"]) for f in fills), Fraction(0))
 
 
 def mid_at(instrument: str = "EURUSD", at_ms: int = T0 + FIXED_DELAY, seed: bytes = SEED) -> float:
