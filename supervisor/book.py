@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from common.config import Settings
 from supervisor.holds import ReconcileHolds
@@ -28,7 +29,9 @@ from supervisor.release import ReleaseSchedule
 
 
 class InFlightBook:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        # The supervisor's monotonic clock; a test gives its own.
+        self._clock = clock
         self.records: dict[int, InFlight] = {}
         self.schedule: ReleaseSchedule[InFlight] = ReleaseSchedule()
         # Intents whose reconcile_delayed event waits for the agent's next fill.
@@ -53,12 +56,12 @@ class InFlightBook:
         return 0.0 if self._virtual_clock else record.receipt_at + event.release_after_ms / 1000
 
     def due_now(self, record: InFlight) -> bool:
-        return self.due_at(record) <= time.monotonic()
+        return self.due_at(record) <= self._clock()
 
     def schedule_next(self, record: InFlight) -> None:
         due = self.due_at(record)
         self.schedule.add(due, record.stream_seq, record)
-        if record.next_event and due <= time.monotonic():
+        if record.next_event and due <= self._clock():
             self.wake_release.set()  # the intent's next event is due now
 
     def next_wake(self) -> float | None:
@@ -76,7 +79,7 @@ class InFlightBook:
         """Hold the intent's due event until its agent's next fill is stored, or the maximum wait."""
         assert record.execution is not None
         record.held_event = record.next_event
-        now = time.monotonic()
+        now = self._clock()
         fell_due = now if self._virtual_clock else min(now, max(self.due_at(record), record.previous_stored_at))
         self.holds.hold(record.execution.agent_id, record.stream_seq, record, fell_due + self.hold_max_s)
 
@@ -84,7 +87,7 @@ class InFlightBook:
         """Send held events out (scheduled now, so the release step bounds them like any other)."""
         if not records:
             return
-        now = time.monotonic()
+        now = self._clock()
         for record in records:
             if self.records.get(record.stream_seq) is record:  # else handed back meanwhile
                 self.schedule.add(now, record.stream_seq, record)

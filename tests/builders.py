@@ -23,11 +23,12 @@ from common.instruments import load_instruments
 from common.messages import Execution, RawIntent, Rejection
 from worker.directives import NONE, Directives
 from worker.events import EXECUTED_STATUSES, iso_ms
+from worker.intent import AcceptedIntent
 from worker.market import Market
 from worker.order import Order, order_from_accepted
 from worker.simulator import ExecutionSimulator
 from worker.time_in_force import time_in_force_policies
-from worker.validation import AcceptedIntent, IntentValidator
+from worker.validation import IntentValidator
 
 SEED = b"unit-test-seed"
 BOOK = load_instruments()

@@ -11,35 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from worker.directives import ForcedOutcome
+from worker.intent import AcceptedIntent
 from worker.order_types import RULES, OrderTypeRule
 from worker.quantities import normalize_quantity
 from worker.time_in_force import TimeInForce
-
-if TYPE_CHECKING:  # validation runs before, in the same worker, and refers back to OrderIntent
-    from worker.validation import AcceptedIntent
-
-
-class OrderIntent(TypedDict):
-    """An at-core decisions.order_intent body, as the schema guarantees it."""
-
-    corr_id: str
-    strategy_id: str
-    agent_id: str
-    timestamp: str
-    instrument: str
-    side: str  # "buy" | "sell"
-    order_type: str  # "market" | "limit" | "stop" | "stop_limit"
-    quantity: int | float
-    confidence: float
-    price: NotRequired[float]
-    stop_price: NotRequired[float]
-    reasoning: NotRequired[str]
-    risk_score: NotRequired[float]
-    signal_refs: NotRequired[list[Any]]
-    metadata: NotRequired[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)

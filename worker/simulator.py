@@ -86,6 +86,7 @@ from worker.faults import (
     VENUE_REJECT,
     VenueFaults,
 )
+from worker.intent import AcceptedIntent
 from worker.market import Market
 from worker.models import build_models
 from worker.order import Order, order_from_accepted
@@ -96,7 +97,6 @@ from worker.quantities import Lots, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
 from worker.synthetic_market import SyntheticMarket
 from worker.time_in_force import time_in_force_policies
-from worker.validation import AcceptedIntent
 
 REMAINDER_FILL_CHANCE = 0.5
 # A larger notional would overflow to inf in commission or market value (JSON null).

@@ -47,10 +47,9 @@ import hmac
 import re
 from calendar import monthrange
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 import jsonschema_rs
 import orjson
@@ -67,7 +66,8 @@ from common.error_codes import (
     SCHEMA_INVALID,
 )
 from common.messages import RawIntent, Rejection
-from worker.directives import NONE, Directives, read_directives
+from worker.directives import read_directives
+from worker.intent import AcceptedIntent, OrderIntent
 from worker.rejections import (
     BAD_SIGNATURE,
     INTERNAL,
@@ -80,20 +80,6 @@ from worker.rejections import (
     TOO_LARGE,
     reject,
 )
-
-if TYPE_CHECKING:  # the schema's guarantees, written as a type where the order is built from them
-    from worker.order import OrderIntent
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptedIntent:
-    stream_seq: int
-    corr_id: str
-    intent: OrderIntent  # parsed, schema-valid body (as orjson.loads gave it)
-    timestamp_ms: int  # the intent's own "timestamp", epoch milliseconds UTC
-    received_at_ms: int  # copied from RawIntent
-    directives: Directives = NONE
-
 
 # fullmatch, not "^...$": Python's "$" also matches before a trailing "\n", ECMA-262's does not.
 _CORR_ID = re.compile(r"[a-zA-Z0-9_-]{1,128}")

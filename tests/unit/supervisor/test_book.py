@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from common.config import load_settings
 from common.messages import Execution, OutboundEvent
 from supervisor.book import InFlightBook
@@ -33,9 +31,12 @@ def test_release_times_count_from_receipt_and_are_zero_under_the_virtual_clock()
     assert virtual.due_at(record(virtual, 1, 100.0, 250)) == 0.0
 
 
+NOW = 5_000.0
+
+
 def test_a_next_event_already_due_wakes_the_release_step_a_first_one_does_not() -> None:
-    book = InFlightBook(load_settings({}))
-    first = record(book, 1, time.monotonic() - 10, 0, 0)
+    book = InFlightBook(load_settings({}), clock=lambda: NOW)
+    first = record(book, 1, NOW - 10, 0, 0)
     book.schedule_next(first)
     assert not book.wake_release.is_set()  # collect wakes the release step once per batch
     first.next_event = 1
@@ -54,16 +55,17 @@ def test_settling_makes_room_for_a_fetch_only_below_the_threshold() -> None:
 
 
 def test_held_events_end_back_in_the_schedule_unless_handed_back() -> None:
-    book = InFlightBook(load_settings({"FAULT_RECONCILE_DELAY_MAX_MS": "2000"}))
-    now = time.monotonic()
-    kept, handed_back = record(book, 1, now, 0, 0), record(book, 2, now, 0, 0)
+    clock = [NOW]
+    book = InFlightBook(load_settings({"FAULT_RECONCILE_DELAY_MAX_MS": "2000"}), clock=lambda: clock[0])
+    kept, handed_back = record(book, 1, NOW, 0, 0), record(book, 2, NOW, 0, 0)
     book.hold(kept)
     book.hold(handed_back)
     assert len(book.holds) == 2 and kept.held_event == 0
-    assert book.next_wake() is not None and book.next_wake() <= now + 2.0 + 1.0
+    assert book.next_wake() == NOW + 2.0  # due now, so held for the whole maximum wait
+    clock[0] = NOW + 0.5
     del book.records[2]
     book.end_holds(book.holds.fill_stored("agent-a", 99))
-    assert book.schedule.pop_due(time.monotonic(), 10) == [kept] and book.wake_release.is_set()
+    assert book.schedule.pop_due(NOW + 0.5, 10) == [kept] and book.wake_release.is_set()
 
 
 def test_the_hand_back_takes_everything_out_of_the_books() -> None:

@@ -14,7 +14,8 @@ from common.config import Settings
 from common.messages import RawIntent, Rejection
 from tests.builders import EXAMPLE, example_intent
 from worker import rejections as r
-from worker.validation import AcceptedIntent, IntentValidator, schema_valid
+from worker.intent import AcceptedIntent
+from worker.validation import IntentValidator, schema_valid
 
 EXAMPLE_MS = 1_705_314_660_123  # 2024-01-15T10:31:00.123Z
 CORR_ID = "req_abc123"

@@ -29,8 +29,9 @@ from jsonschema import Draft202012Validator
 from common.config import Settings
 from common.contracts import ORDER_INTENT, load_schema
 from common.messages import RawIntent, Rejection
+from worker.intent import AcceptedIntent
 from worker.rejections import INTERNAL, REJECTION_TYPES
-from worker.validation import AcceptedIntent, IntentValidator, schema_valid
+from worker.validation import IntentValidator, schema_valid
 
 SCHEMA = load_schema(ORDER_INTENT)
 REFERENCE = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
