@@ -77,20 +77,19 @@ class WorkerPool:
         self._next_worker_id = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._bridge: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Built on the event loop that owns it: the bridge thread hands results to this loop.
+        self._loop = asyncio.get_running_loop()
+        self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
         self._backlog: deque[IntentBatch] = deque()
-        self.fatal: asyncio.Future[None] | None = None
+        # Set with a WorkerBootError when a worker fails while booting: the service stops.
+        self.fatal: asyncio.Future[None] = self._loop.create_future()
 
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self, boot_timeout_s: float = 60.0) -> None:
         """Start all workers and wait until each has booted."""
-        self._loop = asyncio.get_running_loop()
-        self.fatal = self._loop.create_future()
         for _ in range(self._settings.workers):
             self._spawn()
-        self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
         self._bridge.start()
         deadline = self._loop.time() + boot_timeout_s
         while not all(w.ready for w in self._workers.values()):
@@ -109,7 +108,7 @@ class WorkerPool:
             w.inbox.put(None)
         loop = asyncio.get_running_loop()
         # The bridge first: it must not be waiting on a pipe while the pipe is closed.
-        if self._bridge is not None:
+        if self._bridge.ident is not None:  # started
             await loop.run_in_executor(None, self._bridge.join, 2.0)
         await loop.run_in_executor(None, self._join_all, workers, timeout_s)
 
@@ -166,7 +165,6 @@ class WorkerPool:
     # -- bridge thread -> loop ------------------------------------------------
 
     def _bridge_main(self) -> None:
-        assert self._loop is not None
         while not self._stopping.is_set():
             with self._lock:
                 watched = {w.process.sentinel: w for w in self._workers.values()}
@@ -189,7 +187,6 @@ class WorkerPool:
 
     def _read_results(self, worker: _Worker, block: bool) -> None:
         """Forward one message (block) or every complete one waiting (not block) to the loop."""
-        assert self._loop is not None
         while not worker.results.closed and (block or worker.results.poll(0)):
             try:
                 message = worker.results.recv()
@@ -249,7 +246,7 @@ class WorkerPool:
             self.dispatch(batch)
 
     def _fail(self, error: Exception) -> None:
-        if self.fatal is not None and not self.fatal.done():
+        if not self.fatal.done():
             self.fatal.set_exception(error)
 
 

@@ -155,7 +155,6 @@ class Service:
     async def _until_stopped(self, signals: Signals, pool: WorkerPool, steps: Steps) -> int:
         """Wait for a signal, a failed pool or a failed step; the exit code that ending calls for."""
         stop_wait = asyncio.create_task(signals.stop.wait(), name="stop-wait")
-        assert pool.fatal is not None  # set by pool.start()
         ends: list[asyncio.Future[Any]] = [stop_wait, pool.fatal, *steps.all()]
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()
