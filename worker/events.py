@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -120,8 +120,7 @@ def num(x: float, decimals: int = 8) -> float:
     return round(x, decimals) + 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class OrderHeader:
+class OrderHeader(NamedTuple):
     """What every event of one intent shares: the order as the events describe it."""
 
     corr_id: str

@@ -10,7 +10,7 @@ its order type's (worker.order_types) and its time in force's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from worker.directives import ForcedOutcome
 from worker.intent import AcceptedIntent
@@ -19,8 +19,7 @@ from worker.quantities import normalize_quantity
 from worker.time_in_force import TimeInForce
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(NamedTuple):
     corr_id: str
     strategy_id: str
     agent_id: str
