@@ -40,6 +40,7 @@ from nats.js.errors import NotFoundError
 
 from common.config import Settings
 from common.messages import RawIntent
+from common.redact import redacted_urls
 from supervisor.inflight import delivery_of
 
 FETCH_BATCH = 1000
@@ -101,7 +102,7 @@ async def connect(settings: Settings) -> NATS:
         # the last failure goes into the one line the user sees.
         failures.append(exc)
 
-    servers = ", ".join(settings.nats_urls)
+    servers = ", ".join(redacted_urls(settings.nats_urls))
     try:
         return await asyncio.wait_for(
             nats.connect(
@@ -175,7 +176,7 @@ class StoredIntents:
             try:
                 info = await self._js.stream_info(s.nats_stream)
             except NotFoundError:
-                raise ReplayError(f"stream {s.nats_stream} not found on {', '.join(s.nats_urls)}") from None
+                raise ReplayError(f"stream {s.nats_stream} not found on {', '.join(redacted_urls(s.nats_urls))}") from None
         # The end is fixed now: what a live stream stores from here on is not replayed.
         last_seq = info.state.last_seq or 0
         self.end_seq = last_seq if selection.to_seq is None else min(selection.to_seq, last_seq)
