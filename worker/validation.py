@@ -12,7 +12,7 @@ check an intent passes before it is simulated, in this order:
 | rejection type  | error_code | when |
 |-----------------|------------|------|
 | too_large       | EXEC-001   | body longer than MAX_INTENT_BYTES |
-| bad_signature   | EXEC-001   | X-Signature missing or not `sha256=<hex HMAC-SHA256(secret, body)>` (hex in any case) |
+| bad_signature   | EXEC-001   | X-Signature missing, ambiguous, or not `sha256=<hex HMAC-SHA256(secret, body)>` (any hex case) |
 | malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double) |
 | not_object      | EXEC-001   | JSON, but not an object |
 | schema          | EXEC-003   | corr_id missing or invalid (wins over every other field) |
@@ -65,7 +65,7 @@ from common.error_codes import (
     QUANTITY_INVALID,
     SCHEMA_INVALID,
 )
-from common.messages import RawIntent, Rejection
+from common.messages import AMBIGUOUS_SIGNATURE, RawIntent, Rejection
 from worker.directives import read_directives
 from worker.intent import AcceptedIntent, OrderIntent
 from worker.rejections import (
@@ -178,6 +178,8 @@ class IntentValidator:
     def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
         if signature is None:
             return "X-Signature header missing"
+        if signature == AMBIGUOUS_SIGNATURE:
+            return "X-Signature header given more than once, or with whitespace before its colon"
         given = signature[len(_SIGNATURE_PREFIX):]
         # compare_digest refuses non-ASCII str; such a value cannot be the hex digest anyway.
         if not signature.startswith(_SIGNATURE_PREFIX) or not given.isascii():
