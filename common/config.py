@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from common import config_fields as parse
 from common.config_fields import ConfigError
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
+from common.redact import redacted_urls
 
 SIMULATION_CLOCKS = ("wall", "virtual")
 SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
@@ -120,6 +121,16 @@ class Settings:
     max_deliver: int = 10
     shutdown_timeout_s: float = 30.0
     connect_timeout_s: float = 30.0
+
+    def __repr__(self) -> str:
+        """The dataclass repr, with the NATS URLs' credentials redacted: `at-exec-sim config` prints it.
+
+        Written here, not generated (the dataclass keeps a __repr__ the class
+        defines): the secret is already left out by repr=False.
+        """
+        shown = (f"{f.name}={redacted_urls(self.nats_urls) if f.name == 'nats_urls' else getattr(self, f.name)!r}"
+                 for f in fields(self) if f.repr)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def output_subjects(self) -> dict[str, str]:

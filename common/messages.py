@@ -28,6 +28,12 @@ def _pickles_as_tuple(cls: type[T]) -> type[T]:
     return cls
 
 
+# RawIntent.signature of a header block that names X-Signature ambiguously (supervisor/headers.py).
+# It cannot be a header's value (a value never holds CR LF), so no client can send it, and it never
+# verifies: it does not start with "sha256=".
+AMBIGUOUS_SIGNATURE = "\r\nambiguous X-Signature\r\n"
+
+
 @_pickles_as_tuple
 @dataclass(frozen=True, slots=True)
 class RawIntent:
@@ -35,7 +41,8 @@ class RawIntent:
 
     stream_seq: int
     body: bytes
-    # Value of the X-Signature header, None when absent.
+    # Value of the X-Signature header (supervisor/headers.py), None when absent,
+    # AMBIGUOUS_SIGNATURE when given twice or malformed.
     signature: str | None
     # When the stream stored it (epoch ms): "now" for the replay window and the
     # base of the event timestamps under the wall clock. Taken from the stream,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from common.config import Settings
 from common.error_codes import NATS_UNAVAILABLE
 from common.metrics import Metrics
+from common.redact import redacted_url
 from supervisor.wire import HotPathClient, Wire
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -77,7 +78,8 @@ class NatsConnection:
         self._metrics.nats_connected.set(1)
         self._pulls_lost()  # pull requests do not outlive the connection they came on
         url = self.nc.connected_url
-        log.info("NATS reconnected: resuming", extra={"server": str(url.netloc) if url else None})
+        # The URL's user information is the password or token: never logged (common/redact.py).
+        log.info("NATS reconnected: resuming", extra={"server": redacted_url(url.geturl()) if url else None})
         self._on_reconnected_hook()
 
     async def _on_error(self, exc: Exception) -> None:

@@ -23,10 +23,11 @@ from common.messages import IntentBatch, RawIntent
 from supervisor import keepalive
 from supervisor.book import InFlightBook
 from supervisor.connection import NatsConnection
+from supervisor.headers import signature_of
 from supervisor.inflight import InFlight, delivery_of_reply
 from supervisor.pool import WorkerPool
 from supervisor.publisher import JetStreamPublisher
-from supervisor.puller import Delivery, IntentPuller, header_value
+from supervisor.puller import Delivery, IntentPuller
 from supervisor.rate_limit import FetchRateLimit
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -151,7 +152,7 @@ class Intake:
             # goes out before its own timestamp.
             receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
             in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
-            raws.append(RawIntent(stream_seq, delivery.data, header_value(delivery.headers, b"X-Signature"),
+            raws.append(RawIntent(stream_seq, delivery.data, signature_of(delivery.headers),
                                   stored_at_ms))
         if raws:
             self._to_pool(raws)

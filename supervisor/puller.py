@@ -171,14 +171,3 @@ class IntentPuller:
             self._answered()
             self._on_deliveries(arrived)
 
-
-def header_value(headers: bytes | None, name: bytes) -> str | None:
-    """One header's value from a raw header block (NATS/1.0 line, then "Name: value" lines)."""
-    if not headers:
-        return None
-    start = headers.find(b"\r\n" + name + b":")
-    if start < 0:
-        return None
-    start += len(name) + 3
-    end = headers.find(b"\r\n", start)
-    return headers[start:end].strip().decode(errors="replace")

@@ -46,6 +46,7 @@ from common.error_codes import NATS_UNAVAILABLE
 from common.gc_policy import CollectionSchedule, settle_after_start
 from common.messages import BatchResult
 from common.metrics import Metrics, MetricTally
+from common.redact import redacted_urls
 from supervisor.book import InFlightBook
 from supervisor.collect import Collector
 from supervisor.connection import NatsConnection, connect
@@ -144,7 +145,7 @@ class Service:
             log.critical(
                 "cannot reach NATS JetStream; stopping",
                 extra={"error_code": NATS_UNAVAILABLE, "error": f"{type(exc).__name__}: {exc}",
-                       "servers": list(self._settings.nats_urls)},
+                       "servers": redacted_urls(self._settings.nats_urls)},
             )
             if connection is not None:
                 await connection.close()

@@ -3,7 +3,7 @@
 Runs in the pool's worker processes (plain synchronous code: no NATS, no asyncio) and owns every
 check an intent passes before it is simulated, in this order:
 
-    size cap -> HMAC (when API_KEY_HMAC_SECRET is set) -> parse (orjson) -> JSON object
+    size cap -> HMAC (when API_KEY_HMAC_SECRET is set) -> parse (orjson) -> no duplicate key -> JSON object
       -> schema (at-core decisions.order_intent, jsonschema-rs) -> price rules -> replay window
       -> directives (metadata.time_in_force, metadata.exec_sim_force: worker/directives.py)
 
@@ -12,8 +12,8 @@ check an intent passes before it is simulated, in this order:
 | rejection type  | error_code | when |
 |-----------------|------------|------|
 | too_large       | EXEC-001   | body longer than MAX_INTENT_BYTES |
-| bad_signature   | EXEC-001   | X-Signature missing or not `sha256=<hex HMAC-SHA256(secret, body)>` (hex in any case) |
-| malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double) |
+| bad_signature   | EXEC-001   | X-Signature missing, ambiguous, or not `sha256=<hex HMAC-SHA256(secret, body)>` (any hex case) |
+| malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double), or a key twice in an object |
 | not_object      | EXEC-001   | JSON, but not an object |
 | schema          | EXEC-003   | corr_id missing or invalid (wins over every other field) |
 | schema          | EXEC-004   | instrument missing or malformed |
@@ -65,8 +65,9 @@ from common.error_codes import (
     QUANTITY_INVALID,
     SCHEMA_INVALID,
 )
-from common.messages import RawIntent, Rejection
+from common.messages import AMBIGUOUS_SIGNATURE, RawIntent, Rejection
 from worker.directives import read_directives
+from worker.duplicate_keys import duplicate_keys
 from worker.intent import AcceptedIntent, OrderIntent
 from worker.rejections import (
     BAD_SIGNATURE,
@@ -144,6 +145,9 @@ class IntentValidator:
             intent = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return reject(seq, MALFORMED_JSON, ENVELOPE_INVALID, None, f"not JSON: {exc}")
+        repeated = duplicate_keys(body, intent)
+        if repeated is not None:
+            return _duplicate_key_rejection(seq, intent, repeated)
         if type(intent) is not dict:
             kind = _JSON_TYPES.get(type(intent), "null")
             return reject(seq, NOT_OBJECT, ENVELOPE_INVALID, None, f"body is {kind}, not a JSON object")
@@ -178,6 +182,8 @@ class IntentValidator:
     def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
         if signature is None:
             return "X-Signature header missing"
+        if signature == AMBIGUOUS_SIGNATURE:
+            return "X-Signature header given more than once, or with whitespace before its colon"
         given = signature[len(_SIGNATURE_PREFIX):]
         # compare_digest refuses non-ASCII str; such a value cannot be the hex digest anyway.
         if not signature.startswith(_SIGNATURE_PREFIX) or not given.isascii():
@@ -227,6 +233,14 @@ def _readable_corr_id(obj: object) -> str | None:
         if type(corr_id) is str and _CORR_ID.fullmatch(corr_id):
             return corr_id
     return None
+
+
+def _duplicate_key_rejection(seq: int, intent: object, repeated: frozenset[str]) -> Rejection:
+    # orjson's corr_id is the last of two: reported only when no object names corr_id twice.
+    corr_id = None if "corr_id" in repeated or not repeated else _readable_corr_id(intent)
+    names = sorted(n if _PRINTABLE_NAME.fullmatch(n) else "<unprintable>" for n in repeated)[:3]
+    detail = f"duplicate key: {', '.join(names)}" if names else "keys could not be checked for duplicates"
+    return reject(seq, MALFORMED_JSON, ENVELOPE_INVALID, corr_id, detail)
 
 
 def _peek_corr_id(body: bytes) -> str | None:

@@ -18,6 +18,7 @@ import nats
 import orjson
 from nats.js.api import DeliverPolicy
 
+from common.redact import redacted_urls
 from tools.loadgen.plan import LoadOptions, planned
 from tools.loadgen.stats import IntentRecord, summarize
 from worker.events import EXECUTED_STATUSES
@@ -94,7 +95,7 @@ async def _connect(target: Target) -> Any:
     except Exception as exc:
         reason = (f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError)
                   else str(exc) or type(exc).__name__)
-        raise LoadgenError(f"cannot connect to NATS at {', '.join(target.nats_urls)}: {reason}") from None
+        raise LoadgenError(f"cannot connect to NATS at {', '.join(redacted_urls(target.nats_urls))}: {reason}") from None
 
 
 class _Answers:

@@ -18,6 +18,15 @@ nothing else: it never acks and never touches the service's durable consumer.
   pending count in its reply subject), or, with --until, at the first message
   stored at or after that time. Sequences are inclusive at both ends; times are
   inclusive at --since and exclusive at --until, compared in nanoseconds.
+- Headers. The X-Signature value comes from supervisor.headers.signature_of
+  on the raw header block, the function and the bytes the live service uses.
+  nats-py's Msg keeps only its parsed dict (case-sensitive names, the last of
+  two values wins, whitespace before the colon dropped), from which the block
+  cannot be rebuilt: two X-Signature lines are one key there. So the replay
+  connects with RawHeadersClient, which keeps the block the server sent on each
+  message (msg.raw_headers), rather than switching to the service's raw pull
+  path (which would bring its in-flight bookkeeping along for a read that acks
+  nothing).
 - Stored time. Each message's stored time comes from its reply subject, as the
   live service reads it: supervisor.inflight.delivery_of gives
   int(ts_nanos) // 1_000_000, the RawIntent's received_at_ms; the replay window
@@ -35,11 +44,14 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from common.config import Settings
 from common.messages import RawIntent
+from common.redact import redacted_urls
+from supervisor.headers import signature_of
 from supervisor.inflight import delivery_of
 
 FETCH_BATCH = 1000
@@ -93,6 +105,35 @@ def nats_step(what: str) -> Iterator[None]:
         raise ReplayError(f"{what}: {reason}") from None
 
 
+@dataclass
+class RawHeadersMsg(Msg):
+    """nats-py's Msg, plus the header block exactly as the server sent it (None without headers)."""
+
+    raw_headers: bytes | None = None
+
+
+class RawHeadersClient(NATS):
+    """nats-py's client whose messages are RawHeadersMsg: the raw header block stays readable."""
+
+    msg_class = RawHeadersMsg
+    _raw_headers: bytes | None = None
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        # The read loop awaits each message's processing before parsing the next, so the
+        # block kept here is the one _build_message (called inside) is building for.
+        self._raw_headers = headers
+        try:
+            await super()._process_msg(sid, subject, reply, data, headers)
+        finally:
+            self._raw_headers = None
+
+    def _build_message(self, sid: int, subject: bytes, reply: bytes, data: bytes,
+                       headers: dict[str, str] | None) -> RawHeadersMsg:
+        msg: RawHeadersMsg = super()._build_message(sid, subject, reply, data, headers)
+        msg.raw_headers = self._raw_headers or None
+        return msg
+
+
 async def connect(settings: Settings) -> NATS:
     failures: list[Exception] = []
 
@@ -101,20 +142,23 @@ async def connect(settings: Settings) -> NATS:
         # the last failure goes into the one line the user sees.
         failures.append(exc)
 
-    servers = ", ".join(settings.nats_urls)
+    servers = ", ".join(redacted_urls(settings.nats_urls))
+    nc = RawHeadersClient()
     try:
-        return await asyncio.wait_for(
-            nats.connect(
+        await asyncio.wait_for(
+            nc.connect(
                 servers=list(settings.nats_urls),
                 name=f"{settings.service_name}-replay",
-                connect_timeout=min(2.0, settings.connect_timeout_s),
+                # nats-py annotates both as int; it takes seconds as a float.
+                connect_timeout=min(2.0, settings.connect_timeout_s),  # type: ignore[arg-type]
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,  # bounded by the wait_for: retried as the service does
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]
                 error_cb=remember,
             ),
             timeout=settings.connect_timeout_s,
         )
+        return nc
     except (TimeoutError, nats.errors.Error, OSError) as exc:
         last = failures[-1] if failures else exc
         reason = str(last) or type(last).__name__
@@ -155,8 +199,8 @@ def _stored_ns_and_pending(msg: Any) -> tuple[int, int]:
 def _raw_intent(msg: Any) -> RawIntent:
     # delivery_of, as the live service: the same integer arithmetic on the same nanoseconds.
     stream_seq, _delivered, stored_at_ms = delivery_of(msg)
-    headers = msg.headers
-    return RawIntent(stream_seq, msg.data, headers.get("X-Signature") if headers else None, stored_at_ms)
+    # The live service's reader on the same bytes: msg.raw_headers, not nats-py's parsed dict.
+    return RawIntent(stream_seq, msg.data, signature_of(msg.raw_headers), stored_at_ms)
 
 
 class StoredIntents:
@@ -175,7 +219,7 @@ class StoredIntents:
             try:
                 info = await self._js.stream_info(s.nats_stream)
             except NotFoundError:
-                raise ReplayError(f"stream {s.nats_stream} not found on {', '.join(s.nats_urls)}") from None
+                raise ReplayError(f"stream {s.nats_stream} not found on {', '.join(redacted_urls(s.nats_urls))}") from None
         # The end is fixed now: what a live stream stores from here on is not replayed.
         last_seq = info.state.last_seq or 0
         self.end_seq = last_seq if selection.to_seq is None else min(selection.to_seq, last_seq)

@@ -8,7 +8,7 @@ import asyncio
 import orjson
 
 from common.config import load_settings
-from supervisor.puller import Delivery, IntentPuller, header_value
+from supervisor.puller import Delivery, IntentPuller
 from supervisor.wire import HotPathClient
 
 ACK_SUBJECT = b"$JS.ACK.EXEC.exec-sim-consumer.1.%d.%d.1764079000000000000.0"
@@ -95,14 +95,6 @@ def test_a_reset_forgets_every_open_request() -> None:
     asyncio.run(puller.pull(8))
     puller.reset()
     assert puller.waiting == 0 and puller.open_requests == 0
-
-
-def test_header_value_reads_one_header_from_a_raw_block() -> None:
-    block = b"NATS/1.0\r\nNats-Msg-Id: a:fill:1\r\nX-Signature:  abc123 \r\n\r\n"
-    assert header_value(block, b"X-Signature") == "abc123"
-    assert header_value(block, b"Nats-Msg-Id") == "a:fill:1"
-    assert header_value(block, b"Signature") is None
-    assert header_value(None, b"X-Signature") is None
 
 
 def test_a_request_nobody_takes_holds_the_next_one_back(caplog) -> None:
