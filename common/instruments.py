@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from common.price_model import Factor, class_defaults, factor_fields
+
 SHIPPED_FILE = Path(__file__).with_name("instruments.toml")
 
 ASSET_CLASSES = ("equity", "fx", "crypto", "future", "other")
@@ -37,6 +39,10 @@ _TWO_POW_64 = float(1 << 64)
 _FIELDS = (
     "asset_class", "calendar", "reference_price", "daily_volatility", "spread_bps", "adv", "tick_size", "lot_size",
 )
+# The price process's fields: a file may leave them out everywhere (common.price_model gives
+# each asset class's defaults).
+_MODEL_FIELDS = ("factor", "factor_weight", "overnight_share", "intraday_shape")
+_FACTOR_FIELDS = ("calendar", "overnight_share", "intraday_shape", "vol_of_vol", "vol_half_life_days")
 # Instruments are client-chosen: bound the cache of derived unknown ones.
 _MAX_CACHED_UNKNOWN = 100_000
 
@@ -67,6 +73,11 @@ class Instrument:
     adv: float  # average daily volume, units of the instrument
     tick_size: float
     lot_size: float
+    # The price process (common.price_model has each asset class's defaults).
+    factor: str  # the common factor it moves with
+    factor_weight: float  # its correlation with the factor, in [-1, 1]
+    overnight_share: float  # share of a day's variance that accrues while its market is closed
+    intraday_shape: float  # depth of the intraday U-shape of volatility and volume, in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class InstrumentBook:
     reference_ms: int
     defaults: Mapping[str, Any]
     listed: Mapping[str, Instrument]
+    factors: Mapping[str, Factor] = field(default_factory=dict)
     _unknown: dict[str, Instrument] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, symbol: str) -> Instrument:
@@ -83,7 +95,7 @@ class InstrumentBook:
         found = self.listed.get(key) or self._unknown.get(key)
         if found is None:
             price = self.defaults.get("reference_price") or hashed_reference_price(key)
-            found = Instrument(symbol=key, **{**self.defaults, "reference_price": price})
+            found = Instrument(symbol=key, **_with_model_defaults({**self.defaults, "reference_price": price}))
             if len(self._unknown) < _MAX_CACHED_UNKNOWN:
                 self._unknown[key] = found
         return found
@@ -99,7 +111,12 @@ class InstrumentBook:
             key = normalize(symbol)
             base = self.listed.get(key) or self.get(key)
             listed[key] = replace(base, reference_price=float(price))
-        return InstrumentBook(self.reference_ms, self.defaults, listed)
+        return InstrumentBook(self.reference_ms, self.defaults, listed, self.factors)
+
+    def factor(self, name: str) -> Factor:
+        """The factor `name` (a [factors] table of the file, else its defaults)."""
+        found = self.factors.get(name)
+        return found if found is not None else Factor(name=name, **factor_fields(name))
 
 
 def load_instruments(path: str | Path | None = None) -> InstrumentBook:
@@ -115,7 +132,7 @@ def load_instruments(path: str | Path | None = None) -> InstrumentBook:
 
 
 def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> InstrumentBook:
-    unknown_top = set(data) - {"reference_time", "defaults", "instruments"}
+    unknown_top = set(data) - {"reference_time", "defaults", "instruments", "factors"}
     if unknown_top:
         raise InstrumentsError(f"{where}: unknown key(s) {', '.join(sorted(unknown_top))}")
     reference_ms = _reference_ms(data.get("reference_time", "2026-01-02T00:00:00Z"), where)
@@ -142,8 +159,47 @@ def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> In
         fields = {**defaults, **_check_fields(raw, label)}
         if "reference_price" not in fields:
             fields["reference_price"] = hashed_reference_price(key)
-        listed[key] = Instrument(symbol=key, **fields)
-    return InstrumentBook(reference_ms, defaults, listed)
+        listed[key] = Instrument(symbol=key, **_with_model_defaults(fields))
+    return InstrumentBook(reference_ms, defaults, listed, _factors(data.get("factors", {}), where))
+
+
+def _with_model_defaults(fields: dict[str, Any]) -> dict[str, Any]:
+    """The price-process fields the file left out, from the instrument's asset class."""
+    return {**class_defaults(fields["asset_class"]), **fields}
+
+
+def _factors(raw: object, where: str) -> dict[str, Factor]:
+    if not isinstance(raw, dict):
+        raise InstrumentsError(f"{where}: [factors] must be a table of tables")
+    out: dict[str, Factor] = {}
+    for name, table in raw.items():
+        label = f"{where} [factors.{name}]"
+        if not isinstance(table, dict):
+            raise InstrumentsError(f"{label}: must be a table")
+        unknown = set(table) - set(_FACTOR_FIELDS)
+        if unknown:
+            raise InstrumentsError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
+        given: dict[str, Any] = {}
+        for key, value in table.items():
+            given[key] = _check_calendar(value, label) if key == "calendar" else _model_number(key, value, label)
+        out[name] = Factor(name=name, **factor_fields(name, given))
+    return out
+
+
+# name -> (lowest, highest, lowest excluded)
+_MODEL_BOUNDS = {
+    "factor_weight": (-1.0, 1.0, False), "overnight_share": (0.0, 0.95, False), "intraday_shape": (0.0, 1.0, False),
+    "vol_of_vol": (0.0, 2.0, False), "vol_half_life_days": (0.0, 10_000.0, True),
+}
+
+
+def _model_number(name: str, value: object, label: str) -> float:
+    lowest, highest, open_below = _MODEL_BOUNDS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InstrumentsError(f"{label}: {name} must be a number")
+    if value > highest or (value <= lowest if open_below else value < lowest):
+        raise InstrumentsError(f"{label}: {name} {value} must be in {'(' if open_below else '['}{lowest:g}, {highest:g}]")
+    return float(value)
 
 
 def _reference_ms(raw: object, where: str) -> int:
@@ -160,7 +216,7 @@ def _reference_ms(raw: object, where: str) -> int:
 
 
 def _check_fields(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
-    unknown = set(raw) - set(_FIELDS)
+    unknown = set(raw) - set(_FIELDS) - set(_MODEL_FIELDS)
     if unknown:
         raise InstrumentsError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {}
@@ -171,6 +227,12 @@ def _check_fields(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
             out[name] = value
         elif name == "calendar":
             out[name] = _check_calendar(value, label)
+        elif name == "factor":
+            if not isinstance(value, str) or not value.strip():
+                raise InstrumentsError(f"{label}: factor must be a name")
+            out[name] = value.strip()
+        elif name in _MODEL_FIELDS:
+            out[name] = _model_number(name, value, label)
         else:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InstrumentsError(f"{label}: {name} must be a number")

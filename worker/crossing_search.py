@@ -18,7 +18,7 @@ within a tick of the level cannot cross), then the bid and spread ticks
 computed with numpy at the raw mid -+ 1e-12 (covering np.exp against math.exp),
 each distinct pair rounded to decimals by the scalar code, and the rare step
 whose two ends disagree decided by the scalar rule: the answer is exactly that
-of a step-by-step scan of quote(). Each block's range of W(n) - W(n - H)
+of a step-by-step scan of quote(). Each block's range of log offsets
 is remembered (a few floats per 1,024 steps, bounded), so a later scan skips
 blocks that cannot reach the level without building them.
 """
@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from worker.price_path import BLOCK, BLOCK_LEVELS, HALF_SQRT_2, MEMORY_STEPS, PricePath
+from worker.brownian_path import BLOCK, BLOCK_LEVELS
+from worker.price_path import PricePath
 
 # Blocks the crossing search builds at once: 1, 2, 4, ... up to this (early exit first).
 _MAX_CHUNK_BLOCKS = 32
@@ -41,27 +42,9 @@ _LOG_SLACK = 1e-9
 _GRID_SLACK = 1e-9
 
 
-def _w_rows(path: PricePath, js: list[int]) -> np.ndarray:
-    """W over consecutive blocks js, flattened: cached blocks read, the others built (not cached)."""
-    cached = [path.blocks.get((path.key, j)) for j in js]
-    missing = [j for j, entry in zip(js, cached) if entry is None]
-    built = iter(path.build(missing, volume=False)[0]) if missing else iter(())
-    return np.concatenate([entry[0] if entry is not None else next(built) for entry in cached])
-
-def _moved(path: PricePath, j0: int, count: int) -> np.ndarray:
-    """W(n) - W(n - H) for n over blocks j0 .. j0 + count - 1."""
-    now = _w_rows(path, list(range(j0, j0 + count)))
-    lo = j0 * BLOCK - MEMORY_STEPS
-    first = lo >> BLOCK_LEVELS
-    last = (lo + count * BLOCK - 1) >> BLOCK_LEVELS
-    back = _w_rows(path, list(range(first, last + 1)))
-    offset = lo - first * BLOCK
-    moved: np.ndarray = now - back[offset:offset + count * BLOCK]
-    return moved
-
-def _bound_mid(path: PricePath, moved_w: float, above: bool) -> float:
-    """A bound on the quoted mid of any step whose W(n) - W(n - H) is moved_w or beyond it."""
-    raw = math.exp(path.log_base + path.sigma_step * (moved_w * HALF_SQRT_2))
+def _bound_mid(path: PricePath, offset: float, above: bool) -> float:
+    """A bound on the quoted mid of any step whose log offset is `offset` or beyond it."""
+    raw = math.exp(path.log_base + offset)
     # mid <= raw (+ 1e-9 tick) and mid > raw - tick: see the quoting rule.
     if above:
         return raw * (1 + _EXP_SLACK) + path.tick * 1e-6
@@ -88,21 +71,21 @@ def first_crossing(path: PricePath, first: int, last: int, level: float, above: 
                 continue
         count = min(chunk, j_last - j + 1)
         chunk = min(2 * chunk, _MAX_CHUNK_BLOCKS)
-        moved = _moved(path, j, count)
-        rows = moved.reshape(count, BLOCK)
+        offsets = path.offsets(j, count)
+        rows = offsets.reshape(count, BLOCK)
         for r, (low, high) in enumerate(zip(rows.min(axis=1).tolist(), rows.max(axis=1).tolist())):
             ranges.put((path.key, j + r), (low, high))
         lo = max(first - j * BLOCK, 0)
         hi = min(last - j * BLOCK, count * BLOCK - 1) + 1
-        found = _scan(path, moved[lo:hi], level, above, margin)
+        found = _scan(path, offsets[lo:hi], level, above, margin)
         if found is not None:
             return j * BLOCK + lo + found
         j += count
     return None
 
-def _scan(path: PricePath, moved: np.ndarray, level: float, above: bool, margin: float) -> int | None:
-    """Index of the first step in `moved` whose quoted mid crosses `level`, confirmed by the scalar rule."""
-    arg = path.log_base + path.sigma_step * (moved * HALF_SQRT_2)  # the scalar's operations, in order
+def _scan(path: PricePath, offsets: np.ndarray, level: float, above: bool, margin: float) -> int | None:
+    """Index of the first step in `offsets` whose quoted mid crosses `level`, confirmed by the scalar rule."""
+    arg = path.log_base + offsets  # the scalar's operations, in order
     # First in log space, only where the raw mid could be within a tick of the level at all
     # (mid <= raw + 1e-9 tick and mid > raw - tick): a scan that never crosses stops here.
     if above:
@@ -130,7 +113,7 @@ def _scan(path: PricePath, moved: np.ndarray, level: float, above: bool, margin:
     for i in np.flatnonzero(verdicts | ~sure).tolist():
         if sure[i]:
             return int(near[i])
-        mid = path.mid_of(moved.item(int(near[i])))
+        mid = path.mid_of(offsets.item(int(near[i])))
         if (mid >= level) if above else (mid <= level):
             return int(near[i])
     return None

@@ -133,6 +133,10 @@ class TradingSessions:
             return f"{self.name}: closed (break)"
         return f"{self.name}: closed"
 
+    def spans(self) -> tuple[list[int], list[int], list[int]]:
+        """Every trading interval's open, end and session close, sorted (empty for 24/7)."""
+        return self._opens, self._ends, self._closes
+
     def _outside(self, at_ms: int) -> bool:
         return self.bounds_ms is None or not self.bounds_ms[0] <= at_ms < self.bounds_ms[1]
 

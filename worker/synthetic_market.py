@@ -5,7 +5,7 @@ Owns the joining of worker.market (quotes and crossings, a pure function of
 seed, instrument and time step) with worker.sessions (when each calendar
 trades). With SIMULATION_MARKET_SESSIONS=off every instrument trades at every
 instant (the 24/7 calendar), whatever its calendar says; the per-step volume
-still follows the calendar's typical session length.
+still follows the calendar (prices move in each calendar's trading time).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ class SyntheticMarket:
     def __init__(self, seed: bytes, book: InstrumentBook, sessions_on: bool,
                  calendars: Callable[[str], TradingSessions] = trading_sessions) -> None:
         # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
-        # step's volume needs its session length even with sessions off.
+        # price paths run on the calendars' trading clocks even with sessions off.
         for calendar in sorted(book.calendars):
             calendars(calendar)
-        self.market = Market(seed, book, lambda calendar: calendars(calendar).typical_session_s)
+        self.market = Market(seed, book, calendars)
         self._reference_ms = book.reference_ms
         self._calendars = calendars
         self._always_open = calendars(ALWAYS_OPEN)

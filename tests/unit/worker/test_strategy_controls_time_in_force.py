@@ -201,7 +201,7 @@ def test_a_resting_order_never_fills_after_it_expires_and_its_expiry_comes_last(
     """Orders that cross in the last step before a short horizon, with children beyond it."""
     settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001}
     market, checked = Market(SEED, BOOK), 0
-    for k in range(400):
+    for k in range(3000):
         placed = T0 + k * 7_919
         arrival, expires = placed + FIXED_DELAY, placed + FIXED_DELAY + 86_400
         instants = [t for t, _ in path_mids("AAPL", arrival, 90) if t < expires]
