@@ -28,6 +28,8 @@ class SyntheticMarket:
         for calendar in sorted(book.calendars):
             calendars(calendar)
         self.market = Market(seed, book, calendars)
+        for symbol in sorted(book.listed):  # their trading clocks and volatility regimes (~0.3 s)
+            self.market.path(symbol)
         self._reference_ms = book.reference_ms
         self._calendars = calendars
         self._always_open = calendars(ALWAYS_OPEN)
