@@ -36,9 +36,13 @@ def epoch_ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp() * 1000)
 
 
+def years_to_reference(years: int) -> tuple[int, int]:
+    return BOOK.reference_ms - round(years * 365.25 * DAY_MS), BOOK.reference_ms
+
+
 # Twenty years of trading days up to the reference time; the many-seed samples span what every
 # calendar covers (worker.sessions builds 2000..2035).
-TWENTY_YEARS = (epoch_ms("2006-01-02"), BOOK.reference_ms)
+TWENTY_YEARS = years_to_reference(20)
 CALENDAR_SPAN = (epoch_ms("2001-01-02"), epoch_ms("2034-12-31"))
 
 
@@ -84,15 +88,18 @@ def trading_day_ends(instrument: str, start_ms: int, end_ms: int) -> tuple[int, 
 
 
 @cache
-def nyse_closes(instrument: str) -> np.ndarray:
-    """Log mids of `instrument` at every NYSE close of the twenty years (any calendar's instrument)."""
-    return log_mids(instrument, trading_day_ends(NYSE, *TWENTY_YEARS))
+def nyse_closes(instrument: str, years: int = 20) -> np.ndarray:
+    """Log mids of `instrument` (of any calendar) at every NYSE close of the last `years` years;
+    NYSE's own from its twenty-year series."""
+    if instrument == NYSE and years < 20:
+        return nyse_closes(NYSE)[-len(trading_day_ends(NYSE, *years_to_reference(years))):]
+    return log_mids(instrument, trading_day_ends(NYSE, *years_to_reference(years)))
 
 
 @cache
-def nyse_opens(instrument: str) -> np.ndarray:
-    """Log mids at every NYSE open of the twenty years (the first step of each session)."""
-    return log_mids(instrument, [opens for opens, _ in sessions(NYSE, *TWENTY_YEARS)])
+def nyse_opens(instrument: str, years: int) -> np.ndarray:
+    """Log mids at every NYSE open of the last `years` years (the first step of each session)."""
+    return log_mids(instrument, [opens for opens, _ in sessions(NYSE, *years_to_reference(years))])
 
 
 @cache
@@ -111,6 +118,12 @@ def grid_returns(instrument: str, start_ms: int, step_ms: int, count: int) -> np
 
 
 # -- long horizons over many seeds ------------------------------------------------------------
+
+
+def summed_returns(returns: np.ndarray, periods: int) -> np.ndarray:
+    """Returns over consecutive non-overlapping windows of `periods` of the given returns."""
+    usable = len(returns) // periods * periods
+    return returns[:usable].reshape(-1, periods).sum(axis=1)
 
 
 def horizon_returns(instrument: str, days: int, seed_count: int,
