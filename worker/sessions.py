@@ -11,7 +11,9 @@ Calendars (names are case-insensitive):
     "24/7"   always open, at every instant, with no range limit (crypto).
     "FX"     spot FX 24/5: one session per trading day from 17:00 to 17:00
              America/New_York (DST-aware via zoneinfo), Sunday 17:00 to
-             Friday 17:00, every week, no holidays.
+             Friday 17:00, every week; the trading days 25 December and
+             1 January have no session (closed from 17:00 the evening before
+             to 17:00 on the day), when they fall on a weekday.
     "CMES"   CME Globex, with its aliases CME, CBOT, NYMEX and COMEX: 17:00
              Chicago the evening before to 16:00 Chicago, the daily maintenance
              hour closed, holiday halts and early closes (worker.cme_hours).
@@ -61,6 +63,8 @@ LAST_DAY = date(2035, 12, 31)
 
 _NEW_YORK = ZoneInfo("America/New_York")
 _FX_ROLL = time(17)
+# (month, day) of the trading days spot FX does not trade: interbank liquidity is gone.
+_FX_HOLIDAYS = ((12, 25), (1, 1))
 _GLOBEX = "CMES"
 _US_CASH = "XNYS"
 _DAY_S = 86400.0
@@ -186,7 +190,7 @@ def _fx_lists() -> tuple[list[int], list[int], list[int]]:
     opens: list[int] = []
     day = FIRST_DAY
     while day <= LAST_DAY:
-        if day.weekday() < 5:
+        if day.weekday() < 5 and (day.month, day.day) not in _FX_HOLIDAYS:
             eve = datetime.combine(day - timedelta(days=1), _FX_ROLL, _NEW_YORK)
             opens.append(int(eve.timestamp()) * 1000)
         day += timedelta(days=1)

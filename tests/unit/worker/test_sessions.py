@@ -1,4 +1,4 @@
-"""worker.sessions: exchange sessions, CME Globex hours, FX 24/5, 24/7, names, bounds."""
+"""worker.sessions: exchange sessions, CME Globex hours, FX 24/5 and its holidays, 24/7, names, bounds."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from worker.sessions import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def ms(iso: str) -> int:
@@ -104,7 +105,6 @@ def test_fx_sunday_open_on_the_dst_switch():
 def test_fx_friday_close_and_weekday_midnight():
     assert open_at(FX, "2026-11-27T21:59:59.999Z", "2026-11-27T22:00:00Z") == [True, False]
     assert open_at(FX, "2026-11-25T00:00:00Z", "2026-11-25T05:00:00Z") == [True, True]
-    assert open_at(FX, "2026-12-25T12:00:00Z") == [True]  # no holidays
 
 
 def test_fx_sessions_are_daily_from_17_new_york():
@@ -114,6 +114,39 @@ def test_fx_sessions_are_daily_from_17_new_york():
     assert fx.is_open(ms("2026-11-25T22:00:00Z"))
     assert fx.next_open_ms(ms("2026-11-28T12:00:00Z")) == ms("2026-11-29T22:00:00Z")
     assert fx.typical_session_s == 86400.0
+
+
+@pytest.mark.parametrize("year", range(2020, 2031))
+def test_fx_closed_on_25_december_and_1_january(year: int):
+    fx = trading_sessions(FX)
+    for day in (f"{year}-12-25", f"{year + 1}-01-01"):
+        for hour in range(0, 24, 3):
+            assert not fx.is_open(ms(f"{day}T{hour:02d}:00:00Z")), (day, hour)
+        # The holiday's trading day is gone: from 17:00 New York the evening before to 17:00 New York.
+        evening_before = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK) - timedelta(hours=7)
+        assert not fx.is_open(int(evening_before.timestamp() * 1000))
+
+
+@pytest.mark.parametrize("eve,eve_close,holiday_noon,after,reopen", [
+    # Christmas on a Wednesday (2024) and New Year's Day on a Thursday (2026): the trading
+    # days either side trade in full; the next session opens 17:00 New York on the holiday.
+    ("2024-12-24T12:00:00Z", "2024-12-24T22:00:00Z", "2024-12-25T12:00:00Z", "2024-12-26T12:00:00Z",
+     "2024-12-25T22:00:00Z"),
+    ("2025-12-31T12:00:00Z", "2025-12-31T22:00:00Z", "2026-01-01T12:00:00Z", "2026-01-02T12:00:00Z",
+     "2026-01-01T22:00:00Z"),
+    # Christmas on a Friday (2026): closed from Thursday 17:00 New York to Sunday 17:00.
+    ("2026-12-24T12:00:00Z", "2026-12-24T22:00:00Z", "2026-12-25T12:00:00Z", "2026-12-28T12:00:00Z",
+     "2026-12-27T22:00:00Z"),
+    # Christmas on a Monday (2023): the week opens Monday 17:00 New York instead of Sunday.
+    ("2023-12-22T12:00:00Z", "2023-12-22T22:00:00Z", "2023-12-25T12:00:00Z", "2023-12-26T12:00:00Z",
+     "2023-12-25T22:00:00Z"),
+])
+def test_fx_trading_days_around_the_holidays_are_open(eve, eve_close, holiday_noon, after, reopen):
+    fx = trading_sessions(FX)
+    assert open_at(FX, eve, holiday_noon, after) == [True, False, True]
+    assert fx.close_ms(ms(eve)) == ms(eve_close) and not fx.is_open(ms(eve_close))
+    assert fx.next_open_ms(ms(eve_close)) == fx.next_open_ms(ms(holiday_noon)) == ms(reopen)
+    assert not fx.is_open(ms(reopen) - 1) and fx.is_open(ms(reopen))
 
 
 # --- 24/7 -------------------------------------------------------------------------------
