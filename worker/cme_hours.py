@@ -2,8 +2,8 @@
 
 Runs in the pool's worker processes, called by worker.sessions when it first builds
 CMES; pure (dates and zoneinfo in, sorted int lists out). Owns the Globex rules,
-modelled on CME's published hours for equity index futures (ES, NQ), the strictest
-of the products that trade on the same daily cycle:
+modelled on CME's published hours for equity index futures (ES, NQ) and applied to
+every instrument on the calendar:
 
     session        trade date D runs from 17:00 Chicago on the calendar day before D
                    to 16:00 Chicago on D; its close (where DAY orders end) is that
@@ -22,11 +22,12 @@ of the products that trade on the same daily cycle:
                    Thanksgiving, Christmas Eve, 3 July: 13:00 New York) closes 15
                    minutes after NYSE, 12:15 Chicago.
 
-Not modelled: the hours before June 2021 (equity futures then closed at 16:15 with a
-15:15-15:30 halt; today's hours apply to the whole range), the abbreviated session
-Globex sometimes holds on Good Friday when the US jobs report falls on it, short
-sessions on days of mourning, and the holiday hours of products other than equity
-index futures (energy, metals and grains sometimes halt later or stay closed).
+Not modelled: Globex's earlier schedules (until 2021 equity futures closed at 16:15 with
+a 15:15-15:30 pause, and holidays halted at 10:30 in some years; today's hours apply to
+the whole range), the abbreviated session Globex sometimes holds on Good Friday when the
+US jobs report falls on it, short sessions on days of mourning, and the holiday hours of
+products other than equity index futures (energy, metals and grains sometimes halt
+later or stay closed).
 """
 
 from __future__ import annotations
