@@ -5,7 +5,9 @@ the tests). It owns the recipes and nothing else (it reads the shipped
 instruments file once, at import).
 Limit and stop prices are set well away from the shipped instruments file's
 reference price (eight standard deviations of the band the price moves in), so
-each intent's branch is known in advance: marketable or not, triggered or not.
+each intent's branch is known in advance: marketable or not, triggered or not;
+they are on the instrument's tick and quantities in whole lots, as the service
+requires by default (SIMULATION_OFF_GRID).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import orjson
 
 from common.instruments import load_instruments
-from worker.market import price_band
+from worker.market import price_band, tick_decimals
 
 INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY", "BTC/USD", "ETH/USD", "AAPL", "SPY", "ES_F", "GLD")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
@@ -40,13 +42,14 @@ def intent(
     order_type: str = "market",
     side: str = "buy",
     instrument: str = "EURUSD",
-    quantity: float = 100,
+    quantity: float = 1000,
     *,
     fills: bool = True,
     timestamp: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite."""
+    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite.
+    The default quantity is one lot of EURUSD and whole lots of every sample instrument."""
     body: dict[str, Any] = {
         "corr_id": corr_id,
         "strategy_id": "demo_strategy",
@@ -63,12 +66,18 @@ def intent(
     toward = 1 if side == "buy" else -1
     if order_type in ("limit", "stop_limit"):
         # A buy limit above the market is marketable; below it is not.
-        body["price"] = round(info.reference_price * math.exp(toward * away * (1 if fills else -1)), 6)
+        body["price"] = _on_tick(info.reference_price * math.exp(toward * away * (1 if fills else -1)), info.tick_size)
     if order_type in ("stop", "stop_limit"):
         # A buy stop below the market has triggered; above it has not.
-        body["stop_price"] = round(info.reference_price * math.exp(-toward * away * (1 if fills else -1)), 6)
+        body["stop_price"] = _on_tick(info.reference_price * math.exp(-toward * away * (1 if fills else -1)),
+                                      info.tick_size)
     body.update(extra)
     return body
+
+
+def _on_tick(price: float, tick: float) -> float:
+    """The nearest price on the tick grid (at least one tick)."""
+    return round(max(round(price / tick), 1) * tick, tick_decimals(tick))
 
 
 def quantity_for(instrument: str, notional: float) -> int | float:
