@@ -23,6 +23,7 @@ SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
 LATENCY_MODELS = ("uniform", "lognormal")
 COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
+OFF_GRID_POLICIES = ("reject", "round", "accept")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
@@ -77,6 +78,8 @@ class Settings:
     gtc_horizon_days: float = 7.0
     # Honour metadata.exec_sim_force (worker/directives.py); off: the key is ignored.
     forced_outcomes: bool = True
+    # A limit or stop price off the tick, a quantity off the lot (worker/price_grid.py).
+    off_grid: str = "reject"
     # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
     fault_reject_probability: float = 0.0
     fault_latency_spike_probability: float = 0.0
@@ -219,6 +222,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_MARKET_SESSIONS": ("market_sessions", parse.switch),
     "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", parse.number(0.001, 366)),
     "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", parse.switch),
+    "SIMULATION_OFF_GRID": ("off_grid", parse.choice(OFF_GRID_POLICIES)),
     "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", parse.integer(1, 3_600_000)),

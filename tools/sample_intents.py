@@ -5,7 +5,9 @@ the tests). It owns the recipes and nothing else (it reads the shipped
 instruments file once, at import).
 Limit and stop prices are set well away from the shipped instruments file's
 reference price (eight standard deviations of the band the price moves in), so
-each intent's branch is known in advance: marketable or not, triggered or not.
+each intent's branch is known in advance: marketable or not, triggered or not;
+they are on the instrument's tick and quantities in whole lots, as the service
+requires by default (SIMULATION_OFF_GRID).
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ def intent(
     order_type: str = "market",
     side: str = "buy",
     instrument: str = "EURUSD",
-    quantity: float = 100,
+    quantity: float = 1000,
     *,
     fills: bool = True,
     timestamp: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite."""
+    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite.
+    The default quantity is one lot of EURUSD and whole lots of every sample instrument."""
     body: dict[str, Any] = {
         "corr_id": corr_id,
         "strategy_id": "demo_strategy",
@@ -79,6 +82,12 @@ def on_tick(instrument: str, price: float) -> float:
     """`price` rounded to the instrument's tick grid (at least one tick), as a venue accepts it."""
     tick = _book.get(instrument).tick_size
     return round(max(round(price / tick), 1) * tick, tick_decimals(tick))
+
+
+def in_lots(instrument: str, lots: int) -> int | float:
+    """`lots` whole lots of the instrument (a venue rejects a quantity off its lot grid)."""
+    size = lots * _book.get(instrument).lot_size
+    return int(size) if float(size).is_integer() else round(size, 8)
 
 
 def quantity_for(instrument: str, notional: float) -> int | float:

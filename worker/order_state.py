@@ -44,6 +44,7 @@ class OrderState:
     delay_ms: int  # from the intent to the current market time
     resting: bool  # waits for its price (may turn False when its calendar has no session to come)
     cap_units: int | None = None  # a random partial's cap on the first fill
+    rounded_from: tuple[tuple[str, int | float], ...] = ()  # the intent's off-grid values (worker.price_grid)
     faults: list[str] = field(default_factory=list)  # injected, in the order they struck
     fills: list[Fill] = field(default_factory=list)
     fees: OrderFees = field(default_factory=OrderFees)

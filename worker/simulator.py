@@ -4,12 +4,14 @@ Runs in the pool's worker processes, after validation. Owns the story of an orde
 a short pipeline of named steps over one OrderState (worker.order_state), each
 asking a rule or model object and none reading the intent dict:
 
-    arrive          the typed order (worker.order), its draws, its delay: intent time +
-                    the latency model's delay (a forced delay_ms instead), plus an injected
-                    latency spike; a random partial's cap on the first fill
-    gate            a forced reject; a resting order's expiry; the session (closed at
-                    arrival: rejected, market_closed; a later child fill past the close:
-                    the rest cancelled); an injected halt; an injected venue reject
+    arrive          the typed order (worker.order) on the venue's grid (worker.price_grid:
+                    rounded, or refused), its draws, its delay: intent time + the latency
+                    model's delay (a forced delay_ms instead), plus an injected latency
+                    spike; a random partial's cap on the first fill
+    gate            an order refused at entry; a forced reject; a resting order's expiry;
+                    the session (closed at arrival: rejected, market_closed; a later child
+                    fill past the close: the rest cancelled); an injected halt; an injected
+                    venue reject
     wait for price  the order type's rule (worker.order_types): triggered, marketable;
                     a DAY or GTC order that is not waits for the first instant the market
                     view reaches its level, within trading hours, before its expiry
@@ -93,6 +95,7 @@ from worker.order import Order, order_from_accepted
 from worker.order_result import close_order
 from worker.order_state import OrderState
 from worker.order_types import Verdict
+from worker.price_grid import PriceGrid
 from worker.quantities import Lots, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
 from worker.synthetic_market import SyntheticMarket
@@ -124,6 +127,7 @@ class ExecutionSimulator:
         self._models = build_models(settings)
         self._draws = DrawSource(seed)
         self._faults = VenueFaults(settings, seed)
+        self._grid = PriceGrid(settings)
         self._policies = time_in_force_policies(settings.gtc_horizon_days)
         self._partial_chance = settings.partial_fill_chance
         self._max_fills = settings.max_child_fills
@@ -163,6 +167,8 @@ class ExecutionSimulator:
     def _arrive(self, order: Order, received_ms: int) -> OrderState:
         """The order on its way to the venue: its draws, its arrival delay, a random partial's cap."""
         instrument = self._view.instrument(order.instrument)
+        admission = self._grid.admit(order, instrument)
+        order = admission.order
         draws = self._draws.for_order(order.corr_id)
         force = order.force
         if force is not None and force.delay_ms is not None:
@@ -174,7 +180,10 @@ class ExecutionSimulator:
             lots=Lots(order.quantity, instrument.lot_size),
             plan=NO_FAULTS if order.scripted else self._faults.plan(order.corr_id),
             stamp_base_ms=order.intent_ms if self._virtual else received_ms, delay_ms=delay, resting=order.rests,
+            rounded_from=admission.rounded_from,
         )
+        if admission.refusal is not None:  # the gate ends it, priced at its arrival
+            state.end(REJECTED, admission.refusal.code, admission.refusal.reason)
         if order.random_partials and draws.partial < self._partial_chance:
             state.cap_units = random_partial_cap(state.lots, order.quantity, draws.split_ratio)
         if state.plan.latency_spike_ms:
@@ -190,6 +199,8 @@ class ExecutionSimulator:
     def _gate(self, state: OrderState) -> Flow:
         """Whether the venue takes the order now: a script, its expiry, the session, a halt, a reject."""
         order = state.order
+        if state.ending is not None:  # refused at entry: off the tick or the lot
+            return DONE
         if order.forced == FORCED_REJECT:
             reason = order.force.reason if order.force is not None else None
             state.end(REJECTED, FORCED_REJECT_CODE, reason or f"forced reject ({FORCE_KEY})")
@@ -376,7 +387,7 @@ class ExecutionSimulator:
             corr_id=order.corr_id, order_id=order_id(order.corr_id), strategy_id=order.strategy_id,
             agent_id=order.agent_id, instrument=order.instrument, side=order.side, order_type=order.order_type,
             quantity=order.quantity, intent_ms=order.intent_ms, clock=self._clock, seeded=self._seeded,
-            price=order.price, stop_price=order.stop_price,
+            price=order.price, stop_price=order.stop_price, rounded_from=state.rounded_from,
         )
         return Execution(
             stream_seq=stream_seq, corr_id=order.corr_id, instrument=order.instrument, order_type=order.order_type,

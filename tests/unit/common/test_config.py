@@ -174,3 +174,12 @@ def test_bad_scale_out_values_name_their_variable(env, variable):
     with pytest.raises(ConfigError) as err:
         load_settings(env)
     assert err.value.variable == variable
+
+
+def test_off_grid_defaults_to_reject_and_takes_round_or_accept():
+    assert load_settings({}).off_grid == "reject"
+    assert load_settings({"SIMULATION_OFF_GRID": "Round"}).off_grid == "round"
+    assert load_settings({"SIMULATION_OFF_GRID": "accept"}).off_grid == "accept"
+    with pytest.raises(ConfigError) as err:
+        load_settings({"SIMULATION_OFF_GRID": "snap"})
+    assert err.value.variable == "SIMULATION_OFF_GRID"
