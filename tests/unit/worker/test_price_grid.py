@@ -8,6 +8,7 @@ ticks, 0.00001 ticks and lots) count as on the grid; forced outcomes skip the ru
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from common.config import load_settings
-from tests.builders import BOOK, by_kind, execute, make_order
+from tests.builders import BOOK, FIXED_DELAY, T0, by_kind, execute, make_order, mid_at
 from worker.directives import Directives, ForcedOutcome
 from worker.events import REASON_CODES
 from worker.price_grid import PriceGrid, on_grid
@@ -184,14 +185,17 @@ def test_a_rounded_resting_order_rests_at_its_rounded_level():
     # GTC: it waits for the mid to reach the rounded limit, so it fills where the on-grid order does.
     directives = {"metadata": {"time_in_force": "GTC"}}
     common = {"instrument": "ES_F", "order_type": "limit", "side": "buy", "quantity": 1, **directives}
-    # A few points below ES's market at the test's instant: it rests, then fills.
-    ex, rounded = execute(ROUND, price=5907.4, **common)
-    _, plain = execute(ROUND, price=5907.25, **common)
-    assert ex.final_status == "full" and rounded[0]["execution_latency_ms"] > 60_000
+    # A point below ES's market at the test's instant (a tick and a half off the grid): it rests, then fills.
+    on_grid_level = math.floor(mid_at("ES_F", T0 + FIXED_DELAY)) - 1.0
+    off_grid_level = on_grid_level + 0.15  # a buy rounds down
+    ex, rounded = execute(ROUND, price=off_grid_level, **common)
+    _, plain = execute(ROUND, price=on_grid_level, **common)
+    assert ex.final_status == "full" and rounded[0]["execution_latency_ms"] > 1_000
     for event, plain_event in zip(rounded, plain, strict=True):
-        assert event["metadata"].pop("rounded_from", None) == ({"price": 5907.4} if "fill_id" in event else None)
+        assert event["metadata"].pop("rounded_from", None) == (
+            {"price": off_grid_level} if "fill_id" in event else None)
         assert event == plain_event
-    assert rounded[0]["metadata"]["limit_price"] == 5907.25 and rounded[0]["fill_price"] <= 5907.25
+    assert rounded[0]["metadata"]["limit_price"] == on_grid_level and rounded[0]["fill_price"] <= on_grid_level
 
 
 # -- forced outcomes and the setting ----------------------------------------------------------
