@@ -4,8 +4,9 @@ Runs wherever intents are made up (the loadgen and demo processes, the benches,
 the tests). It owns the recipes and nothing else (it reads the shipped
 instruments file once, at import).
 Limit and stop prices are set well away from the shipped instruments file's
-reference price (eight standard deviations of the band the price moves in), so
-each intent's branch is known in advance: marketable or not, triggered or not;
+reference price (six standard deviations of how far the price can have walked
+from it by the intent's time, at least a month's), so each intent's branch is
+known in advance: marketable or not, triggered or not;
 they are on the instrument's tick and quantities in whole lots, as the service
 requires by default (SIMULATION_OFF_GRID).
 """
