@@ -18,8 +18,9 @@ Runs in the pool's worker processes, the fill step of the execution pipeline
              SIMULATION_QUEUE_FILL_CHANCE (the order's queue draw, worker.draws): up to
              the touch's size; otherwise, and after that once, it waits to be traded through
 
-All fills of one child share its instant. A limit never fills beyond its limit, and
-an order posted inside the spread fills only when the market trades through it.
+A forced outcome (worker.directives) fills as scripted, in one fill at the touch. All
+fills of one child share its instant. A limit never fills beyond its limit, and an
+order posted inside the spread fills only when the market trades through it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Matching:
         order, lots, quote = state.order, state.lots, state.quote
         if state.posted and order.price is not None:  # a maker fills at its limit, exactly
             executions = [(order.price, take.units)]
+        elif order.forced is not None:  # a script skips the venue's rules: one fill at the touch
+            executions = [(self._models.fill_price.capped(book, book.touch_ticks, order.limit), take.units)]
         else:
             pricing = Pricing(mid=quote.mid, instrument=state.instrument, u=state.draws.slippage(len(state.fills) + 1),
                               filled=float(lots.filled), limit=order.limit)
