@@ -10,11 +10,13 @@ asking a rule or model object and none reading the intent dict:
     gate            a forced reject; a resting order's expiry; the session (closed at
                     arrival: rejected, market_closed; a later child fill past the close:
                     the rest cancelled); an injected halt; an injected venue reject
-    wait for price  the order type's rule (worker.order_types): triggered, marketable;
-                    a DAY or GTC order that is not waits for the first instant the market
-                    view reaches its level, within trading hours, before its expiry
-    fill            its size (a script, the liquidity model, FOK, a random partial), the
-                    fill-price model's price, the fee model's commission
+    wait for price  the order type's rule against the touch (worker.order_types): triggered,
+                    marketable; a DAY or GTC order that is not waits for the first instant
+                    the market view's bid or ask reaches its level, within trading hours,
+                    before its expiry (a limit posted at its price, worker.matching)
+    fill            one child fill (worker.matching): what it takes of the book (a script,
+                    the liquidity model, FOK, a random partial), its fills (one per level
+                    under the book model, or at a posted limit), the fee model's commission
     after fill      the rest cancelled (a script, IOC, a random partial's draw, the
                     liquidity remainder policy, SIMULATION_MAX_CHILD_FILLS) or back for a
                     child fill one CHILD_FILL_INTERVAL_MS later; a random partial's rest
