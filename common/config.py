@@ -19,7 +19,8 @@ from common.instruments import InstrumentBook, InstrumentsError, load_instrument
 from common.redact import redacted_urls
 
 SIMULATION_CLOCKS = ("wall", "virtual")
-SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
+SLIPPAGE_MODELS = ("book", "uniform", "sqrt_impact")
+QUEUE_MODELS = ("risk_averse", "probabilistic")
 LATENCY_MODELS = ("uniform", "lognormal")
 COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
@@ -57,14 +58,19 @@ class Settings:
     max_delay_ms: int = 2000
     partial_fill_chance: float = 0.1
     slippage_bps: float = 2.0
-    slippage_model: str = "uniform"
-    # Y in cost = half spread + Y * daily_volatility * sqrt(quantity / adv).
+    # How orders meet the quote (worker/models): a book walked level by level, its level gap
+    # (and sqrt_impact's cost) Y * daily_volatility * sqrt(quantity / adv) of the mid.
+    slippage_model: str = "book"
     impact_coefficient: float = 1.0
+    # A resting limit fills when the market trades through it; probabilistic: one behind the
+    # touch may also fill when its own side reaches it, with this chance per order.
+    queue_model: str = "risk_averse"
+    queue_fill_chance: float = 0.5
     latency_model: str = "uniform"
     # lognormal: median extra delay over min_delay_ms at the reference volatility (2% a day).
     latency_median_ms: float = 150.0
     latency_sigma: float = 1.0
-    # Share of a step's average volume one order may take; 0 = unlimited liquidity.
+    # Share of the visible book (depth_levels levels) one child fill may take; 0 = unlimited.
     liquidity_share: float = 1.0
     liquidity_remainder: str = "fill"
     max_child_fills: int = 10
@@ -209,6 +215,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", parse.number(0, 10_000)),
     "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", parse.choice(SLIPPAGE_MODELS)),
     "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", parse.number(0, 100)),
+    "SIMULATION_QUEUE_MODEL": ("queue_model", parse.choice(QUEUE_MODELS)),
+    "SIMULATION_QUEUE_FILL_CHANCE": ("queue_fill_chance", parse.number(0, 1)),
     "SIMULATION_LATENCY_MODEL": ("latency_model", parse.choice(LATENCY_MODELS)),
     "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", parse.number(0, 3_600_000)),
     "SIMULATION_LATENCY_SIGMA": ("latency_sigma", parse.number(0, 10)),

@@ -10,7 +10,10 @@ Symbols match case-insensitively with "/", "_" and "-" removed ("BTC/USD",
 "btc-usd" and "BTCUSD" are one instrument). A listed symbol takes from
 [defaults] every field it leaves out; a symbol not listed gets [defaults], and
 when [defaults] has no reference_price, a price in [10, 500) hashed from the
-symbol's name alone (not the seed, so every instance agrees).
+symbol's name alone (not the seed, so every instance agrees). The book's fields
+(touch_depth, depth_levels, depth_recovery_s) may be left out of every table:
+touch_depth is then adv * TOUCH_DEPTH_OF_ADV, the others DEFAULT_DEPTH_LEVELS and
+DEFAULT_DEPTH_RECOVERY_S.
 """
 
 from __future__ import annotations
@@ -38,11 +41,18 @@ _SEPARATORS = str.maketrans("", "", "/_-")
 _TWO_POW_64 = float(1 << 64)
 _FIELDS = (
     "asset_class", "calendar", "reference_price", "daily_volatility", "spread_bps", "adv", "tick_size", "lot_size",
+    "touch_depth", "depth_levels", "depth_recovery_s",
 )
 # The price process's fields: a file may leave them out everywhere (common.price_model gives
 # each asset class's defaults).
 _MODEL_FIELDS = ("factor", "factor_weight", "overnight_share", "intraday_shape")
 _FACTOR_FIELDS = ("calendar", "overnight_share", "intraday_shape", "vol_of_vol", "vol_half_life_days")
+# The book's fields a file may leave out everywhere: touch_depth is then adv * TOUCH_DEPTH_OF_ADV.
+_OPTIONAL = ("reference_price", "touch_depth", "depth_levels", "depth_recovery_s")
+TOUCH_DEPTH_OF_ADV = 1e-4
+DEFAULT_DEPTH_LEVELS = 20
+DEFAULT_DEPTH_RECOVERY_S = 30.0
+MAX_DEPTH_LEVELS = 1000
 # Instruments are client-chosen: bound the cache of derived unknown ones.
 _MAX_CACHED_UNKNOWN = 100_000
 
@@ -78,6 +88,21 @@ class Instrument:
     factor_weight: float  # its correlation with the factor, in [-1, 1]
     overnight_share: float  # share of a day's variance that accrues while its market is closed
     intraday_shape: float  # depth of the intraday U-shape of volatility and volume, in [0, 1]
+    # The book (worker/models/book.py): typical units at the touch, price levels shown,
+    # and the half-life of the depth an order takes.
+    touch_depth: float
+    depth_levels: int
+    depth_recovery_s: float
+
+
+def _complete(fields: dict[str, Any]) -> dict[str, Any]:
+    """An instrument's fields with the defaults for those no table gave: the price process's from its
+    asset class (common.price_model), the book's from its adv."""
+    fields = {**class_defaults(fields["asset_class"]), **fields}
+    fields.setdefault("touch_depth", fields["adv"] * TOUCH_DEPTH_OF_ADV)
+    fields.setdefault("depth_levels", DEFAULT_DEPTH_LEVELS)
+    fields.setdefault("depth_recovery_s", DEFAULT_DEPTH_RECOVERY_S)
+    return fields
 
 
 @dataclass(frozen=True)
@@ -95,7 +120,7 @@ class InstrumentBook:
         found = self.listed.get(key) or self._unknown.get(key)
         if found is None:
             price = self.defaults.get("reference_price") or hashed_reference_price(key)
-            found = Instrument(symbol=key, **_with_model_defaults({**self.defaults, "reference_price": price}))
+            found = Instrument(symbol=key, **_complete({**self.defaults, "reference_price": price}))
             if len(self._unknown) < _MAX_CACHED_UNKNOWN:
                 self._unknown[key] = found
         return found
@@ -140,7 +165,7 @@ def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> In
     if not isinstance(raw_defaults, dict):
         raise InstrumentsError(f"{where}: [defaults] must be a table")
     defaults = _check_fields(raw_defaults, f"{where} [defaults]")
-    missing = [f for f in _FIELDS if f != "reference_price" and f not in defaults]
+    missing = [f for f in _FIELDS if f not in _OPTIONAL and f not in defaults]
     if missing:
         raise InstrumentsError(f"{where} [defaults]: missing {', '.join(missing)}")
     listed: dict[str, Instrument] = {}
@@ -159,13 +184,8 @@ def parse_instruments(data: Mapping[str, Any], where: str = "instruments") -> In
         fields = {**defaults, **_check_fields(raw, label)}
         if "reference_price" not in fields:
             fields["reference_price"] = hashed_reference_price(key)
-        listed[key] = Instrument(symbol=key, **_with_model_defaults(fields))
+        listed[key] = Instrument(symbol=key, **_complete(fields))
     return InstrumentBook(reference_ms, defaults, listed, _factors(data.get("factors", {}), where))
-
-
-def _with_model_defaults(fields: dict[str, Any]) -> dict[str, Any]:
-    """The price-process fields the file left out, from the instrument's asset class."""
-    return {**class_defaults(fields["asset_class"]), **fields}
 
 
 def _factors(raw: object, where: str) -> dict[str, Factor]:
@@ -233,6 +253,10 @@ def _check_fields(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
             out[name] = value.strip()
         elif name in _MODEL_FIELDS:
             out[name] = _model_number(name, value, label)
+        elif name == "depth_levels":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DEPTH_LEVELS:
+                raise InstrumentsError(f"{label}: depth_levels must be a whole number from 1 to {MAX_DEPTH_LEVELS}")
+            out[name] = value
         else:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InstrumentsError(f"{label}: {name} must be a number")

@@ -15,6 +15,11 @@ How the price moves and how a step is quoted: worker/price_path.py; the trading
 time it moves in: worker/trading_clock.py and worker/volatility_regime.py; the
 seekable Brownian paths: worker/brownian_path.py; the crossing scan:
 worker/crossing_search.py.
+
+The touch: bid_size = ask_size = touch_depth * quote.volume / the step's average
+volume (adv / the calendar's typical session seconds), in whole lots, at least
+one lot, so the book is deeper when more trades (worker/models/book.py builds the
+levels beyond it).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from worker.volatility_regime import VolatilityRegime
 __all__ = ["BLOCK", "MAX_DECIMALS", "STEP_MS", "Market", "Quote", "log_price_std", "tick_decimals"]
 
 MAX_DECIMALS = 12
+SECONDS_PER_DAY = 86_400.0
 _MAX_QUOTES = 50_000
 
 
@@ -67,6 +73,16 @@ class Quote:
     ask: float
     mid: float
     volume: float  # what trades in this step (whole lots)
+    # Units shown at the best bid and the best ask (whole lots, at least one; worker/models/book.py
+    # builds the levels beyond). 0 only in a quote made by hand without a book.
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+
+
+def touch_size(touch_depth: float, volume: float, average_volume: float, lot: float) -> float:
+    """Units at the touch: touch_depth scaled by the step's volume against its average, whole lots."""
+    lots = math.floor(touch_depth * (volume / average_volume) / lot + 1e-9) if average_volume > 0 else 0
+    return round(max(lots, 1) * lot, 8)
 
 
 class Market:
@@ -107,7 +123,8 @@ class Market:
         own = BrownianPath(key, self.clock(info.calendar, info.intraday_shape, info.overnight_share, info.factor),
                            self._book.reference_ms, self._blocks)
         factor = self._factor_path(info.factor) if info.factor_weight != 0.0 else None
-        return PricePath(info, own, factor, decimals, mid_decimals, self._ranges)
+        session_s = self._calendars(info.calendar).typical_session_s or SECONDS_PER_DAY
+        return PricePath(info, own, factor, decimals, mid_decimals, self._ranges, info.adv / session_s)
 
     def _factor_path(self, name: str) -> BrownianPath:
         path = self._factor_paths.get(name)
@@ -147,14 +164,18 @@ class Market:
         if q is None:
             if len(self._quotes) > _MAX_QUOTES:
                 self._quotes.clear()
-            bid, ask, mid, volume = self.path(instrument).quote(step)
-            q = self._quotes[cache_key] = Quote(bid=bid, ask=ask, mid=mid, volume=volume)
+            path = self.path(instrument)
+            bid, ask, mid, volume = path.quote(step)
+            info = path.instrument
+            size = touch_size(info.touch_depth, volume, path.per_step, info.lot_size)
+            q = self._quotes[cache_key] = Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=size, ask_size=size)
         return q
 
     def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
-                       open_intervals: Iterable[tuple[int, int]] | None = None) -> int | None:
+                       open_intervals: Iterable[tuple[int, int]] | None = None, side: str = "mid") -> int | None:
         """The earliest instant t in [start_ms, end_ms), inside an open interval if any are given,
-        at which quote(instrument, t).mid >= level (above) or <= level (not above); None if none.
+        at which quote(instrument, t)'s `side` ("bid", "ask" or "mid") is >= level (above) or
+        <= level (not above); None if none.
 
         open_intervals: half-open [open_ms, close_ms) trading intervals, in any order
         (the caller's sessions over the horizon); None means always open. The answer
@@ -167,7 +188,8 @@ class Market:
             lo, hi = max(opens, start_ms), min(closes, end_ms)
             if lo >= hi:
                 continue
-            step = first_crossing(path, (lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above)
+            step = first_crossing(path, (lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above,
+                                  side)
             if step is not None:
                 return max(lo, reference + step * STEP_MS)
         return None

@@ -47,10 +47,10 @@ class PricePath:
     """One instrument's log offsets (from its own path and its factor's) and quoting rules."""
 
     __slots__ = ("instrument", "key", "log_base", "factor_scale", "own_scale", "factor_share", "own", "factor",
-                 "tick", "decimals", "mid_decimals", "spread_frac", "adv", "lot", "ranges")
+                 "tick", "decimals", "mid_decimals", "spread_frac", "adv", "lot", "ranges", "per_step")
 
     def __init__(self, instrument: Instrument, own: BrownianPath, factor: BrownianPath | None, decimals: int,
-                 mid_decimals: int, ranges: RangeCache) -> None:
+                 mid_decimals: int, ranges: RangeCache, per_step: float) -> None:
         self.instrument = instrument
         self.key = own.key
         self.log_base = math.log(instrument.reference_price)
@@ -70,6 +70,8 @@ class PricePath:
         self.lot = instrument.lot_size
         # Shared by the Market's paths, keyed (path key, block).
         self.ranges = ranges
+        # A step's average volume while the market trades (the touch's depth is scaled by it).
+        self.per_step = per_step
 
     # -- the path ---------------------------------------------------------------------------
 
@@ -93,9 +95,10 @@ class PricePath:
 
     def mid_of(self, offset: float) -> float:
         """The quoted mid for a log offset (the scalar arithmetic quote() uses)."""
-        return self._prices(offset)[2]
+        return self.prices_of(offset)[2]
 
-    def _prices(self, offset: float) -> tuple[float, float, float]:
+    def prices_of(self, offset: float) -> tuple[float, float, float]:
+        """(bid, ask, mid) quoted for a log offset (the scalar arithmetic quote() uses)."""
         raw = math.exp(self.log_base + offset)
         tick = self.tick
         spread_ticks = max(1, round(raw * self.spread_frac / tick))
@@ -120,6 +123,6 @@ class PricePath:
             f_values, f_variances, _ = self.factor.block(j)
             offset = self.factor_scale * f_values.item(i) + own
             share += self.factor_share * f_variances.item(i)
-        bid, ask, mid = self._prices(offset)
+        bid, ask, mid = self.prices_of(offset)
         lots = max(math.floor(self.adv * share * (0.5 + draws.item(i)) / self.lot), 1)
         return bid, ask, mid, round(lots * self.lot, 8)

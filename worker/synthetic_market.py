@@ -54,11 +54,12 @@ class SyntheticMarket:
         # Quotes are constant within a step: the next one starts at the next step.
         return at_ms - (at_ms - self._reference_ms) % STEP_MS + STEP_MS
 
-    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool) -> int | None:
+    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
+                       side: str = "mid") -> int | None:
         if start_ms >= end_ms:
             return None
         intervals = self.sessions(instrument).open_intervals(start_ms, end_ms)
-        return self.market.first_crossing(instrument, start_ms, end_ms, level, above, intervals)
+        return self.market.first_crossing(instrument, start_ms, end_ms, level, above, intervals, side)
 
     def is_open(self, instrument: str, at_ms: int) -> bool:
         return self.sessions(instrument).is_open(at_ms)

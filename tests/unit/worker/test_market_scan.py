@@ -28,12 +28,12 @@ INSTRUMENTS = ("EURUSD", "USDJPY", "AAPL", "BTC/USD", "ES_F", "GC_F", "ZZTOP")
 
 
 def brute_force(market: Market, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
-                intervals: list[tuple[int, int]] | None = None) -> int | None:
+                intervals: list[tuple[int, int]] | None = None, side: str = "mid") -> int | None:
     """The definition: the first instant, step by step, whose quote crosses."""
     for opens, closes in sorted(intervals) if intervals is not None else [(start_ms, end_ms)]:
         t, hi = max(opens, start_ms), min(closes, end_ms)
         while t < hi:
-            mid = market.quote(instrument, t).mid
+            mid = getattr(market.quote(instrument, t), side)
             if (mid >= level) if above else (mid <= level):
                 return t
             t = REF + ((t - REF) // 1000 + 1) * 1000  # the next step's start
@@ -189,6 +189,50 @@ def test_first_crossing_matches_a_step_by_step_scan():
         found += want is not None
         none += want is None
     assert found > 40 and none > 40
+
+
+# SOL/USD quotes a spread of dozens of ticks: the ask and the bid are far from the mid.
+SIDE_INSTRUMENTS = ("EURUSD", "AAPL", "BTC/USD", "ES_F", "SOL/USD", "ZZTOP")
+
+
+@pytest.mark.parametrize("side", ["bid", "ask"])
+def test_first_crossing_of_the_bid_or_the_ask_matches_a_step_by_step_scan(side):
+    """A resting order waits on the touch (a buy limit for the ask, a sell limit for the bid): the
+    search answers what a step-by-step scan of the quote's bid or ask answers, levels between the
+    mid and the touch included."""
+    rng = random.Random(f"touch-{side}")
+    scanner = Market(b"touch", BOOK)
+    checker = Market(b"touch", BOOK)
+    found = none = between = 0
+    for case in range(120):
+        instrument = rng.choice(SIDE_INSTRUMENTS)
+        start = step_ms(rng.randrange(-400 * 86_400, 400 * 86_400), rng.randrange(1000))
+        end = start + rng.choice((1, 1000, 30_000, 700_000))
+        above = rng.random() < 0.5
+        q = checker.quote(instrument, start)
+        tick = BOOK.get(instrument).tick_size
+        base = rng.choice((q.mid, q.bid, q.ask, getattr(q, side)))
+        level = base + (1 if above else -1) * tick * rng.choice((0, 0.5, 1, 2, 5, 20, 1e6))
+        between += min(q.bid, q.ask) < level < max(q.bid, q.ask)
+        want = brute_force(checker, instrument, start, end, level, above, side=side)
+        assert scanner.first_crossing(instrument, start, end, level, above, side=side) == want, (
+            case, instrument, start, end, level, above)
+        assert scanner.first_crossing(instrument, start, end, level, above, side=side) == want
+        found += want is not None
+        none += want is None
+    assert found > 30 and none > 30 and between > 5
+
+
+def test_the_bid_and_the_ask_cross_a_level_between_them_at_different_instants():
+    """A level between the bid and the mid: the bid reaches it (from below) later than the mid."""
+    m = Market(b"touch", BOOK)
+    start = step_ms(77_777)
+    q = m.quote("SOL/USD", start)
+    level = round((q.bid + q.mid) / 2, 3)
+    at_mid = m.first_crossing("SOL/USD", start, start + DAY_MS, level, True)
+    at_bid = m.first_crossing("SOL/USD", start, start + DAY_MS, level, True, side="bid")
+    assert at_mid == start and at_bid is not None and at_bid > start
+    assert at_bid == brute_force(m, "SOL/USD", start, start + DAY_MS, level, True, side="bid")
 
 
 def test_crossing_at_the_first_step_is_the_arrival_instant():
