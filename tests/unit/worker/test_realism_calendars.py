@@ -50,7 +50,9 @@ def test_holiday_rejects_equity_while_crypto_fills(clock):
     assert fills[0]["reject_reason"] == ("market_closed: XNYS is closed at 2026-12-25T15:00:00.000Z; "
                                          "next open 2026-12-28T14:30:00.000Z")
     assert update["commission"] == 0 and ex.final_status == "rejected"
-    _, fills, _, update = run(sim, "xmas", ts_ms=christmas, received_ms=monday_open, instrument="BTC/USD")
+    # A hundredth of a bitcoin: within the touch, one fill.
+    _, fills, _, update = run(sim, "xmas", ts_ms=christmas, received_ms=monday_open, instrument="BTC/USD",
+                              quantity=0.01)
     assert [f["fill_status"] for f in fills] == ["full"] and update is None
 
 

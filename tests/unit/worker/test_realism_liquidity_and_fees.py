@@ -41,7 +41,7 @@ def first_reach(sim: ExecutionSimulator, symbol: str, at_ms: int, share: float) 
 
 @pytest.mark.parametrize("symbol,quantity,share,unit", [
     ("AAPL", 20_000, 0.01, 1), ("AAPL", 20_000, 0.003, 1),
-    ("BTC/USD", 2.5, 0.001, 1e-5), ("BTC/USD", 1.23456789, 0.001, 1e-8),  # whole lots of 0.00001; else 1e-8 parts
+    ("BTC/USD", 2.5, 0.001, 1e-5), ("BTC/USD", 1.23456789, 0.0003, 1e-8),  # whole lots of 0.00001; else 1e-8 parts
     ("EURUSD", 50_000_000, 0.01, 1000), ("EURUSD", 12_345_678, 0.002, 1), ("EURUSD", 20_000_000.5, 0.005, 1e-8),
 ])
 def test_child_fills_take_their_share_of_the_book_and_add_up_to_the_order(symbol, quantity, share, unit):

@@ -207,7 +207,7 @@ def test_a_triggered_resting_stop_resumes_as_a_market_order_after_a_close_or_a_h
 
 def test_a_resting_order_never_fills_after_it_expires_and_its_expiry_comes_last():
     """Orders that cross in the last step before a short horizon, with children beyond it."""
-    settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001}
+    settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001, "max_child_fills": 1000}
     market, checked = Market(SEED, BOOK), 0
     for k in range(3000):
         placed = T0 + k * 7_919
