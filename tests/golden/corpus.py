@@ -84,11 +84,11 @@ CONFIGS = (
     GoldenConfig("per-unit-minimum", {"commission_model": "per_unit", "commission_per_unit": 0.01,
                                       "commission_min": 1.5, "partial_fill_chance": 0.5}),
     GoldenConfig("forced-off", {"forced_outcomes": False, "simulation_clock": "virtual"}),
-    GoldenConfig("signed", {"hmac_secret": SECRET, "replay_window_s": 60.0, "slippage_bps": 7.5,
+    GoldenConfig("signed", {"hmac_secret": SECRET, "replay_window_s": 60.0, "slippage_bps": 7.5, "slippage_model": "uniform",
                             "min_delay_ms": 0, "max_delay_ms": 50}),
     GoldenConfig("off-grid-round", {"off_grid": "round", "simulation_clock": "virtual"}),
     GoldenConfig("gtc-short", {"gtc_horizon_days": 0.5, "simulation_clock": "virtual", "market_sessions": False,
-                               "idempotency_ttl_s": 600.0}),
+                               "idempotency_ttl_s": 600.0, "queue_model": "probabilistic"}),
 )
 
 
