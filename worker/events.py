@@ -80,6 +80,21 @@ MAX_EPOCH_MS = 253_402_300_799_999
 
 def iso_ms(epoch_ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC with milliseconds and "Z" (clamped to years 1-9999)."""
+    # A fill's timestamp, market time and reconcile repeat one instant, and the fills of a child
+    # share it: the last few are remembered.
+    found = _ISO.get(epoch_ms)
+    if found is None:
+        if len(_ISO) >= _ISO_KEPT:
+            _ISO.clear()
+        found = _ISO[epoch_ms] = _iso_ms(epoch_ms)
+    return found
+
+
+_ISO: dict[int, str] = {}
+_ISO_KEPT = 256
+
+
+def _iso_ms(epoch_ms: int) -> str:
     epoch_ms = min(max(epoch_ms, MIN_EPOCH_MS), MAX_EPOCH_MS)
     seconds, millis = divmod(epoch_ms, 1000)
     t = time.gmtime(seconds)
