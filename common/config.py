@@ -19,10 +19,12 @@ from common.instruments import InstrumentBook, InstrumentsError, load_instrument
 from common.redact import redacted_urls
 
 SIMULATION_CLOCKS = ("wall", "virtual")
-SLIPPAGE_MODELS = ("uniform", "sqrt_impact")
+SLIPPAGE_MODELS = ("book", "uniform", "sqrt_impact")
+QUEUE_MODELS = ("risk_averse", "probabilistic")
 LATENCY_MODELS = ("uniform", "lognormal")
 COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
+OFF_GRID_POLICIES = ("reject", "round", "accept")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
@@ -56,14 +58,19 @@ class Settings:
     max_delay_ms: int = 2000
     partial_fill_chance: float = 0.1
     slippage_bps: float = 2.0
-    slippage_model: str = "uniform"
-    # Y in cost = half spread + Y * daily_volatility * sqrt(quantity / adv).
+    # How orders meet the quote (worker/models): a book walked level by level, its level gap
+    # (and sqrt_impact's cost) Y * daily_volatility * sqrt(quantity / adv) of the mid.
+    slippage_model: str = "book"
     impact_coefficient: float = 1.0
+    # A resting limit fills when the market trades through it; probabilistic: one behind the
+    # touch may also fill when its own side reaches it, with this chance per order.
+    queue_model: str = "risk_averse"
+    queue_fill_chance: float = 0.5
     latency_model: str = "uniform"
     # lognormal: median extra delay over min_delay_ms at the reference volatility (2% a day).
     latency_median_ms: float = 150.0
     latency_sigma: float = 1.0
-    # Share of a step's average volume one order may take; 0 = unlimited liquidity.
+    # Share of the visible book (depth_levels levels) one child fill may take; 0 = unlimited.
     liquidity_share: float = 1.0
     liquidity_remainder: str = "fill"
     max_child_fills: int = 10
@@ -77,6 +84,8 @@ class Settings:
     gtc_horizon_days: float = 7.0
     # Honour metadata.exec_sim_force (worker/directives.py); off: the key is ignored.
     forced_outcomes: bool = True
+    # A limit or stop price off the tick, a quantity off the lot (worker/price_grid.py).
+    off_grid: str = "reject"
     # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
     fault_reject_probability: float = 0.0
     fault_latency_spike_probability: float = 0.0
@@ -206,6 +215,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", parse.number(0, 10_000)),
     "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", parse.choice(SLIPPAGE_MODELS)),
     "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", parse.number(0, 100)),
+    "SIMULATION_QUEUE_MODEL": ("queue_model", parse.choice(QUEUE_MODELS)),
+    "SIMULATION_QUEUE_FILL_CHANCE": ("queue_fill_chance", parse.number(0, 1)),
     "SIMULATION_LATENCY_MODEL": ("latency_model", parse.choice(LATENCY_MODELS)),
     "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", parse.number(0, 3_600_000)),
     "SIMULATION_LATENCY_SIGMA": ("latency_sigma", parse.number(0, 10)),
@@ -219,6 +230,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_MARKET_SESSIONS": ("market_sessions", parse.switch),
     "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", parse.number(0.001, 366)),
     "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", parse.switch),
+    "SIMULATION_OFF_GRID": ("off_grid", parse.choice(OFF_GRID_POLICIES)),
     "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", parse.integer(1, 3_600_000)),

@@ -3,9 +3,10 @@ readers of the events they produce.
 
 Runs in the test process only. One place for what every worker test needs, so no test module
 imports another. Defaults: the order-type and quantity rules alone (no sessions, unlimited
-liquidity, no random partials); a test of a model or a calendar turns it on by keyword. The
-realism models' tests share their own instant and simulator (realism_sim, realism_run); the
-strategy controls' tests run intents through the real validator (execute).
+liquidity, no random partials, no tick or lot grid: SIMULATION_OFF_GRID=accept); a test of a
+model, a calendar or the grid turns it on by keyword. The realism models' tests share their own
+instant and simulator (realism_sim, realism_run); the strategy controls' tests run intents
+through the real validator (execute).
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ VALIDATORS = {"fill": FILL_V, "reconcile": RECONCILE_V, "order_update": ORDER_UP
 
 
 def make_settings(**kw: Any) -> Settings:
-    """The order-type and quantity rules alone: no sessions, unlimited liquidity (tests of those turn them on)."""
+    """The order-type and quantity rules alone: no sessions, unlimited liquidity, no tick or lot grid
+    (tests of those turn them on)."""
     base: dict[str, Any] = dict(partial_fill_chance=0.0, slippage_bps=2.0, commission_bps=0.5,
-                                simulation_seed="unit-test-seed", market_sessions=False, liquidity_share=0.0)
+                                simulation_seed="unit-test-seed", market_sessions=False, liquidity_share=0.0,
+                                off_grid="accept")
     base.update(kw)
     return Settings(**base)
 
@@ -69,9 +72,10 @@ def fixed_sim(**kw: Any) -> ExecutionSimulator:
 
 def seeded_settings(seed: str, **kw: Any) -> Settings:
     """Settings with SIMULATION_SEED `seed` and only what a test turns on: no sessions, unlimited
-    liquidity, no random partials, the virtual clock."""
+    liquidity, no random partials, no tick or lot grid, the virtual clock."""
     return Settings(**{"simulation_seed": seed, "market_sessions": False, "liquidity_share": 0.0,
-                       "partial_fill_chance": 0.0, "simulation_clock": "virtual", "instruments": BOOK, **kw})
+                       "partial_fill_chance": 0.0, "simulation_clock": "virtual", "instruments": BOOK,
+                       "off_grid": "accept", **kw})
 
 
 def seeded_sim(seed: str, **kw: Any) -> ExecutionSimulator:

@@ -4,8 +4,11 @@ Runs wherever intents are made up (the loadgen and demo processes, the benches,
 the tests). It owns the recipes and nothing else (it reads the shipped
 instruments file once, at import).
 Limit and stop prices are set well away from the shipped instruments file's
-reference price (eight standard deviations of the band the price moves in), so
-each intent's branch is known in advance: marketable or not, triggered or not.
+reference price (six standard deviations of how far the price can have walked
+from it by the intent's time, at least a month's), so each intent's branch is
+known in advance: marketable or not, triggered or not;
+they are on the instrument's tick and quantities in whole lots, as the service
+requires by default (SIMULATION_OFF_GRID).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from typing import Any
 import orjson
 
 from common.instruments import load_instruments
-from worker.market import price_band
+from worker.market import log_price_std, tick_decimals
 
 INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY", "BTC/USD", "ETH/USD", "AAPL", "SPY", "ES_F", "GLD")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
-# Standard deviations of the price band: far enough that the branch never flips.
-AWAY_SIGMAS = 8.0
+# Standard deviations of the log price's wander since the reference time (at least a month's):
+# far enough that the branch never flips.
+AWAY_SIGMAS = 6.0
+_MIN_DAYS = 30.0
+_DAY_MS = 86_400_000
 
 _book = load_instruments()
 
@@ -40,13 +46,14 @@ def intent(
     order_type: str = "market",
     side: str = "buy",
     instrument: str = "EURUSD",
-    quantity: float = 100,
+    quantity: float = 1000,
     *,
     fills: bool = True,
     timestamp: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite."""
+    """A schema-valid intent; `fills` picks a marketable limit / triggered stop (True) or the opposite.
+    The default quantity is one lot of EURUSD and whole lots of every sample instrument."""
     body: dict[str, Any] = {
         "corr_id": corr_id,
         "strategy_id": "demo_strategy",
@@ -59,16 +66,29 @@ def intent(
         "confidence": 0.8,
     }
     info = _book.get(instrument)
-    away = AWAY_SIGMAS * price_band(info)
+    at_ms = int(datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+    away = AWAY_SIGMAS * log_price_std(info, max(abs(at_ms - _book.reference_ms) / _DAY_MS, _MIN_DAYS))
     toward = 1 if side == "buy" else -1
     if order_type in ("limit", "stop_limit"):
         # A buy limit above the market is marketable; below it is not.
-        body["price"] = round(info.reference_price * math.exp(toward * away * (1 if fills else -1)), 6)
+        body["price"] = on_tick(instrument, info.reference_price * math.exp(toward * away * (1 if fills else -1)))
     if order_type in ("stop", "stop_limit"):
         # A buy stop below the market has triggered; above it has not.
-        body["stop_price"] = round(info.reference_price * math.exp(-toward * away * (1 if fills else -1)), 6)
+        body["stop_price"] = on_tick(instrument, info.reference_price * math.exp(-toward * away * (1 if fills else -1)))
     body.update(extra)
     return body
+
+
+def on_tick(instrument: str, price: float) -> float:
+    """`price` rounded to the instrument's tick grid (at least one tick), as a venue accepts it."""
+    tick = _book.get(instrument).tick_size
+    return round(max(round(price / tick), 1) * tick, tick_decimals(tick))
+
+
+def in_lots(instrument: str, lots: int) -> int | float:
+    """`lots` whole lots of the instrument (a venue rejects a quantity off its lot grid)."""
+    size = lots * _book.get(instrument).lot_size
+    return int(size) if float(size).is_integer() else round(size, 8)
 
 
 def quantity_for(instrument: str, notional: float) -> int | float:

@@ -3,7 +3,7 @@
 Runs in the pool's worker processes, used by the execution pipeline (worker.simulator).
 Owns determinism of the simulation's randomness. blake2b-512(seed | corr_id) gives
 eight uniforms in [0, 1) with fixed roles (delay 1, slippage 1, partial?, split
-ratio, remainder fills?, delay 2, slippage 2; the eighth is unused); child fills
+ratio, remainder fills?, delay 2, slippage 2, queue fill?); child fills
 after the second draw their slippage from blake2b(seed | corr_id | k). Nothing is
 a global or per-worker generator: the same intent draws the same numbers on any
 worker of any instance with the same seed.
@@ -18,7 +18,7 @@ _UNPACK_8Q = struct.Struct(">8Q").unpack
 _INV_2_53 = 1.0 / (1 << 53)
 
 # Roles of the uniforms drawn per intent (indices into Draws.uniforms).
-DELAY_1, SLIP_1, PARTIAL, RATIO, REMAINDER, DELAY_2, SLIP_2 = range(7)
+DELAY_1, SLIP_1, PARTIAL, RATIO, REMAINDER, DELAY_2, SLIP_2, QUEUE = range(8)
 
 
 class DrawSource:
@@ -74,6 +74,11 @@ class Draws:
     @property
     def remainder_delay(self) -> float:
         return self.uniforms[DELAY_2]
+
+    @property
+    def queue(self) -> float:
+        """Below SIMULATION_QUEUE_FILL_CHANCE: a limit resting behind the touch fills when its side reaches it."""
+        return self.uniforms[QUEUE]
 
     def slippage(self, index: int) -> float:
         """The slippage uniform of fill `index` (1-based)."""

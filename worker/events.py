@@ -65,9 +65,13 @@ EXPIRED_CODE = "expired"
 # Injected venue faults (worker/faults.py).
 VENUE_REJECTED = "venue_reject"
 INSTRUMENT_HALTED = "instrument_halted"
+# Off the instrument's grid at entry (worker/price_grid.py): a limit or stop price, a quantity.
+PRICE_OFF_TICK = "price_off_tick"
+QUANTITY_OFF_LOT = "quantity_off_lot"
 REASON_CODES = (MARKET_CLOSED, NOT_MARKETABLE, NOT_TRIGGERED, NO_PRICE, NOTIONAL_OUT_OF_RANGE,
                 REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT, IOC_REMAINDER, FOK_NOT_FILLED,
-                FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED, EXPIRED_CODE)
+                FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED, EXPIRED_CODE,
+                PRICE_OFF_TICK, QUANTITY_OFF_LOT)
 
 # RFC 3339 needs a four-digit year: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
 MIN_EPOCH_MS = -62_135_596_800_000
@@ -76,6 +80,21 @@ MAX_EPOCH_MS = 253_402_300_799_999
 
 def iso_ms(epoch_ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC with milliseconds and "Z" (clamped to years 1-9999)."""
+    # A fill's timestamp, market time and reconcile repeat one instant, and the fills of a child
+    # share it: the last few are remembered.
+    found = _ISO.get(epoch_ms)
+    if found is None:
+        if len(_ISO) >= _ISO_KEPT:
+            _ISO.clear()
+        found = _ISO[epoch_ms] = _iso_ms(epoch_ms)
+    return found
+
+
+_ISO: dict[int, str] = {}
+_ISO_KEPT = 256
+
+
+def _iso_ms(epoch_ms: int) -> str:
     epoch_ms = min(max(epoch_ms, MIN_EPOCH_MS), MAX_EPOCH_MS)
     seconds, millis = divmod(epoch_ms, 1000)
     t = time.gmtime(seconds)
@@ -136,6 +155,8 @@ class OrderHeader(NamedTuple):
     seeded: bool  # SIMULATION_SEED was set (runs repeat across restarts)
     price: float | None = None
     stop_price: float | None = None
+    # The intent's values of the fields the venue rounded onto its grid (SIMULATION_OFF_GRID=round).
+    rounded_from: tuple[tuple[str, int | float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +209,8 @@ def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str) -> dict[str, An
         metadata["limit_price"] = order.price
     if order.stop_price is not None:
         metadata["stop_price"] = order.stop_price
+    if order.rounded_from:
+        metadata["rounded_from"] = dict(order.rounded_from)
     body: dict[str, Any] = {
         "corr_id": order.corr_id,
         "order_id": order.order_id,
@@ -301,6 +324,8 @@ def order_update_body(order: OrderHeader, outcome: OrderOutcome) -> dict[str, An
         body["price"] = order.price
     if order.stop_price is not None:
         body["metadata"]["stop_price"] = order.stop_price
+    if order.rounded_from:
+        body["metadata"]["rounded_from"] = dict(order.rounded_from)
     if outcome.average_fill_price is not None:
         body["average_fill_price"] = outcome.average_fill_price
     if last.faults:

@@ -3,29 +3,23 @@
 Runs in the pool's worker processes (built once per worker by the simulator).
 Owns the public face of the market: Quote, and Market, which quotes any
 instrument at any instant in epoch milliseconds, finds the first instant a
-resting order's price is crossed within given trading intervals, keeps one
-price path per instrument (and the caches they share) and the per-step quote
-cache; and price_band and tick_decimals. Nothing here is a mutable walk that
-one worker holds: every worker of every instance that shares the seed computes
-the same quote for the same instrument at the same instant, and a replay
-computes it again.
+resting order's price is crossed within given trading intervals, and keeps what
+the instruments' price paths share: the volatility regime and Brownian path of
+each factor, a trading clock per calendar and profile, the block and range
+caches and the per-step quote cache; and tick_decimals. Nothing here is a
+mutable walk that one worker holds: every worker of every instance that shares
+the seed computes the same quote for the same instrument at the same instant,
+and a replay computes it again.
 
-How the price is made, the path's two-stage (node tree, then 1,024-step blocks)
-construction and the block size are in worker/price_path.py (PricePath, one
-per instrument), the crossing scan in worker/crossing_search.py. In short, per instrument, in steps of
-STEP_MS from the instruments file's reference_time, the log mid moves like a
-geometric Brownian motion with the instrument's daily_volatility over spans
-shorter than PRICE_MEMORY_DAYS and stays within `price_band` of
-reference_price over longer ones.
+How the price moves and how a step is quoted: worker/price_path.py; the trading
+time it moves in: worker/trading_clock.py and worker/volatility_regime.py; the
+seekable Brownian paths: worker/brownian_path.py; the crossing scan:
+worker/crossing_search.py.
 
-Quote at a step: the spread is spread_bps of the mid, at least one tick;
-bid = mid - spread / 2 rounded down to the tick, ask = bid + spread in whole
-ticks, and the quoted mid is their average (so it can sit on a half tick).
-Volume: what trades in a step, quote.volume = adv / typical_session_s *
-(0.5 + v) (v uniform from the step's block stream; typical_session_s from the
-calendar: 23,400 s for a NYSE day, 86,400 s for 24/7), in whole lots, at least
-one lot. The simulator lets one order take SIMULATION_LIQUIDITY_SHARE of it per
-step.
+The touch: bid_size = ask_size = touch_depth * quote.volume / the step's average
+volume (adv / the calendar's typical session seconds), in whole lots, at least
+one lot, so the book is deeper when more trades (worker/models/book.py builds the
+levels beyond it).
 """
 
 from __future__ import annotations
@@ -35,31 +29,34 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from common.instruments import Instrument, InstrumentBook
-from worker.crossing_search import first_crossing
-from worker.price_path import (
+from worker.brownian_path import (
     BLOCK,
     MAX_BLOCKS,
     MAX_RANGES,
-    PRICE_MEMORY_DAYS,
-    SECONDS_PER_DAY,
+    STEP_MS,
     BlockCache,
+    BrownianPath,
     FifoCache,
-    PricePath,
     RangeCache,
 )
+from worker.crossing_search import first_crossing
+from worker.price_path import PricePath
+from worker.sessions import TradingSessions, trading_sessions
+from worker.trading_clock import TradingClock, clock_layout
+from worker.volatility_regime import VolatilityRegime
 
-# The path's constants other modules read from here (BLOCK, PRICE_MEMORY_DAYS) are re-exported.
-__all__ = ["BLOCK", "MAX_DECIMALS", "PRICE_MEMORY_DAYS", "SECONDS_PER_DAY", "STEP_MS", "Market", "Quote",
-           "price_band", "tick_decimals"]
+# The path's constants other modules read from here are re-exported.
+__all__ = ["BLOCK", "MAX_DECIMALS", "STEP_MS", "Market", "Quote", "log_price_std", "tick_decimals"]
 
-STEP_MS = 1000
 MAX_DECIMALS = 12
+SECONDS_PER_DAY = 86_400.0
 _MAX_QUOTES = 50_000
 
 
-def price_band(instrument: Instrument) -> float:
-    """Standard deviation of the log mid around log reference_price (over long spans)."""
-    return instrument.daily_volatility * math.sqrt(PRICE_MEMORY_DAYS / 2)
+def log_price_std(instrument: Instrument, days: float) -> float:
+    """Standard deviation of the log fair price `days` days of trading time away from the reference
+    time: a random walk, daily_volatility * sqrt(days) (calendar days bound trading days above)."""
+    return instrument.daily_volatility * math.sqrt(max(days, 0.0))
 
 
 def tick_decimals(tick: float) -> int:
@@ -76,20 +73,33 @@ class Quote:
     ask: float
     mid: float
     volume: float  # what trades in this step (whole lots)
+    # Units shown at the best bid and the best ask (whole lots, at least one; worker/models/book.py
+    # builds the levels beyond). 0 only in a quote made by hand without a book.
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+
+
+def touch_size(touch_depth: float, volume: float, average_volume: float, lot: float) -> float:
+    """Units at the touch: touch_depth scaled by the step's volume against its average, whole lots."""
+    lots = math.floor(touch_depth * (volume / average_volume) / lot + 1e-9) if average_volume > 0 else 0
+    return round(max(lots, 1) * lot, 8)
 
 
 class Market:
     """Quotes for any instrument at any instant, identical for every holder of the seed."""
 
-    def __init__(self, seed: bytes, book: InstrumentBook, session_seconds: Callable[[str], float] | None = None) -> None:
+    def __init__(self, seed: bytes, book: InstrumentBook,
+                 calendars: Callable[[str], TradingSessions] = trading_sessions) -> None:
         self._seed = bytes(seed)
         self._book = book
-        # calendar name -> typical seconds of trading a day (for per-step volume)
-        self._session_seconds = session_seconds or (lambda calendar: SECONDS_PER_DAY)
+        self._calendars = calendars
         self._paths: dict[str, PricePath] = {}
         self._by_symbol: dict[str, PricePath] = {}
         self._quotes: dict[tuple[str, int], Quote] = {}
-        # Shared by the instruments' paths (see worker/price_path.py).
+        self._regimes: dict[str, VolatilityRegime] = {}
+        self._clocks: dict[tuple[str, float, float, str], TradingClock] = {}
+        self._factor_paths: dict[str, BrownianPath] = {}
+        # Shared by the instruments' paths (see worker/brownian_path.py).
         self._blocks: BlockCache = FifoCache(MAX_BLOCKS)
         self._ranges: RangeCache = FifoCache(MAX_RANGES)
 
@@ -106,11 +116,38 @@ class Market:
         return path
 
     def _new_path(self, info: Instrument) -> PricePath:
-        per_step = info.adv / self._session_seconds(info.calendar) * (STEP_MS / 1000)
         decimals = tick_decimals(info.tick_size)
         # A mid between two ticks needs one more decimal.
         mid_decimals = min(decimals + 1, MAX_DECIMALS)
-        return PricePath(self._seed, info, per_step, decimals, mid_decimals, self._blocks, self._ranges)
+        key = self._seed + b"|" + info.symbol.encode() + b"|"
+        own = BrownianPath(key, self.clock(info.calendar, info.intraday_shape, info.overnight_share, info.factor),
+                           self._book.reference_ms, self._blocks)
+        factor = self._factor_path(info.factor) if info.factor_weight != 0.0 else None
+        session_s = self._calendars(info.calendar).typical_session_s or SECONDS_PER_DAY
+        return PricePath(info, own, factor, decimals, mid_decimals, self._ranges, info.adv / session_s)
+
+    def _factor_path(self, name: str) -> BrownianPath:
+        path = self._factor_paths.get(name)
+        if path is None:
+            spec = self._book.factor(name)
+            clock = self.clock(spec.calendar, spec.intraday_shape, spec.overnight_share, name)
+            key = self._seed + b"|factor:" + name.encode() + b"|"
+            path = self._factor_paths[name] = BrownianPath(key, clock, self._book.reference_ms, self._blocks)
+        return path
+
+    def clock(self, calendar: str, intraday_shape: float, overnight_share: float, factor: str) -> TradingClock:
+        """The trading clock of a calendar and profile, in the factor's volatility regime (built once)."""
+        key = (calendar, intraday_shape, overnight_share, factor)
+        found = self._clocks.get(key)
+        if found is None:
+            regime = self._regimes.get(factor)
+            if regime is None:
+                spec = self._book.factor(factor)
+                regime = self._regimes[factor] = VolatilityRegime(self._seed, factor, spec.vol_of_vol,
+                                                                  spec.vol_half_life_days)
+            found = self._clocks[key] = TradingClock(clock_layout(self._calendars(calendar), intraday_shape,
+                                                                  overnight_share), regime)
+        return found
 
     def instrument(self, instrument: str) -> Instrument:
         return self.path(instrument).instrument
@@ -127,14 +164,18 @@ class Market:
         if q is None:
             if len(self._quotes) > _MAX_QUOTES:
                 self._quotes.clear()
-            bid, ask, mid, volume = self.path(instrument).quote(step)
-            q = self._quotes[cache_key] = Quote(bid=bid, ask=ask, mid=mid, volume=volume)
+            path = self.path(instrument)
+            bid, ask, mid, volume = path.quote(step)
+            info = path.instrument
+            size = touch_size(info.touch_depth, volume, path.per_step, info.lot_size)
+            q = self._quotes[cache_key] = Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=size, ask_size=size)
         return q
 
     def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
-                       open_intervals: Iterable[tuple[int, int]] | None = None) -> int | None:
+                       open_intervals: Iterable[tuple[int, int]] | None = None, side: str = "mid") -> int | None:
         """The earliest instant t in [start_ms, end_ms), inside an open interval if any are given,
-        at which quote(instrument, t).mid >= level (above) or <= level (not above); None if none.
+        at which quote(instrument, t)'s `side` ("bid", "ask" or "mid") is >= level (above) or
+        <= level (not above); None if none.
 
         open_intervals: half-open [open_ms, close_ms) trading intervals, in any order
         (the caller's sessions over the horizon); None means always open. The answer
@@ -147,7 +188,8 @@ class Market:
             lo, hi = max(opens, start_ms), min(closes, end_ms)
             if lo >= hi:
                 continue
-            step = first_crossing(path, (lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above)
+            step = first_crossing(path, (lo - reference) // STEP_MS, (hi - 1 - reference) // STEP_MS, level, above,
+                                  side)
             if step is not None:
                 return max(lo, reference + step * STEP_MS)
         return None

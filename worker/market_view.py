@@ -30,16 +30,17 @@ class MarketView(Protocol):
         ...
 
     def quote(self, instrument: str, at_ms: int) -> Quote:
-        """The quote in force at `at_ms`."""
+        """The quote in force at `at_ms`: bid and ask on the tick grid, their sizes, mid, volume."""
         ...
 
     def next_instant_after(self, instrument: str, at_ms: int) -> int:
         """The first instant after `at_ms` whose quote may differ from the one at `at_ms`."""
         ...
 
-    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool) -> int | None:
-        """The first trading instant in [start_ms, end_ms) whose mid is >= level (above) or <= level
-        (not above); None when there is none."""
+    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
+                       side: str = "mid") -> int | None:
+        """The first trading instant in [start_ms, end_ms) whose quoted `side` ("bid", "ask" or "mid")
+        is >= level (above) or <= level (not above); None when there is none."""
         ...
 
     def is_open(self, instrument: str, at_ms: int) -> bool:

@@ -2,8 +2,9 @@
 
 Runs in the pool's worker processes, created per intent by worker.simulator and
 dropped when its events are encoded. Owns what the pipeline's steps share: the
-delay so far (so the market time), the quote there, the fills made, the faults
-met, whether the order rests and until when, and the ending that stops it.
+delay so far (so the market time), the quote there, the fills made, the depth of
+the book it has taken, the faults met, whether the order rests (and whether it is
+posted at its limit) and until when, and the ending that stops it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from worker.events import CANCELLED, REJECTED, Fill
 from worker.faults import FaultPlan
 from worker.market import Quote
 from worker.models.fees import OrderFees
+from worker.models.liquidity import DepthTaken
 from worker.order import Order
 from worker.quantities import Lots
 
@@ -44,12 +46,17 @@ class OrderState:
     delay_ms: int  # from the intent to the current market time
     resting: bool  # waits for its price (may turn False when its calendar has no session to come)
     cap_units: int | None = None  # a random partial's cap on the first fill
+    rounded_from: tuple[tuple[str, int | float], ...] = ()  # the intent's off-grid values (worker.price_grid)
     faults: list[str] = field(default_factory=list)  # injected, in the order they struck
     fills: list[Fill] = field(default_factory=list)
     fees: OrderFees = field(default_factory=OrderFees)
     notional: float = 0.0  # sum of size * price over its fills (for the average price)
     expires_at_ms: int | None = None
-    triggered: bool = False  # a stop (or stop_limit) whose stop price the mid has reached
+    triggered: bool = False  # a stop (or stop_limit) whose stop price the touch has reached
+    taken: DepthTaken = field(default_factory=DepthTaken)  # of the book, recovering (worker.models.liquidity)
+    children: int = 0  # child fills made (each reports one fill per price level it took)
+    posted: bool = False  # rests in the book at its limit: every later fill is at the limit
+    queue_fill: bool = False  # posted behind the touch, may fill when its own side reaches it
     arrived: bool = True  # the first pass: the order reaching the venue
     ending: Ending | None = None
     # Of the current pass:
@@ -58,6 +65,7 @@ class OrderState:
     closed: bool = False
     halt: tuple[int, int] | None = None
     random_partial: bool = False  # the fill just made was a random partial
+    queue_now: bool = False  # a queue fill is due (worker.matching)
 
     @property
     def stop_reached(self) -> bool:

@@ -11,13 +11,15 @@ Calendars (names are case-insensitive):
     "24/7"   always open, at every instant, with no range limit (crypto).
     "FX"     spot FX 24/5: one session per trading day from 17:00 to 17:00
              America/New_York (DST-aware via zoneinfo), Sunday 17:00 to
-             Friday 17:00, every week, no holidays.
-    other    any exchange_calendars name or alias (XNYS, NASDAQ, CMES, XTKS,
-             ...): its sessions with holidays and early closes. A session
-             with a break (XTKS, XHKG lunch) is closed during the break.
-             exchange_calendars' CMES runs 17:00 to 17:00 Chicago time
-             without Globex's daily 16:00-17:00 maintenance halt, so that
-             hour counts as open.
+             Friday 17:00, every week; the trading days 25 December and
+             1 January have no session (closed from 17:00 the evening before
+             to 17:00 on the day), when they fall on a weekday.
+    "CMES"   CME Globex, with its aliases CME, CBOT, NYMEX and COMEX: 17:00
+             Chicago the evening before to 16:00 Chicago, the daily maintenance
+             hour closed, holiday halts and early closes (worker.cme_hours).
+    other    any exchange_calendars name or alias (XNYS, NASDAQ, XTKS, ...):
+             its sessions with holidays and early closes. A session with a
+             break (XTKS, XHKG lunch) is closed during the break.
 
 Bounds: sessions are built for trading days 2000-01-01 .. 2035-12-31, narrowed
 to what the calendar can evaluate (exchange_calendars' bound_min/bound_max,
@@ -28,9 +30,9 @@ last close); an instant outside it is closed, next_open_ms and close_ms give
 None, and describe() says "outside the calendar's range".
 
 close_ms is the close of the session (the trading-day boundary, where DAY
-orders end), not the next instant the market is closed: for CMES and FX the
-next session opens at that same instant, and in a session with a break the
-market pauses before it. For 24/7 it is sys.maxsize.
+orders end), not the next instant the market is closed: for FX the next
+session opens at that same instant, and in a session with a break the market
+pauses before it. For 24/7 it is sys.maxsize.
 
 Why precomputed lists: is_open is on the hot path (thousands of calls per
 second per worker). Each calendar is built once per process, lazily, into
@@ -54,12 +56,17 @@ from zoneinfo import ZoneInfo
 
 # FX and 24/7 are the two calendars that are ours, not an exchange's.
 from common.instruments import ALWAYS_OPEN, FX, exchange_calendar_names
+from worker.cme_hours import globex_sessions
 
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2035, 12, 31)
 
 _NEW_YORK = ZoneInfo("America/New_York")
 _FX_ROLL = time(17)
+# (month, day) of the trading days spot FX does not trade: interbank liquidity is gone.
+_FX_HOLIDAYS = ((12, 25), (1, 1))
+_GLOBEX = "CMES"
+_US_CASH = "XNYS"
 _DAY_S = 86400.0
 
 
@@ -133,6 +140,10 @@ class TradingSessions:
             return f"{self.name}: closed (break)"
         return f"{self.name}: closed"
 
+    def spans(self) -> tuple[list[int], list[int], list[int]]:
+        """Every trading interval's open, end and session close, sorted (empty for 24/7)."""
+        return self._opens, self._ends, self._closes
+
     def _outside(self, at_ms: int) -> bool:
         return self.bounds_ms is None or not self.bounds_ms[0] <= at_ms < self.bounds_ms[1]
 
@@ -170,7 +181,9 @@ def trading_sessions(name: str) -> TradingSessions:
         elif key == FX:
             found = TradingSessions(FX, *_fx_lists(), _DAY_S)
         else:
-            found = TradingSessions(key, *_exchange_lists(_canonical(name, key)))
+            canonical = _canonical(name, key)
+            lists = _globex_lists() if canonical == _GLOBEX else _exchange_lists(canonical)
+            found = TradingSessions(key, *lists)
         _BY_NAME[key] = found
     return found
 
@@ -181,7 +194,7 @@ def _fx_lists() -> tuple[list[int], list[int], list[int]]:
     opens: list[int] = []
     day = FIRST_DAY
     while day <= LAST_DAY:
-        if day.weekday() < 5:
+        if day.weekday() < 5 and (day.month, day.day) not in _FX_HOLIDAYS:
             eve = datetime.combine(day - timedelta(days=1), _FX_ROLL, _NEW_YORK)
             opens.append(int(eve.timestamp()) * 1000)
         day += timedelta(days=1)
@@ -204,6 +217,21 @@ def _canonical(name: str, key: str) -> str:
             f"exchange_calendars name such as 'XNYS' or 'CMES'")
     canonical: str = xc.resolve_alias(known)
     return canonical
+
+
+@cache
+def _globex_lists() -> tuple[list[int], list[int], list[int], float]:
+    # CME's trade dates, with the US cash market's holidays and early closes that set
+    # Globex's holiday hours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cme = _build_calendar(_GLOBEX)
+        cash = _build_calendar(_US_CASH)
+        trade_dates = [session.date() for session in cme.sessions]
+        cash_dates = {session.date() for session in cash.sessions}
+        early = cash.early_closes
+        early_closes = dict(zip((session.date() for session in early), _ms(cash.closes[early]), strict=True))
+    return globex_sessions(trade_dates, cash_dates, early_closes)
 
 
 @cache

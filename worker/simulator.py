@@ -4,17 +4,21 @@ Runs in the pool's worker processes, after validation. Owns the story of an orde
 a short pipeline of named steps over one OrderState (worker.order_state), each
 asking a rule or model object and none reading the intent dict:
 
-    arrive          the typed order (worker.order), its draws, its delay: intent time +
-                    the latency model's delay (a forced delay_ms instead), plus an injected
-                    latency spike; a random partial's cap on the first fill
-    gate            a forced reject; a resting order's expiry; the session (closed at
-                    arrival: rejected, market_closed; a later child fill past the close:
-                    the rest cancelled); an injected halt; an injected venue reject
-    wait for price  the order type's rule (worker.order_types): triggered, marketable;
-                    a DAY or GTC order that is not waits for the first instant the market
-                    view reaches its level, within trading hours, before its expiry
-    fill            its size (a script, the liquidity model, FOK, a random partial), the
-                    fill-price model's price, the fee model's commission
+    arrive          the typed order (worker.order) on the venue's grid (worker.price_grid:
+                    rounded, or refused), its draws, its delay: intent time + the latency
+                    model's delay (a forced delay_ms instead), plus an injected latency
+                    spike; a random partial's cap on the first fill
+    gate            an order refused at entry; a forced reject; a resting order's expiry;
+                    the session (closed at arrival: rejected, market_closed; a later child
+                    fill past the close: the rest cancelled); an injected halt; an injected
+                    venue reject
+    wait for price  the order type's rule against the touch (worker.order_types): triggered,
+                    marketable; a DAY or GTC order that is not waits for the first instant
+                    the market view's bid or ask reaches its level, within trading hours,
+                    before its expiry (a limit posted at its price, worker.matching)
+    fill            one child fill (worker.matching): what it takes of the book (a script,
+                    the liquidity model, FOK, a random partial), its fills (one per level
+                    under the book model, or at a posted limit), the fee model's commission
     after fill      the rest cancelled (a script, IOC, a random partial's draw, the
                     liquidity remainder policy, SIMULATION_MAX_CHILD_FILLS) or back for a
                     child fill one CHILD_FILL_INTERVAL_MS later; a random partial's rest
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
@@ -59,20 +64,16 @@ from worker.events import (
     CHILD_FILL_LIMIT,
     EXPIRED,
     EXPIRED_CODE,
-    FULL,
     INSTRUMENT_HALTED,
     LIQUIDITY_EXHAUSTED,
     MARKET_CLOSED,
     NOTIONAL_OUT_OF_RANGE,
-    PARTIAL,
     REJECTED,
     REMAINDER_CANCELLED,
     VENUE_REJECTED,
-    Fill,
     OrderHeader,
     encode_events,
     iso_ms,
-    num,
     order_id,
 )
 from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
@@ -88,19 +89,21 @@ from worker.faults import (
 )
 from worker.intent import AcceptedIntent
 from worker.market import Market
+from worker.matching import MAX_NOTIONAL, Matching
 from worker.models import build_models
+from worker.models.book import BookSide
+from worker.models.liquidity import ChildTake
 from worker.order import Order, order_from_accepted
 from worker.order_result import close_order
 from worker.order_state import OrderState
 from worker.order_types import Verdict
+from worker.price_grid import PriceGrid
 from worker.quantities import Lots, random_partial_cap
 from worker.sessions import TradingSessions, trading_sessions
 from worker.synthetic_market import SyntheticMarket
 from worker.time_in_force import time_in_force_policies
 
 REMAINDER_FILL_CHANCE = 0.5
-# A larger notional would overflow to inf in commission or market value (JSON null).
-MAX_NOTIONAL = 1e300
 
 
 class Flow(Enum):
@@ -122,15 +125,16 @@ class ExecutionSimulator:
         # sessions: the calendar of each name (a test may give its own).
         self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions)
         self._models = build_models(settings)
+        self._matching = Matching(settings, self._models)
         self._draws = DrawSource(seed)
         self._faults = VenueFaults(settings, seed)
+        self._grid = PriceGrid(settings)
         self._policies = time_in_force_policies(settings.gtc_horizon_days)
         self._partial_chance = settings.partial_fill_chance
         self._max_fills = settings.max_child_fills
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
-        self._resting_span_ms = int(settings.resting_fill_span_s * 1000)
 
     @property
     def market(self) -> Market:
@@ -163,6 +167,8 @@ class ExecutionSimulator:
     def _arrive(self, order: Order, received_ms: int) -> OrderState:
         """The order on its way to the venue: its draws, its arrival delay, a random partial's cap."""
         instrument = self._view.instrument(order.instrument)
+        admission = self._grid.admit(order, instrument)
+        order = admission.order
         draws = self._draws.for_order(order.corr_id)
         force = order.force
         if force is not None and force.delay_ms is not None:
@@ -174,7 +180,10 @@ class ExecutionSimulator:
             lots=Lots(order.quantity, instrument.lot_size),
             plan=NO_FAULTS if order.scripted else self._faults.plan(order.corr_id),
             stamp_base_ms=order.intent_ms if self._virtual else received_ms, delay_ms=delay, resting=order.rests,
+            rounded_from=admission.rounded_from,
         )
+        if admission.refusal is not None:  # the gate ends it, priced at its arrival
+            state.end(REJECTED, admission.refusal.code, admission.refusal.reason)
         if order.random_partials and draws.partial < self._partial_chance:
             state.cap_units = random_partial_cap(state.lots, order.quantity, draws.split_ratio)
         if state.plan.latency_spike_ms:
@@ -190,6 +199,8 @@ class ExecutionSimulator:
     def _gate(self, state: OrderState) -> Flow:
         """Whether the venue takes the order now: a script, its expiry, the session, a halt, a reject."""
         order = state.order
+        if state.ending is not None:  # refused at entry: off the tick or the lot
+            return DONE
         if order.forced == FORCED_REJECT:
             reason = order.force.reason if order.force is not None else None
             state.end(REJECTED, FORCED_REJECT_CODE, reason or f"forced reject ({FORCE_KEY})")
@@ -243,14 +254,17 @@ class ExecutionSimulator:
                                          f"{state.lots.rest()} of {order.quantity} not filled")
 
     def _wait_for_price(self, state: OrderState) -> Flow:
-        """The order type's verdict at this mid; a resting order that cannot execute waits for its level."""
+        """The order type's verdict at this quote; a resting order that cannot execute waits for its level."""
         order = state.order
         verdict = None
+        state.queue_now = False
         if order.forced is None:
             if not state.closed and state.halt is None:
-                verdict = order.rule.verdict(order, state.quote.mid, state.stop_reached)
+                verdict = order.rule.verdict(order, state.quote, state.stop_reached)
                 if order.rule.triggered_by(verdict):
                     state.triggered = True
+                if verdict is not None and self._matching.queue_reached(state):
+                    verdict, state.queue_now = None, True
             if state.resting and (state.closed or state.halt is not None or (
                     verdict is not None and verdict.waits_for_price)):
                 return self._await_crossing(state)
@@ -274,6 +288,10 @@ class ExecutionSimulator:
         else:  # this quote cannot cross: the search starts at the next one
             resume = view.next_instant_after(order.instrument, state.market_ms)
         level = order.rule.awaited_level(order, state.stop_reached)
+        if level is not None and order.rule.rests_at_limit(order, state.stop_reached):
+            if not state.closed and state.halt is None:  # in the book from now on
+                self._matching.post(state)
+            level = self._matching.awaited(state, level)
         if level is None:  # a triggered stop is a market order: it waits only for trading time
             crossing = view.first_open_between(order.instrument, resume, expiry)
         else:
@@ -285,54 +303,33 @@ class ExecutionSimulator:
         return AGAIN
 
     def _fill(self, state: OrderState) -> Flow:
-        """One fill: its size, its price (never worse than a limit), its commission."""
-        units = self._fill_units(state)
-        if units is None:
+        """One child fill: what it takes of the book and the fills it reports (worker.matching)."""
+        book = self._matching.book(state)
+        take = self._fill_units(state, book)
+        if take is None:
             return DONE
-        order, lots, quote = state.order, state.lots, state.quote
-        size = lots.size_of(units)
-        index = len(state.fills) + 1
-        price = self._models.fill_price.fill_price(quote, order.sign, size, state.instrument, state.decimals,
-                                                   state.draws.slippage(index), order.limit)
-        intended = order.rule.intended_price(order, quote.mid)
-        if not size * price < MAX_NOTIONAL:  # market impact can price an absurd order past any float
-            state.end(CANCELLED, NOTIONAL_OUT_OF_RANGE, f"notional out of range: {size} at {price} (IOC)")
-            return DONE
-        lots.take(units, size)
-        complete = lots.remaining_units == 0
-        if state.resting and not state.fills:
-            # The stream drops a re-sent event by its id only within its duplicate window: a
-            # redelivered order re-publishes everything, so its fills must not span longer.
-            state.expires_at_ms = min(state.expiry_ms, state.market_ms + self._resting_span_ms)
-        commission = self._models.fees.charge(state.fees, size, price)
-        state.notional += size * price
-        state.fills.append(Fill(
-            index=index, status=FULL if complete else PARTIAL, quantity=size, price=price,
-            intended_price=intended, quote=quote, delay_ms=state.delay_ms, market_ms=state.market_ms,
-            stamp_ms=state.stamp_base_ms + state.delay_ms, commission=num(commission),
-            slippage=num(order.sign * (price - intended), 12), filled_total=lots.filled, faults=tuple(state.faults),
-        ))
-        return DONE if complete else NEXT
+        return DONE if self._matching.execute(state, book, take) else NEXT
 
-    def _fill_units(self, state: OrderState) -> int | None:
-        """Units of the order this fill takes; None when the order ends instead."""
+    def _fill_units(self, state: OrderState, book: BookSide) -> ChildTake | None:
+        """What of the book this child fill takes; None when the order ends instead."""
         order, lots = state.order, state.lots
-        units = lots.remaining_units
+        take = ChildTake(0, lots.remaining_units, None)
         if order.force is not None and order.forced == FORCED_PARTIAL:
             units = min(max(lots.units_below(order.quantity * order.force.fill_ratio), 1), lots.total - 1)
             if units < 1:
                 state.end(CANCELLED, FORCED_PARTIAL_CODE,
                           f"forced partial ({FORCE_KEY}): {order.quantity} is one unit, which cannot be split")
                 return None
+            take = ChildTake(0, units, None)
         elif order.forced is None:
-            units = self._models.liquidity.units(units, state.quote, lots)
-        killed = order.time_in_force.short_at_arrival(units, lots)
+            take = self._matching.take(state, book, lots.remaining_units)
+        killed = order.time_in_force.short_at_arrival(take.units, lots)
         if killed is not None:
             state.end(CANCELLED, killed.code, killed.reason)
             return None
         cap = state.cap_units
-        state.random_partial = not state.fills and cap is not None and cap < units
-        return cap if state.random_partial and cap is not None else units
+        state.random_partial = not state.fills and cap is not None and cap < take.units
+        return replace(take, units=cap) if state.random_partial and cap is not None else take
 
     def _after_fill(self, state: OrderState) -> Flow:
         """After a partial fill: the rest cancelled now, or back for another fill later."""
@@ -359,8 +356,8 @@ class ExecutionSimulator:
         if not state.random_partial and self._models.liquidity.cancels_remainder:
             return Verdict(LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
         # Checked before the next fill's wait, so the cancel goes out with the last fill.
-        if len(state.fills) >= self._max_fills:
-            return Verdict(CHILD_FILL_LIMIT, f"remainder cancelled after {len(state.fills)} fills "
+        if state.children >= self._max_fills:
+            return Verdict(CHILD_FILL_LIMIT, f"remainder cancelled after {state.children} child fills "
                                              f"(SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
         return None
 
@@ -376,7 +373,7 @@ class ExecutionSimulator:
             corr_id=order.corr_id, order_id=order_id(order.corr_id), strategy_id=order.strategy_id,
             agent_id=order.agent_id, instrument=order.instrument, side=order.side, order_type=order.order_type,
             quantity=order.quantity, intent_ms=order.intent_ms, clock=self._clock, seeded=self._seeded,
-            price=order.price, stop_price=order.stop_price,
+            price=order.price, stop_price=order.stop_price, rounded_from=state.rounded_from,
         )
         return Execution(
             stream_seq=stream_seq, corr_id=order.corr_id, instrument=order.instrument, order_type=order.order_type,

@@ -5,7 +5,7 @@ Owns the joining of worker.market (quotes and crossings, a pure function of
 seed, instrument and time step) with worker.sessions (when each calendar
 trades). With SIMULATION_MARKET_SESSIONS=off every instrument trades at every
 instant (the 24/7 calendar), whatever its calendar says; the per-step volume
-still follows the calendar's typical session length.
+still follows the calendar (prices move in each calendar's trading time).
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ class SyntheticMarket:
     def __init__(self, seed: bytes, book: InstrumentBook, sessions_on: bool,
                  calendars: Callable[[str], TradingSessions] = trading_sessions) -> None:
         # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
-        # step's volume needs its session length even with sessions off.
+        # price paths run on the calendars' trading clocks even with sessions off.
         for calendar in sorted(book.calendars):
             calendars(calendar)
-        self.market = Market(seed, book, lambda calendar: calendars(calendar).typical_session_s)
+        self.market = Market(seed, book, calendars)
+        for symbol in sorted(book.listed):  # their trading clocks and volatility regimes (~0.3 s)
+            self.market.path(symbol)
         self._reference_ms = book.reference_ms
         self._calendars = calendars
         self._always_open = calendars(ALWAYS_OPEN)
@@ -52,11 +54,12 @@ class SyntheticMarket:
         # Quotes are constant within a step: the next one starts at the next step.
         return at_ms - (at_ms - self._reference_ms) % STEP_MS + STEP_MS
 
-    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool) -> int | None:
+    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
+                       side: str = "mid") -> int | None:
         if start_ms >= end_ms:
             return None
         intervals = self.sessions(instrument).open_intervals(start_ms, end_ms)
-        return self.market.first_crossing(instrument, start_ms, end_ms, level, above, intervals)
+        return self.market.first_crossing(instrument, start_ms, end_ms, level, above, intervals, side)
 
     def is_open(self, instrument: str, at_ms: int) -> bool:
         return self.sessions(instrument).is_open(at_ms)

@@ -84,10 +84,11 @@ CONFIGS = (
     GoldenConfig("per-unit-minimum", {"commission_model": "per_unit", "commission_per_unit": 0.01,
                                       "commission_min": 1.5, "partial_fill_chance": 0.5}),
     GoldenConfig("forced-off", {"forced_outcomes": False, "simulation_clock": "virtual"}),
-    GoldenConfig("signed", {"hmac_secret": SECRET, "replay_window_s": 60.0, "slippage_bps": 7.5,
+    GoldenConfig("signed", {"hmac_secret": SECRET, "replay_window_s": 60.0, "slippage_bps": 7.5, "slippage_model": "uniform",
                             "min_delay_ms": 0, "max_delay_ms": 50}),
+    GoldenConfig("off-grid-round", {"off_grid": "round", "simulation_clock": "virtual"}),
     GoldenConfig("gtc-short", {"gtc_horizon_days": 0.5, "simulation_clock": "virtual", "market_sessions": False,
-                               "idempotency_ttl_s": 600.0}),
+                               "idempotency_ttl_s": 600.0, "queue_model": "probabilistic"}),
 )
 
 
@@ -98,15 +99,13 @@ def settings_of(config: GoldenConfig) -> Settings:
 def _quantity(rng: random.Random, instrument: str) -> int | float:
     lot = BOOK.get(instrument).lot_size
     roll = rng.random()
-    if roll < 0.35:
-        return rng.choice((1, 2, 3, 5, 10, 25, 100))
-    if roll < 0.55:
-        return int(lot) * rng.choice((1, 2, 7, 40)) if float(lot).is_integer() else rng.choice((1, 4))
-    if roll < 0.75:
+    if roll < 0.85:  # whole lots, from one lot to large orders
+        lots = rng.choice((1, 1, 2, 3, 5, 10, 25, 100, 400, 2_000, 50_000))
+        size = lots * lot
+        return int(size) if float(size).is_integer() else round(size, 8)
+    if roll < 0.93:  # off the lot grid (rejected, or rounded down)
         return round(rng.uniform(0.001, 50.0), rng.choice((2, 5, 8)))
-    if roll < 0.9:
-        return rng.choice((1_000, 50_000, 2_000_000, 123_457))
-    return rng.choice((0.00000001, 1e6 + 0.5, 7.25))
+    return rng.choice((0.00000001, 1e6 + 0.5, 7.25, 123_457))
 
 
 def _intent_time(rng: random.Random) -> int:
@@ -121,11 +120,16 @@ def _iso(epoch_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
-def _level(rng: random.Random, reference: float, sign: int, away: bool) -> float:
+def _level(rng: random.Random, instrument: str, sign: int, away: bool) -> float:
     # A level a few percent either side of the reference price: some marketable or triggered at
-    # once, some reached later on the path, some never within the horizon.
+    # once, some reached later on the path, some never within the horizon. On the tick grid but
+    # one time in ten (rejected, or rounded passively).
+    info = BOOK.get(instrument)
     offset = rng.choice((0.0005, 0.002, 0.01, 0.03, 0.08)) * (1 if away else -1)
-    return round(reference * (1 + sign * offset), rng.choice((2, 4)))
+    level = info.reference_price * (1 + sign * offset)
+    if rng.random() < 0.1:
+        return round(level, 4)
+    return round(round(level / info.tick_size) * info.tick_size, 8)
 
 
 def intents(config: GoldenConfig) -> Iterator[tuple[RawIntent, str]]:
@@ -138,16 +142,15 @@ def intents(config: GoldenConfig) -> Iterator[tuple[RawIntent, str]]:
         side = rng.choice(("buy", "sell"))
         sign = 1 if side == "buy" else -1
         ts_ms = _intent_time(rng)
-        reference = BOOK.get(instrument).reference_price
         intent: dict[str, Any] = {
             "corr_id": corr_id, "strategy_id": f"strat_{n % 3}", "agent_id": f"agent_{n % 5}",
             "timestamp": _iso(ts_ms), "instrument": instrument, "side": side, "order_type": order_type,
             "quantity": _quantity(rng, instrument), "confidence": round(rng.random(), 3),
         }
         if order_type in ("limit", "stop_limit"):
-            intent["price"] = _level(rng, reference, -sign, rng.random() < 0.5)
+            intent["price"] = _level(rng, instrument, -sign, rng.random() < 0.5)
         if order_type in ("stop", "stop_limit"):
-            intent["stop_price"] = _level(rng, reference, sign, rng.random() < 0.5)
+            intent["stop_price"] = _level(rng, instrument, sign, rng.random() < 0.5)
         metadata: dict[str, Any] = {}
         tif = rng.choice(TIMES_IN_FORCE)
         if tif is not None:

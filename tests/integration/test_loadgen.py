@@ -43,7 +43,9 @@ def test_small_run_answers_everything_and_its_figures_add_up(topology, start_ser
     end_to_end = figures["latency_ms"]["end_to_end"]
     assert end_to_end["p50"] <= end_to_end["p99"] <= end_to_end["max"]
     assert figures["latency_ms"]["without_simulated_delay"]["p50"] < end_to_end["p50"]
-    assert 0 <= figures["slippage_bps"]["max"] <= 2.0
+    # Orders of at most 250,000 in notional pay the half spread and walk a few levels of the book:
+    # never better than the mid, never more than a few basis points beyond it.
+    assert 0 <= figures["slippage_bps"]["max"] <= 15.0
     assert 300 <= figures["achieved_send_rate_per_s"] <= 500
 
     page = (tmp_path / "report" / "index.html").read_text()

@@ -123,7 +123,8 @@ def test_each_fault_at_probability_one_is_marked_on_its_events_and_counted(
 
 def test_a_duplicated_fill_is_the_same_fill_twice_under_another_message_id(nats_server, topology, start_service):
     service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", FAULT_DUPLICATE_FILL_PROBABILITY="1")
-    bodies = [si.intent(f"dup-fill-{n}", instrument=instrument)
+    # One lot each: within the touch, one fill (then its duplicate).
+    bodies = [si.intent(f"dup-fill-{n}", instrument=instrument, quantity=si.in_lots(instrument, 1))
               for n, instrument in enumerate(("EURUSD", "AAPL", "BTC/USD", "SPY", "GLD"))]
     corr_ids = {b["corr_id"] for b in bodies}
     msgs = answered(nats_server.url, topology, bodies)
@@ -301,17 +302,17 @@ def test_a_gtc_limit_rests_and_is_stored_when_the_price_path_first_reaches_it(na
     book = load_instruments()
     market = Market(seed.encode(), book)
     now_ms = int(time.time() * 1000)
-    for offset_ms in range(0, 120_000, 1000):  # an intent time whose path makes a new low 2-10 s after arrival
+    for offset_ms in range(0, 120_000, 1000):  # an intent time whose ask makes a new low 2-10 s after arrival
         placed_ms = now_ms + offset_ms
         arrival = placed_ms + 100
         boundary = arrival - (arrival - book.reference_ms) % 1000 + 1000
         instants = [arrival] + [boundary + 1000 * k for k in range(10)]
-        mids = [market.quote("BTC/USD", t).mid for t in instants]
-        j = next((j for j in range(2, len(mids)) if mids[j] < min(mids[:j])), None)
+        asks = [market.quote("BTC/USD", t).ask for t in instants]
+        j = next((j for j in range(2, len(asks)) if asks[j] < min(asks[:j])), None)
         if j is not None:
             break
     assert j is not None
-    level = mids[j]  # a buy limit at the new low: every earlier step is above it
+    level = asks[j]  # a buy limit at the new low of the ask: every earlier ask is above it
     body = si.intent("rest-1", order_type="limit", side="buy", instrument="BTC/USD", quantity=0.25,
                      timestamp=iso_ms(placed_ms), metadata={"time_in_force": "GTC"})
     body["price"] = level
@@ -319,7 +320,7 @@ def test_a_gtc_limit_rests_and_is_stored_when_the_price_path_first_reaches_it(na
     msgs = run_async(read_outputs(nats_server.url, topology, 2, corr_ids={"rest-1"}, timeout_s=30), timeout_s=40)
     fill = next(m for m in msgs if m.subject == topology.fill_subject)
     body_out = validated(fill, topology)
-    assert body_out["fill_status"] == "full" and body_out["fill_price"] <= level
+    assert body_out["fill_status"] == "full" and body_out["fill_price"] == level  # a posted limit fills at it
     assert body_out["metadata"]["market_time"] == iso_ms(instants[j])  # the first crossing, not a step before
     assert body_out["execution_latency_ms"] == instants[j] - placed_ms
     intent_msg = run_async(stored_messages(nats_server.url, topology, topology.intent_subject))[-1]

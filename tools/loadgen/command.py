@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", default="market=4,limit=3,stop=2,stop_limit=1", help="order-type weights")
     parser.add_argument("--instruments", help="comma-separated instruments (default: a sample of FX, crypto, equities)")
     parser.add_argument("--sides", default="buy,sell", help="comma-separated sides")
-    parser.add_argument("--quantity", help="quantity range, MIN-MAX, in whole units (default: by --notional)")
+    parser.add_argument("--quantity", help="quantity range, MIN-MAX, in lots of each instrument (default: by --notional)")
     parser.add_argument("--notional", default="1000-250000",
                         help="order value range, MIN-MAX, at the instrument's reference price (default 1000-250000)")
     parser.add_argument("--invalid-share", type=float, default=0.0, help="share of intents made invalid on purpose")

@@ -74,7 +74,8 @@ def planned(options: LoadOptions) -> Iterator[PlannedIntent]:
         side = rng.choice(options.sides)
         instrument = rng.choice(options.instruments)
         if options.quantity_min is not None:
-            quantity: int | float = rng.randint(options.quantity_min, options.quantity_max or options.quantity_min)
+            lots = rng.randint(options.quantity_min, options.quantity_max or options.quantity_min)
+            quantity: int | float = si.in_lots(instrument, lots)
         else:
             log_low, log_high = math.log(options.notional_min), math.log(options.notional_max)
             quantity = si.quantity_for(instrument, math.exp(rng.uniform(log_low, log_high)))

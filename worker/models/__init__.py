@@ -7,8 +7,9 @@ worker at boot instead of surfacing in an order. Each model has one narrow
 method the execution pipeline (worker.simulator) calls:
 
     latency      LatencyModel.delay_ms(u, instrument)                 worker/models/latency.py
-    fill price   FillPriceModel.fill_price(quote, sign, size, ...)    worker/models/fill_price.py
-    liquidity    LiquidityModel.units(wanted, quote, lots)            worker/models/liquidity.py
+    book         BookDepth.side(quote, sign, instrument)              worker/models/book.py
+    liquidity    LiquidityModel.child(wanted, book, lots, ...)        worker/models/liquidity.py
+    fill price   FillPriceModel.executions(book, take, lots, ...)     worker/models/fill_price.py
     fees         FeeModel.charge(fees, fill_qty, fill_px)             worker/models/fees.py
 """
 
@@ -17,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import Settings
+from worker.models.book import BookDepth
 from worker.models.fees import BpsFee, FeeModel, PerUnitFee
-from worker.models.fill_price import FillPriceModel, SqrtImpact, UniformSlippage
+from worker.models.fill_price import BookWalk, FillPriceModel, SqrtImpact, UniformSlippage
 from worker.models.latency import LatencyModel, LognormalLatency, UniformLatency
-from worker.models.liquidity import LiquidityModel, ShareOfVolume, UnlimitedLiquidity
+from worker.models.liquidity import LiquidityModel, ShareOfBook, UnlimitedLiquidity
 
 __all__ = ["ExecutionModels", "build_models"]
 
@@ -28,6 +30,7 @@ __all__ = ["ExecutionModels", "build_models"]
 @dataclass(frozen=True, slots=True)
 class ExecutionModels:
     latency: LatencyModel
+    book: BookDepth
     fill_price: FillPriceModel
     liquidity: LiquidityModel
     fees: FeeModel
@@ -35,8 +38,8 @@ class ExecutionModels:
 
 def build_models(settings: Settings) -> ExecutionModels:
     return ExecutionModels(
-        latency=_latency(settings), fill_price=_fill_price(settings), liquidity=_liquidity(settings),
-        fees=_fees(settings),
+        latency=_latency(settings), book=BookDepth(settings.impact_coefficient), fill_price=_fill_price(settings),
+        liquidity=_liquidity(settings), fees=_fees(settings),
     )
 
 
@@ -49,6 +52,8 @@ def _latency(s: Settings) -> LatencyModel:
 
 
 def _fill_price(s: Settings) -> FillPriceModel:
+    if s.slippage_model == "book":
+        return BookWalk()
     if s.slippage_model == "sqrt_impact":
         return SqrtImpact(s.impact_coefficient)
     if s.slippage_model == "uniform":
@@ -60,7 +65,7 @@ def _liquidity(s: Settings) -> LiquidityModel:
     if s.liquidity_remainder not in ("fill", "cancel"):
         raise ValueError(f"unknown liquidity remainder policy {s.liquidity_remainder!r}")
     cancels = s.liquidity_remainder == "cancel"
-    return ShareOfVolume(s.liquidity_share, cancels) if s.liquidity_share > 0 else UnlimitedLiquidity(cancels)
+    return ShareOfBook(s.liquidity_share, cancels) if s.liquidity_share > 0 else UnlimitedLiquidity(cancels)
 
 
 def _fees(s: Settings) -> FeeModel:

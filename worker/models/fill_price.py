@@ -1,59 +1,90 @@
-"""Fill-price models: where an executing order fills against the quote, never worse than its limit.
+"""Fill-price models: the prices one child fill executes at, on the tick grid, never beyond a limit.
 
 Runs in the pool's worker processes (built once per worker by worker.models.build_models).
-Owns slippage (SIMULATION_SLIPPAGE_MODEL); s is the side's sign (+1 buy, -1 sell):
+Owns slippage (SIMULATION_SLIPPAGE_MODEL). A child fill takes a part of the book's
+side its order takes (worker/models/book.py, worker/models/liquidity.py); s is the
+side's sign (+1 buy, -1 sell), touch the ask for a buy and the bid for a sell:
 
-    uniform       the mid moved against the trader by u * SLIPPAGE_BPS, rounded to the
-                  instrument's decimals and never beyond the bound (then one decimal back
-                  toward the mid), at least one tick
-    sqrt_impact   the half spread plus square-root impact: price = mid * (1 + s *
-                  (half_spread + Y * daily_vol * sqrt(size / adv))), size being the child
-                  fill's quantity (SIMULATION_IMPACT_COEFFICIENT is Y)
+    book          the venue's rule: each level the child takes is its own execution at
+                  that level's price (touch + s * k * gap), all at the same instant; a
+                  child that takes more than depth_levels levels (unlimited liquidity)
+                  reports the rest as one execution at the deepest level it reaches
+    sqrt_impact   one execution at touch + s * ceil(mid * Y * daily_vol * sqrt(Q / adv)
+                  / tick) ticks, Q the PARENT order's quantity filled so far, this child
+                  included (SIMULATION_IMPACT_COEFFICIENT is Y)
+    uniform       one execution at touch + s * ceil(u * SLIPPAGE_BPS / 1e4 * mid / tick)
+                  ticks, u the fill's uniform draw: a stress setting
 
-A limit (limit and stop_limit orders) caps the price: a buy never pays more, a sell
-never receives less. The event's slippage is s * (fill_price - intended), intended
-being the limit for limit/stop_limit and the mid otherwise; positive is worse for
-the trader.
+Every price is a multiple of the tick, at the touch or beyond it (never inside the
+spread), at least one tick, and never beyond a limit (limit and stop_limit orders: a
+limit off the grid counts as the grid price on the trader's side of it). The event's
+slippage is s * (fill_price - intended), intended being the limit for limit/stop_limit
+and the mid otherwise; positive is worse for the trader.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from common.instruments import Instrument
-from worker.market import Quote
+from worker.models.book import BookSide
+from worker.models.liquidity import ChildTake
+from worker.quantities import Lots
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What a child fill's price may depend on besides the book."""
+
+    mid: float
+    instrument: Instrument
+    u: float  # the fill's slippage draw (worker.draws)
+    filled: float  # the parent order's quantity filled before this child
+    limit: float | None
 
 
 class FillPriceModel(ABC):
-    def fill_price(self, quote: Quote, sign: int, size: float, instrument: Instrument, decimals: int,
-                   u: float, limit: float | None) -> float:
-        """The price of a fill of `size` at `quote`, from slippage uniform `u`, capped by `limit`."""
-        slipped = self.slipped(quote, sign, size, instrument, decimals, u)
-        if limit is None:
-            return slipped
-        return min(limit, slipped) if sign > 0 else max(limit, slipped)
-
     @abstractmethod
-    def slipped(self, quote: Quote, sign: int, size: float, instrument: Instrument, decimals: int,
-                u: float) -> float:
-        """The price before any limit, rounded to `decimals`, at least one tick of them."""
+    def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
+        """(price, units of the order) of each execution of the child `take`, in book order."""
+
+    @staticmethod
+    def capped(book: BookSide, ticks: int, limit: float | None) -> float:
+        """A price in ticks on the grid, at least one tick, never beyond `limit`."""
+        if limit is not None:
+            bound = book.limit_ticks(limit)
+            ticks = min(ticks, bound) if book.sign > 0 else max(ticks, bound)
+        return book.on_grid(max(ticks, 1))
 
 
-class UniformSlippage(FillPriceModel):
-    def __init__(self, slippage_bps: float) -> None:
-        if slippage_bps < 0:
-            raise ValueError(f"slippage_bps must not be negative, not {slippage_bps}")
-        self._slip = slippage_bps / 1e4
+class BookWalk(FillPriceModel):
+    def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
+        return [(self.capped(book, book.price_ticks(level), pricing.limit), units)
+                for level, units in walk(book, take, lots, pricing.instrument.depth_levels)]
 
-    def slipped(self, quote: Quote, sign: int, size: float, instrument: Instrument, decimals: int,
-                u: float) -> float:
-        mid = quote.mid
-        bound = mid * self._slip
-        price = round(mid + sign * bound * u, decimals)
-        if sign * (price - mid) > bound:
-            price = round(price - sign * 10.0**-decimals, decimals)
-        return max(price, 10.0**-decimals)
+
+def walk(book: BookSide, take: ChildTake, lots: Lots, max_levels: int) -> list[tuple[int, int]]:
+    """(level, units) of each level the child takes: from `take.start` units deep, level by level;
+    what lies past take.last_level, or past `max_levels` executions, goes in one at the deepest."""
+    unit = float(lots.unit)
+    out: list[tuple[int, int]] = []
+    pos, end, last = take.start, take.start + take.units, take.last_level
+    level = book.level_of(pos * unit)
+    while pos < end:
+        if (last is not None and level >= last) or len(out) == max_levels - 1:
+            deepest = max(level, book.level_of((end - 1) * unit))
+            out.append((deepest if last is None else min(deepest, last), end - pos))
+            break
+        top = min(end, lots.units_below(book.depth_through(level)))
+        if top > pos:
+            out.append((level, top - pos))
+            pos = top
+            level += 1
+        else:  # levels thinner than one unit of the order: on to the one that completes it
+            level = max(level + 1, book.level_of((pos + 1) * unit) - 1)
+    return out
 
 
 class SqrtImpact(FillPriceModel):
@@ -62,13 +93,27 @@ class SqrtImpact(FillPriceModel):
             raise ValueError(f"impact_coefficient must not be negative, not {impact_coefficient}")
         self._y = impact_coefficient
 
-    def cost(self, quote: Quote, size: float, instrument: Instrument) -> float:
-        """Fraction of the mid paid beyond it (half spread + square-root impact)."""
-        half_spread = (quote.ask - quote.bid) / 2 / quote.mid
-        return half_spread + self._y * instrument.daily_volatility * math.sqrt(size / instrument.adv)
+    def impact(self, mid: float, quantity: float, instrument: Instrument) -> float:
+        """Price beyond the touch for a parent order of `quantity` (before rounding to ticks)."""
+        return mid * self._y * instrument.daily_volatility * math.sqrt(quantity / instrument.adv)
 
-    def slipped(self, quote: Quote, sign: int, size: float, instrument: Instrument, decimals: int,
-                u: float) -> float:
-        cost = self.cost(quote, float(size), instrument)
-        tick = 10.0**-decimals
-        return max(round(quote.mid * (1.0 + sign * cost), decimals), tick)
+    def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
+        quantity = pricing.filled + float(lots.size(take.units))
+        ticks = _whole_ticks(self.impact(pricing.mid, quantity, pricing.instrument), book.tick)
+        return [(self.capped(book, book.touch_ticks + book.sign * ticks, pricing.limit), take.units)]
+
+
+class UniformSlippage(FillPriceModel):
+    def __init__(self, slippage_bps: float) -> None:
+        if slippage_bps < 0:
+            raise ValueError(f"slippage_bps must not be negative, not {slippage_bps}")
+        self._slip = slippage_bps / 1e4
+
+    def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
+        ticks = _whole_ticks(pricing.u * self._slip * pricing.mid, book.tick)
+        return [(self.capped(book, book.touch_ticks + book.sign * ticks, pricing.limit), take.units)]
+
+
+def _whole_ticks(amount: float, tick: float) -> int:
+    """`amount` of price in whole ticks, rounded up (away from the trader); bounded for absurd orders."""
+    return math.ceil(min(amount / tick, 1e300) - 1e-9)

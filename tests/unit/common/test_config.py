@@ -128,7 +128,10 @@ def test_realism_settings_are_parsed():
     assert (s.commission_model, s.commission_per_unit, s.commission_min) == ("per_unit", 0.005, 1)
     assert s.market_sessions is False and s.output_subjects["order_update"] == "x.order_update"
     defaults = load_settings({})
-    assert (defaults.slippage_model, defaults.latency_model, defaults.commission_model) == ("uniform", "uniform", "bps")
+    assert (defaults.slippage_model, defaults.latency_model, defaults.commission_model) == ("book", "uniform", "bps")
+    assert (defaults.queue_model, defaults.queue_fill_chance) == ("risk_averse", 0.5)
+    queue = load_settings({"SIMULATION_QUEUE_MODEL": "probabilistic", "SIMULATION_QUEUE_FILL_CHANCE": "0.3"})
+    assert (queue.queue_model, queue.queue_fill_chance) == ("probabilistic", 0.3)
     assert defaults.market_sessions is True and defaults.liquidity_share == 1.0 and defaults.max_child_fills == 10
 
 
@@ -137,7 +140,7 @@ def test_realism_settings_are_parsed():
     ("SIMULATION_LIQUIDITY_SHARE", "-1"), ("SIMULATION_LIQUIDITY_REMAINDER", "keep"),
     ("SIMULATION_MAX_CHILD_FILLS", "0"), ("SIMULATION_COMMISSION_MODEL", "flat"),
     ("SIMULATION_COMMISSION_MIN", "-2"), ("SIMULATION_MARKET_SESSIONS", "maybe"),
-    ("SIMULATION_LATENCY_SIGMA", "nan"),
+    ("SIMULATION_LATENCY_SIGMA", "nan"), ("SIMULATION_QUEUE_MODEL", "fifo"), ("SIMULATION_QUEUE_FILL_CHANCE", "1.5"),
 ])
 def test_bad_realism_values_name_their_variable(variable, value):
     with pytest.raises(ConfigError) as err:
@@ -174,3 +177,12 @@ def test_bad_scale_out_values_name_their_variable(env, variable):
     with pytest.raises(ConfigError) as err:
         load_settings(env)
     assert err.value.variable == variable
+
+
+def test_off_grid_defaults_to_reject_and_takes_round_or_accept():
+    assert load_settings({}).off_grid == "reject"
+    assert load_settings({"SIMULATION_OFF_GRID": "Round"}).off_grid == "round"
+    assert load_settings({"SIMULATION_OFF_GRID": "accept"}).off_grid == "accept"
+    with pytest.raises(ConfigError) as err:
+        load_settings({"SIMULATION_OFF_GRID": "snap"})
+    assert err.value.variable == "SIMULATION_OFF_GRID"

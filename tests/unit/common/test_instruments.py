@@ -135,3 +135,22 @@ def test_shipped_file_is_in_the_package():
 def test_sizes_finer_than_the_wire_are_refused(field, value):
     with pytest.raises(InstrumentsError, match=field):
         parse_instruments({"defaults": GOOD_DEFAULTS, "instruments": {"DUST": {field: value}}})
+
+
+def test_the_books_fields_default_when_no_table_gives_them():
+    book = parse_instruments({"defaults": GOOD_DEFAULTS, "instruments": {
+        "THIN": {"adv": 5e4}, "DEEP": {"touch_depth": 750, "depth_levels": 5, "depth_recovery_s": 4.5}}})
+    unknown, thin, deep = book.get("ANY"), book.get("THIN"), book.get("DEEP")
+    assert (unknown.touch_depth, unknown.depth_levels, unknown.depth_recovery_s) == (100.0, 20, 30.0)  # adv / 10,000
+    assert thin.touch_depth == 5.0  # its own adv's, not the defaults'
+    assert (deep.touch_depth, deep.depth_levels, deep.depth_recovery_s) == (750.0, 5, 4.5)
+    shipped = load_instruments()
+    assert shipped.get("ES_F").touch_depth == 200 and shipped.get("AAPL").touch_depth == 3_000
+    assert 1 <= shipped.get("BTC/USD").touch_depth <= 5
+
+
+@pytest.mark.parametrize("field, value", [("depth_levels", 0), ("depth_levels", 2.5), ("depth_levels", 1001),
+                                          ("touch_depth", 0), ("depth_recovery_s", -1)])
+def test_bad_book_fields_are_refused(field, value):
+    with pytest.raises(InstrumentsError, match=field):
+        parse_instruments({"defaults": GOOD_DEFAULTS, "instruments": {"X": {field: value}}})

@@ -1,5 +1,6 @@
-"""worker.market: quotes are a pure function of (seed, instrument, second), and the price
-process has the volatility and band the instruments file gives it (checked statistically)."""
+"""worker.market: quotes are a pure function of (seed, instrument, second), on the tick grid,
+with the reference price at the reference time and the volatility and volume the instruments file
+gives (the price process's statistics: test_price_process_statistics.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from common.instruments import load_instruments
-from worker.market import PRICE_MEMORY_DAYS, Market, Quote, price_band, tick_decimals
+from worker.market import Market, Quote, log_price_std, tick_decimals
+from worker.sessions import trading_sessions
 
 BOOK = load_instruments()
 T0 = 1_764_081_000_123  # 2025-11-25T14:30:00.123Z
 DAY_MS = 86_400_000
-# Far enough apart that two samples share no Brownian increment (the price forgets after 20 days).
-INDEPENDENT_MS = (PRICE_MEMORY_DAYS + 1) * DAY_MS
 # A test of a distribution fails only below this p-value (fixed seeds: the verdict never flips).
 P_MIN = 0.001
 
@@ -81,61 +81,65 @@ def test_quote_shape_ticks_and_spread(instrument):
         assert spread_ticks == max(1, round(q.mid * info.spread_bps / 1e4 / tick))
 
 
-def test_reference_price_holds_at_the_centre_of_the_band():
-    """Across seeds, the log mid at any instant is centred on log reference_price with the band's spread."""
-    info = BOOK.get("AAPL")
-    logs = [math.log(Market(f"seed{i}".encode(), BOOK).quote("AAPL", BOOK.reference_ms).mid / info.reference_price)
-            for i in range(600)]
-    band = price_band(info)
-    assert stats.kstest([x / band for x in logs], "norm").pvalue > P_MIN
+@pytest.mark.parametrize("seed", [b"seed", b"other", b"", b"x" * 40])
+def test_reference_price_holds_at_the_reference_time(seed):
+    """The fair price is reference_price exactly: the quoted mid is within half a tick of it."""
+    m = Market(seed, BOOK)
+    for symbol, info in sorted(BOOK.listed.items()):
+        mid = m.quote(symbol, BOOK.reference_ms).mid
+        assert abs(mid - info.reference_price) <= info.tick_size / 2 + 1e-9 * info.reference_price, symbol
 
 
-@pytest.mark.parametrize("instrument", ["AAPL", "EURUSD", "SOL/USD"])
-def test_daily_log_returns_have_the_configured_volatility(instrument):
-    """24-hour log returns are normal with standard deviation daily_volatility (KS test, 800 samples)."""
+def test_prices_spread_like_a_random_walk_across_seeds():
+    """A year after the reference time the log price's standard deviation across seeds is
+    daily_volatility * sqrt(trading days) (BTC/USD: 365 a year); a random walk's, not a band's."""
+    info = BOOK.get("BTC/USD")
+    year = 365 * DAY_MS
+    logs = [math.log(Market(f"seed{i}".encode(), BOOK).quote("BTC/USD", BOOK.reference_ms + year).mid
+                     / info.reference_price) for i in range(400)]
+    # 400 samples: the sample standard deviation is within 15 % of the truth far beyond 3 sigma.
+    assert statistics.pstdev(logs) == pytest.approx(log_price_std(info, 365), rel=0.15)
+
+
+@pytest.mark.parametrize("instrument", ["BTC/USD", "SOL/USD"])
+def test_day_and_minute_returns_have_the_configured_volatility(instrument):
+    """24/7 instruments: a day's log return has standard deviation daily_volatility on average over
+    regimes, a minute's sqrt(1/1440) of it (800 samples 13 days apart over the calendars' years,
+    where the volatility regime runs)."""
     info = BOOK.get(instrument)
     m = Market(b"vol-test", BOOK)
-    returns = []
+    day, minute = [], []
     for k in range(800):
-        t = T0 + k * INDEPENDENT_MS
-        returns.append(math.log(m.quote(instrument, t + DAY_MS).mid / m.quote(instrument, t).mid))
-    scaled = [r / info.daily_volatility for r in returns]
-    assert stats.kstest(scaled, "norm").pvalue > P_MIN
-    assert statistics.pstdev(returns) == pytest.approx(info.daily_volatility, rel=0.1)
-    # A minute's return: sqrt(1/1440) of a day's (GBM scaling), within the rounding to ticks.
-    minute = [math.log(m.quote(instrument, T0 + k * INDEPENDENT_MS + 60_000).mid
-                       / m.quote(instrument, T0 + k * INDEPENDENT_MS).mid)
-              for k in range(800)]
-    assert statistics.pstdev(minute) == pytest.approx(info.daily_volatility / math.sqrt(1440), rel=0.15)
+        t = T0 - 15 * 365 * DAY_MS + k * 13 * DAY_MS
+        day.append(math.log(m.quote(instrument, t + DAY_MS).mid / m.quote(instrument, t).mid))
+        minute.append(math.log(m.quote(instrument, t + 60_000).mid / m.quote(instrument, t).mid))
+    # The volatility regime widens the sample's spread (vol_of_vol 0.6): 15 % holds far beyond 3 sigma.
+    assert statistics.pstdev(day) == pytest.approx(info.daily_volatility, rel=0.15)
+    assert statistics.pstdev(minute) == pytest.approx(info.daily_volatility / math.sqrt(1440), rel=0.2)
+    # Fat tails: far from a normal's kurtosis.
+    assert stats.kurtosis(day) > 0.3
 
 
-def test_over_long_spans_the_price_stays_in_its_band():
+def test_volume_per_step_follows_volatility_and_lots():
+    """A step's volume is adv times its share of the day's variance times (0.5 + u), in whole lots:
+    flat through the day for 24/7 (uniform around its mean), U-shaped for a NYSE stock."""
+    m = Market(b"seed", BOOK, trading_sessions)
     info = BOOK.get("BTC/USD")
-    m = Market(b"band-test", BOOK)
-    band = price_band(info)
-    logs = [math.log(m.quote("BTC/USD", T0 + k * INDEPENDENT_MS).mid / info.reference_price) for k in range(800)]
-    assert stats.kstest([x / band for x in logs], "norm").pvalue > P_MIN
-    # Ten years on, the same band: no drift.
-    later = [math.log(m.quote("BTC/USD", T0 + 3650 * DAY_MS + k * INDEPENDENT_MS).mid / info.reference_price)
-             for k in range(800)]
-    assert stats.kstest([x / band for x in later], "norm").pvalue > P_MIN
-
-
-def test_volume_per_step_follows_adv_and_lots():
-    session_s = {"XNYS": 23_400.0}
-    m = Market(b"seed", BOOK, lambda calendar: session_s.get(calendar, 86_400.0))
-    for instrument, day_s in (("AAPL", 23_400.0), ("BTC/USD", 86_400.0), ("EURUSD", 86_400.0)):
-        info = BOOK.get(instrument)
-        per_step = info.adv / day_s
-        ratios = []
-        for k in range(2000):
-            volume = m.quote(instrument, T0 + 1000 * k).volume
-            lots = volume / info.lot_size
-            assert abs(lots - round(lots)) < 1e-6 and lots >= 1
-            ratios.append(volume / per_step)
-        # (0.5 + v) with v uniform, floored to whole lots.
-        assert min(ratios) >= 0.5 - info.lot_size / per_step and max(ratios) < 1.5
-        assert stats.kstest([r - 0.5 for r in ratios], "uniform").pvalue > P_MIN
+    volumes = [m.quote("BTC/USD", T0 + 1000 * k).volume for k in range(2000)]
+    for volume in volumes:
+        lots = volume / info.lot_size
+        assert abs(lots - round(lots)) < 1e-6 and lots >= 1
+    mean = statistics.fmean(volumes)
+    assert stats.kstest([v / mean - 0.5 for v in volumes], "uniform").pvalue > P_MIN
+    # AAPL on a session (2025-11-25, 14:30Z open): the first and last half hours trade more than midday.
+    open_ms = 1_764_081_000_000
+    def traded(start_min: int, end_min: int) -> float:
+        return sum(m.quote("AAPL", open_ms + 60_000 * k).volume for k in range(start_min, end_min))
+    first, midday, last = traded(0, 30), traded(165, 195), traded(360, 390)
+    assert first > 2 * midday and last > 2 * midday
+    # A day's volume is about adv (times the day's volatility multiplier, mean 1).
+    day = sum(m.quote("AAPL", open_ms + 10_000 * k).volume for k in range(0, 2340)) * 10
+    assert 0.3 * BOOK.get("AAPL").adv < day < 3 * BOOK.get("AAPL").adv
 
 
 def test_unknown_symbol_price_is_hashed_from_its_name_not_the_seed():

@@ -1,5 +1,5 @@
-"""worker.market's block construction and crossing search: blocks are exact random-walk bridges
-(checked statistically across block edges), the same however they are built, and
+"""worker.market's paths and crossing search: blocks are exact bridges of a Brownian motion in
+trading time (checked statistically across block edges), the same however they are built, and
 first_crossing answers what a step-by-step scan of quote() answers."""
 
 from __future__ import annotations
@@ -15,25 +15,25 @@ import pytest
 from scipy import stats
 
 from common.instruments import load_instruments
-from worker.market import BLOCK, PRICE_MEMORY_DAYS, Market
+from worker.brownian_path import BrownianPath
+from worker.market import BLOCK, Market
 from worker.portable_math import cos_sin_turn as _cos_sin_turn
 from worker.portable_math import log_unit as _log_unit
 
 BOOK = load_instruments()
 REF = BOOK.reference_ms
 DAY_MS = 86_400_000
-H = PRICE_MEMORY_DAYS * 86_400
 P_MIN = 0.001  # fixed seeds: the verdict of a distribution test never flips
 INSTRUMENTS = ("EURUSD", "USDJPY", "AAPL", "BTC/USD", "ES_F", "GC_F", "ZZTOP")
 
 
 def brute_force(market: Market, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
-                intervals: list[tuple[int, int]] | None = None) -> int | None:
+                intervals: list[tuple[int, int]] | None = None, side: str = "mid") -> int | None:
     """The definition: the first instant, step by step, whose quote crosses."""
     for opens, closes in sorted(intervals) if intervals is not None else [(start_ms, end_ms)]:
         t, hi = max(opens, start_ms), min(closes, end_ms)
         while t < hi:
-            mid = market.quote(instrument, t).mid
+            mid = getattr(market.quote(instrument, t), side)
             if (mid >= level) if above else (mid <= level):
                 return t
             t = REF + ((t - REF) // 1000 + 1) * 1000  # the next step's start
@@ -42,6 +42,11 @@ def brute_force(market: Market, instrument: str, start_ms: int, end_ms: int, lev
 
 def step_ms(step: int, offset: int = 0) -> int:
     return REF + step * 1000 + offset
+
+
+def clock_time(path: BrownianPath, n0: int, n1: int) -> float:
+    """The trading time between steps n0 and n1 on the path's clock (the variance of B's increment)."""
+    return path.clock.at_ms(step_ms(n1)) - path.clock.at_ms(step_ms(n0))
 
 
 # -- the path ------------------------------------------------------------------------------
@@ -63,8 +68,9 @@ def test_box_muller_functions_are_accurate():
 def test_path_bits_do_not_depend_on_numpy_simd_kernels():
     """Another worker or instance on a CPU without AVX-512 computes the same bits."""
     code = ("import hashlib; from common.instruments import load_instruments; from worker.market import Market;"
-            "w, v = Market(b's', load_instruments()).path('AAPL').build(list(range(-20, 20)), volume=True);"
-            "print(hashlib.sha256(w.tobytes() + v.tobytes()).hexdigest())")
+            "p = Market(b's', load_instruments()).path('AAPL');"
+            "w, v, d = p.own.build(list(range(-20, 20)), draws=True); f = p.factor.build([-3, 5], draws=False)[0];"
+            "print(hashlib.sha256(w.tobytes() + v.tobytes() + d.tobytes() + f.tobytes()).hexdigest())")
     digests = set()
     for disabled in ("", "X86_V4 AVX512_ICL AVX512_SKX AVX512F"):
         env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
@@ -76,39 +82,42 @@ def test_path_bits_do_not_depend_on_numpy_simd_kernels():
 
 
 def test_blocks_built_together_equal_blocks_built_alone():
-    path = Market(b"s", BOOK).path("AAPL")
+    path = Market(b"s", BOOK).path("AAPL").own
     for js in ([-3, -2, -1, 0, 1, 2], list(range(5000, 5040)), [-(10**8), 7, 10**8]):
-        together, draws = path.build(js, volume=True)
-        alone = [path.build([j], volume=True) for j in js]
-        assert np.array_equal(together, np.concatenate([w for w, _ in alone]))
-        assert np.array_equal(draws, np.concatenate([v for _, v in alone]))
+        together, variances, draws = path.build(js, draws=True)
+        alone = [path.build([j], draws=True) for j in js]
+        assert np.array_equal(together, np.concatenate([w for w, _, _ in alone]))
+        assert np.array_equal(variances, np.concatenate([v for _, v, _ in alone]))
+        assert np.array_equal(draws, np.concatenate([d for _, _, d in alone]))
         # The first BLOCK words are the same whether or not the volume draws are asked for.
-        assert np.array_equal(path.build(js, volume=False)[0], together)
+        assert np.array_equal(path.build(js, draws=False)[0], together)
 
 
 def test_block_edges_are_the_hashed_nodes():
-    """W at a block edge is the midpoint construction's node, and each block ends where the next begins."""
-    fresh = Market(b"s", BOOK).path("EURUSD")
-    path = Market(b"s", BOOK).path("EURUSD")
+    """B at a block edge is the midpoint construction's node, and each block ends where the next begins."""
+    fresh = Market(b"s", BOOK).path("EURUSD").own
+    path = Market(b"s", BOOK).path("EURUSD").own
     for j in (-5, -1, 0, 1, 2, 12_345, -987_654):
-        w = path.block(j)[0]
+        w, variances, _ = path.block(j)
         assert w.item(0) == fresh.node(j * BLOCK)
-        assert path.brownian((j + 1) * BLOCK) == fresh.node((j + 1) * BLOCK)
-        assert abs(w.item(BLOCK - 1) - path.brownian((j + 1) * BLOCK)) < 6  # one N(0, 1) step
-    assert path.brownian(0) == 0.0
+        assert path.at((j + 1) * BLOCK) == fresh.node((j + 1) * BLOCK)
+        last_step = math.sqrt(variances.item(BLOCK - 1))
+        assert abs(w.item(BLOCK - 1) - path.at((j + 1) * BLOCK)) <= 6 * last_step  # one step
+    assert path.at(0) == 0.0
 
 
 def test_steps_are_independent_unit_normals_across_block_edges():
-    """Steps just before, at and after a block edge are N(0, 1) and uncorrelated."""
+    """Steps just before, at and after a block edge, over the square root of their clock time, are
+    N(0, 1) and uncorrelated."""
     rng = random.Random(11)
-    path = Market(b"law", BOOK).path("BTC/USD")
+    path = Market(b"law", BOOK).path("BTC/USD").own
     samples = 1500
-    steps = {k: [] for k in (-2, -1, 0, 1)}  # step k: W(a + k + 1) - W(a + k), a a block edge
+    steps = {k: [] for k in (-2, -1, 0, 1)}  # step k: B(a + k + 1) - B(a + k), a a block edge
     for _ in range(samples):
         a = rng.randrange(-(10**7), 10**7) * BLOCK
-        w = [path.brownian(a + k) for k in range(-2, 3)]
+        w = [path.at(a + k) for k in range(-2, 3)]
         for k in steps:
-            steps[k].append(w[k + 3] - w[k + 2])
+            steps[k].append((w[k + 3] - w[k + 2]) / math.sqrt(clock_time(path, a + k, a + k + 1)))
     for k, xs in steps.items():
         assert stats.kstest(xs, "norm").pvalue > P_MIN, k
     for k in (-2, -1, 0):
@@ -118,13 +127,15 @@ def test_steps_are_independent_unit_normals_across_block_edges():
 
 @pytest.mark.parametrize("span", [1, 7, 513, BLOCK, 1500, 5 * BLOCK + 3])
 def test_increments_have_the_variance_of_their_span(span):
-    """W(n + m) - W(n) ~ N(0, m) for n anywhere, m within or across block edges."""
+    """B(n + m) - B(n) ~ N(0, tau(n + m) - tau(n)) for n anywhere (open, closed, within the calendar's
+    range and beyond it), m within or across block edges."""
     rng = random.Random(span)
-    path = Market(b"law", BOOK).path("AAPL")
+    path = Market(b"law", BOOK).path("AAPL").own
     xs = []
-    for _ in range(1200):
-        n = rng.randrange(-(10**10), 10**10)
-        xs.append((path.brownian(n + span) - path.brownian(n)) / math.sqrt(span))
+    for k in range(1200):
+        far = 10**10 if k % 2 else 4 * 10**8  # centuries away, or within the calendar's years
+        n = rng.randrange(-far, far)
+        xs.append((path.at(n + span) - path.at(n)) / math.sqrt(clock_time(path, n, n + span)))
     assert stats.kstest(xs, "norm").pvalue > P_MIN
     assert np.var(xs) == pytest.approx(1.0, abs=0.15)
 
@@ -162,7 +173,7 @@ def test_first_crossing_matches_a_step_by_step_scan():
     for case in range(160):
         instrument = rng.choice(INSTRUMENTS)
         step = rng.randrange(-400 * 86_400, 400 * 86_400)
-        if case % 4 == 0:  # start just before a block edge, or before where n - H meets one
+        if case % 4 == 0:  # start just before a block edge, or half a block before one
             step = (step // BLOCK) * BLOCK - rng.randrange(1, 40) + (BLOCK // 2 if case % 8 == 0 else 0)
         start = step_ms(step, rng.randrange(1000))
         end = start + rng.choice((1, 999, 1000, 1001, 30_000, 700_000, 2_500_000))
@@ -180,6 +191,50 @@ def test_first_crossing_matches_a_step_by_step_scan():
     assert found > 40 and none > 40
 
 
+# SOL/USD quotes a spread of dozens of ticks: the ask and the bid are far from the mid.
+SIDE_INSTRUMENTS = ("EURUSD", "AAPL", "BTC/USD", "ES_F", "SOL/USD", "ZZTOP")
+
+
+@pytest.mark.parametrize("side", ["bid", "ask"])
+def test_first_crossing_of_the_bid_or_the_ask_matches_a_step_by_step_scan(side):
+    """A resting order waits on the touch (a buy limit for the ask, a sell limit for the bid): the
+    search answers what a step-by-step scan of the quote's bid or ask answers, levels between the
+    mid and the touch included."""
+    rng = random.Random(f"touch-{side}")
+    scanner = Market(b"touch", BOOK)
+    checker = Market(b"touch", BOOK)
+    found = none = between = 0
+    for case in range(120):
+        instrument = rng.choice(SIDE_INSTRUMENTS)
+        start = step_ms(rng.randrange(-400 * 86_400, 400 * 86_400), rng.randrange(1000))
+        end = start + rng.choice((1, 1000, 30_000, 700_000))
+        above = rng.random() < 0.5
+        q = checker.quote(instrument, start)
+        tick = BOOK.get(instrument).tick_size
+        base = rng.choice((q.mid, q.bid, q.ask, getattr(q, side)))
+        level = base + (1 if above else -1) * tick * rng.choice((0, 0.5, 1, 2, 5, 20, 1e6))
+        between += min(q.bid, q.ask) < level < max(q.bid, q.ask)
+        want = brute_force(checker, instrument, start, end, level, above, side=side)
+        assert scanner.first_crossing(instrument, start, end, level, above, side=side) == want, (
+            case, instrument, start, end, level, above)
+        assert scanner.first_crossing(instrument, start, end, level, above, side=side) == want
+        found += want is not None
+        none += want is None
+    assert found > 30 and none > 30 and between > 5
+
+
+def test_the_bid_and_the_ask_cross_a_level_between_them_at_different_instants():
+    """A level between the bid and the mid: the bid reaches it (from below) later than the mid."""
+    m = Market(b"touch", BOOK)
+    start = step_ms(77_777)
+    q = m.quote("SOL/USD", start)
+    level = round((q.bid + q.mid) / 2, 3)
+    at_mid = m.first_crossing("SOL/USD", start, start + DAY_MS, level, True)
+    at_bid = m.first_crossing("SOL/USD", start, start + DAY_MS, level, True, side="bid")
+    assert at_mid == start and at_bid is not None and at_bid > start
+    assert at_bid == brute_force(m, "SOL/USD", start, start + DAY_MS, level, True, side="bid")
+
+
 def test_crossing_at_the_first_step_is_the_arrival_instant():
     m = Market(b"s", BOOK)
     start = step_ms(1_000, 637)  # mid-step: that step counts from the arrival on
@@ -192,7 +247,7 @@ def test_crossing_at_the_first_step_is_the_arrival_instant():
 
 @pytest.mark.parametrize("edge_offset", [0, -1, BLOCK // 2, BLOCK // 2 - 1])
 def test_crossing_exactly_at_a_block_edge(edge_offset):
-    """A crossing at a block's first or last step, or where n - H meets a block edge (H = 512 mod BLOCK)."""
+    """A crossing at a block's first or last step, or half a block in."""
     m = Market(b"edge", BOOK)
     instrument = "BTC/USD"
     for j in range(1, 400):
@@ -202,8 +257,6 @@ def test_crossing_exactly_at_a_block_edge(edge_offset):
             break
     else:
         pytest.fail("no block edge with a fresh high in 400 blocks")
-    if edge_offset >= BLOCK // 2 - 1:  # n - H is a block's first step or its last
-        assert (target - H) % BLOCK in (0, BLOCK - 1)
     start = step_ms(target - 29, 250)
     fresh = Market(b"edge", BOOK)
     assert fresh.first_crossing(instrument, start, start + DAY_MS, mids[0], True) == step_ms(target)

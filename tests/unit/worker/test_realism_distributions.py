@@ -52,62 +52,66 @@ def test_partial_fill_share_and_remainder_half_fills_half_cancels(chance):
 def test_partial_split_ratio_is_uniform_between_tenth_and_nine_tenths():
     sim = make_sim(partial_fill_chance=1.0)
     quantity = 10**8  # whole units: the truncation to a unit is 1e-8 of the order
-    ratios = [run(sim, f"sr{i}", instrument="AAPL", quantity=quantity)[1][0]["fill_quantity"] / quantity
+    ratios = [_first_child(run(sim, f"sr{i}", instrument="AAPL", quantity=quantity)[1]) / quantity
               for i in range(3000)]
     assert 0.1 - 1e-8 <= min(ratios) and max(ratios) <= 0.9
     assert stats.kstest(ratios, "uniform", args=(0.1, 0.8)).pvalue > ALPHA
 
 
+def _first_child(fills) -> float:
+    """The quantity of an order's first child fill (one fill per level of the book it took)."""
+    return sum(f["fill_quantity"] for f in fills
+               if f["execution_latency_ms"] == fills[0]["execution_latency_ms"] and f["fill_status"] != "cancelled")
+
+
 # -- slippage -------------------------------------------------------------------------------
 
 
+def _touch(fill, sign: int) -> float:
+    return fill["market_data"]["ask" if sign > 0 else "bid"]
+
+
 @pytest.mark.parametrize("side,sign", [("buy", 1), ("sell", -1)])
-def test_uniform_slippage_is_uniform_up_to_the_bound_and_against_the_trader(side, sign):
+def test_uniform_slippage_is_uniform_in_whole_ticks_beyond_the_touch_up_to_the_bound(side, sign):
     bps = 5.0
-    sim = make_sim(slippage_bps=bps)
+    sim = make_sim(slippage_model="uniform", slippage_bps=bps)
+    tick = BOOK.get("BTC/USD").tick_size
     shares = []
     for i in range(4000):
-        # BTC/USD near 96,900 priced at 0.001: the rounding is 2e-6 of the 48 USD bound.
+        # BTC/USD near 96,900 on a 0.01 grid: the 48 USD bound is ~4,800 ticks.
         fill = run(sim, f"us{side}{i}", instrument="BTC/USD", side=side, quantity=0.5)[1][0]
         mid = fill["market_data"]["mid"]
-        assert sign * (fill["fill_price"] - mid) >= 0 and fill["slippage"] >= 0  # the trader pays
-        assert sign * (fill["fill_price"] - mid) <= mid * bps / 1e4
-        assert 0 <= fill["metadata"]["slippage_bps"] <= bps
-        shares.append(fill["metadata"]["slippage_bps"] / bps)
+        beyond = sign * (fill["fill_price"] - _touch(fill, sign)) / tick
+        assert abs(beyond - round(beyond)) < 1e-6 and fill["slippage"] > 0  # the trader pays
+        assert 0 <= round(beyond) <= math.ceil(mid * bps / 1e4 / tick)
+        shares.append(round(beyond) / (mid * bps / 1e4 / tick))
     assert stats.kstest(shares, "uniform").pvalue > ALPHA
 
 
-def test_uniform_slippage_is_the_drawn_share_rounded_and_never_beyond_the_bound():
-    # EURUSD mids have 6 decimals and a 2 bps bound is ~207 of them: rounding is visible.
-    sim = make_sim(slippage_bps=2.0)
-    half_decimal = 0.5 * 10.0 ** -sim.market.decimals("EURUSD")
+def test_uniform_slippage_is_the_drawn_share_rounded_up_to_a_tick():
+    sim = make_sim(slippage_model="uniform", slippage_bps=2.0)
+    tick = BOOK.get("EURUSD").tick_size
     for i in range(200):
         fill = run(sim, f"rt{i}", instrument="EURUSD", quantity=1000)[1][0]
-        mid = fill["market_data"]["mid"]
-        drawn = sim.draws(f"rt{i}")[1] * mid * 2.0 / 1e4
-        assert abs(fill["fill_price"] - (mid + drawn)) <= half_decimal + 1e-12, (i, fill["fill_price"], mid + drawn)
-        assert fill["fill_price"] - mid <= mid * 2.0 / 1e4 + 1e-12
-
-
-def _impact_cost(fill, instrument, y) -> float:
-    q = fill["market_data"]
-    half_spread = (q["ask"] - q["bid"]) / 2 / q["mid"]
-    return half_spread + y * instrument.daily_volatility * math.sqrt(fill["fill_quantity"] / instrument.adv)
+        drawn = sim.draws(f"rt{i}")[1] * fill["market_data"]["mid"] * 2.0 / 1e4
+        assert fill["fill_price"] == round(fill["market_data"]["ask"] + math.ceil(drawn / tick - 1e-9) * tick, 5)
 
 
 @pytest.mark.parametrize("y", [0.5, 2.0])
 @pytest.mark.parametrize("symbol,quantity", [("AAPL", 250_000), ("BTC/USD", 3.0), ("EURUSD", 25_000_000),
                                              ("SOL/USD", 12_345.678)])
 def test_sqrt_impact_price_formula(symbol, quantity, y):
+    """The touch plus Y * daily_volatility * sqrt(Q / adv) of the mid, rounded up to whole ticks."""
     sim = make_sim(slippage_model="sqrt_impact", impact_coefficient=y)
     instrument = BOOK.get(symbol)
-    half_decimal = 0.5 * 10.0 ** -sim.market.decimals(symbol)
+    tick = instrument.tick_size
     for i in range(150):
         side, sign = ("buy", 1) if i % 2 else ("sell", -1)
-        fill = run(sim, f"sq{i}", instrument=symbol, side=side, quantity=quantity)[1][0]
+        (fill,) = run(sim, f"sq{i}", instrument=symbol, side=side, quantity=quantity)[1]
         mid = fill["market_data"]["mid"]
-        expected = mid * (1 + sign * _impact_cost(fill, instrument, y))
-        assert abs(fill["fill_price"] - expected) <= half_decimal * (1 + 1e-9)
+        impact = mid * y * instrument.daily_volatility * math.sqrt(quantity / instrument.adv)
+        expected = _touch(fill, sign) + sign * math.ceil(impact / tick - 1e-9) * tick
+        assert fill["fill_price"] == pytest.approx(expected, abs=tick * 1e-6)
         assert sign * (fill["fill_price"] - mid) > 0
 
 

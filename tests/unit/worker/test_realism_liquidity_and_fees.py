@@ -26,25 +26,40 @@ from worker.simulator import ExecutionSimulator
 # -- liquidity and child fills --------------------------------------------------------------
 
 
+def children(fills: list[dict]) -> list[list[dict]]:
+    """The executing fills grouped by child fill (one instant each, one fill per level it took)."""
+    groups: dict[int, list[dict]] = {}
+    for f in executed(fills):
+        groups.setdefault(f["execution_latency_ms"], []).append(f)
+    return [groups[k] for k in sorted(groups)]
+
+
+def first_reach(sim: ExecutionSimulator, symbol: str, at_ms: int, share: float) -> float:
+    """What a first child fill of a buy may take: `share` of the visible book (20 levels)."""
+    return share * sim.market.quote(symbol, at_ms).ask_size * 20**2
+
+
 @pytest.mark.parametrize("symbol,quantity,share,unit", [
-    ("AAPL", 20_000, 1.0, 1), ("AAPL", 20_000, 0.3, 1),
-    ("BTC/USD", 2.5, 1.0, 1e-5), ("BTC/USD", 1.23456789, 1.0, 1e-8),  # whole lots of 0.00001; else 1e-8 parts
-    ("EURUSD", 50_000_000, 1.0, 1000), ("EURUSD", 12_345_678, 1.0, 1), ("EURUSD", 20_000_000.5, 1.0, 1e-8),
+    ("AAPL", 20_000, 0.01, 1), ("AAPL", 20_000, 0.003, 1),
+    ("BTC/USD", 2.5, 0.001, 1e-5), ("BTC/USD", 1.23456789, 0.0003, 1e-8),  # whole lots of 0.00001; else 1e-8 parts
+    ("EURUSD", 50_000_000, 0.01, 1000), ("EURUSD", 12_345_678, 0.002, 1), ("EURUSD", 20_000_000.5, 0.005, 1e-8),
 ])
-def test_child_fills_take_the_step_liquidity_and_add_up_to_the_order(symbol, quantity, share, unit):
+def test_child_fills_take_their_share_of_the_book_and_add_up_to_the_order(symbol, quantity, share, unit):
     sim = make_sim(liquidity_share=share, max_child_fills=1000)
-    for i in range(20):
+    for i in range(10):
         ex, fills, _, update = run(sim, f"liq{i}", instrument=symbol, quantity=quantity)
         assert update is None and ex.final_status == "full"
-        assert len(fills) >= 2 and [f["fill_status"] for f in fills] == ["partial"] * (len(fills) - 1) + ["full"]
-        for f in fills[:-1]:
-            available = share * f["market_data"]["volume"]
-            assert available - unit * (1 + 1e-9) < f["fill_quantity"] <= available  # all of it, in whole units
+        groups = children(fills)
+        assert len(groups) >= 2 and [f["fill_status"] for f in fills] == ["partial"] * (len(fills) - 1) + ["full"]
+        first = sum(f["fill_quantity"] for f in groups[0])
+        reach = first_reach(sim, symbol, T0 + groups[0][0]["execution_latency_ms"], share)
+        assert reach - unit * (1 + 1e-9) < first <= reach * (1 + 1e-12)  # all of it, in whole units
         for f in fills:
-            assert abs(f["fill_quantity"] / unit - round(f["fill_quantity"] / unit)) < 1e-6
+            units = f["fill_quantity"] / unit
+            assert abs(units - round(units)) < max(1e-6, 1e-14 * units)  # whole units, up to the float's grain
             assert isinstance(f["fill_quantity"], int) == isinstance(unit, int)
-        for a, b in zip(fills, fills[1:]):
-            assert b["execution_latency_ms"] - a["execution_latency_ms"] == CHILD_FILL_INTERVAL_MS
+        for a, b in zip(groups, groups[1:]):
+            assert b[0]["execution_latency_ms"] - a[0]["execution_latency_ms"] == CHILD_FILL_INTERVAL_MS
         total = exact_sum(fills)
         assert total <= Fraction(quantity)
         assert Fraction(quantity) - total <= Fraction(1, 10**12) * max(quantity, 1)
@@ -52,30 +67,33 @@ def test_child_fills_take_the_step_liquidity_and_add_up_to_the_order(symbol, qua
 
 
 def test_liquidity_remainder_cancel_cancels_the_rest_at_once():
-    sim = make_sim(liquidity_share=1.0, liquidity_remainder="cancel")
-    for i in range(50):
+    sim = make_sim(liquidity_share=0.01, liquidity_remainder="cancel")
+    for i in range(30):
         ex, fills, recons, update = run(sim, f"lc{i}", instrument="AAPL", quantity=20_000)
-        first, cancel = fills
-        assert first["fill_status"] == "partial" and first["fill_quantity"] == first["market_data"]["volume"]
+        (child,) = children(fills)
+        cancel = fills[-1]
+        taken = sum(f["fill_quantity"] for f in child)
+        assert taken == int(first_reach(sim, "AAPL", T0 + child[0]["execution_latency_ms"], 0.01) + 1e-9)
+        assert [f["fill_status"] for f in child] == ["partial"] * len(child)
         assert cancel["fill_status"] == "cancelled" and cancel["metadata"]["reason_code"] == "liquidity_exhausted"
-        assert cancel["fill_quantity"] == 20_000 - first["fill_quantity"]
-        assert cancel["execution_latency_ms"] == first["execution_latency_ms"]
+        assert cancel["fill_quantity"] == 20_000 - taken
+        assert cancel["execution_latency_ms"] == child[0]["execution_latency_ms"]
         assert ex.events[-1].release_after_ms == ex.events[0].release_after_ms
         assert update["status"] == "cancelled" and update["metadata"]["reason_code"] == "liquidity_exhausted"
-        assert update["filled_quantity"] == first["fill_quantity"] and recons[1]["positions"] == []
+        assert update["filled_quantity"] == taken and recons[-1]["positions"] == []
 
 
 @pytest.mark.parametrize("limit", [1, 3])
 def test_child_fill_limit_cancels_the_rest(limit):
-    sim = make_sim(liquidity_share=1.0, max_child_fills=limit)
-    for i in range(50):
+    sim = make_sim(liquidity_share=0.01, max_child_fills=limit)
+    for i in range(30):
         ex, fills, _, update = run(sim, f"cfl{i}", instrument="AAPL", quantity=100_000)
         done = executed(fills)
-        assert len(done) == limit and len(fills) == limit + 1
+        assert len(children(fills)) == limit and len(fills) == len(done) + 1
         last = fills[-1]
         assert last["fill_status"] == "cancelled" and last["metadata"]["reason_code"] == "child_fill_limit"
         assert exact_sum(done) + Fraction(last["fill_quantity"]) == 100_000
-        assert update["metadata"]["reason_code"] == "child_fill_limit" and update["metadata"]["fill_count"] == limit
+        assert update["metadata"]["reason_code"] == "child_fill_limit" and update["metadata"]["fill_count"] == len(done)
         assert update["filled_quantity"] == exact_sum(done) and update["remaining_quantity"] == last["fill_quantity"]
 
 
@@ -104,10 +122,10 @@ def test_per_unit_commission_is_quantity_times_rate_per_fill():
 
 
 @pytest.mark.parametrize("minimum", [4.0, 25.0])
-@pytest.mark.parametrize("quantity,max_fills", [(5_000, 100), (20_000, 3)])
-def test_commission_minimum_applies_per_order(minimum, quantity, max_fills):
+@pytest.mark.parametrize("quantity,max_fills,share", [(5_000, 100, 1.0), (20_000, 3, 0.005)])
+def test_commission_minimum_applies_per_order(minimum, quantity, max_fills, share):
     rate = 0.001
-    sim = make_sim(liquidity_share=1.0, commission_model="per_unit", commission_per_unit=rate,
+    sim = make_sim(liquidity_share=share, commission_model="per_unit", commission_per_unit=rate,
                    commission_min=minimum, max_child_fills=max_fills)
     for i in range(40):
         ex, fills, recons, update = run(sim, f"cmin{i}", instrument="AAPL", quantity=quantity)
@@ -200,9 +218,9 @@ def _last_release(ex) -> int:
 @pytest.mark.parametrize("max_delay,max_fills", [(0, 1), (0, 10), (500, 2), (500, 10), (2000, 3)])
 def test_longest_execution_bounds_every_release(max_delay, max_fills):
     """ack_wait is derived from Settings.longest_execution_ms: no event may be due later."""
-    sim = make_sim(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
+    sim = make_sim(min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.001,
                    partial_fill_chance=0.5, max_child_fills=max_fills)
-    bound = seeded_settings("realism", min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.01,
+    bound = seeded_settings("realism", min_delay_ms=max_delay, max_delay_ms=max_delay, liquidity_share=0.001,
                                     max_child_fills=max_fills).longest_execution_ms
     worst = max(_last_release(run(sim, f"lx{i}", instrument="BTC/USD", quantity=5)[0]) for i in range(300))
     assert worst <= bound

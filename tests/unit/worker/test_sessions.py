@@ -1,9 +1,10 @@
-"""worker.sessions: exchange sessions, FX 24/5, 24/7, names, bounds."""
+"""worker.sessions: exchange sessions, CME Globex hours, FX 24/5 and its holidays, 24/7, names, bounds."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,6 +17,7 @@ from worker.sessions import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def ms(iso: str) -> int:
@@ -103,7 +105,6 @@ def test_fx_sunday_open_on_the_dst_switch():
 def test_fx_friday_close_and_weekday_midnight():
     assert open_at(FX, "2026-11-27T21:59:59.999Z", "2026-11-27T22:00:00Z") == [True, False]
     assert open_at(FX, "2026-11-25T00:00:00Z", "2026-11-25T05:00:00Z") == [True, True]
-    assert open_at(FX, "2026-12-25T12:00:00Z") == [True]  # no holidays
 
 
 def test_fx_sessions_are_daily_from_17_new_york():
@@ -113,6 +114,39 @@ def test_fx_sessions_are_daily_from_17_new_york():
     assert fx.is_open(ms("2026-11-25T22:00:00Z"))
     assert fx.next_open_ms(ms("2026-11-28T12:00:00Z")) == ms("2026-11-29T22:00:00Z")
     assert fx.typical_session_s == 86400.0
+
+
+@pytest.mark.parametrize("year", range(2020, 2031))
+def test_fx_closed_on_25_december_and_1_january(year: int):
+    fx = trading_sessions(FX)
+    for day in (f"{year}-12-25", f"{year + 1}-01-01"):
+        for hour in range(0, 24, 3):
+            assert not fx.is_open(ms(f"{day}T{hour:02d}:00:00Z")), (day, hour)
+        # The holiday's trading day is gone: from 17:00 New York the evening before to 17:00 New York.
+        evening_before = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK) - timedelta(hours=7)
+        assert not fx.is_open(int(evening_before.timestamp() * 1000))
+
+
+@pytest.mark.parametrize("eve,eve_close,holiday_noon,after,reopen", [
+    # Christmas on a Wednesday (2024) and New Year's Day on a Thursday (2026): the trading
+    # days either side trade in full; the next session opens 17:00 New York on the holiday.
+    ("2024-12-24T12:00:00Z", "2024-12-24T22:00:00Z", "2024-12-25T12:00:00Z", "2024-12-26T12:00:00Z",
+     "2024-12-25T22:00:00Z"),
+    ("2025-12-31T12:00:00Z", "2025-12-31T22:00:00Z", "2026-01-01T12:00:00Z", "2026-01-02T12:00:00Z",
+     "2026-01-01T22:00:00Z"),
+    # Christmas on a Friday (2026): closed from Thursday 17:00 New York to Sunday 17:00.
+    ("2026-12-24T12:00:00Z", "2026-12-24T22:00:00Z", "2026-12-25T12:00:00Z", "2026-12-28T12:00:00Z",
+     "2026-12-27T22:00:00Z"),
+    # Christmas on a Monday (2023): the week opens Monday 17:00 New York instead of Sunday.
+    ("2023-12-22T12:00:00Z", "2023-12-22T22:00:00Z", "2023-12-25T12:00:00Z", "2023-12-26T12:00:00Z",
+     "2023-12-25T22:00:00Z"),
+])
+def test_fx_trading_days_around_the_holidays_are_open(eve, eve_close, holiday_noon, after, reopen):
+    fx = trading_sessions(FX)
+    assert open_at(FX, eve, holiday_noon, after) == [True, False, True]
+    assert fx.close_ms(ms(eve)) == ms(eve_close) and not fx.is_open(ms(eve_close))
+    assert fx.next_open_ms(ms(eve_close)) == fx.next_open_ms(ms(holiday_noon)) == ms(reopen)
+    assert not fx.is_open(ms(reopen) - 1) and fx.is_open(ms(reopen))
 
 
 # --- 24/7 -------------------------------------------------------------------------------
@@ -129,40 +163,135 @@ def test_always_open():
     assert crypto.bounds_ms is None
 
 
-# --- CMES -------------------------------------------------------------------------------
-# exchange_calendars models CME Globex as sessions 17:00-17:00 Chicago (opening the
-# evening before the trading day), Sunday evening to Friday 17:00, with no daily
-# maintenance break; New Year, Good Friday and Christmas closed; US holidays,
-# Christmas Eve and the day after Thanksgiving close at 12:00 Chicago.
+# --- CMES: CME Globex ------------------------------------------------------------------
+# A trade date's session runs 17:00 Chicago the evening before to 16:00 Chicago; the hour
+# 16:00-17:00 is the daily maintenance halt, Friday 16:00 to Sunday 17:00 the weekend.
+# On US holidays the session halts at 12:00 Chicago, on the cash market's early-close days
+# it closes at 12:15; New Year's Day, Good Friday and Christmas are closed.
 
 
 def test_cmes_week():
     assert open_at("CMES", "2026-11-28T12:00:00Z",  # Saturday
                    "2026-11-29T22:59:59.999Z",  # Sunday 16:59:59.999 CST
                    "2026-11-29T23:00:00Z",
-                   "2026-11-20T22:59:59.999Z",  # Friday close at 17:00 CST
-                   "2026-11-20T23:00:00Z") == [False, False, True, True, False]
+                   "2026-11-20T21:59:59.999Z",  # Friday close at 16:00 CST
+                   "2026-11-20T22:00:00Z") == [False, False, True, True, False]
 
 
-def test_cmes_has_no_daily_maintenance_break():
+def test_cmes_daily_maintenance_halt_is_closed():
     cmes = trading_sessions("CMES")
-    # Wednesday 16:30 CST, inside Globex's real 16:00-17:00 halt: open per the calendar.
-    assert cmes.is_open(ms("2026-11-25T22:30:00Z"))
-    # Sessions touch: Wednesday's closes at 17:00 CST as Thursday's opens.
-    assert cmes.close_ms(ms("2026-11-25T12:00:00Z")) == ms("2026-11-25T23:00:00Z")
-    assert cmes.is_open(ms("2026-11-25T23:00:00Z"))
-    assert cmes.typical_session_s == 86400.0
+    # Wednesday 2026-11-25 (CST): 16:00 Chicago is 22:00Z, 17:00 is 23:00Z.
+    assert open_at("CMES", "2026-11-25T21:59:59.999Z", "2026-11-25T22:00:00Z", "2026-11-25T22:30:00Z",
+                   "2026-11-25T22:59:59.999Z", "2026-11-25T23:00:00Z") == [True, False, False, False, True]
+    assert cmes.next_open_ms(ms("2026-11-25T22:30:00Z")) == ms("2026-11-25T23:00:00Z")
+    assert cmes.describe(ms("2026-11-25T22:30:00Z")) == "CMES: closed"
+    # Summer (CDT): the same hour is 21:00Z-22:00Z.
+    assert open_at("CMES", "2026-07-15T20:59:59.999Z", "2026-07-15T21:30:00Z", "2026-07-15T22:00:00Z") == [
+        True, False, True]
 
 
-def test_cmes_holidays():
+def test_cmes_session_closes_at_16_chicago_where_day_orders_end():
     cmes = trading_sessions("CMES")
-    # Thanksgiving closes at 12:00 CST and reopens at 17:00.
+    # Opened Tuesday 17:00 CST for Wednesday's trade date: the close is Wednesday 16:00 CST.
+    for at in ("2026-11-24T23:00:00Z", "2026-11-25T06:00:00Z", "2026-11-25T21:59:59.999Z"):
+        assert cmes.close_ms(ms(at)) == ms("2026-11-25T22:00:00Z")
+    assert cmes.close_ms(ms("2026-11-25T22:30:00Z")) is None
+    assert cmes.close_ms(ms("2026-11-25T23:00:00Z")) == ms("2026-11-26T18:00:00Z")  # Thanksgiving's halt
+    assert cmes.close_ms(ms("2026-07-15T15:00:00Z")) == ms("2026-07-15T21:00:00Z")  # 16:00 CDT
+
+
+def test_cmes_typical_session_is_23_hours():
+    assert trading_sessions("CMES").typical_session_s == 23 * 3600.0
+
+
+def test_cmes_weekend_across_the_dst_switches():
+    # DST starts Sunday 2026-03-08 (17:00 CDT = 22:00Z); ends Sunday 2026-11-01 (17:00 CST = 23:00Z).
+    assert open_at("CMES", "2026-03-06T21:59:59.999Z", "2026-03-06T22:00:00Z",  # Friday 16:00 CST
+                   "2026-03-08T21:59:59.999Z", "2026-03-08T22:00:00Z") == [True, False, False, True]
+    assert open_at("CMES", "2026-10-30T20:59:59.999Z", "2026-10-30T21:00:00Z",  # Friday 16:00 CDT
+                   "2026-11-01T22:59:59.999Z", "2026-11-01T23:00:00Z") == [True, False, False, True]
+
+
+def test_cmes_us_holiday_halts_at_noon_and_reopens_at_17():
+    cmes = trading_sessions("CMES")
+    # Martin Luther King Jr. Day, Monday 2026-01-19 (CST): open from Sunday 17:00, halt at 12:00,
+    # reopen at 17:00 for Tuesday, which closes at 16:00.
+    assert open_at("CMES", "2026-01-18T23:00:00Z", "2026-01-19T17:59:59.999Z", "2026-01-19T18:00:00Z",
+                   "2026-01-19T22:30:00Z", "2026-01-19T23:00:00Z") == [True, True, False, False, True]
+    assert cmes.close_ms(ms("2026-01-19T15:00:00Z")) == ms("2026-01-19T18:00:00Z")
+    assert cmes.next_open_ms(ms("2026-01-19T18:00:00Z")) == ms("2026-01-19T23:00:00Z")
+    assert cmes.close_ms(ms("2026-01-19T23:00:00Z")) == ms("2026-01-20T22:00:00Z")
+    # Juneteenth, Friday 2026-06-19 (CDT): halt at 12:00 = 17:00Z, then the weekend.
+    assert open_at("CMES", "2026-06-19T16:59:59.999Z", "2026-06-19T17:00:00Z", "2026-06-19T21:30:00Z") == [
+        True, False, False]
+    assert cmes.close_ms(ms("2026-06-19T12:00:00Z")) == ms("2026-06-19T17:00:00Z")
+    assert cmes.next_open_ms(ms("2026-06-19T17:00:00Z")) == ms("2026-06-21T22:00:00Z")
+
+
+def test_cmes_thanksgiving_and_the_day_after():
+    cmes = trading_sessions("CMES")
+    # Thanksgiving halts at 12:00 CST and reopens at 17:00; Friday closes at 12:15 CST.
     assert open_at("CMES", "2026-11-26T17:59:59.999Z", "2026-11-26T18:00:00Z",
-                   "2026-11-26T23:00:00Z") == [True, False, True]
+                   "2026-11-26T23:00:00Z", "2026-11-27T18:14:59.999Z", "2026-11-27T18:15:00Z") == [
+        True, False, True, True, False]
     assert cmes.next_open_ms(ms("2026-11-26T20:00:00Z")) == ms("2026-11-26T23:00:00Z")
-    # Christmas (a Friday): closed from Christmas Eve noon to Sunday evening.
-    assert open_at("CMES", "2026-12-25T12:00:00Z") == [False]
-    assert cmes.next_open_ms(ms("2026-12-24T18:00:00Z")) == ms("2026-12-27T23:00:00Z")
+    assert cmes.close_ms(ms("2026-11-27T15:00:00Z")) == ms("2026-11-27T18:15:00Z")
+    assert cmes.next_open_ms(ms("2026-11-27T18:15:00Z")) == ms("2026-11-29T23:00:00Z")
+
+
+def test_cmes_independence_day_early_close_then_holiday_halt():
+    cmes = trading_sessions("CMES")
+    # 2025: Thursday 3 July closes at 12:15 CDT (17:15Z), Friday 4 July halts at 12:00 CDT (17:00Z).
+    assert cmes.close_ms(ms("2025-07-03T14:00:00Z")) == ms("2025-07-03T17:15:00Z")
+    assert open_at("CMES", "2025-07-03T17:15:00Z", "2025-07-03T22:00:00Z", "2025-07-04T16:59:59.999Z",
+                   "2025-07-04T17:00:00Z") == [False, True, True, False]
+    assert cmes.next_open_ms(ms("2025-07-04T17:00:00Z")) == ms("2025-07-06T22:00:00Z")
+
+
+@pytest.mark.parametrize("eve,close,reopen", [
+    # Christmas Eve closes at 12:15 CST; Christmas is closed; Globex reopens at 17:00 CST
+    # on Christmas Day, or on Sunday when Christmas is a Friday.
+    ("2024-12-24", "2024-12-24T18:15:00Z", "2024-12-25T23:00:00Z"),
+    ("2026-12-24", "2026-12-24T18:15:00Z", "2026-12-27T23:00:00Z"),
+])
+def test_cmes_christmas(eve, close, reopen):
+    cmes = trading_sessions("CMES")
+    assert cmes.close_ms(ms(f"{eve}T15:00:00Z")) == ms(close)
+    assert not cmes.is_open(ms(close))
+    assert cmes.next_open_ms(ms(close)) == ms(reopen)
+    assert not cmes.is_open(ms(reopen) - 1) and cmes.is_open(ms(reopen))
+
+
+def test_cmes_new_years_day_and_good_friday_are_closed():
+    cmes = trading_sessions("CMES")
+    # Thursday 2026-12-31 closes at 16:00 CST; New Year's Day (Friday) is closed.
+    assert cmes.close_ms(ms("2026-12-31T15:00:00Z")) == ms("2026-12-31T22:00:00Z")
+    assert cmes.next_open_ms(ms("2026-12-31T22:00:00Z")) == ms("2027-01-03T23:00:00Z")
+    # Good Friday 2026-04-03: Thursday closes at 16:00 CDT, Globex reopens Sunday 17:00 CDT.
+    assert cmes.close_ms(ms("2026-04-02T15:00:00Z")) == ms("2026-04-02T21:00:00Z")
+    assert not cmes.is_open(ms("2026-04-03T15:00:00Z"))
+    assert cmes.next_open_ms(ms("2026-04-02T21:00:00Z")) == ms("2026-04-05T22:00:00Z")
+
+
+def test_every_cmes_session_opens_at_17_and_closes_at_16_or_a_holiday_time():
+    cmes = trading_sessions("CMES")
+    sessions = cmes.open_intervals(*cmes.bounds_ms)  # never back to back: one interval per session
+    chicago = ZoneInfo("America/Chicago")
+    closes: dict[str, int] = {}
+    for lo, hi in sessions:
+        opened = datetime.fromtimestamp(lo / 1000, chicago)
+        closed = datetime.fromtimestamp(hi / 1000, chicago)
+        assert opened.strftime("%H:%M") == "17:00" and opened.weekday() != 4, opened  # never on a Friday
+        assert closed.date() == opened.date() + timedelta(days=1) and closed.weekday() < 5, closed
+        assert cmes.close_ms(lo) == cmes.close_ms(hi - 1) == hi
+        closes[closed.strftime("%H:%M")] = closes.get(closed.strftime("%H:%M"), 0) + 1
+    assert set(closes) == {"16:00", "12:00", "12:15"}
+    assert 35 * 240 < closes["16:00"] and 35 * 6 < closes["12:00"] < 35 * 12 and 35 * 2 < closes["12:15"] < 35 * 5
+
+
+def test_cmes_aliases_share_the_globex_hours():
+    for alias in ("CME", "cbot", "NYMEX", "COMEX"):
+        assert open_at(alias, "2026-11-25T22:30:00Z", "2026-11-25T23:00:00Z") == [False, True]
 
 
 # --- a calendar with a break ------------------------------------------------------------

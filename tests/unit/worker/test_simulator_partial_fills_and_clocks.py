@@ -43,12 +43,15 @@ def test_integral_partials_stay_integral_and_sum_to_order(quantity):
     for i in range(200):
         ex, bodies = run(sim, corr_id=f"int{i}", quantity=quantity)
         fills = fills_of(bodies)
-        assert len(fills) == 2
-        first, second = fills
-        assert first["fill_status"] == "partial"
+        # The first child may take several levels of the book, one fill each; the rest is one more.
+        first_child = [f for f in fills if f["execution_latency_ms"] == fills[0]["execution_latency_ms"]
+                       and f["fill_status"] == "partial"]
+        rest = fills[len(first_child):]
+        assert len({f["execution_latency_ms"] for f in rest}) == 1 and rest
+        second = fills[-1]
         assert second["fill_status"] in ("full", "cancelled")
-        q1, q2 = first["fill_quantity"], second["fill_quantity"]
-        assert isinstance(q1, int) and isinstance(q2, int)
+        q1, q2 = sum(f["fill_quantity"] for f in first_child), sum(f["fill_quantity"] for f in rest)
+        assert all(isinstance(f["fill_quantity"], int) for f in fills)
         assert 1 <= q1 <= quantity - 1
         assert q1 + q2 == quantity  # what fills plus what is cancelled is the order
         if quantity >= 100:

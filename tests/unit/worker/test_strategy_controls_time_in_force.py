@@ -67,13 +67,19 @@ def test_fok_never_partially_fills_any_order_type(order_type, extra):
 # -- time in force: DAY and GTC rest until the price path reaches them ------------------------
 
 
-def path_mids(instrument: str, start_ms: int, steps: int) -> list[tuple[int, float]]:
-    """(instant, mid) for each one-second step from start_ms: the step holding start_ms counts from it."""
+def path_mids(instrument: str, start_ms: int, steps: int, field: str = "mid") -> list[tuple[int, float]]:
+    """(instant, mid) for each one-second step from start_ms: the step holding start_ms counts from it
+    (the bid or the ask instead with `field`)."""
     market = Market(SEED, BOOK)
     reference = BOOK.reference_ms
     first_boundary = start_ms - (start_ms - reference) % 1000 + 1000
     instants = [start_ms] + [first_boundary + 1000 * k for k in range(steps - 1)]
-    return [(t, market.quote(instrument, t).mid) for t in instants]
+    return [(t, getattr(market.quote(instrument, t), field)) for t in instants]
+
+
+def touch_of(side: str) -> str:
+    """The side of the quote an order of `side` takes (and a resting one waits on)."""
+    return "ask" if side == "buy" else "bid"
 
 
 def level_crossed_later(mids: list[tuple[int, float]], above: bool, quiet_steps: int) -> tuple[float, int]:
@@ -81,9 +87,9 @@ def level_crossed_later(mids: list[tuple[int, float]], above: bool, quiet_steps:
     early = [m for _, m in mids[:quiet_steps]]
     later = [m for _, m in mids[quiet_steps:]]
     if above:
-        level = (max(early) + max(later)) / 2 if max(later) > max(early) else None
+        level = round((max(early) + max(later)) / 2, 2) if max(later) > max(early) + 0.02 else None
     else:
-        level = (min(early) + min(later)) / 2 if min(later) < min(early) else None
+        level = round((min(early) + min(later)) / 2, 2) if min(later) < min(early) - 0.02 else None
     assert level is not None, "the path never goes beyond its first stretch: pick other steps"
     first = next(t for t, m in mids if (m >= level if above else m <= level))
     return level, first
@@ -95,8 +101,10 @@ RESTING_SETTINGS = {"market_sessions": False, "liquidity_share": 0.0}
 
 @pytest.mark.parametrize("tif", ["DAY", "GTC"])
 @pytest.mark.parametrize("side", ["buy", "sell"])
-def test_a_resting_limit_fills_at_the_first_instant_the_path_crosses_it_never_before(tif, side):
-    mids = path_mids("BTC/USD", ARRIVAL, 4000)
+def test_a_resting_limit_fills_at_its_limit_at_the_first_instant_the_touch_crosses_it_never_before(tif, side):
+    """A buy limit rests until the ask comes down to it, a sell until the bid rises to it; it fills at
+    its limit exactly (a maker), never better, never worse."""
+    mids = path_mids("BTC/USD", ARRIVAL, 4000, touch_of(side))
     level, first = level_crossed_later(mids, above=side == "sell", quiet_steps=400)
     ex, bodies = execute(RESTING_SETTINGS, instrument="BTC/USD", side=side, order_type="limit", price=level,
                          quantity=0.5, metadata={"time_in_force": tif})
@@ -104,7 +112,7 @@ def test_a_resting_limit_fills_at_the_first_instant_the_path_crosses_it_never_be
     assert fill["fill_status"] == "full"
     assert fill["metadata"]["market_time"] == iso_ms(first)  # the crossing step, not a step earlier or later
     assert fill["execution_latency_ms"] == first - T0 and ex.events[0].release_after_ms == first - T0
-    assert (fill["fill_price"] <= level) if side == "buy" else (fill["fill_price"] >= level)
+    assert fill["fill_price"] == level
 
 
 def test_a_marketable_day_limit_and_a_day_market_order_execute_at_arrival():
@@ -118,7 +126,7 @@ def test_a_marketable_day_limit_and_a_day_market_order_execute_at_arrival():
 
 @pytest.mark.parametrize("side", ["buy", "sell"])
 def test_a_resting_stop_triggers_at_the_first_crossing_and_executes_as_market(side):
-    mids = path_mids("ETH/USD", ARRIVAL, 4000)
+    mids = path_mids("ETH/USD", ARRIVAL, 4000, touch_of(side))  # triggered by the touch
     level, first = level_crossed_later(mids, above=side == "buy", quiet_steps=300)
     _, bodies = execute(RESTING_SETTINGS, instrument="ETH/USD", side=side, order_type="stop", stop_price=level,
                         quantity=2, metadata={"time_in_force": "GTC"})
@@ -146,7 +154,7 @@ def test_a_gtc_order_placed_on_a_weekend_rests_through_closed_hours_and_fills_on
     settings = {"market_sessions": True, "liquidity_share": 0.0, "gtc_horizon_days": 5}
     monday_open = 1_705_329_000_000  # 2024-01-15 is a holiday (MLK day): the open is Tuesday 14:30 UTC
     tuesday_open = monday_open + 86_400_000
-    mids = path_mids("AAPL", tuesday_open, 3000)
+    mids = path_mids("AAPL", tuesday_open, 3000, "ask")
     level, first = level_crossed_later(mids, above=False, quiet_steps=200)
     _, bodies = execute(settings, instrument="AAPL", order_type="limit", price=level, quantity=10,
                         ts_ms=WEEKEND, received_ms=WEEKEND + 1000, metadata={"time_in_force": "GTC"})
@@ -199,13 +207,13 @@ def test_a_triggered_resting_stop_resumes_as_a_market_order_after_a_close_or_a_h
 
 def test_a_resting_order_never_fills_after_it_expires_and_its_expiry_comes_last():
     """Orders that cross in the last step before a short horizon, with children beyond it."""
-    settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001}
+    settings = {"market_sessions": False, "liquidity_share": 0.1, "gtc_horizon_days": 0.001, "max_child_fills": 1000}
     market, checked = Market(SEED, BOOK), 0
-    for k in range(400):
+    for k in range(3000):
         placed = T0 + k * 7_919
         arrival, expires = placed + FIXED_DELAY, placed + FIXED_DELAY + 86_400
         instants = [t for t, _ in path_mids("AAPL", arrival, 90) if t < expires]
-        mids = [market.quote("AAPL", t).mid for t in instants]
+        mids = [market.quote("AAPL", t).ask for t in instants]  # a buy limit waits for the ask
         if not mids[-1] < min(mids[:-1]) - 0.01:
             continue
         level = round((mids[-1] + min(mids[:-1])) / 2, 2)  # first reached in the very last step
@@ -245,9 +253,9 @@ def test_halts_at_probability_one_do_not_make_a_resting_order_scan_each_window(m
     scans: list[tuple[int, int]] = []
     search = SyntheticMarket.first_crossing
 
-    def counted(self, instrument, start_ms, end_ms, level, above):
+    def counted(self, instrument, start_ms, end_ms, level, above, side="mid"):
         scans.append((start_ms, end_ms))
-        return search(self, instrument, start_ms, end_ms, level, above)
+        return search(self, instrument, start_ms, end_ms, level, above, side)
 
     monkeypatch.setattr(SyntheticMarket, "first_crossing", counted)
     _, bodies = execute({"market_sessions": False, "fault_halt_probability": 1.0, "fault_halt_window_s": 1,

@@ -15,7 +15,7 @@ INSTANTS = [T0 + k * 3_600_007 for k in range(-60, 60, 7)]
 
 
 def market() -> Market:
-    return Market(SEED, BOOK, lambda calendar: trading_sessions(calendar).typical_session_s)
+    return Market(SEED, BOOK, trading_sessions)
 
 
 def test_it_is_a_market_view():
