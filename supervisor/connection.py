@@ -86,15 +86,25 @@ class NatsConnection:
         log.debug("NATS client error", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
+async def _abandon(connection: NatsConnection) -> None:
+    """Close a client whose first connect failed or was cut short (it may hold a socket or tasks)."""
+    connection._closing = True  # no "disconnected" alarm for a connection that never was
+    try:
+        await asyncio.wait_for(connection.nc.close(), timeout=2)
+    except Exception as exc:  # noqa: BLE001 - nothing more to do with a client that never connected
+        log.debug("closing an unconnected client failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+
 async def connect(
     settings: Settings, metrics: Metrics, stop: asyncio.Event, on_reconnected: Callable[[], None]
 ) -> NatsConnection:
     """Connect, retrying every 0.5 s until CONNECT_TIMEOUT_SEC (or a stop); the last error raises."""
     deadline = time.monotonic() + settings.connect_timeout_s
     while True:
+        connection = NatsConnection(HotPathClient(), metrics, on_reconnected)
         try:
-            connection = NatsConnection(HotPathClient(), metrics, on_reconnected)
-            await connection.nc.connect(
+            # Bounded here: with unlimited reconnects nats-py retries a first connect for ever.
+            await asyncio.wait_for(connection.nc.connect(
                 servers=list(settings.nats_urls),
                 name=settings.service_name,
                 connect_timeout=2,
@@ -104,11 +114,15 @@ async def connect(
                 disconnected_cb=connection._on_disconnected,
                 reconnected_cb=connection._on_reconnected,
                 error_cb=connection._on_error,
-            )
+            ), timeout=max(deadline - time.monotonic(), 0.1))
             metrics.nats_connected.set(1)
             return connection
         except Exception as exc:
+            await _abandon(connection)
             if time.monotonic() >= deadline or stop.is_set():
+                if isinstance(exc, TimeoutError):
+                    raise ConnectionError(f"no NATS server answered within NATS_CONNECT_TIMEOUT_SEC="
+                                          f"{settings.connect_timeout_s:g} s") from None
                 raise
             log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
             await asyncio.sleep(0.5)

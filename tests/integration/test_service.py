@@ -6,6 +6,8 @@ import asyncio
 import math
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,7 +19,16 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from common.contracts import FILL, ORDER_UPDATE, RECONCILE, load_schema
 from tools import sample_intents as si
 
-from .conftest import Topology, consumer_state, publish_intents, read_outputs, run_async, stored_messages
+from .conftest import (
+    ServiceProcess,
+    Topology,
+    consumer_state,
+    free_port,
+    publish_intents,
+    read_outputs,
+    run_async,
+    stored_messages,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -303,3 +314,28 @@ def test_fills_go_out_at_their_timestamp_counted_from_the_stored_time(nats_serve
         else:
             # Counted from the pickup instead, each would wait another 3-4 s.
             assert fills_at[corr_id] - ready_ms < 1500, (corr_id, fills_at[corr_id] - ready_ms)
+
+
+def test_no_nats_to_reach_at_start_is_one_critical_line_and_exit_1(topology, tmp_path):
+    """With no NATS server at NATS_URL the service says so and exits 1 once NATS_CONNECT_TIMEOUT_SEC
+    has passed, rather than retrying its first connect for ever."""
+    env = {"NATS_URL": f"nats://127.0.0.1:{free_port()}", "NATS_CONNECT_TIMEOUT_SEC": "2",
+           "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "1", **topology.env()}
+    service = ServiceProcess(env, tmp_path / "svc")
+    service.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(service.log_path, "ab") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "at-exec-sim"), "run"], env=service.env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        code = process.wait(timeout=60)  # a service that retries for ever fails the test here
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert code == 1, service.log()
+    lines = [orjson.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    critical = [line for line in lines if line["level"] == "CRITICAL"]
+    assert [line["message"] for line in critical] == ["cannot reach NATS JetStream; stopping"]
+    assert "NATS_CONNECT_TIMEOUT_SEC=2 s" in critical[0]["error"]
+    # A connection that never was is not reported as lost.
+    assert not any(line["message"].startswith("NATS disconnected") for line in lines)
