@@ -159,7 +159,9 @@ class OrderHeader(NamedTuple):
     rounded_from: tuple[tuple[str, int | float], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per fill, and a frozen dataclass's __init__ costs about twice as much
+# (object.__setattr__ per field). Nothing changes a fill once it is made.
+@dataclass(slots=True)
 class Fill:
     """One simulated fill (or cancellation) of an order, before encoding."""
 
@@ -192,15 +194,22 @@ class OrderOutcome:
     last: Fill  # the fill event that ended it (its time, reason and code)
 
 
-def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str) -> dict[str, Any]:
-    q = fill.quote
+def market_data(quote: Quote) -> dict[str, float]:
+    """A fill's market_data: the quote it was priced against."""
+    return {"bid": quote.bid, "ask": quote.ask, "mid": quote.mid, "volume": quote.volume}
+
+
+def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str,
+              market: dict[str, float] | None = None) -> dict[str, Any]:
+    """executions.fill; `market` is market_data(fill.quote) when the caller already has it
+    (the fills of one child share their quote)."""
     metadata: dict[str, Any] = {
         "order_type": order.order_type,
         "order_quantity": order.quantity,
         "fill_index": fill.index,
         "filled_quantity_total": fill.filled_total,
         "intended_price": fill.intended_price,
-        "slippage_bps": num(fill.slippage / fill.intended_price * 1e4, 4) if fill.intended_price else 0.0,
+        "slippage_bps": round(fill.slippage / fill.intended_price * 1e4, 4) + 0.0 if fill.intended_price else 0.0,
         "market_time": iso_ms(fill.market_ms),
         "clock": order.clock,
         "simulation_seeded": order.seeded,
@@ -226,7 +235,7 @@ def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str) -> dict[str, An
         "agent_id": order.agent_id,
         "commission": fill.commission,
         "slippage": fill.slippage,
-        "market_data": {"bid": q.bid, "ask": q.ask, "mid": q.mid, "volume": q.volume},
+        "market_data": market_data(fill.quote) if market is None else market,
         "execution_latency_ms": fill.delay_ms,
         "metadata": metadata,
     }
@@ -242,6 +251,14 @@ def reconcile_body(order: OrderHeader, fill: Fill, this_fill_id: str, faults: tu
     """The position change this one fill caused; a cancellation changes nothing."""
     stamp = iso_ms(fill.stamp_ms)
     positions, unrealized, fees, trades = _position_change(order, fill)
+    metadata: dict[str, Any] = {
+        "corr_id": order.corr_id,
+        "order_id": order.order_id,
+        "fill_index": fill.index,
+        "fill_status": fill.status,
+    }
+    if faults:
+        metadata["faults"] = list(faults)
     return {
         "reconcile_id": reconcile_id(order.corr_id, fill.index),
         "timestamp": stamp,
@@ -254,22 +271,16 @@ def reconcile_body(order: OrderHeader, fill: Fill, this_fill_id: str, faults: tu
         # As in the at-core example: fees paid are realized at once, so total is
         # after fees and gross (before fees) = total + total_fees.
         "pnl_summary": {
-            "realized_pnl": num(-fees),
+            "realized_pnl": round(-fees, 8) + 0.0,
             "unrealized_pnl": unrealized,
-            "total_pnl": num(unrealized - fees),
+            "total_pnl": round(unrealized - fees, 8) + 0.0,
             "gross_pnl": unrealized,
             "total_fees": fees,
             "trade_count": trades,
         },
         "execution_venue": EXECUTION_VENUE,
         "fills_processed": [this_fill_id],
-        "metadata": {
-            "corr_id": order.corr_id,
-            "order_id": order.order_id,
-            "fill_index": fill.index,
-            "fill_status": fill.status,
-            **({"faults": list(faults)} if faults else {}),
-        },
+        "metadata": metadata,
     }
 
 
@@ -279,13 +290,14 @@ def _position_change(order: OrderHeader, fill: Fill) -> tuple[list[dict[str, Any
         return [], 0.0, 0.0, 0
     mid = fill.quote.mid
     signed = fill.quantity if order.side == "buy" else -fill.quantity
-    unrealized = num(signed * (mid - fill.price))
+    # round(x, 8) + 0.0 is num(x), written out: this runs for every fill.
+    unrealized = round(signed * (mid - fill.price), 8) + 0.0
     positions = [{
         "instrument": order.instrument,
         "quantity": signed,
         "avg_price": fill.price,
         "market_price": mid,
-        "market_value": num(signed * mid),
+        "market_value": round(signed * mid, 8) + 0.0,
         "unrealized_pnl": unrealized,
     }]
     return positions, unrealized, fill.commission, 1
@@ -345,9 +357,12 @@ def encode_events(
     """
     events: list[OutboundEvent] = []
     dumps = orjson.dumps
+    quote, market = None, None
     for fill in fills:
         this_fill_id = fill_id(order.corr_id, fill.index)
-        payload = dumps(fill_body(order, fill, this_fill_id))
+        if fill.quote is not quote:
+            quote, market = fill.quote, market_data(fill.quote)
+        payload = dumps(fill_body(order, fill, this_fill_id, market))
         events.append(OutboundEvent(
             "fill", msg_id(order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, fill.faults,
         ))

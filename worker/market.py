@@ -24,6 +24,7 @@ levels beyond it).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def log_price_std(instrument: Instrument, days: float) -> float:
     return instrument.daily_volatility * math.sqrt(max(days, 0.0))
 
 
+@functools.lru_cache(maxsize=1024)
 def tick_decimals(tick: float) -> int:
     """Decimals needed to write multiples of `tick` exactly (0.25 -> 2, 0.00001 -> 5)."""
     for d in range(MAX_DECIMALS + 1):

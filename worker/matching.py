@@ -25,6 +25,8 @@ order posted inside the spread fills only when the market trades through it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from common.config import Settings
 from worker.events import CANCELLED, FULL, NOTIONAL_OUT_OF_RANGE, PARTIAL, Fill, num
 from worker.models import ExecutionModels
@@ -68,7 +70,8 @@ class Matching:
         elif order.forced is not None:  # a script skips the venue's rules: one fill at the touch
             executions = [(self._models.fill_price.capped(book, book.touch_ticks, order.limit), take.units)]
         else:
-            pricing = Pricing(mid=quote.mid, instrument=state.instrument, u=state.draws.slippage(len(state.fills) + 1),
+            pricing = Pricing(mid=quote.mid, instrument=state.instrument,
+                              draw=partial(state.draws.slippage, len(state.fills) + 1),
                               filled=float(lots.filled), limit=order.limit)
             executions = self._models.fill_price.executions(book, take, lots, pricing)
         highest = max(price for price, _ in executions)
@@ -84,23 +87,24 @@ class Matching:
             state.taken.take(float(lots.size(take.units)), state.market_ms, state.instrument.depth_recovery_s)
         state.queue_fill = state.queue_fill and not state.queue_now
         state.children += 1
+        intended = order.rule.intended_price(order, quote.mid)
+        faults = tuple(state.faults)
         for price, units in executions:
-            self._report(state, price, units)
+            self._report(state, price, units, intended, faults)
         return lots.remaining_units == 0
 
-    def _report(self, state: OrderState, price: float, units: int) -> None:
-        """One fill of the child: its size, commission and slippage."""
-        order, lots, quote = state.order, state.lots, state.quote
+    def _report(self, state: OrderState, price: float, units: int, intended: float, faults: tuple[str, ...]) -> None:
+        """One fill of the child: its size, commission and slippage (from `intended`, the child's)."""
+        lots = state.lots
         size = lots.size_of(units)
         lots.take(units, size)
-        intended = order.rule.intended_price(order, quote.mid)
         commission = self._models.fees.charge(state.fees, size, price)
         state.notional += size * price
         state.fills.append(Fill(
             index=len(state.fills) + 1, status=FULL if lots.remaining_units == 0 else PARTIAL, quantity=size,
-            price=price, intended_price=intended, quote=quote, delay_ms=state.delay_ms, market_ms=state.market_ms,
-            stamp_ms=state.stamp_base_ms + state.delay_ms, commission=num(commission),
-            slippage=num(order.sign * (price - intended), 12), filled_total=lots.filled, faults=tuple(state.faults),
+            price=price, intended_price=intended, quote=state.quote, delay_ms=state.delay_ms,
+            market_ms=state.market_ms, stamp_ms=state.stamp_base_ms + state.delay_ms, commission=num(commission),
+            slippage=num(state.order.sign * (price - intended), 12), filled_total=lots.filled, faults=faults,
         ))
 
     # -- resting limits ---------------------------------------------------------------

@@ -11,7 +11,7 @@ in [PARTIAL_MIN_RATIO, PARTIAL_MAX_RATIO] of the order (`split`).
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+from collections.abc import Iterable
 
 PARTIAL_MIN_RATIO = 0.1
 PARTIAL_MAX_RATIO = 0.9
@@ -32,7 +32,7 @@ class Lots:
     more than the order.
     """
 
-    __slots__ = ("quantity", "unit", "total", "filled_units", "_filled_exact")
+    __slots__ = ("quantity", "unit", "total", "filled_units", "_filled_whole", "_filled_parts")
 
     def __init__(self, quantity: int | float, lot: float) -> None:
         self.quantity = quantity
@@ -51,7 +51,10 @@ class Lots:
             self.unit = 10.0**-QUANTITY_DECIMALS
             self.total = max(int(quantity * 10**QUANTITY_DECIMALS), 1)
         self.filled_units = 0
-        self._filled_exact: int | Fraction = 0
+        # What has been filled, exactly: the integral sizes summed, the others kept as they are and
+        # summed exactly only when the rest is asked for.
+        self._filled_whole = 0
+        self._filled_parts: list[float] = []
 
     @property
     def remaining_units(self) -> int:
@@ -80,26 +83,39 @@ class Lots:
     def take(self, units: int, size: int | float) -> None:
         """Record a fill of `units` whose quantity (from size_of) is `size`."""
         self.filled_units = min(self.filled_units + units, self.total)
-        self._filled_exact += size if isinstance(size, int) else Fraction(size)
+        if isinstance(size, int):
+            self._filled_whole += size
+        else:
+            self._filled_parts.append(size)
 
     def rest(self) -> int | float:
         """What is left of the order, never more than exactly that."""
-        if not self._filled_exact:
-            return self.quantity
-        if isinstance(self._filled_exact, int) and isinstance(self.quantity, int):
-            return self.quantity - self._filled_exact
-        return exact_rest(self.quantity, self._filled_exact)
+        if not self._filled_parts:
+            if not self._filled_whole:
+                return self.quantity
+            if isinstance(self.quantity, int):
+                return self.quantity - self._filled_whole
+        return exact_rest(self.quantity, (self._filled_whole, *self._filled_parts))
 
 
-def exact_rest(quantity: int | float, filled: int | float | Fraction) -> int | float:
-    """quantity - filled, in its 8-decimal form when that is the complement up to
+def exact_rest(quantity: int | float, filled: Iterable[int | float]) -> int | float:
+    """quantity - sum(filled), in its 8-decimal form when that is the complement up to
     float noise, and never more than the exact difference."""
-    exact = Fraction(quantity) - Fraction(filled)
-    rest = float(exact)  # the nearest float: at most one step above the exact value
-    if Fraction(rest) > exact:
+    # Exact rational arithmetic on n / d with d a power of two (every float is one): what
+    # fractions.Fraction would compute, without its gcd on every step.
+    n, d = quantity.as_integer_ratio()
+    for part in filled:
+        part_n, part_d = part.as_integer_ratio()
+        if part_d > d:
+            n, d = n * (part_d // d), part_d
+        n -= part_n * (d // part_d)
+    rest = n / d  # correctly rounded (CPython's integer true division): at most one step above
+    rest_n, rest_d = rest.as_integer_ratio()
+    if rest_n * d > n * rest_d:
         rest = math.nextafter(rest, 0.0)
     rounded = round(rest, QUANTITY_DECIMALS)
-    if Fraction(rounded) <= exact and rest - rounded <= 4 * math.ulp(quantity):
+    rounded_n, rounded_d = rounded.as_integer_ratio()
+    if rounded_n * d <= n * rounded_d and rest - rounded <= 4 * math.ulp(quantity):
         rest = rounded
     return rest
 
@@ -115,7 +131,7 @@ def split(quantity: int | float, u: float) -> tuple[int | float, int | float] | 
     first = round(quantity * ratio, QUANTITY_DECIMALS)
     if not 0 < first < quantity:
         return None
-    rest = exact_rest(quantity, first)
+    rest = exact_rest(quantity, (first,))
     return (first, rest) if rest > 0 else None
 
 

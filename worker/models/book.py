@@ -30,7 +30,15 @@ from worker.market import Quote, tick_decimals
 _EXACT_LEVELS = 1 << 40
 
 
-@dataclass(frozen=True, slots=True)
+def square_root_impact(mid: float, coefficient: float, instrument: Instrument, quantity: float) -> float:
+    """The square-root law: how far from the touch taking `quantity` moves the price,
+    mid * Y * daily_volatility * sqrt(quantity / adv), before rounding to ticks."""
+    return mid * coefficient * instrument.daily_volatility * math.sqrt(quantity / instrument.adv)
+
+
+# Not frozen: one is built per child fill, and a frozen dataclass's __init__ costs about twice as
+# much (object.__setattr__ per field). Nothing changes one after it is built.
+@dataclass(slots=True)
 class BookSide:
     """The levels of one side of the book at one quote."""
 
@@ -94,7 +102,7 @@ class BookDepth:
 
     def gap_ticks(self, mid: float, instrument: Instrument) -> int:
         """Ticks between two levels: the square-root law's price of one touch of depth."""
-        gap = mid * self._y * instrument.daily_volatility * math.sqrt(instrument.touch_depth / instrument.adv)
+        gap = square_root_impact(mid, self._y, instrument, instrument.touch_depth)
         return max(round(gap / instrument.tick_size), 1)
 
     def side(self, quote: Quote, sign: int, instrument: Instrument) -> BookSide:

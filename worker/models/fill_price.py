@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.instruments import Instrument
-from worker.models.book import BookSide
+from worker.models.book import BookSide, square_root_impact
 from worker.models.liquidity import ChildTake
 from worker.quantities import Lots
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per child fill (worker/models/book.py says why)
 class Pricing:
     """What a child fill's price may depend on besides the book."""
 
     mid: float
     instrument: Instrument
-    u: float  # the fill's slippage draw (worker.draws)
+    # The fill's slippage uniform (worker.draws), drawn only by the model that uses it: from a
+    # child's third fill on, a draw costs a hash.
+    draw: Callable[[], float]
     filled: float  # the parent order's quantity filled before this child
     limit: float | None
 
@@ -53,15 +56,20 @@ class FillPriceModel(ABC):
     @staticmethod
     def capped(book: BookSide, ticks: int, limit: float | None) -> float:
         """A price in ticks on the grid, at least one tick, never beyond `limit`."""
-        if limit is not None:
-            bound = book.limit_ticks(limit)
-            ticks = min(ticks, bound) if book.sign > 0 else max(ticks, bound)
-        return book.on_grid(max(ticks, 1))
+        return book.on_grid(max(_within(book, ticks, None if limit is None else book.limit_ticks(limit)), 1))
+
+
+def _within(book: BookSide, ticks: int, bound: int | None) -> int:
+    """`ticks`, or the limit's `bound` where it lies beyond it."""
+    if bound is None:
+        return ticks
+    return min(ticks, bound) if book.sign > 0 else max(ticks, bound)
 
 
 class BookWalk(FillPriceModel):
     def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
-        return [(self.capped(book, book.price_ticks(level), pricing.limit), units)
+        bound = None if pricing.limit is None else book.limit_ticks(pricing.limit)
+        return [(book.on_grid(max(_within(book, book.price_ticks(level), bound), 1)), units)
                 for level, units in walk(book, take, lots, pricing.instrument.depth_levels)]
 
 
@@ -95,7 +103,7 @@ class SqrtImpact(FillPriceModel):
 
     def impact(self, mid: float, quantity: float, instrument: Instrument) -> float:
         """Price beyond the touch for a parent order of `quantity` (before rounding to ticks)."""
-        return mid * self._y * instrument.daily_volatility * math.sqrt(quantity / instrument.adv)
+        return square_root_impact(mid, self._y, instrument, quantity)
 
     def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
         quantity = pricing.filled + float(lots.size(take.units))
@@ -110,7 +118,7 @@ class UniformSlippage(FillPriceModel):
         self._slip = slippage_bps / 1e4
 
     def executions(self, book: BookSide, take: ChildTake, lots: Lots, pricing: Pricing) -> list[tuple[float, int]]:
-        ticks = _whole_ticks(pricing.u * self._slip * pricing.mid, book.tick)
+        ticks = _whole_ticks(pricing.draw() * self._slip * pricing.mid, book.tick)
         return [(self.capped(book, book.touch_ticks + book.sign * ticks, pricing.limit), take.units)]
 
 

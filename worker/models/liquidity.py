@@ -50,7 +50,7 @@ class DepthTaken:
         self.at_ms = at_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per child fill (worker/models/book.py says why)
 class ChildTake:
     """The part of the book one child fill takes, in units of the order."""
 

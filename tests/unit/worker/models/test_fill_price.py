@@ -24,7 +24,7 @@ TICK = AAPL.tick_size
 
 
 def pricing(limit: float | None = None, u: float = 0.5, filled: float = 0.0) -> Pricing:
-    return Pricing(mid=QUOTE.mid, instrument=AAPL, u=u, filled=filled, limit=limit)
+    return Pricing(mid=QUOTE.mid, instrument=AAPL, draw=lambda: u, filled=filled, limit=limit)
 
 
 def on_grid(price: float) -> bool:
