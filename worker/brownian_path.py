@@ -38,7 +38,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from worker.portable_math import cos_sin_turn, log_unit
+from worker.portable_math import box_muller, keyed_words, unit_floats
 from worker.trading_clock import TradingClock
 
 STEP_MS = 1000
@@ -57,9 +57,6 @@ _TWO_PI = 2.0 * math.pi
 _MAX_NODES = 200_000
 _HALF = BLOCK // 2
 _MASK = BLOCK - 1
-_SHIFT = np.uint64(12)
-_ONE_BITS = np.uint64(0x3FF0_0000_0000_0000)
-_ZERO4 = np.zeros(4, dtype=np.uint64)
 _OFFSETS = np.arange(BLOCK + 1, dtype=np.int64) * STEP_MS
 
 K = TypeVar("K")
@@ -88,7 +85,7 @@ RangeCache = FifoCache[tuple[bytes, int], tuple[float, float]]
 class BrownianPath:
     """B(tau(n)) at any step n: memoised nodes, cached blocks."""
 
-    __slots__ = ("key", "clock", "reference_ms", "tau_ref", "nodes", "blocks", "bits")
+    __slots__ = ("key", "clock", "reference_ms", "tau_ref", "nodes", "blocks")
 
     def __init__(self, key: bytes, clock: TradingClock, reference_ms: int, blocks: BlockCache) -> None:
         self.key = key
@@ -98,8 +95,6 @@ class BrownianPath:
         # side * m -> (B, u) at the node
         self.nodes: dict[int, tuple[float, float]] = {}
         self.blocks = blocks
-        # Rekeyed for every block (a fresh Philox costs ~9 us, setting the key ~1 us).
-        self.bits = np.random.Philox(key=0)
 
     def _u(self, side: int, m: int) -> float:
         """Clock time from the reference to step side * m, counted away from it (>= 0)."""
@@ -201,23 +196,17 @@ class BrownianPath:
         right = np.empty(count)
         key = self.key + b"block"
         edges = self._edges_of(js)
-        bits = self.bits
         for r, j in enumerate(js):
-            digest = hashlib.blake2b(key + j.to_bytes(6, "big", signed=True), digest_size=16).digest()
-            # Philox keyed by the digest (two little-endian words), counter 0: a fresh stream per block.
-            bits.state = {"bit_generator": "Philox", "state": {"counter": _ZERO4, "key": np.frombuffer(digest, "<u8")},
-                          "buffer": _ZERO4, "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
-            raw[r] = bits.random_raw(width)
+            # A fresh stream per block: Philox keyed by the block's digest.
+            raw[r] = keyed_words(hashlib.blake2b(key + j.to_bytes(6, "big", signed=True), digest_size=16).digest(),
+                                 width)
             left[r] = edges[j * BLOCK]
             right[r] = edges[(j + 1) * BLOCK]
         instants = self.reference_ms + np.array(js, dtype=np.int64)[:, None] * (BLOCK * STEP_MS) + _OFFSETS[None, :]
         taus = self.clock.at(instants)
         variances = np.maximum(taus[:, 1:] - taus[:, :-1], 0.0)
-        # The top 52 bits as the mantissa of a double in [1, 2), less 1: uniform on [0, 1), exact.
-        unit = ((raw >> _SHIFT) | _ONE_BITS).view(np.float64) - 1.0
-        radius = np.sqrt(-2.0 * log_unit(1.0 - unit[:, :_HALF]))  # 1 - u in (0, 1]: log is finite
-        cos, sin = cos_sin_turn(unit[:, _HALF:BLOCK])
-        steps = np.concatenate((radius * cos, radius * sin), axis=1) * np.sqrt(variances)
+        unit = unit_floats(raw)
+        steps = np.concatenate(box_muller(unit[:, :_HALF], unit[:, _HALF:BLOCK]), axis=1) * np.sqrt(variances)
         values = _bridge(steps, variances, left, right)
         # Past the end of the span B stays at the end node (a block lies wholly on one side of it).
         for r, j in enumerate(js):

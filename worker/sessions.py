@@ -265,8 +265,10 @@ def _exchange_lists(canonical: str) -> tuple[list[int], list[int], list[int], fl
     return o_list, e_list, c_list, typical
 
 
+@cache
 def _build_calendar(canonical: str) -> Any:
-    """An exchange_calendars.ExchangeCalendar over our fixed range (or the calendar's own bounds)."""
+    """An exchange_calendars.ExchangeCalendar over our fixed range (or the calendar's own bounds),
+    built once per process (CMES's holiday hours read XNYS's, which equities read too)."""
     xc = _exchange_calendars()
 
     # exchange_calendars' default range follows today's date; ours must not.

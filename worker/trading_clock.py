@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import UTC, datetime, time
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,9 @@ from worker.sessions import FIRST_DAY, LAST_DAY, TradingSessions
 from worker.volatility_regime import DAY_MS, VolatilityRegime
 
 
-def _shape(x: float, k: float) -> float:
-    """The cumulative intraday density: G(x) = x + k ((2x - 1)^3 + 1) / 2 - k x, G(0) = 0, G(1) = 1."""
+def _shape(x: Any, k: Any) -> Any:
+    """The cumulative intraday density: G(x) = x + k ((2x - 1)^3 + 1) / 2 - k x, G(0) = 0, G(1) = 1
+    (floats, or numpy arrays element-wise)."""
     y = 2.0 * x - 1.0
     return x + k * ((y * y * y + 1.0) / 2.0 - x)
 
@@ -77,6 +79,8 @@ class ClockLayout:
             rows += _session_rows(opens[i:last + 1], ends[i:last + 1], prev_end, day, intraday_shape, overnight_share)
             prev_end = ends[last]
             i = last + 1
+        if not rows or prev_end is None:  # every calendar has open time in the range; a clock needs some
+            raise ValueError(f"{sessions.name}: no open time between {FIRST_DAY} and {LAST_DAY}")
         self.starts = np.array([r[0] for r in rows], dtype=np.int64)
         self.x0 = np.array([r[1] for r in rows])
         self.length = np.array([r[2] for r in rows], dtype=np.int64)
@@ -86,7 +90,7 @@ class ClockLayout:
         self.g0 = np.array([_shape(r[1], r[3]) for r in rows])
         g1 = np.array([_shape(r[1] + r[6] / r[2], r[3]) for r in rows])
         self.unit_increment = self.share * (g1 - self.g0)
-        self.end = prev_end if prev_end is not None else 0
+        self.end: int = prev_end
 
 
 def _session_rows(opens: list[int], ends: list[int], prev_end: int | None, day: int, k: float,
@@ -131,7 +135,7 @@ class TradingClock:
         h = regime.multipliers(layout.day)
         increments = h * layout.unit_increment
         sums = np.cumsum(increments)  # sequential: the same bits everywhere
-        tau0 = np.concatenate(([0.0], sums[:-1])) if len(sums) else sums
+        tau0 = np.concatenate(([0.0], sums[:-1]))
         weight = h * layout.share
         self._arrays = (layout.starts, tau0, weight, layout.x0, layout.g0, layout.length.astype(np.float64),
                         layout.k)
@@ -142,37 +146,26 @@ class TradingClock:
         self._g0: list[float] = layout.g0.tolist()
         self._length: list[int] = layout.length.tolist()
         self._k: list[float] = layout.k.tolist()
-        self._end = layout.end
-        self._tau_end = float(sums[-1]) if len(sums) else 0.0
-        span = self._end - self._starts[0] if self._starts else 0
-        self._rate = self._tau_end / span if span > 0 else 1.0 / DAY_MS
+        self._end: int = layout.end
+        self._tau_end = float(sums[-1])
+        self._rate: float = self._tau_end / (self._end - self._starts[0])
 
     def at_ms(self, t: int) -> float:
         """tau at epoch milliseconds t."""
         starts = self._starts
-        if not starts or t < starts[0]:
-            return -self._rate * ((starts[0] if starts else 0) - t)
+        if t < starts[0]:
+            return -self._rate * (starts[0] - t)
         if t >= self._end:
             return self._tau_end + self._rate * (t - self._end)
         i = bisect.bisect_right(starts, t) - 1
-        k = self._k[i]
-        x = self._x0[i] + (t - starts[i]) / self._length[i]
-        y = 2.0 * x - 1.0
-        g = x + k * ((y * y * y + 1.0) / 2.0 - x)
+        g: float = _shape(self._x0[i] + (t - starts[i]) / self._length[i], self._k[i])
         return self._tau0[i] + self._weight[i] * (g - self._g0[i])
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """tau at each of the int64 epoch milliseconds `t` (the same arithmetic as at_ms, element-wise)."""
         starts, tau0, weight, x0, g0, length, k = self._arrays
-        if not len(starts):
-            out: np.ndarray = -self._rate * (0 - t)
-            return out
         i = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
-        ki = k[i]
-        x = x0[i] + (t - starts[i]) / length[i]
-        y = 2.0 * x - 1.0
-        g = x + ki * ((y * y * y + 1.0) / 2.0 - x)
-        tau = tau0[i] + weight[i] * (g - g0[i])
+        tau = tau0[i] + weight[i] * (_shape(x0[i] + (t - starts[i]) / length[i], k[i]) - g0[i])
         tau = np.where(t < starts[0], -self._rate * (starts[0] - t), tau)
         result: np.ndarray = np.where(t >= self._end, self._tau_end + self._rate * (t - self._end), tau)
         return result

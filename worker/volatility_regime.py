@@ -23,29 +23,20 @@ from datetime import date
 
 import numpy as np
 
-from worker.portable_math import cos_sin_turn, log_unit
+from worker.portable_math import box_muller, keyed_words, unit_floats
 from worker.sessions import FIRST_DAY, LAST_DAY
 
 DAY_MS = 86_400_000
 FIRST_EPOCH_DAY = (FIRST_DAY - date(1970, 1, 1)).days
 _DAYS = (LAST_DAY - FIRST_DAY).days + 1
-_SHIFT = np.uint64(12)
-_ONE_BITS = np.uint64(0x3FF0_0000_0000_0000)
-_ZERO4 = np.zeros(4, dtype=np.uint64)
 
 
 def portable_normals(key: bytes, count: int) -> np.ndarray:
     """`count` standard normals from Philox keyed by blake2b(key), by Box-Muller with the portable
     ln, cos and sin (the same bits on every CPU)."""
     pairs = (count + 1) // 2
-    digest = hashlib.blake2b(key, digest_size=16).digest()
-    bits = np.random.Philox(key=0)
-    bits.state = {"bit_generator": "Philox", "state": {"counter": _ZERO4, "key": np.frombuffer(digest, "<u8")},
-                  "buffer": _ZERO4, "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
-    unit = ((bits.random_raw(2 * pairs) >> _SHIFT) | _ONE_BITS).view(np.float64) - 1.0
-    radius = np.sqrt(-2.0 * log_unit(1.0 - unit[:pairs]))
-    cos, sin = cos_sin_turn(unit[pairs:])
-    normals: np.ndarray = np.concatenate((radius * cos, radius * sin))[:count]
+    unit = unit_floats(keyed_words(hashlib.blake2b(key, digest_size=16).digest(), 2 * pairs))
+    normals: np.ndarray = np.concatenate(box_muller(unit[:pairs], unit[pairs:]))[:count]
     return normals
 
 
