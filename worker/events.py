@@ -96,12 +96,22 @@ _ISO_KEPT = 256
 
 def _iso_ms(epoch_ms: int) -> str:
     epoch_ms = min(max(epoch_ms, MIN_EPOCH_MS), MAX_EPOCH_MS)
-    seconds, millis = divmod(epoch_ms, 1000)
-    t = time.gmtime(seconds)
-    # %-format: 0.8 us against 1.4 us for the same f-string (python -m timeit), 4.5 calls per intent.
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
-        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis,
-    )
+    day, of_day = divmod(epoch_ms, _DAY_MS)
+    date = _DATES.get(day)
+    if date is None:  # the calendar date through gmtime, once per day; the time of day is arithmetic
+        if len(_DATES) >= _ISO_KEPT:
+            _DATES.clear()
+        t = time.gmtime(day * 86_400)
+        date = _DATES[day] = "%04d-%02d-%02dT" % (t.tm_year, t.tm_mon, t.tm_mday)  # noqa: UP031
+    seconds, millis = divmod(of_day, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    # %-format: 0.8 us against 1.4 us for the same f-string (python -m timeit).
+    return "%s%02d:%02d:%02d.%03dZ" % (date, hour, minute, second, millis)  # noqa: UP031
+
+
+_DAY_MS = 86_400_000
+_DATES: dict[int, str] = {}
 
 
 def short_hash(text: str) -> str:
