@@ -25,6 +25,7 @@ LATENCY_MODELS = ("uniform", "lognormal")
 COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
 OFF_GRID_POLICIES = ("reject", "round", "accept")
+UNLISTED_POLICIES = ("accept", "reject")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
@@ -86,6 +87,11 @@ class Settings:
     forced_outcomes: bool = True
     # A limit or stop price off the tick, a quantity off the lot (worker/price_grid.py).
     off_grid: str = "reject"
+    # An instrument the instruments file does not list: priced from [defaults] (accept) or
+    # rejected as unlisted (reject).
+    unlisted_instruments: str = "accept"
+    # What a worker may keep of unlisted instruments' price paths, in MB (they are rebuilt on demand).
+    unlisted_cache_mb: float = 32.0
     # Seeded venue faults (worker/faults.py): each a probability per intent, all off by default.
     fault_reject_probability: float = 0.0
     fault_latency_spike_probability: float = 0.0
@@ -231,6 +237,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", parse.number(0.001, 366)),
     "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", parse.switch),
     "SIMULATION_OFF_GRID": ("off_grid", parse.choice(OFF_GRID_POLICIES)),
+    "SIMULATION_UNLISTED_INSTRUMENTS": ("unlisted_instruments", parse.choice(UNLISTED_POLICIES)),
+    "SIMULATION_UNLISTED_CACHE_MB": ("unlisted_cache_mb", parse.number(1, 65_536)),
     "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", parse.number(0, 1)),
     "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", parse.integer(1, 3_600_000)),

@@ -22,6 +22,7 @@ DUPLICATE_CORR_ID = "EXEC-010"
 DEGRADED = "EXEC-011"  # reserved
 NATS_UNAVAILABLE = "EXEC-012"
 INTERNAL_ERROR = "EXEC-013"
+INSTRUMENT_NOT_LISTED = "EXEC-014"
 # Rejections that are not about one field (size, signature, JSON, staleness): the schema's code.
 ENVELOPE_INVALID = SCHEMA_INVALID
 
@@ -40,4 +41,5 @@ MEANINGS: dict[str, str] = {
     DEGRADED: "degraded: connected but errors or latency high (reserved)",
     NATS_UNAVAILABLE: "unavailable: NATS disconnected",
     INTERNAL_ERROR: "internal error while simulating an intent (a bug: reported, terminally acked)",
+    INSTRUMENT_NOT_LISTED: "instrument not in the instruments file (SIMULATION_UNLISTED_INSTRUMENTS=reject)",
 }

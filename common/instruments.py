@@ -53,8 +53,9 @@ TOUCH_DEPTH_OF_ADV = 1e-4
 DEFAULT_DEPTH_LEVELS = 20
 DEFAULT_DEPTH_RECOVERY_S = 30.0
 MAX_DEPTH_LEVELS = 1000
-# Instruments are client-chosen: bound the cache of derived unknown ones.
-_MAX_CACHED_UNKNOWN = 100_000
+# Instruments are client-chosen: bound the cache of derived unknown ones (~0.2 KB each; the
+# market keeps its own bounded cache of their paths in front of this one).
+_MAX_CACHED_UNKNOWN = 4096
 
 
 class InstrumentsError(ValueError):
@@ -114,6 +115,10 @@ class InstrumentBook:
     listed: Mapping[str, Instrument]
     factors: Mapping[str, Factor] = field(default_factory=dict)
     _unknown: dict[str, Instrument] = field(default_factory=dict, compare=False, repr=False)
+
+    def is_listed(self, symbol: str) -> bool:
+        """The instruments file lists `symbol` (in any spelling of it)."""
+        return normalize(symbol) in self.listed
 
     def get(self, symbol: str) -> Instrument:
         key = normalize(symbol)

@@ -53,8 +53,8 @@ MAX_RANGES = 1 << 15
 _SPAN = 1 << BRIDGE_LEVELS
 _TWO_POW_64 = float(1 << 64)
 _TWO_PI = 2.0 * math.pi
-# Memoised bridge nodes per path before the cache is dropped and rebuilt.
-_MAX_NODES = 200_000
+# Memoised bridge nodes per path before the cache is dropped and rebuilt (~170 bytes a node).
+MAX_NODES = 200_000
 _HALF = BLOCK // 2
 _MASK = BLOCK - 1
 _OFFSETS = np.arange(BLOCK + 1, dtype=np.int64) * STEP_MS
@@ -85,9 +85,10 @@ RangeCache = FifoCache[tuple[bytes, int], tuple[float, float]]
 class BrownianPath:
     """B(tau(n)) at any step n: memoised nodes, cached blocks."""
 
-    __slots__ = ("key", "clock", "reference_ms", "tau_ref", "nodes", "blocks")
+    __slots__ = ("key", "clock", "reference_ms", "tau_ref", "nodes", "blocks", "max_nodes")
 
-    def __init__(self, key: bytes, clock: TradingClock, reference_ms: int, blocks: BlockCache) -> None:
+    def __init__(self, key: bytes, clock: TradingClock, reference_ms: int, blocks: BlockCache,
+                 max_nodes: int = MAX_NODES) -> None:
         self.key = key
         self.clock = clock
         self.reference_ms = reference_ms
@@ -95,6 +96,14 @@ class BrownianPath:
         # side * m -> (B, u) at the node
         self.nodes: dict[int, tuple[float, float]] = {}
         self.blocks = blocks
+        self.max_nodes = max_nodes
+
+    def _bounded_nodes(self) -> dict[int, tuple[float, float]]:
+        """The node memo, dropped once it holds more than max_nodes (a walk adds at most
+        2 * BRIDGE_LEVELS before the next check)."""
+        if len(self.nodes) > self.max_nodes:
+            self.nodes.clear()
+        return self.nodes
 
     def _u(self, side: int, m: int) -> float:
         """Clock time from the reference to step side * m, counted away from it (>= 0)."""
@@ -129,9 +138,7 @@ class BrownianPath:
         """B at step n, for n a multiple of BLOCK (any n works; the walk stops at n's level)."""
         side = 1 if n >= 0 else -1
         m = min(abs(n), _SPAN)
-        nodes = self.nodes
-        if len(nodes) > _MAX_NODES:
-            nodes.clear()
+        nodes = self._bounded_nodes()
         found = nodes.get(side * m)
         if found is not None:
             return found[0]
@@ -154,6 +161,7 @@ class BrownianPath:
     def edges(self, j0: int, j1: int) -> dict[int, float]:
         """B(j * BLOCK) for j0 <= j <= j1, walking the node tree once instead of once per edge."""
         out: dict[int, float] = {}
+        self._bounded_nodes()
         lo, hi = j0 * BLOCK, j1 * BLOCK
         for side, m_lo, m_hi in ((1, max(lo, 0), hi), (-1, max(-hi, 0), -lo)):
             m_hi = min(m_hi, _SPAN)

@@ -20,6 +20,11 @@ The touch: bid_size = ask_size = touch_depth * quote.volume / the step's average
 volume (adv / the calendar's typical session seconds), in whole lots, at least
 one lot, so the book is deeper when more trades (worker/models/book.py builds the
 levels beyond it).
+
+Instruments are client-chosen, so what unlisted ones cost is bounded in bytes: their
+paths live in a FIFO of unlisted_cache_bytes / UNLISTED_PATH_BYTES entries, each
+path's node memo capped at UNLISTED_MAX_NODES (a path is a pure function of the seed
+and the symbol: one dropped is rebuilt on demand, with the same values).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from common.instruments import Instrument, InstrumentBook
 from worker.brownian_path import (
     BLOCK,
     MAX_BLOCKS,
+    MAX_NODES,
     MAX_RANGES,
     STEP_MS,
     BlockCache,
@@ -52,6 +58,13 @@ __all__ = ["BLOCK", "MAX_DECIMALS", "STEP_MS", "Market", "Quote", "log_price_std
 MAX_DECIMALS = 12
 SECONDS_PER_DAY = 86_400.0
 _MAX_QUOTES = 50_000
+# An unlisted instrument's node memo (about 16 distinct stretches of time: enough for one order's
+# arrival, child fills and a resting scan), and the most one such path holds with it: the nodes at
+# about 170 bytes each plus the path objects (tests/unit/worker/test_market.py measures it).
+UNLISTED_MAX_NODES = 512
+UNLISTED_PATH_BYTES = 112 * 1024
+# Spellings of listed instruments remembered ("btc-usd", "BTCUSD": one path).
+_MAX_SPELLINGS = 100_000
 
 
 def log_price_std(instrument: Instrument, days: float) -> float:
@@ -91,12 +104,14 @@ class Market:
     """Quotes for any instrument at any instant, identical for every holder of the seed."""
 
     def __init__(self, seed: bytes, book: InstrumentBook,
-                 calendars: Callable[[str], TradingSessions] = trading_sessions) -> None:
+                 calendars: Callable[[str], TradingSessions] = trading_sessions,
+                 unlisted_cache_bytes: int = 32 * 1024 * 1024) -> None:
         self._seed = bytes(seed)
         self._book = book
         self._calendars = calendars
         self._paths: dict[str, PricePath] = {}
         self._by_symbol: dict[str, PricePath] = {}
+        self._unlisted: FifoCache[str, PricePath] = FifoCache(max(unlisted_cache_bytes // UNLISTED_PATH_BYTES, 1))
         self._quotes: dict[tuple[str, int], Quote] = {}
         self._regimes: dict[str, VolatilityRegime] = {}
         self._clocks: dict[tuple[str, float, float, str], TradingClock] = {}
@@ -107,23 +122,27 @@ class Market:
 
     def path(self, instrument: str) -> PricePath:
         """The instrument's price path (worker.price_path), built on first use."""
-        path = self._paths.get(instrument)
+        path = self._paths.get(instrument) or self._unlisted.get(instrument)
         if path is None:
             info = self._book.get(instrument)
+            if info.symbol not in self._book.listed:
+                path = self._new_path(info, UNLISTED_MAX_NODES)
+                self._unlisted.put(instrument, path)
+                return path
             # Spellings of one instrument share one path object (and its caches).
-            path = self._by_symbol.get(info.symbol) or self._new_path(info)
-            if len(self._paths) < 100_000:  # instruments are client-chosen: bound the caches
+            path = self._by_symbol.get(info.symbol) or self._new_path(info, MAX_NODES)
+            self._by_symbol[info.symbol] = path
+            if len(self._paths) < _MAX_SPELLINGS:
                 self._paths[instrument] = path
-                self._by_symbol[info.symbol] = path
         return path
 
-    def _new_path(self, info: Instrument) -> PricePath:
+    def _new_path(self, info: Instrument, max_nodes: int) -> PricePath:
         decimals = tick_decimals(info.tick_size)
         # A mid between two ticks needs one more decimal.
         mid_decimals = min(decimals + 1, MAX_DECIMALS)
         key = self._seed + b"|" + info.symbol.encode() + b"|"
         own = BrownianPath(key, self.clock(info.calendar, info.intraday_shape, info.overnight_share, info.factor),
-                           self._book.reference_ms, self._blocks)
+                           self._book.reference_ms, self._blocks, max_nodes)
         factor = self._factor_path(info.factor) if info.factor_weight != 0.0 else None
         session_s = self._calendars(info.calendar).typical_session_s or SECONDS_PER_DAY
         return PricePath(info, own, factor, decimals, mid_decimals, self._ranges, info.adv / session_s)

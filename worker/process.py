@@ -19,12 +19,12 @@ import traceback
 from typing import Any
 
 from common.config import Settings
-from common.error_codes import INTERNAL_ERROR
+from common.error_codes import INSTRUMENT_NOT_LISTED, INTERNAL_ERROR
 from common.gc_policy import settle_after_start
 from common.lifetime import die_with_parent
 from common.logs import configure_logging
 from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, Rejection, WorkerCrashed, WorkerReady
-from worker.rejections import INTERNAL, reject
+from worker.rejections import INTERNAL, UNLISTED_INSTRUMENT, reject
 from worker.simulator import ExecutionSimulator
 from worker.validation import IntentValidator
 
@@ -32,16 +32,23 @@ log = logging.getLogger("at_exec_sim.worker")
 
 
 class IntentProcessor:
-    """The whole pure input path: validate one raw intent, then simulate it."""
+    """The whole pure input path: validate one raw intent, refuse an unlisted instrument when the
+    operator asks for it (SIMULATION_UNLISTED_INSTRUMENTS=reject), then simulate it."""
 
     def __init__(self, settings: Settings, seed: bytes) -> None:
         self._validator = IntentValidator(settings)
         self._simulator = ExecutionSimulator(settings, seed)
+        self._book = settings.instruments
+        self._unlisted_rejected = settings.unlisted_instruments == "reject"
 
     def process(self, raw: RawIntent) -> Outcome:
         checked = self._validator.check(raw)
         if isinstance(checked, Rejection):
             return checked
+        instrument = checked.intent["instrument"]
+        if self._unlisted_rejected and not self._book.is_listed(instrument):
+            return reject(raw.stream_seq, UNLISTED_INSTRUMENT, INSTRUMENT_NOT_LISTED, checked.corr_id,
+                          f"instrument {instrument!r} is not listed in the instruments file")
         try:
             return self._simulator.simulate(checked)
         except Exception as exc:  # a bug; re-dispatching the batch would only crash again

@@ -19,11 +19,13 @@ STALE = "stale"
 DUPLICATE = "duplicate"
 # metadata.time_in_force or metadata.exec_sim_force that cannot be honoured (worker/directives.py).
 INVALID_DIRECTIVE = "invalid_directive"
+# An instrument the instruments file does not list, under SIMULATION_UNLISTED_INSTRUMENTS=reject.
+UNLISTED_INSTRUMENT = "unlisted_instrument"
 # A bug in the simulator, caught per intent so one bad intent cannot crash-loop a worker.
 INTERNAL = "internal"
 
 REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, INVALID_DIRECTIVE,
-                   DUPLICATE, INTERNAL)
+                   DUPLICATE, UNLISTED_INSTRUMENT, INTERNAL)
 
 
 def reject(stream_seq: int, error_type: str, error_code: str, corr_id: str | None, detail: str) -> Rejection:

@@ -123,7 +123,8 @@ class ExecutionSimulator:
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
         # sessions: the calendar of each name (a test may give its own).
-        self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions)
+        self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions,
+                                     int(settings.unlisted_cache_mb * 1024 * 1024))
         self._models = build_models(settings)
         self._matching = Matching(settings, self._models)
         self._draws = DrawSource(seed)

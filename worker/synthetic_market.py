@@ -22,12 +22,13 @@ class SyntheticMarket:
     """MarketView over a seeded Market and the instruments' calendars."""
 
     def __init__(self, seed: bytes, book: InstrumentBook, sessions_on: bool,
-                 calendars: Callable[[str], TradingSessions] = trading_sessions) -> None:
+                 calendars: Callable[[str], TradingSessions] = trading_sessions,
+                 unlisted_cache_bytes: int = 32 * 1024 * 1024) -> None:
         # Built at boot, not on the first intents: a calendar takes ~0.1 s to build, and the
         # price paths run on the calendars' trading clocks even with sessions off.
         for calendar in sorted(book.calendars):
             calendars(calendar)
-        self.market = Market(seed, book, calendars)
+        self.market = Market(seed, book, calendars, unlisted_cache_bytes)
         for symbol in sorted(book.listed):  # their trading clocks and volatility regimes (~0.3 s)
             self.market.path(symbol)
         self._reference_ms = book.reference_ms
