@@ -13,6 +13,11 @@ that nothing grows after that.
 
     python bench/memory.py                   # N=1,000,000 (about 3 minutes a 100k on 2 cores)
     python bench/memory.py --intents 200000
+    python bench/memory.py --intents 100000 --invented-instruments
+
+--invented-instruments gives every intent an instrument of its own that the instruments
+file does not list (ZZ0000000, ZZ0000001, ...): what a client inventing names costs the
+workers, bounded by SIMULATION_UNLISTED_CACHE_MB.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
+import nats.js.errors
 from nats.js.api import DiscardPolicy, StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,8 +71,27 @@ def process_label(pid: int, has_children: bool) -> str:
     return f"http {pid}" if has_children else f"worker {pid}"
 
 
-async def feed_and_watch(url: str, count: int, supervisor_pid: int,
-                         labels: dict[int, str]) -> list[tuple[int, dict[int, float]]]:
+def invented(count: int) -> Iterator[dict[str, Any]]:
+    """Market orders, each on an instrument of its own that no instruments file lists."""
+    for n in range(count):
+        yield si.intent(f"mem-{n}", instrument=f"ZZ{n:07d}", quantity=1)
+
+
+async def consumer_bound(js: Any, timeout_s: float = 120.0) -> None:
+    """Wait until the service has bound its durable consumer (its workers boot first)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await js.consumer_info(STREAM, "exec-sim-consumer")
+            return
+        except nats.js.errors.NotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def feed_and_watch(url: str, count: int, supervisor_pid: int, labels: dict[int, str],
+                         invented_instruments: bool = False) -> list[tuple[int, dict[int, float]]]:
     """Publish `count` intents, never more than MAX_BACKLOG ahead of the service; sample RSS each second.
     Returns (intents acked, {pid: RSS MB}) samples; `labels` gets each process's role."""
     intent_subject = subjects(STREAM)[0]
@@ -72,9 +99,11 @@ async def feed_and_watch(url: str, count: int, supervisor_pid: int,
     js = nc.jetstream()
     samples: list[tuple[int, dict[int, float]]] = []
     published = 0
-    bodies = si.mixed(count, seed=11, prefix="mem")  # lazily: each timestamp is taken when it is sent
+    # Lazily: each timestamp is taken when it is sent.
+    bodies = invented(count) if invented_instruments else si.mixed(count, seed=11, prefix="mem")
     next_sample = 0.0
     try:
+        await consumer_bound(js)
         while True:
             info = await js.consumer_info(STREAM, "exec-sim-consumer")
             # The stream holds the outputs too: count deliveries, not stream sequences.
@@ -110,6 +139,8 @@ async def feed_and_watch(url: str, count: int, supervisor_pid: int,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intents", type=int, default=1_000_000)
+    parser.add_argument("--invented-instruments", action="store_true",
+                        help="every intent on an unlisted instrument of its own")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-mem-") as tmp:
         work = Path(tmp)
@@ -131,7 +162,8 @@ def main() -> int:
                 time.sleep(3)  # workers boot and the consumer binds before the first chunk
                 started = time.monotonic()
                 labels: dict[int, str] = {}
-                samples = asyncio.run(feed_and_watch(server.url, args.intents, service.pid, labels))
+                samples = asyncio.run(feed_and_watch(server.url, args.intents, service.pid, labels,
+                                                     args.invented_instruments))
                 elapsed = time.monotonic() - started
             finally:
                 service.send_signal(signal.SIGTERM)
