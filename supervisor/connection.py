@@ -46,6 +46,8 @@ class NatsConnection:
         self._on_reconnected_hook = on_reconnected
         self._pulls_lost: Callable[[], None] = _nothing
         self._closing = False
+        # What the client last reported: why a first connect that timed out did not get through.
+        self.last_error: Exception | None = None
 
     def on_pulls_lost(self, reset: Callable[[], None]) -> None:
         """Call `reset` when the connection drops and when it is back: pull requests die with it."""
@@ -87,6 +89,9 @@ class NatsConnection:
         self._on_reconnected_hook()
 
     async def _on_error(self, exc: Exception) -> None:
+        # A refusal (authorization, certificate) says more than the reset of the socket after it.
+        if self.last_error is None or not isinstance(exc, ConnectionError):
+            self.last_error = exc
         if PERMISSIONS_ERR in str(exc):
             # The server refused a publish or subscribe of ours: deploy/nats.conf and the settings disagree.
             log.error("NATS refused an operation to this user", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
@@ -132,8 +137,11 @@ async def connect(
             await _abandon(connection)
             if time.monotonic() >= deadline or stop.is_set():
                 if isinstance(exc, TimeoutError):
+                    # nats-py retries a refused TLS handshake or login inside the attempt: say why.
+                    why = connection.last_error
                     raise ConnectionError(f"no NATS server answered within NATS_CONNECT_TIMEOUT_SEC="
-                                          f"{settings.connect_timeout_s:g} s") from None
+                                          f"{settings.connect_timeout_s:g} s"
+                                          + (f"; last error: {type(why).__name__}: {why}" if why else "")) from None
                 raise
             log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
             await asyncio.sleep(0.5)
