@@ -135,12 +135,26 @@ async def agent_round_trip(url: str, corr_ids: list[str]) -> dict[str, list[Any]
         await nc.close()
 
 
+async def settled_consumer(url: str, timeout_s: float = 30.0) -> Any:
+    """The service's consumer, as the service's user sees it, once every intent is acked."""
+    nc = await nats.connect(url, inbox_prefix="_INBOX_exec_sim")
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            info = await nc.jetstream().consumer_info(STREAM, DURABLE)
+            if info.num_ack_pending == 0 and info.num_pending == 0 or asyncio.get_running_loop().time() > deadline:
+                return info
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
 def test_only_the_simulator_writes_fills(
     secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]
 ) -> None:
     agent_url = url_for(secured_nats, "agent", PASSWORDS["AGENT_NATS_PASSWORD"])
-    start_service(NATS_URL=url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
-                  NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES)
+    service_url = url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"])
+    service = start_service(NATS_URL=service_url, NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES)
 
     async def scenario() -> dict[str, list[Any]]:
         refusals = Refusals()
@@ -161,3 +175,19 @@ def test_only_the_simulator_writes_fills(
         bodies = [orjson.loads(m.data) for m in fills[corr_id]]
         assert bodies and not any(b.get("forged") for b in bodies), bodies
         assert fills[corr_id][0].headers["Nats-Msg-Id"] == f"{corr_id}:fill:1"
+    # Everything the service does is within its permissions: its acks went through, nothing refused.
+    info = run_async(settled_consumer(service_url))
+    assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
+    assert "NATS refused" not in service.log()
+
+
+def test_a_refused_operation_is_logged_as_an_error(
+    secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """Without NATS_INBOX_PREFIX the service's replies are not its user's to receive: the start
+    fails (exit 1), and the log says which subscription the server refused."""
+    with pytest.raises(AssertionError, match="service exited with 1") as failure:
+        start_service(NATS_URL=url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+                      NATS_CONNECT_TIMEOUT_SEC="3", **DEFAULT_NAMES)
+    refused = [line for line in str(failure.value).splitlines() if "NATS refused an operation" in line]
+    assert refused and '"level":"ERROR"' in refused[0] and "subscription to" in refused[0], str(failure.value)[-3000:]
