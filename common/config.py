@@ -136,6 +136,16 @@ class Settings:
     max_deliver: int = 10
     shutdown_timeout_s: float = 30.0
     connect_timeout_s: float = 30.0
+    # Client authentication besides NATS_URL's user information ("" = not used). Paths only:
+    # the secrets stay in their files, out of Settings, its repr and the workers' pickles.
+    nats_creds_file: str = ""
+    nats_nkey_seed_file: str = ""
+    nats_tls_ca_file: str = ""
+    nats_tls_cert_file: str = ""
+    nats_tls_key_file: str = ""
+    # The root of the client's reply subjects (pull answers, PubAcks, API replies). A prefix of
+    # its own lets the NATS permissions keep other users from subscribing to the service's replies.
+    nats_inbox_prefix: str = "_INBOX"
 
     def __repr__(self) -> str:
         """The dataclass repr, with the NATS URLs' credentials redacted: `at-exec-sim config` prints it.
@@ -268,6 +278,12 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "MAX_DELIVER": ("max_deliver", parse.integer(1, 1_000_000)),
     "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", parse.number(0, 3600)),
     "NATS_CONNECT_TIMEOUT_SEC": ("connect_timeout_s", parse.number(0.1, 3600)),
+    "NATS_CREDS_FILE": ("nats_creds_file", parse.readable_file),
+    "NATS_NKEY_SEED_FILE": ("nats_nkey_seed_file", parse.readable_file),
+    "NATS_TLS_CA_FILE": ("nats_tls_ca_file", parse.readable_file),
+    "NATS_TLS_CERT_FILE": ("nats_tls_cert_file", parse.readable_file),
+    "NATS_TLS_KEY_FILE": ("nats_tls_key_file", parse.readable_file),
+    "NATS_INBOX_PREFIX": ("nats_inbox_prefix", parse.subject),
 }
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
@@ -313,6 +329,7 @@ def _check_cross_field(s: Settings) -> None:
             "NATS_MAX_ACK_PENDING",
             f"{s.nats_max_ack_pending} must be -1 (no cap) or at least MAX_IN_FLIGHT={s.max_in_flight}",
         )
+    _check_nats_auth(s)
     if s.max_pending_events < 2:
         raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")
     # Long simulated executions must not outlive the server's redelivery timer.
@@ -323,3 +340,13 @@ def _check_cross_field(s: Settings) -> None:
             f"and SIMULATION_MAX_CHILD_FILLS={s.max_child_fills} (needs more than the longest "
             f"execution, {s.longest_execution_ms / 1000:g} s, plus PUBLISH_TIMEOUT_SEC)",
         )
+
+
+def _check_nats_auth(s: Settings) -> None:
+    # A certificate without its key (or the reverse) would fail the TLS handshake at every connect.
+    if bool(s.nats_tls_cert_file) != bool(s.nats_tls_key_file):
+        missing = "NATS_TLS_KEY_FILE" if s.nats_tls_cert_file else "NATS_TLS_CERT_FILE"
+        raise ConfigError(missing, "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE are set together (mutual TLS)")
+    # nats-py signs with the credentials file and ignores a seed beside it: one identity, said once.
+    if s.nats_creds_file and s.nats_nkey_seed_file:
+        raise ConfigError("NATS_NKEY_SEED_FILE", "set NATS_CREDS_FILE or NATS_NKEY_SEED_FILE, not both")

@@ -127,3 +127,17 @@ def switch(name: str, raw: str) -> bool:
 
 def path(name: str, raw: str) -> str:
     return raw.strip()
+
+
+def readable_file(name: str, raw: str) -> str:
+    """A file the service reads at connect (a key, a certificate): checked now, so a wrong path
+    is a configuration error at start rather than a connect failure retried until the timeout."""
+    value = raw.strip()
+    try:
+        with open(value, "rb") as f:
+            f.read(1)
+    except IsADirectoryError:
+        raise ConfigError(name, f"{value!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {value!r}: {exc.strerror or exc}") from None
+    return value

@@ -4,7 +4,10 @@ Runs in whichever process prints or logs a server address: the supervisor (its
 reconnect log line, `at-exec-sim config`) and the tools beside it (their error
 lines). Owns one rule: the user information of a URL (`user:password@` or a
 token `token@`) is shown as `***@`. API_KEY_HMAC_SECRET never needs it: the
-Settings repr leaves that field out.
+Settings repr leaves that field out. Nor do the NATS credential settings
+(NATS_CREDS_FILE, NATS_NKEY_SEED_FILE, NATS_TLS_*): Settings hold their paths,
+which are shown, and their secret contents are read only where the client
+connects (supervisor/nats_auth.py, nats-py), never into Settings or a log.
 """
 
 from __future__ import annotations

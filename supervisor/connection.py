@@ -2,7 +2,8 @@
 
 Runs in the supervisor process, on its event loop. Owns the nats-py client
 (supervisor/wire.py's HotPathClient) and its Wire, the connect retries until
-CONNECT_TIMEOUT_SEC, the reconnect callbacks (exec_sim_nats_connected; open
+CONNECT_TIMEOUT_SEC (with the client's credentials and TLS context from
+supervisor/nats_auth.py), the reconnect callbacks (exec_sim_nats_connected; open
 pull requests forgotten on a disconnect and a reconnect; the release step woken
 when the connection is back) and the close at the end of the shutdown.
 
@@ -19,10 +20,13 @@ import logging
 import time
 from collections.abc import Callable
 
+from nats.protocol.parser import PERMISSIONS_ERR
+
 from common.config import Settings
 from common.error_codes import NATS_UNAVAILABLE
 from common.metrics import Metrics
 from common.redact import redacted_url
+from supervisor.nats_auth import connect_options
 from supervisor.wire import HotPathClient, Wire
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -42,6 +46,8 @@ class NatsConnection:
         self._on_reconnected_hook = on_reconnected
         self._pulls_lost: Callable[[], None] = _nothing
         self._closing = False
+        # What the client last reported: why a first connect that timed out did not get through.
+        self.last_error: Exception | None = None
 
     def on_pulls_lost(self, reset: Callable[[], None]) -> None:
         """Call `reset` when the connection drops and when it is back: pull requests die with it."""
@@ -83,6 +89,13 @@ class NatsConnection:
         self._on_reconnected_hook()
 
     async def _on_error(self, exc: Exception) -> None:
+        # A refusal (authorization, certificate) says more than the reset of the socket after it.
+        if self.last_error is None or not isinstance(exc, ConnectionError):
+            self.last_error = exc
+        if PERMISSIONS_ERR in str(exc):
+            # The server refused a publish or subscribe of ours: deploy/nats.conf and the settings disagree.
+            log.error("NATS refused an operation to this user", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
+            return
         log.debug("NATS client error", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
@@ -100,6 +113,8 @@ async def connect(
 ) -> NatsConnection:
     """Connect, retrying every 0.5 s until CONNECT_TIMEOUT_SEC (or a stop); the last error raises."""
     deadline = time.monotonic() + settings.connect_timeout_s
+    # Read once: a bad certificate or key fails the start here, named, instead of every attempt.
+    credentials = connect_options(settings)
     while True:
         connection = NatsConnection(HotPathClient(), metrics, on_reconnected)
         try:
@@ -114,6 +129,7 @@ async def connect(
                 disconnected_cb=connection._on_disconnected,
                 reconnected_cb=connection._on_reconnected,
                 error_cb=connection._on_error,
+                **credentials,
             ), timeout=max(deadline - time.monotonic(), 0.1))
             metrics.nats_connected.set(1)
             return connection
@@ -121,8 +137,11 @@ async def connect(
             await _abandon(connection)
             if time.monotonic() >= deadline or stop.is_set():
                 if isinstance(exc, TimeoutError):
+                    # nats-py retries a refused TLS handshake or login inside the attempt: say why.
+                    why = connection.last_error
                     raise ConnectionError(f"no NATS server answered within NATS_CONNECT_TIMEOUT_SEC="
-                                          f"{settings.connect_timeout_s:g} s") from None
+                                          f"{settings.connect_timeout_s:g} s"
+                                          + (f"; last error: {type(why).__name__}: {why}" if why else "")) from None
                 raise
             log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
             await asyncio.sleep(0.5)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -41,12 +41,18 @@ def free_port() -> int:
 
 class EmbeddedNats:
     def __init__(self, store_dir: str | Path, port: int | None = None, log_file: str | Path | None = None,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), config_file: str | Path | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.log_file = Path(log_file) if log_file else self.store_dir / "nats-server.log"
         # More nats-server flags (a cluster node's name and routes, say); kept across restarts.
         self.extra_args = tuple(extra_args)
+        # A nats-server configuration file (accounts, users, TLS); the flags above override its
+        # listen address, port and store.
+        self.config_file = Path(config_file) if config_file else None
+        # Variables the configuration file refers to ($NAME), passwords say.
+        self.env = {**os.environ, **env} if env else None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,11 +63,12 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [find_nats_server(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port),
-                 *self.extra_args],
+                [find_nats_server(), *(("-c", str(self.config_file)) if self.config_file else ()),
+                 "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port), *self.extra_args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self.env,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
