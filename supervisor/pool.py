@@ -67,8 +67,12 @@ class WorkerPool:
         seed: bytes,
         on_result: Callable[[BatchResult], None],
         on_worker_restart: Callable[[int], None],
+        shutting_down: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
+        # Once set (the first signal, or any other end of the run), a dead worker is not replaced:
+        # its work goes to the workers left, and what none can finish is handed back.
+        self._shutting_down = shutting_down or asyncio.Event()
         self._seed = seed
         self._on_result = on_result
         self._on_worker_restart = on_worker_restart
@@ -81,6 +85,7 @@ class WorkerPool:
         self._loop = asyncio.get_running_loop()
         self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
         self._backlog: deque[IntentBatch] = deque()
+        self._unreplaced_pids: list[int] = []
         # Set with a WorkerBootError when a worker fails while booting: the service stops.
         self.fatal: asyncio.Future[None] = self._loop.create_future()
 
@@ -148,7 +153,8 @@ class WorkerPool:
 
     @property
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+        """Every worker process this pool still answers for (their metric files are marked dead at the end)."""
+        return [w.process.pid for w in self._workers.values() if w.process.pid is not None] + self._unreplaced_pids
 
     def dispatch(self, batch: IntentBatch) -> None:
         """Hand a batch to the ready worker holding the fewest intents."""
@@ -234,16 +240,30 @@ class WorkerPool:
         if not worker.ready:
             self._fail(WorkerBootError(f"worker {worker_id} exited with code {exitcode} while booting"))
             return
-        log.error(
-            "worker died; replacing it and re-dispatching its work",
-            extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
-        )
         # Its result pipe is the bridge thread's to close (at end of file).
         _discard_queues(worker, close_results=False)
-        self._spawn()
-        self._on_worker_restart(worker.process.pid or 0)
+        if self._shutting_down.is_set():
+            log.error(
+                "worker died during the shutdown; not replaced, its work goes to the workers left",
+                extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
+            )
+            self._unreplaced_pids.append(worker.process.pid or 0)
+        else:
+            log.error(
+                "worker died; replacing it and re-dispatching its work",
+                extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
+            )
+            self._spawn()
+            self._on_worker_restart(worker.process.pid or 0)
         for batch in worker.holding.values():
             self.dispatch(batch)
+
+    @property
+    def stranded(self) -> bool:
+        """Work waits for a worker and no worker is left to take it (a death during the shutdown)."""
+        if any(w.ready and w.process.is_alive() for w in self._workers.values()):
+            return False
+        return bool(self._backlog) or any(w.holding for w in self._workers.values())
 
     def _fail(self, error: Exception) -> None:
         if not self.fatal.done():

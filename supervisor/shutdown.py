@@ -140,6 +140,9 @@ class Shutdown:
                 break
             if not book.any_finishes_by(deadline):
                 break  # what is left (resting orders, long forced delays) is handed back now
+            if self.pool.stranded:
+                log.warning("no worker left to finish the intents they held; handing them back")
+                break
             book.room.clear()
             try:
                 await asyncio.wait_for(book.room.wait(), timeout=0.1)

@@ -79,11 +79,14 @@ def yield_cpu_to_supervisor(niceness: int) -> None:
 
 
 def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, outbox: Any, parent_pid: int) -> None:
-    die_with_parent(parent_pid)
-    # The supervisor owns shutdown: a Ctrl-C on the terminal reaches the whole
-    # process group, and workers must keep answering until told to stop.
+    # SIGKILL, not SIGTERM: this process ignores SIGTERM, and must not outlive the supervisor.
+    die_with_parent(parent_pid, signal.SIGKILL)
+    # The supervisor owns shutdown: a Ctrl-C on the terminal, or a SIGTERM to the whole
+    # process group (systemd's default KillMode, `kill -TERM -<pgid>`), reaches the workers
+    # too, and they must keep answering until the supervisor tells them to stop (a None on
+    # the inbox; SIGKILL past its deadline).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     yield_cpu_to_supervisor(settings.worker_niceness)
     try:
         configure_logging(settings.service_name, settings.log_level)
