@@ -5,6 +5,7 @@ Data flow:
     supervisor (event loop)                     worker processes (spawned)
     ───────────────────────                     ──────────────────────────
     dispatch(IntentBatch) ──► inbox[w] (mp.Queue, one per worker) ──► worker_main
+    update_keyring ─────────► (a KeyringUpdate into every inbox)
                                                                           │
     on_result(BatchResult)  ◄── call_soon_threadsafe ◄── bridge thread ◄──┘ results[w] (a pipe per worker)
     on_worker_exit(w)       ◄── call_soon_threadsafe ◄── bridge thread ◄── process sentinels
@@ -35,7 +36,8 @@ from multiprocessing.connection import wait as wait_for_ready
 from typing import Any
 
 from common.config import Settings
-from common.messages import BatchResult, IntentBatch, WorkerCrashed, WorkerReady
+from common.keyring import Keyring
+from common.messages import BatchResult, IntentBatch, KeyringUpdate, WorkerCrashed, WorkerReady
 from worker.process import worker_main
 
 log = logging.getLogger("at_exec_sim.pool")
@@ -86,6 +88,8 @@ class WorkerPool:
         self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
         self._backlog: deque[IntentBatch] = deque()
         self._unreplaced_pids: list[int] = []
+        # The keyring the workers check with, once it differs from the settings' (a reload).
+        self._keyring_update: KeyringUpdate | None = None
         # Set with a WorkerBootError when a worker fails while booting: the service stops.
         self.fatal: asyncio.Future[None] = self._loop.create_future()
 
@@ -138,12 +142,22 @@ class WorkerPool:
             daemon=True,
         )
         process.start()
+        if self._keyring_update is not None:
+            inbox.put(self._keyring_update)  # a replacement checks with the keyring the others use
         # Only the worker may hold the write end, or its death would not end the pipe.
         results_writer.close()
         worker = _Worker(worker_id, process, inbox, results)
         with self._lock:
             self._workers[worker_id] = worker
         return worker
+
+    def update_keyring(self, keyring: Keyring) -> None:
+        """Every batch dispatched from now on is checked with `keyring` (each inbox is FIFO)."""
+        self._keyring_update = KeyringUpdate(keyring)
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.inbox.put(self._keyring_update)
 
     # -- dispatch -------------------------------------------------------------
 

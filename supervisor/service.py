@@ -26,6 +26,7 @@ publisher, intake) and wires them; each step then runs as its own named task
     hand-back (nak with delay) ............. shutdown.py     what cannot finish by the deadline
     reconnect, close ....................... connection.py   pull requests reset, release woken
     topology repair, backlog gauge ......... jetstream.py
+    keyring file changed ................... keyring_watch.py  the new keys to every worker
     gauges, heartbeat, gc, HTTP restart .... vitals.py
     signals, stop order, watchdog .......... shutdown.py
 
@@ -53,6 +54,7 @@ from supervisor.connection import NatsConnection, StoppedBeforeConnected, connec
 from supervisor.intake import Intake
 from supervisor.jetstream import TopologyKeeper
 from supervisor.keepalive import KeepAlive
+from supervisor.keyring_watch import KeyringWatch
 from supervisor.outbound import Outbound
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -109,6 +111,7 @@ class Service:
             topology=asyncio.create_task(
                 topology.keep(lambda: connection.nc.is_connected, self._metrics.consumer_backlog.set), name="topology"
             ),
+            keyring=asyncio.create_task(KeyringWatch(s.keyring_file, pool, self._metrics).loop(), name="keyring"),
         )
         log.info(
             "at-exec-sim running",

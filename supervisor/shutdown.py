@@ -82,13 +82,14 @@ class Steps:
     release: asyncio.Task[None]
     keepalive: asyncio.Task[None]
     topology: asyncio.Task[None]
+    keyring: asyncio.Task[None]
 
     def all(self) -> tuple[asyncio.Task[None], ...]:
         return (self.fetch, *self.after_fetch())
 
     def after_fetch(self) -> tuple[asyncio.Task[None], ...]:
         """Every step but fetch: what keeps working while the in-flight intents finish."""
-        return (self.collect, self.release, self.keepalive, self.topology)
+        return (self.collect, self.release, self.keepalive, self.topology, self.keyring)
 
 
 @dataclass(frozen=True)
