@@ -17,6 +17,31 @@ _NAME = b"x-signature"
 _KEY_ID = b"x-key-id"
 
 
+def credentials_of(headers: bytes | None) -> tuple[str | None, str | None]:
+    """(signature_of, key_id_of) of one block in one pass: the service's read with a keyring."""
+    if not headers:
+        return None, None
+    lowered = headers.lower()
+    if _NAME not in lowered and _KEY_ID not in lowered:
+        return None, None
+    signature: str | None = None
+    key_id: str | None = None
+    for line in headers.split(b"\r\n")[1:]:
+        if not line:
+            break
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        wanted = name.strip().lower()
+        if wanted == _NAME:
+            ambiguous = signature is not None or name != name.strip()
+            signature = AMBIGUOUS_SIGNATURE if ambiguous else value.strip().decode(errors="replace")
+        elif wanted == _KEY_ID:
+            ambiguous = key_id is not None or name != name.strip()
+            key_id = AMBIGUOUS_KEY_ID if ambiguous else value.strip().decode(errors="replace")
+    return signature, key_id
+
+
 def key_id_of(headers: bytes | None) -> str | None:
     """The X-Key-Id value, by the rule `signature_of` states (AMBIGUOUS_KEY_ID where that says ambiguous)."""
     if not headers or _KEY_ID not in headers.lower():

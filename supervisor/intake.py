@@ -23,7 +23,7 @@ from common.messages import IntentBatch, RawIntent
 from supervisor import keepalive
 from supervisor.book import InFlightBook
 from supervisor.connection import NatsConnection
-from supervisor.headers import key_id_of, signature_of
+from supervisor.headers import credentials_of, signature_of
 from supervisor.inflight import InFlight, delivery_of_reply
 from supervisor.pool import WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -154,9 +154,11 @@ class Intake:
             # goes out before its own timestamp.
             receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
             in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
-            headers = delivery.headers
-            raws.append(RawIntent(stream_seq, delivery.data, signature_of(headers), stored_at_ms,
-                                  key_id_of(headers) if self._keyring_on else None))
+            if self._keyring_on:
+                signature, key_id = credentials_of(delivery.headers)
+                raws.append(RawIntent(stream_seq, delivery.data, signature, stored_at_ms, key_id))
+            else:
+                raws.append(RawIntent(stream_seq, delivery.data, signature_of(delivery.headers), stored_at_ms))
         if raws:
             self._to_pool(raws)
 
