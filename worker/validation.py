@@ -14,8 +14,8 @@ check an intent passes before it is simulated, in this order:
 |-----------------|------------|------|
 | too_large       | EXEC-001   | body longer than MAX_INTENT_BYTES |
 | bad_signature   | EXEC-001   | X-Signature missing, ambiguous, or not `sha256=<hex HMAC-SHA256(secret, body)>` (any hex case) |
-| unknown_key     | EXEC-014   | with a keyring: X-Key-Id missing (and no shared-secret fallback), ambiguous, or not a key |
-| agent_not_owned | EXEC-015   | with a keyring: the schema-valid intent's agent_id is not one of its key's agents |
+| unknown_key     | EXEC-015   | with a keyring: X-Key-Id missing (and no shared-secret fallback), ambiguous, or not a key |
+| agent_not_owned | EXEC-016   | with a keyring: the schema-valid intent's agent_id is not one of its key's agents |
 | malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double), or a key twice in an object |
 | not_object      | EXEC-001   | JSON, but not an object |
 | schema          | EXEC-003   | corr_id missing or invalid (wins over every other field) |

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from common.error_codes import KEY_UNKNOWN, SIGNER_NOT_OWNER
 from tools import sample_intents as si
 
 from .conftest import publish_intents, read_outputs, run_async
@@ -68,9 +69,9 @@ def test_agent_a_key_cannot_sign_for_agent_b_and_its_own_intent_fills(nats_serve
     labels = {"type": "agent_not_owned"}
     assert service.metric("exec_sim_validation_errors_total", labels, expect=1) == 1
     assert service.metric("exec_sim_validation_errors_total", {"type": "unknown_key"}, expect=2) == 2
-    wait_for(lambda: len(rejections(service, "EXEC-014")) == 2, "two EXEC-014 log lines", service)
-    assert rejections(service, "EXEC-015") == ["a-as-b"]
-    assert sorted(rejections(service, "EXEC-014")) == ["a-no-key", "a-unknown"]
+    wait_for(lambda: len(rejections(service, KEY_UNKNOWN)) == 2, "two unknown-key log lines", service)
+    assert rejections(service, SIGNER_NOT_OWNER) == ["a-as-b"]
+    assert sorted(rejections(service, KEY_UNKNOWN)) == ["a-no-key", "a-unknown"]
     assert SECRET_A not in service.log() and SECRET_B not in service.log()
     assert service.stop() == 0
 
@@ -99,6 +100,6 @@ def test_the_keyring_is_rotated_without_a_restart(nats_server, topology, start_s
     ])
     msgs = run_async(read_outputs(nats_server.url, topology, 0, corr_ids={"before", "kept", "new-key"}))
     assert {m.headers["corr_id"] for m in msgs} == {"before", "kept", "new-key"}
-    wait_for(lambda: rejections(service, "EXEC-014") == ["old-key"], "the old key's rejection", service)
+    wait_for(lambda: rejections(service, KEY_UNKNOWN) == ["old-key"], "the old key's rejection", service)
     assert service.metric("exec_sim_keyring_reloads_total", {"result": "loaded"}) == 1
     assert service.stop() == 0
