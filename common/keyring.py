@@ -78,6 +78,8 @@ def load_keyring(path: str) -> Keyring:
         raise KeyringError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise KeyringError(f"{path} is not TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise KeyringError(f"{path} is not UTF-8 text") from None
     tables = document.get("keys")
     if not isinstance(tables, dict) or not tables:
         raise KeyringError(f"{path} has no [keys.<key id>] table")

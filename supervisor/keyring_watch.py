@@ -57,6 +57,9 @@ class KeyringWatch:
         except KeyringError as exc:
             self._failed(str(exc))
             return
+        except Exception as exc:  # a bug in the reader must not end the service; its text could quote the file
+            self._failed(f"unexpected {type(exc).__name__} while reading it")
+            return
         self._pool.update_keyring(keyring)
         self._metrics.keyring_reloads.labels("loaded").inc()
         log.info("keyring reloaded", extra={"path": self._path, "keys": sorted(keyring.keys)})

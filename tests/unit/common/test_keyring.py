@@ -24,7 +24,7 @@ agents = ["agent_b"]
 
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "keyring.toml"
-    path.write_text(text)
+    path.write_bytes(text.encode(errors="surrogateescape"))  # "\udcff": the byte 0xff
     return str(path)
 
 
@@ -49,6 +49,7 @@ def test_no_secret_in_the_keyring_repr_nor_in_at_exec_sim_config(tmp_path: Path)
     ("text", "problem"),
     [
         ("not toml [", "is not TOML"),
+        ("\udcff", "is not UTF-8 text"),
         ("[other]\nx = 1\n", "no [keys.<key id>] table"),
         ('[keys."bad id"]\nsecret = "0123456789abcdef0"\nagents = ["a"]\n', "is not 1-64"),
         ('[keys.k]\nsecret = "short"\nagents = ["a"]\n', "at least 16 bytes"),
