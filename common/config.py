@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from common import config_fields as parse
 from common.config_fields import ConfigError
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
+from common.keyring import Keyring, KeyringError, load_keyring
 from common.redact import redacted_urls
 
 SIMULATION_CLOCKS = ("wall", "virtual")
@@ -49,6 +50,12 @@ class Settings:
     subject_order_update: str = "executions.order_update"
     # Empty means signatures are not checked.
     hmac_secret: bytes = field(default=b"", repr=False)
+    # Per-agent keys (common/keyring.py): "" = none, the shared secret alone decides.
+    keyring_file: str = ""
+    # Loaded from keyring_file at start; the supervisor sends the workers each later version.
+    keyring: Keyring | None = field(default=None, compare=False)
+    # With a keyring: an intent without X-Key-Id may still pass with the shared secret (for any agent).
+    keyring_allows_shared_secret: bool = False
     idempotency_ttl_s: float = 3600.0
     # corr_ids held in memory for that check (about 260 bytes each); beyond it the
     # stream's duplicate window still keeps the outputs exactly-once.
@@ -221,6 +228,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "NATS_SUBJECT_RECONCILE": ("subject_reconcile", parse.subject),
     "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", parse.subject),
     "API_KEY_HMAC_SECRET": ("hmac_secret", parse.secret),
+    "INTENT_KEYRING_FILE": ("keyring_file", parse.path),
+    "INTENT_KEYRING_ALLOW_SHARED_SECRET": ("keyring_allows_shared_secret", parse.switch),
     "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", parse.number(0)),
     "IDEMPOTENCY_MAX_CORR_IDS": ("idempotency_max_corr_ids", parse.integer(1, 100_000_000)),
     "RATE_LIMIT_RPS": ("rate_limit_rps", parse.number(0)),
@@ -308,6 +317,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         book = book.with_prices(values.get("reference_prices", {}))  # type: ignore[arg-type]
     except InstrumentsError as exc:
         raise ConfigError("SIMULATION_INSTRUMENTS_FILE", str(exc)) from None
+    keyring_file = values.get("keyring_file")
+    if keyring_file:
+        try:
+            values["keyring"] = load_keyring(keyring_file)  # type: ignore[arg-type]
+        except KeyringError as exc:
+            raise ConfigError("INTENT_KEYRING_FILE", str(exc)) from None
     settings = Settings(**values, instruments=book)  # type: ignore[arg-type]
     _check_cross_field(settings)
     return settings
@@ -318,6 +333,11 @@ _NO_BOOK = InstrumentBook(0, {}, {})
 
 
 def _check_cross_field(s: Settings) -> None:
+    if s.keyring is not None and s.keyring_allows_shared_secret and not s.hmac_secret:
+        raise ConfigError(
+            "INTENT_KEYRING_ALLOW_SHARED_SECRET",
+            "on, but API_KEY_HMAC_SECRET is empty: intents without X-Key-Id would pass unsigned, as any agent",
+        )
     if s.min_delay_ms > s.max_delay_ms:
         raise ConfigError(
             "SIMULATION_MIN_DELAY_MS",

@@ -23,6 +23,9 @@ DEGRADED = "EXEC-011"  # reserved
 NATS_UNAVAILABLE = "EXEC-012"
 INTERNAL_ERROR = "EXEC-013"
 INSTRUMENT_NOT_LISTED = "EXEC-014"
+# Per-agent keys (INTENT_KEYRING_FILE): who signed, and whether the signer may speak for the agent.
+KEY_UNKNOWN = "EXEC-015"
+SIGNER_NOT_OWNER = "EXEC-016"
 # Rejections that are not about one field (size, signature, JSON, staleness): the schema's code.
 ENVELOPE_INVALID = SCHEMA_INVALID
 
@@ -42,4 +45,6 @@ MEANINGS: dict[str, str] = {
     NATS_UNAVAILABLE: "unavailable: NATS disconnected",
     INTERNAL_ERROR: "internal error while simulating an intent (a bug: reported, terminally acked)",
     INSTRUMENT_NOT_LISTED: "instrument not in the instruments file (SIMULATION_UNLISTED_INSTRUMENTS=reject)",
+    KEY_UNKNOWN: "X-Key-Id missing, ambiguous or not in the keyring (INTENT_KEYRING_FILE set)",
+    SIGNER_NOT_OWNER: "the intent's agent_id is not one its signing key may sign for",
 }

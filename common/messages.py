@@ -4,7 +4,8 @@ Small frozen dataclasses only; a failure inside a worker travels back as data
 (`WorkerCrashed`), never as a pickled exception, so the supervisor decides what
 to do with it. The supervisor sends `IntentBatch`; a worker answers each batch
 with one `BatchResult` holding one outcome per intent, in the batch's order: an
-`Execution` (events to publish) or a `Rejection` (terminal ack, no events).
+`Execution` (events to publish) or a `Rejection` (terminal ack, no events). A
+`KeyringUpdate` on a worker's inbox replaces the keyring its validator uses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import TypeVar
+
+from common.keyring import Keyring
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ def _pickles_as_tuple(cls: type[T]) -> type[T]:
 # It cannot be a header's value (a value never holds CR LF), so no client can send it, and it never
 # verifies: it does not start with "sha256=".
 AMBIGUOUS_SIGNATURE = "\r\nambiguous X-Signature\r\n"
+# The same for X-Key-Id: names no key.
+AMBIGUOUS_KEY_ID = "\r\nambiguous X-Key-Id\r\n"
 
 
 @_pickles_as_tuple
@@ -48,6 +53,9 @@ class RawIntent:
     # base of the event timestamps under the wall clock. Taken from the stream,
     # not the fetch, so a redelivery or a replay sees the same instant.
     received_at_ms: int
+    # Value of the X-Key-Id header, read by the same rule (AMBIGUOUS_KEY_ID when given twice);
+    # None when absent. Only looked at with INTENT_KEYRING_FILE set.
+    key_id: str | None = None
 
 
 @_pickles_as_tuple
@@ -113,6 +121,13 @@ class BatchResult:
     batch_id: int
     worker_id: int
     outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringUpdate:
+    """The keyring file changed (supervisor/keyring_watch.py): check intents after this one with it."""
+
+    keyring: Keyring
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ class Metrics:
     heartbeat: Any
     consumer_backlog: Any
     started: Any
+    keyring_reloads: Any
 
 
 def build_metrics() -> Metrics:
@@ -145,6 +146,10 @@ def build_metrics() -> Metrics:
         started=Gauge(
             "exec_sim_supervisor_start_timestamp_seconds", "When the supervisor started (unix seconds)",
             multiprocess_mode="livemax",
+        ),
+        keyring_reloads=Counter(
+            "exec_sim_keyring_reloads_total", "INTENT_KEYRING_FILE changes: loaded, or failed (old keys kept)",
+            ["result"],
         ),
     )
 

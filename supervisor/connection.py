@@ -2,8 +2,8 @@
 
 Runs in the supervisor process, on its event loop. Owns the nats-py client
 (supervisor/wire.py's HotPathClient) and its Wire, the connect retries until
-CONNECT_TIMEOUT_SEC (with the client's credentials and TLS context from
-supervisor/nats_auth.py), the reconnect callbacks (exec_sim_nats_connected; open
+CONNECT_TIMEOUT_SEC (cut short by a signal; with the client's credentials and TLS context
+from supervisor/nats_auth.py), the reconnect callbacks (exec_sim_nats_connected; open
 pull requests forgotten on a disconnect and a reconnect; the release step woken
 when the connection is back) and the close at the end of the shutdown.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nats.protocol.parser import PERMISSIONS_ERR
 
@@ -108,18 +108,43 @@ async def _abandon(connection: NatsConnection) -> None:
         log.debug("closing an unconnected client failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
+class StoppedBeforeConnected(Exception):
+    """A signal came while the first connection was still being tried: a clean stop, not a failure."""
+
+
+async def _unless_stopped(attempt: Awaitable[None], stop: asyncio.Event, timeout_s: float) -> None:
+    """Await `attempt` for at most `timeout_s`; a stop cancels it at once (StoppedBeforeConnected)."""
+    trying = asyncio.ensure_future(attempt)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((trying, stopping), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not trying.done():
+        trying.cancel()
+        await asyncio.gather(trying, return_exceptions=True)
+        raise StoppedBeforeConnected() if stop.is_set() else TimeoutError()
+    trying.result()
+
+
 async def connect(
     settings: Settings, metrics: Metrics, stop: asyncio.Event, on_reconnected: Callable[[], None]
 ) -> NatsConnection:
-    """Connect, retrying every 0.5 s until CONNECT_TIMEOUT_SEC (or a stop); the last error raises."""
+    """Connect, retrying every 0.5 s until CONNECT_TIMEOUT_SEC; the last error raises.
+
+    A stop (the first signal) ends the wait at once, whatever the attempt under way is doing:
+    StoppedBeforeConnected.
+    """
     deadline = time.monotonic() + settings.connect_timeout_s
     # Read once: a bad certificate or key fails the start here, named, instead of every attempt.
     credentials = connect_options(settings)
     while True:
+        if stop.is_set():
+            raise StoppedBeforeConnected()
         connection = NatsConnection(HotPathClient(), metrics, on_reconnected)
         try:
             # Bounded here: with unlimited reconnects nats-py retries a first connect for ever.
-            await asyncio.wait_for(connection.nc.connect(
+            await _unless_stopped(connection.nc.connect(
                 servers=list(settings.nats_urls),
                 name=settings.service_name,
                 connect_timeout=2,
@@ -130,12 +155,15 @@ async def connect(
                 reconnected_cb=connection._on_reconnected,
                 error_cb=connection._on_error,
                 **credentials,
-            ), timeout=max(deadline - time.monotonic(), 0.1))
+            ), stop, timeout_s=max(deadline - time.monotonic(), 0.1))
             metrics.nats_connected.set(1)
             return connection
+        except StoppedBeforeConnected:
+            await _abandon(connection)
+            raise
         except Exception as exc:
             await _abandon(connection)
-            if time.monotonic() >= deadline or stop.is_set():
+            if time.monotonic() >= deadline:
                 if isinstance(exc, TimeoutError):
                     # nats-py retries a refused TLS handshake or login inside the attempt: say why.
                     why = connection.last_error
@@ -144,4 +172,7 @@ async def connect(
                                           + (f"; last error: {type(why).__name__}: {why}" if why else "")) from None
                 raise
             log.warning("NATS not reachable yet; retrying", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})
-            await asyncio.sleep(0.5)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass

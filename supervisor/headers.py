@@ -1,4 +1,4 @@
-"""The one reader of an intent's X-Signature header, from the raw NATS header block.
+"""The one reader of an intent's X-Signature and X-Key-Id headers, from the raw NATS header block.
 
 Runs in the supervisor's event loop (supervisor/intake.py, on each delivery the
 raw pull brings) and in `at-exec-sim replay` (tools/replay/source.py, on each
@@ -11,9 +11,42 @@ is worth.
 
 from __future__ import annotations
 
-from common.messages import AMBIGUOUS_SIGNATURE
+from common.messages import AMBIGUOUS_KEY_ID, AMBIGUOUS_SIGNATURE
 
 _NAME = b"x-signature"
+_KEY_ID = b"x-key-id"
+
+
+def credentials_of(headers: bytes | None) -> tuple[str | None, str | None]:
+    """(signature_of, key_id_of) of one block in one pass: the service's read with a keyring."""
+    if not headers:
+        return None, None
+    lowered = headers.lower()
+    if _NAME not in lowered and _KEY_ID not in lowered:
+        return None, None
+    signature: str | None = None
+    key_id: str | None = None
+    for line in headers.split(b"\r\n")[1:]:
+        if not line:
+            break
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        wanted = name.strip().lower()
+        if wanted == _NAME:
+            ambiguous = signature is not None or name != name.strip()
+            signature = AMBIGUOUS_SIGNATURE if ambiguous else value.strip().decode(errors="replace")
+        elif wanted == _KEY_ID:
+            ambiguous = key_id is not None or name != name.strip()
+            key_id = AMBIGUOUS_KEY_ID if ambiguous else value.strip().decode(errors="replace")
+    return signature, key_id
+
+
+def key_id_of(headers: bytes | None) -> str | None:
+    """The X-Key-Id value, by the rule `signature_of` states (AMBIGUOUS_KEY_ID where that says ambiguous)."""
+    if not headers or _KEY_ID not in headers.lower():
+        return None
+    return _value_of(headers, _KEY_ID, AMBIGUOUS_KEY_ID)
 
 
 def signature_of(headers: bytes | None) -> str | None:
@@ -32,14 +65,18 @@ def signature_of(headers: bytes | None) -> str | None:
     """
     if not headers or _NAME not in headers.lower():  # the common case: one find, no split
         return None
+    return _value_of(headers, _NAME, AMBIGUOUS_SIGNATURE)
+
+
+def _value_of(headers: bytes, wanted: bytes, ambiguous: str) -> str | None:
     found: str | None = None
     for line in headers.split(b"\r\n")[1:]:
         if not line:
             break  # the blank line that ends the block
         name, colon, value = line.partition(b":")
-        if not colon or name.strip().lower() != _NAME:
+        if not colon or name.strip().lower() != wanted:
             continue
         if found is not None or name != name.strip():
-            return AMBIGUOUS_SIGNATURE
+            return ambiguous
         found = value.strip().decode(errors="replace")
     return found

@@ -23,7 +23,7 @@ from common.messages import IntentBatch, RawIntent
 from supervisor import keepalive
 from supervisor.book import InFlightBook
 from supervisor.connection import NatsConnection
-from supervisor.headers import signature_of
+from supervisor.headers import credentials_of, signature_of
 from supervisor.inflight import InFlight, delivery_of_reply
 from supervisor.pool import WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -44,6 +44,8 @@ class Intake:
         publisher: JetStreamPublisher, stop: asyncio.Event,
     ) -> None:
         self._settings = settings
+        # X-Key-Id is read only when a keyring is there to look it up in.
+        self._keyring_on = settings.keyring is not None
         self._nc = connection.nc
         self._book = book
         self._in_flight = book.records
@@ -152,8 +154,11 @@ class Intake:
             # goes out before its own timestamp.
             receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
             in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
-            raws.append(RawIntent(stream_seq, delivery.data, signature_of(delivery.headers),
-                                  stored_at_ms))
+            if self._keyring_on:
+                signature, key_id = credentials_of(delivery.headers)
+                raws.append(RawIntent(stream_seq, delivery.data, signature, stored_at_ms, key_id))
+            else:
+                raws.append(RawIntent(stream_seq, delivery.data, signature_of(delivery.headers), stored_at_ms))
         if raws:
             self._to_pool(raws)
 

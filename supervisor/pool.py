@@ -5,6 +5,7 @@ Data flow:
     supervisor (event loop)                     worker processes (spawned)
     ───────────────────────                     ──────────────────────────
     dispatch(IntentBatch) ──► inbox[w] (mp.Queue, one per worker) ──► worker_main
+    update_keyring ─────────► (a KeyringUpdate into every inbox)
                                                                           │
     on_result(BatchResult)  ◄── call_soon_threadsafe ◄── bridge thread ◄──┘ results[w] (a pipe per worker)
     on_worker_exit(w)       ◄── call_soon_threadsafe ◄── bridge thread ◄── process sentinels
@@ -35,7 +36,8 @@ from multiprocessing.connection import wait as wait_for_ready
 from typing import Any
 
 from common.config import Settings
-from common.messages import BatchResult, IntentBatch, WorkerCrashed, WorkerReady
+from common.keyring import Keyring
+from common.messages import BatchResult, IntentBatch, KeyringUpdate, WorkerCrashed, WorkerReady
 from worker.process import worker_main
 
 log = logging.getLogger("at_exec_sim.pool")
@@ -67,8 +69,12 @@ class WorkerPool:
         seed: bytes,
         on_result: Callable[[BatchResult], None],
         on_worker_restart: Callable[[int], None],
+        shutting_down: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
+        # Once set (the first signal, or any other end of the run), a dead worker is not replaced:
+        # its work goes to the workers left, and what none can finish is handed back.
+        self._shutting_down = shutting_down or asyncio.Event()
         self._seed = seed
         self._on_result = on_result
         self._on_worker_restart = on_worker_restart
@@ -81,6 +87,9 @@ class WorkerPool:
         self._loop = asyncio.get_running_loop()
         self._bridge = threading.Thread(target=self._bridge_main, name="pool-bridge", daemon=True)
         self._backlog: deque[IntentBatch] = deque()
+        self._unreplaced_pids: list[int] = []
+        # The keyring the workers check with, once it differs from the settings' (a reload).
+        self._keyring_update: KeyringUpdate | None = None
         # Set with a WorkerBootError when a worker fails while booting: the service stops.
         self.fatal: asyncio.Future[None] = self._loop.create_future()
 
@@ -133,12 +142,22 @@ class WorkerPool:
             daemon=True,
         )
         process.start()
+        if self._keyring_update is not None:
+            inbox.put(self._keyring_update)  # a replacement checks with the keyring the others use
         # Only the worker may hold the write end, or its death would not end the pipe.
         results_writer.close()
         worker = _Worker(worker_id, process, inbox, results)
         with self._lock:
             self._workers[worker_id] = worker
         return worker
+
+    def update_keyring(self, keyring: Keyring) -> None:
+        """Every batch dispatched from now on is checked with `keyring` (each inbox is FIFO)."""
+        self._keyring_update = KeyringUpdate(keyring)
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.inbox.put(self._keyring_update)
 
     # -- dispatch -------------------------------------------------------------
 
@@ -148,7 +167,8 @@ class WorkerPool:
 
     @property
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+        """Every worker process this pool still answers for (their metric files are marked dead at the end)."""
+        return [w.process.pid for w in self._workers.values() if w.process.pid is not None] + self._unreplaced_pids
 
     def dispatch(self, batch: IntentBatch) -> None:
         """Hand a batch to the ready worker holding the fewest intents."""
@@ -234,16 +254,30 @@ class WorkerPool:
         if not worker.ready:
             self._fail(WorkerBootError(f"worker {worker_id} exited with code {exitcode} while booting"))
             return
-        log.error(
-            "worker died; replacing it and re-dispatching its work",
-            extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
-        )
         # Its result pipe is the bridge thread's to close (at end of file).
         _discard_queues(worker, close_results=False)
-        self._spawn()
-        self._on_worker_restart(worker.process.pid or 0)
+        if self._shutting_down.is_set():
+            log.error(
+                "worker died during the shutdown; not replaced, its work goes to the workers left",
+                extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
+            )
+            self._unreplaced_pids.append(worker.process.pid or 0)
+        else:
+            log.error(
+                "worker died; replacing it and re-dispatching its work",
+                extra={"worker_id": worker_id, "exitcode": exitcode, "batches": len(worker.holding)},
+            )
+            self._spawn()
+            self._on_worker_restart(worker.process.pid or 0)
         for batch in worker.holding.values():
             self.dispatch(batch)
+
+    @property
+    def stranded(self) -> bool:
+        """Work waits for a worker and no worker is left to take it (a death during the shutdown)."""
+        if any(w.ready and w.process.is_alive() for w in self._workers.values()):
+            return False
+        return bool(self._backlog) or any(w.holding for w in self._workers.values())
 
     def _fail(self, error: Exception) -> None:
         if not self.fatal.done():

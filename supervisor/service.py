@@ -26,6 +26,7 @@ publisher, intake) and wires them; each step then runs as its own named task
     hand-back (nak with delay) ............. shutdown.py     what cannot finish by the deadline
     reconnect, close ....................... connection.py   pull requests reset, release woken
     topology repair, backlog gauge ......... jetstream.py
+    keyring file changed ................... keyring_watch.py  the new keys to every worker
     gauges, heartbeat, gc, HTTP restart .... vitals.py
     signals, stop order, watchdog .......... shutdown.py
 
@@ -49,10 +50,11 @@ from common.metrics import Metrics, MetricTally
 from common.redact import redacted_urls
 from supervisor.book import InFlightBook
 from supervisor.collect import Collector
-from supervisor.connection import NatsConnection, connect
+from supervisor.connection import NatsConnection, StoppedBeforeConnected, connect
 from supervisor.intake import Intake
 from supervisor.jetstream import TopologyKeeper
 from supervisor.keepalive import KeepAlive
+from supervisor.keyring_watch import KeyringWatch
 from supervisor.outbound import Outbound
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -82,12 +84,13 @@ class Service:
         self._http.start()
         # Workers first: they are spawned, but starting them before any
         # connection exists keeps the pool's failure modes independent of NATS.
-        pool = WorkerPool(s, s.seed, results.put_nowait, partial(worker_restarted, self._metrics))
+        pool = WorkerPool(s, s.seed, results.put_nowait, partial(worker_restarted, self._metrics),
+                          shutting_down=signals.stop)
         if not await self._start_pool(pool):
             return WORKER_BOOT_ERROR
         connected = await self._connect(signals, book, pool)
-        if connected is None:
-            return EXIT_FAILURE
+        if isinstance(connected, int):
+            return connected
         connection, topology = connected
         publisher = JetStreamPublisher(connection.nc, s, self._metrics, self._tally, on_no_stream=topology.suspect)
         await publisher.start()
@@ -108,6 +111,7 @@ class Service:
             topology=asyncio.create_task(
                 topology.keep(lambda: connection.nc.is_connected, self._metrics.consumer_backlog.set), name="topology"
             ),
+            keyring=asyncio.create_task(KeyringWatch(s.keyring_file, pool, self._metrics).loop(), name="keyring"),
         )
         log.info(
             "at-exec-sim running",
@@ -133,14 +137,20 @@ class Service:
 
     async def _connect(
         self, signals: Signals, book: InFlightBook, pool: WorkerPool
-    ) -> tuple[NatsConnection, TopologyKeeper] | None:
-        """Connect and establish the stream and consumer; None (everything stopped) when NATS cannot be reached."""
+    ) -> tuple[NatsConnection, TopologyKeeper] | int:
+        """Connect and establish the stream and consumer; else the exit code, everything stopped:
+        EXIT_OK for a signal before the connection was made, EXIT_FAILURE when NATS cannot be reached."""
         connection: NatsConnection | None = None
         try:
             connection = await connect(self._settings, self._metrics, signals.stop, book.wake_release.set)
             topology = TopologyKeeper(connection.nc.jetstream(), self._settings)
             await topology.establish()
             return connection, topology
+        except StoppedBeforeConnected:
+            log.info("signal received before NATS was connected; stopping")
+            await pool.stop(timeout_s=1.0)
+            await self._http.stop()
+            return EXIT_OK
         except Exception as exc:
             log.critical(
                 "cannot reach NATS JetStream; stopping",
@@ -151,7 +161,7 @@ class Service:
                 await connection.close()
             await pool.stop(timeout_s=1.0)
             await self._http.stop()
-            return None
+            return EXIT_FAILURE
 
     async def _until_stopped(self, signals: Signals, pool: WorkerPool, steps: Steps) -> int:
         """Wait for a signal, a failed pool or a failed step; the exit code that ending calls for."""

@@ -82,13 +82,14 @@ class Steps:
     release: asyncio.Task[None]
     keepalive: asyncio.Task[None]
     topology: asyncio.Task[None]
+    keyring: asyncio.Task[None]
 
     def all(self) -> tuple[asyncio.Task[None], ...]:
         return (self.fetch, *self.after_fetch())
 
     def after_fetch(self) -> tuple[asyncio.Task[None], ...]:
         """Every step but fetch: what keeps working while the in-flight intents finish."""
-        return (self.collect, self.release, self.keepalive, self.topology)
+        return (self.collect, self.release, self.keepalive, self.topology, self.keyring)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class Shutdown:
                 break
             if not book.any_finishes_by(deadline):
                 break  # what is left (resting orders, long forced delays) is handed back now
+            if self.pool.stranded:
+                log.warning("no worker left to finish the intents they held; handing them back")
+                break
             book.room.clear()
             try:
                 await asyncio.wait_for(book.room.wait(), timeout=0.1)

@@ -108,6 +108,14 @@ def signature(secret: bytes, payload: bytes) -> str:
     return "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest()
 
 
+def signed_headers(secret: bytes, payload: bytes, key_id: str | None = None) -> dict[str, str]:
+    """The headers that sign `payload`: X-Signature, and X-Key-Id naming a keyring's key when given."""
+    headers = {"X-Signature": signature(secret, payload)}
+    if key_id is not None:
+        headers["X-Key-Id"] = key_id
+    return headers
+
+
 def mixed(count: int, seed: int = 7, prefix: str = "demo") -> Iterator[dict[str, Any]]:
     """`count` valid intents across every order type, side and sample instrument, worth 1,000 to
     1,000,000 in notional; ~10% do not fill."""

@@ -5,7 +5,8 @@ reset, validator and simulator built), announces itself with WorkerReady, then
 answers every IntentBatch from its own input queue with one BatchResult on its
 own result pipe (never a shared one: a worker killed mid-write would leave a
 shared pipe holding half a message and its lock taken, stalling every other
-worker and the reader). A None on the input queue means stop. An unexpected
+worker and the reader). A KeyringUpdate on the input queue replaces the
+validator's keyring for every batch after it; a None means stop. An unexpected
 exception is sent back as WorkerCrashed data and the process exits, so the
 supervisor can repair it; nothing here touches NATS or asyncio.
 """
@@ -21,9 +22,19 @@ from typing import Any
 from common.config import Settings
 from common.error_codes import INSTRUMENT_NOT_LISTED, INTERNAL_ERROR
 from common.gc_policy import settle_after_start
+from common.keyring import Keyring
 from common.lifetime import die_with_parent
 from common.logs import configure_logging
-from common.messages import BatchResult, IntentBatch, Outcome, RawIntent, Rejection, WorkerCrashed, WorkerReady
+from common.messages import (
+    BatchResult,
+    IntentBatch,
+    KeyringUpdate,
+    Outcome,
+    RawIntent,
+    Rejection,
+    WorkerCrashed,
+    WorkerReady,
+)
 from worker.rejections import INTERNAL, UNLISTED_INSTRUMENT, reject
 from worker.simulator import ExecutionSimulator
 from worker.validation import IntentValidator
@@ -40,6 +51,9 @@ class IntentProcessor:
         self._simulator = ExecutionSimulator(settings, seed)
         self._book = settings.instruments
         self._unlisted_rejected = settings.unlisted_instruments == "reject"
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        self._validator.use_keyring(keyring)
 
     def process(self, raw: RawIntent) -> Outcome:
         checked = self._validator.check(raw)
@@ -79,11 +93,14 @@ def yield_cpu_to_supervisor(niceness: int) -> None:
 
 
 def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, outbox: Any, parent_pid: int) -> None:
-    die_with_parent(parent_pid)
-    # The supervisor owns shutdown: a Ctrl-C on the terminal reaches the whole
-    # process group, and workers must keep answering until told to stop.
+    # SIGKILL, not SIGTERM: this process ignores SIGTERM, and must not outlive the supervisor.
+    die_with_parent(parent_pid, signal.SIGKILL)
+    # The supervisor owns shutdown: a Ctrl-C on the terminal, or a SIGTERM to the whole
+    # process group (systemd's default KillMode, `kill -TERM -<pgid>`), reaches the workers
+    # too, and they must keep answering until the supervisor tells them to stop (a None on
+    # the inbox; SIGKILL past its deadline).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     yield_cpu_to_supervisor(settings.worker_niceness)
     try:
         configure_logging(settings.service_name, settings.log_level)
@@ -97,6 +114,9 @@ def worker_main(worker_id: int, settings: Settings, seed: bytes, inbox: Any, out
         batch = inbox.get()
         if batch is None:
             return
+        if type(batch) is KeyringUpdate:
+            processor.use_keyring(batch.keyring)
+            continue
         try:
             result = processor.process_batch(batch, worker_id)
         except Exception:

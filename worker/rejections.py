@@ -11,6 +11,9 @@ from common.messages import Rejection
 
 TOO_LARGE = "too_large"
 BAD_SIGNATURE = "bad_signature"
+# Per-agent keys (worker/signer.py): no usable X-Key-Id, or a key signing for an agent it does not own.
+UNKNOWN_KEY = "unknown_key"
+AGENT_NOT_OWNED = "agent_not_owned"
 MALFORMED_JSON = "malformed_json"
 NOT_OBJECT = "not_object"
 SCHEMA = "schema"
@@ -25,7 +28,7 @@ UNLISTED_INSTRUMENT = "unlisted_instrument"
 INTERNAL = "internal"
 
 REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, INVALID_DIRECTIVE,
-                   DUPLICATE, UNLISTED_INSTRUMENT, INTERNAL)
+                   DUPLICATE, UNLISTED_INSTRUMENT, INTERNAL, UNKNOWN_KEY, AGENT_NOT_OWNED)
 
 
 def reject(stream_seq: int, error_type: str, error_code: str, corr_id: str | None, detail: str) -> Rejection:

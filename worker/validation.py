@@ -3,8 +3,9 @@
 Runs in the pool's worker processes (plain synchronous code: no NATS, no asyncio) and owns every
 check an intent passes before it is simulated, in this order:
 
-    size cap -> HMAC (when API_KEY_HMAC_SECRET is set) -> parse (orjson) -> no duplicate key -> JSON object
-      -> schema (at-core decisions.order_intent, jsonschema-rs) -> price rules -> replay window
+    size cap -> HMAC (API_KEY_HMAC_SECRET or the keyring's key: worker/signer.py) -> parse (orjson)
+      -> no duplicate key -> JSON object -> schema (at-core decisions.order_intent, jsonschema-rs)
+      -> agent_id owned by the signing key (with a keyring) -> price rules -> replay window
       -> directives (metadata.time_in_force, metadata.exec_sim_force: worker/directives.py)
 
 `IntentValidator.check` never raises: each bad input becomes a `Rejection` (worker.rejections).
@@ -13,6 +14,8 @@ check an intent passes before it is simulated, in this order:
 |-----------------|------------|------|
 | too_large       | EXEC-001   | body longer than MAX_INTENT_BYTES |
 | bad_signature   | EXEC-001   | X-Signature missing, ambiguous, or not `sha256=<hex HMAC-SHA256(secret, body)>` (any hex case) |
+| unknown_key     | EXEC-015   | with a keyring: X-Key-Id missing (and no shared-secret fallback), ambiguous, or not a key |
+| agent_not_owned | EXEC-016   | with a keyring: the schema-valid intent's agent_id is not one of its key's agents |
 | malformed_json  | EXEC-001   | not JSON (includes invalid UTF-8, NaN, numbers beyond a double), or a key twice in an object |
 | not_object      | EXEC-001   | JSON, but not an object |
 | schema          | EXEC-003   | corr_id missing or invalid (wins over every other field) |
@@ -43,7 +46,6 @@ REPLAY_WINDOW_SEC is 0.
 
 from __future__ import annotations
 
-import hmac
 import re
 from calendar import monthrange
 from collections.abc import Mapping
@@ -64,13 +66,15 @@ from common.error_codes import (
     ORDER_TYPE_INVALID,
     QUANTITY_INVALID,
     SCHEMA_INVALID,
+    SIGNER_NOT_OWNER,
 )
-from common.messages import AMBIGUOUS_SIGNATURE, RawIntent, Rejection
+from common.keyring import Keyring, SigningKey
+from common.messages import RawIntent, Rejection
 from worker.directives import read_directives
 from worker.duplicate_keys import duplicate_keys
 from worker.intent import AcceptedIntent, OrderIntent
 from worker.rejections import (
-    BAD_SIGNATURE,
+    AGENT_NOT_OWNED,
     INTERNAL,
     INVALID_DIRECTIVE,
     MALFORMED_JSON,
@@ -81,11 +85,11 @@ from worker.rejections import (
     TOO_LARGE,
     reject,
 )
+from worker.signer import Refusal, Signer
 
 # fullmatch, not "^...$": Python's "$" also matches before a trailing "\n", ECMA-262's does not.
 _CORR_ID = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 _PRINTABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-_SIGNATURE_PREFIX = "sha256="
 
 # Fields an order type needs beyond the schema's required list.
 _PRICE_FIELDS = {"limit": ("price",), "stop": ("stop_price",), "stop_limit": ("price", "stop_price")}
@@ -120,12 +124,16 @@ class IntentValidator:
 
     def __init__(self, settings: Settings) -> None:
         self._max_bytes = settings.max_intent_bytes
-        self._secret = settings.hmac_secret
+        self._signer = Signer(settings.hmac_secret, settings.keyring, settings.keyring_allows_shared_secret)
         self._schema = _compiled_schema()
         self._is_valid = self._schema.is_valid
         off = settings.virtual_clock or settings.replay_window_s == 0
         self._window_ms: float | None = None if off else settings.replay_window_s * 1000
         self._forced_outcomes = settings.forced_outcomes
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        """The keyring file changed: intents checked from now on use this one."""
+        self._signer.use_keyring(keyring)
 
     def check(self, raw: RawIntent) -> AcceptedIntent | Rejection:
         try:
@@ -137,10 +145,12 @@ class IntentValidator:
         seq, body = raw.stream_seq, raw.body
         if len(body) > self._max_bytes:
             return reject(seq, TOO_LARGE, ENVELOPE_INVALID, None, f"body of {len(body)} bytes exceeds {self._max_bytes}")
-        if self._secret:
-            problem = self._signature_problem(body, raw.signature)
-            if problem:
-                return reject(seq, BAD_SIGNATURE, ENVELOPE_INVALID, _peek_corr_id(body), problem)
+        signed_by: SigningKey | None = None
+        if self._signer.active:
+            verdict = self._signer.verify(body, raw.signature, raw.key_id)
+            if isinstance(verdict, Refusal):
+                return reject(seq, verdict.error_type, verdict.error_code, _peek_corr_id(body), verdict.detail)
+            signed_by = verdict  # a key, or None (the shared secret: any agent)
         try:
             intent = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -155,6 +165,9 @@ class IntentValidator:
             return self._schema_rejection(seq, intent)
 
         corr_id = intent["corr_id"]
+        if signed_by is not None and intent["agent_id"] not in signed_by.agents:
+            detail = f"key {signed_by.key_id} does not sign for this agent_id"
+            return reject(seq, AGENT_NOT_OWNED, SIGNER_NOT_OWNER, corr_id, detail)
         for name in _PRICE_FIELDS.get(intent["order_type"], ()):
             if name not in intent:
                 return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
@@ -178,20 +191,6 @@ class IntentValidator:
         """Schema-valid: the body has the shape OrderIntent describes."""
         valid: bool = self._is_valid(obj)
         return valid
-
-    def _signature_problem(self, body: bytes, signature: str | None) -> str | None:
-        if signature is None:
-            return "X-Signature header missing"
-        if signature == AMBIGUOUS_SIGNATURE:
-            return "X-Signature header given more than once, or with whitespace before its colon"
-        given = signature[len(_SIGNATURE_PREFIX):]
-        # compare_digest refuses non-ASCII str; such a value cannot be the hex digest anyway.
-        if not signature.startswith(_SIGNATURE_PREFIX) or not given.isascii():
-            return "X-Signature is not sha256=<hex>"
-        expected = hmac.digest(self._secret, body, "sha256").hex()
-        if not hmac.compare_digest(expected, given.lower()):
-            return "X-Signature does not match the body"
-        return None
 
     def _schema_rejection(self, seq: int, intent: dict[str, Any]) -> Rejection:
         corr_id = _readable_corr_id(intent)

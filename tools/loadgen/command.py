@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="order value range, MIN-MAX, at the instrument's reference price (default 1000-250000)")
     parser.add_argument("--invalid-share", type=float, default=0.0, help="share of intents made invalid on purpose")
     parser.add_argument("--hmac-secret", default=None, help="sign every intent (default: API_KEY_HMAC_SECRET)")
+    parser.add_argument("--key-id", default=None,
+                        help="X-Key-Id of every intent: the keyring key whose secret --hmac-secret is")
+    parser.add_argument("--agent-id", default="demo_agent", help="agent_id of every intent (one the key signs for)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the stream of intents")
     parser.add_argument("--run-id", default="lg", help="corr_id prefix")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to wait for answers after sending")
@@ -71,6 +74,8 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
         notional_max=notional_max,
         invalid_share=args.invalid_share,
         hmac_secret=(args.hmac_secret.encode() if args.hmac_secret is not None else settings.hmac_secret),
+        key_id=args.key_id,
+        agent_id=args.agent_id,
         seed=args.seed,
         run_id=args.run_id,
     )

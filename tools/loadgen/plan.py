@@ -35,6 +35,9 @@ class LoadOptions:
     # Share of limit/stop orders placed so that they do not fill (IOC cancel).
     away_share: float = 0.1
     hmac_secret: bytes = b""
+    # With a keyring: the key hmac_secret belongs to (X-Key-Id), and the agent_id it signs for.
+    key_id: str | None = None
+    agent_id: str = "demo_agent"
     seed: int = 1
     run_id: str = "lg"
 
@@ -86,6 +89,7 @@ def planned(options: LoadOptions) -> Iterator[PlannedIntent]:
             instrument=instrument,
             quantity=quantity,
             fills=rng.random() >= options.away_share,
+            agent_id=options.agent_id,
         )
         expected = None
         payload = si.encode(body)
@@ -94,7 +98,7 @@ def planned(options: LoadOptions) -> Iterator[PlannedIntent]:
             payload = _spoil(body, expected)
         headers = None
         if options.hmac_secret and expected != "bad_signature":
-            headers = {"X-Signature": si.signature(options.hmac_secret, payload)}
+            headers = si.signed_headers(options.hmac_secret, payload, options.key_id)
         due = n / options.rate_per_s if options.rate_per_s > 0 else 0.0
         yield PlannedIntent(n, corr_id, payload, headers, order_type, expected, due)
 

@@ -18,7 +18,7 @@ nothing else: it never acks and never touches the service's durable consumer.
   pending count in its reply subject), or, with --until, at the first message
   stored at or after that time. Sequences are inclusive at both ends; times are
   inclusive at --since and exclusive at --until, compared in nanoseconds.
-- Headers. The X-Signature value comes from supervisor.headers.signature_of
+- Headers. The X-Signature and X-Key-Id values come from supervisor.headers
   on the raw header block, the function and the bytes the live service uses.
   nats-py's Msg keeps only its parsed dict (case-sensitive names, the last of
   two values wins, whitespace before the colon dropped), from which the block
@@ -51,7 +51,7 @@ from nats.js.errors import NotFoundError
 from common.config import Settings
 from common.messages import RawIntent
 from common.redact import redacted_urls
-from supervisor.headers import signature_of
+from supervisor.headers import credentials_of
 from supervisor.inflight import delivery_of
 
 FETCH_BATCH = 1000
@@ -200,7 +200,8 @@ def _raw_intent(msg: Any) -> RawIntent:
     # delivery_of, as the live service: the same integer arithmetic on the same nanoseconds.
     stream_seq, _delivered, stored_at_ms = delivery_of(msg)
     # The live service's reader on the same bytes: msg.raw_headers, not nats-py's parsed dict.
-    return RawIntent(stream_seq, msg.data, signature_of(msg.raw_headers), stored_at_ms)
+    signature, key_id = credentials_of(msg.raw_headers)
+    return RawIntent(stream_seq, msg.data, signature, stored_at_ms, key_id)
 
 
 class StoredIntents:

@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
-from common.messages import AMBIGUOUS_SIGNATURE
-from supervisor.headers import signature_of
+from common.messages import AMBIGUOUS_KEY_ID, AMBIGUOUS_SIGNATURE
+from supervisor.headers import credentials_of, key_id_of, signature_of
 
 GOOD = "sha256=" + "ab" * 32
 OTHER = "sha256=" + "cd" * 32
@@ -77,3 +77,32 @@ def _replay_reads(block: bytes | None) -> str | None:
 @pytest.mark.parametrize(("block", "expected"), BLOCKS)
 def test_replay_reads_what_the_service_reads(block: bytes | None, expected: str | None) -> None:
     assert _replay_reads(block) == signature_of(block) == expected
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (None, None),
+        (b"NATS/1.0\r\nX-Signature: sha256=ab\r\n\r\n", None),
+        (b"NATS/1.0\r\nX-Key-Id: desk-a\r\n\r\n", "desk-a"),
+        (b"NATS/1.0\r\nx-key-id:  desk-a \r\n\r\n", "desk-a"),
+        (b"NATS/1.0\r\nX-Key-Id: desk-a\r\nX-KEY-ID: desk-b\r\n\r\n", AMBIGUOUS_KEY_ID),
+        (b"NATS/1.0\r\nX-Key-Id : desk-a\r\n\r\n", AMBIGUOUS_KEY_ID),
+    ],
+)
+def test_key_id_is_read_by_the_signature_rule(block: bytes | None, expected: str | None) -> None:
+    assert key_id_of(block) == expected
+
+
+KEY_BLOCKS = [
+    b"NATS/1.0\r\nX-Key-Id: desk-a\r\n\r\n",
+    b"NATS/1.0\r\nX-Key-Id: desk-a\r\nX-KEY-ID: desk-b\r\nX-Signature: " + GOOD.encode() + b"\r\n\r\n",
+    b"NATS/1.0\r\nX-Key-Id : desk-a\r\nx-signature: " + GOOD.encode() + b"\r\n\r\n",
+    b"NATS/1.0\r\nX-Signature: " + GOOD.encode() + b"\r\nX-Key-Id: k\r\nX-Signature: " + OTHER.encode() + b"\r\n\r\n",
+    b"NATS/1.0\r\nX-Key-Id: a\r\nX-Key-Id: b\r\nX-Key-Id: c\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("block", [b for b, _ in BLOCKS] + KEY_BLOCKS)
+def test_the_one_pass_read_agrees_with_each_header_read_alone(block: bytes | None) -> None:
+    assert credentials_of(block) == (signature_of(block), key_id_of(block))

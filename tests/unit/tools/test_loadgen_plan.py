@@ -70,3 +70,13 @@ def test_percentiles():
     figures = percentiles([float(v) for v in range(1, 1001)])
     assert figures["p50"] == 501 and figures["p99"] == 991 and figures["max"] == 1000 and figures["mean"] == 500.5
     assert percentiles([])["p50"] is None
+
+
+def test_a_key_id_signs_every_intent_for_its_agent() -> None:
+    import hmac
+
+    plan = list(planned(LoadOptions(count=20, hmac_secret=b"k" * 16, key_id="desk-a", agent_id="agent_a")))
+    for p in plan:
+        assert p.headers is not None and p.headers["X-Key-Id"] == "desk-a"
+        assert p.headers["X-Signature"] == "sha256=" + hmac.new(b"k" * 16, p.payload, "sha256").hexdigest()
+        assert b'"agent_id":"agent_a"' in p.payload

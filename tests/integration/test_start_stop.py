@@ -1,0 +1,126 @@
+"""Starting and stopping the real entry point: a signal during the first connect, and a signal
+sent to the whole process group (as systemd's default KillMode and `kill -TERM -<pgid>` do)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tools import sample_intents as si
+
+from .conftest import ServiceProcess, consumer_state, free_port, publish_intents, read_outputs, run_async
+
+pytestmark = pytest.mark.integration
+
+ENTRY_POINT = str(Path(sys.executable).parent / "at-exec-sim")
+
+
+def _spawn(service: ServiceProcess) -> subprocess.Popen[bytes]:
+    """`at-exec-sim run` as its own process group, so a test can signal the group and nothing else."""
+    service.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(service.log_path, "ab") as log:
+        service.process = subprocess.Popen([ENTRY_POINT, "run"], env=service.env, stdout=log,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           start_new_session=True)
+    return service.process
+
+
+def _wait_for_log(service: ServiceProcess, message: str, count: int = 1, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(1 for line in service.log_lines() if line.get("message") == message) >= count:
+            return
+        assert service.process is not None and service.process.poll() is None, service.log()
+        time.sleep(0.05)
+    raise AssertionError(f"no {message!r} ×{count} in the log within {timeout_s:g} s:\n{service.log()}")
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_sigterm_while_the_first_connect_is_retried_exits_at_once_with_0(topology, tmp_path):
+    """NATS_CONNECT_TIMEOUT_SEC is 120 s and no server answers: a SIGTERM must end the wait, not
+    the timeout (nor the shutdown watchdog)."""
+    env = {"NATS_URL": f"nats://127.0.0.1:{free_port()}", "NATS_CONNECT_TIMEOUT_SEC": "120",
+           "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "1", **topology.env()}
+    service = ServiceProcess(env, tmp_path / "svc")
+    process = _spawn(service)
+    try:
+        _wait_for_log(service, "worker ready")  # the workers start first; the connect comes next
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)  # far below the 120 s the connect would otherwise go on for
+    finally:
+        _end(process)
+    assert code == 0, service.log()
+    lines = service.log_lines()
+    assert not [line for line in lines if line["level"] == "CRITICAL"], service.log()
+    assert any(line["message"] == "signal received before NATS was connected; stopping" for line in lines)
+
+
+def test_sigterm_to_the_process_group_starts_no_worker_and_loses_nothing(nats_server, topology, tmp_path):
+    """The workers get the group's SIGTERM too: the supervisor owns the shutdown, so they keep
+    answering until told to stop, and no worker is started once the shutdown has begun."""
+    count = 300
+    env = {"NATS_URL": nats_server.url, "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "2",
+           "SIMULATION_MIN_DELAY_MS": "200", "SIMULATION_MAX_DELAY_MS": "800", "SIMULATION_SEED": "group",
+           "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0", **topology.env()}
+    service = ServiceProcess(env, tmp_path / "svc")
+    process = _spawn(service)
+    try:
+        service.wait_http("/healthz", 200, timeout_s=60)
+        bodies = [si.encode(si.intent(f"g-{n}")) for n in range(count)]
+        run_async(publish_intents(nats_server.url, topology.intent_subject, bodies))
+        # Signalled once the service holds every intent (most still in their simulated delay).
+        while run_async(consumer_state(nats_server.url, topology)).num_pending:
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGTERM)
+        code = process.wait(timeout=90)
+    finally:
+        _end(process)
+    messages = [line.get("message") for line in service.log_lines()]
+    after_signal = messages[messages.index("signal received: draining"):]
+    assert "worker died; replacing it and re-dispatching its work" not in after_signal, service.log()
+    assert "worker ready" not in after_signal, service.log()
+    assert code == 0, service.log()
+    assert "at-exec-sim stopped" in after_signal
+    info = run_async(consumer_state(nats_server.url, topology))
+    assert info.num_ack_pending == 0, "intents left unacked"
+    # What was in flight was finished by the workers, not handed back: every intent answered.
+    msgs = run_async(read_outputs(nats_server.url, topology, 0, corr_ids={f"g-{n}" for n in range(count)}))
+    assert {m.headers["corr_id"] for m in msgs} == {f"g-{n}" for n in range(count)}
+
+
+def test_a_worker_killed_during_the_shutdown_is_not_replaced(nats_server, topology, tmp_path):
+    count = 200
+    env = {"NATS_URL": nats_server.url, "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "2",
+           "SIMULATION_MIN_DELAY_MS": "1500", "SIMULATION_MAX_DELAY_MS": "2500", "SIMULATION_SEED": "killed",
+           "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0", **topology.env()}
+    service = ServiceProcess(env, tmp_path / "svc")
+    process = _spawn(service)
+    try:
+        service.wait_http("/healthz", 200, timeout_s=60)
+        workers = [line["pid"] for line in service.log_lines() if line.get("message") == "worker ready"]
+        run_async(publish_intents(nats_server.url, topology.intent_subject,
+                                  [si.encode(si.intent(f"w-{n}")) for n in range(count)]))
+        process.send_signal(signal.SIGTERM)
+        _wait_for_log(service, "finishing in-flight intents")
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        code = process.wait(timeout=90)
+    finally:
+        _end(process)
+    messages = [line.get("message") for line in service.log_lines()]
+    after_signal = messages[messages.index("signal received: draining"):]
+    assert "worker ready" not in after_signal, service.log()
+    assert after_signal.count("worker died during the shutdown; not replaced, its work goes to the workers left") == 2
+    assert code == 0, service.log()
+    assert run_async(consumer_state(nats_server.url, topology)).num_ack_pending == 0, "intents left unacked"
