@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from common.contracts import FILL, RECONCILE, load_schema
+from tests.builders import make_intent
 from worker import events
 from worker.events import (
     CANCELLED,
@@ -32,6 +33,7 @@ from worker.events import (
     reconcile_id,
 )
 from worker.market import Quote
+from worker.validation import schema_valid
 
 FORMATS = Draft202012Validator.FORMAT_CHECKER
 FILL_V = Draft202012Validator(load_schema(FILL), format_checker=FORMATS)
@@ -88,6 +90,12 @@ def test_message_ids_keep_agents_apart():
     assert msg_id("agent_a", "x", "fill", 1) != msg_id("agent_b", "x", "fill", 1)
     assert msg_id("a", "b_c", "fill", 1) != msg_id("a_b", "c", "fill", 1)
     assert msg_id("agent_a", "x", "order_update").split(":") == ["agent_a", "x", "order_update", "1"]
+
+
+@pytest.mark.parametrize("field", ["agent_id", "corr_id"])
+def test_no_accepted_agent_id_or_corr_id_holds_the_message_ids_separator(field):
+    for value, valid in (("a_b-1", True), ("a:b", False), ("a\n", False)):
+        assert schema_valid({**make_intent(), field: value}) is valid, value
 
 
 def test_bounded_id_switches_to_hash_exactly_past_128():
