@@ -40,7 +40,7 @@ MEANINGS: dict[str, str] = {
     SIMULATION_OVER_BUDGET: "a simulation exceeded its time budget (reserved)",
     CONSUMER_LAG: "consumer lag above its threshold (reserved)",
     QUANTITY_INVALID: "quantity zero, negative or not a number",
-    DUPLICATE_CORR_ID: "duplicate corr_id within IDEMPOTENCY_TTL_SEC",
+    DUPLICATE_CORR_ID: "duplicate corr_id from the same agent_id within IDEMPOTENCY_TTL_SEC",
     DEGRADED: "degraded: connected but errors or latency high (reserved)",
     NATS_UNAVAILABLE: "unavailable: NATS disconnected",
     INTERNAL_ERROR: "internal error while simulating an intent (a bug: reported, terminally acked)",

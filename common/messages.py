@@ -71,7 +71,7 @@ class OutboundEvent:
     """An encoded fill or reconcile, ready to publish."""
 
     kind: str  # "fill" | "reconcile" | "order_update": Settings.output_subjects maps it to a subject
-    msg_id: str  # Nats-Msg-Id: derived from corr_id and the fill's index
+    msg_id: str  # Nats-Msg-Id: derived from agent_id, corr_id and the fill's index (worker.events.msg_id)
     payload: bytes
     # Release offset from the intent's receipt under the wall clock.
     release_after_ms: int
@@ -95,6 +95,7 @@ class Execution:
     simulation_delay_ms: int
     events: tuple[OutboundEvent, ...]
     simulation_s: float  # CPU time the simulation took in the worker
+    # With corr_id, the key of the supervisor's corr_id window: a corr_id is its agent's own.
     agent_id: str = ""
     # Venue faults injected into this order (worker/faults.py), each once.
     faults: tuple[str, ...] = ()

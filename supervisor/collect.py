@@ -58,7 +58,7 @@ class Collector:
                 if isinstance(outcome, Rejection):
                     await self._reject(record, outcome)
                     continue
-                claimed_by = self._corr_ids.claim(outcome.corr_id, outcome.stream_seq, now)
+                claimed_by = self._corr_ids.claim(outcome.agent_id, outcome.corr_id, outcome.stream_seq, now)
                 if claimed_by == outcome.stream_seq and record.redelivered:
                     # This very message again (its ack was lost, e.g. in a NATS crash):
                     # already executed and counted; its events are stored. Settle it quietly.
@@ -71,7 +71,7 @@ class Collector:
                     await self._reject(
                         record,
                         reject(outcome.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
-                               "corr_id already filled within IDEMPOTENCY_TTL_SEC"),
+                               f"corr_id already filled for agent_id {outcome.agent_id} within IDEMPOTENCY_TTL_SEC"),
                     )
                     continue
                 tally.inc(m.orders_received, "accepted")

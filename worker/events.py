@@ -11,12 +11,13 @@ Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
     order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
     fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
     reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
-    Nats-Msg-Id   <corr_id>:fill:<k>, <corr_id>:reconcile:<k>, <corr_id>:order_update:1, and
-                  <corr_id>:fill_duplicate:1 for an injected duplicate fill (worker/faults.py)
+    Nats-Msg-Id   <agent_id>:<corr_id>:<kind>:<k>, kind fill, reconcile, order_update (k 1) or
+                  fill_duplicate (k 1: an injected duplicate fill, worker/faults.py); see msg_id
 
 The readable form is used when it fits in 128 characters; the "x" marks the
 hashed form, so a readable id can never equal a hashed one. k counts the
-order's fills from 1.
+order's fills from 1. A corr_id is its agent's own, so the body ids, made from the corr_id
+alone as clients expect, are unique per agent: read them with the body's agent_id.
 """
 
 from __future__ import annotations
@@ -139,9 +140,10 @@ def reconcile_id(corr_id: str, index: int) -> str:
     return bounded_id("recon", corr_id, f"_{index}")
 
 
-def msg_id(corr_id: str, kind: str, index: int = 1) -> str:
-    """Nats-Msg-Id: from corr_id and the fill's index only, never from the content."""
-    return f"{corr_id}:{kind}:{index}"
+def msg_id(agent_id: str, corr_id: str, kind: str, index: int = 1) -> str:
+    """Nats-Msg-Id: from agent_id, corr_id and the fill's index only, never from the content. The
+    schema holds both ids to ^[a-zA-Z0-9_-]+$: no ':', so two (agent_id, corr_id) pairs never share an id."""
+    return f"{agent_id}:{corr_id}:{kind}:{index}"
 
 
 def num(x: float, decimals: int = 8) -> float:
@@ -362,7 +364,7 @@ def encode_events(
     """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any.
 
     The two event-level faults (worker/faults.py): a duplicated first fill goes out
-    right after it, the same bytes under the message id <corr_id>:fill_duplicate:1;
+    right after it, the same bytes under the message id <agent_id>:<corr_id>:fill_duplicate:1;
     a delayed first reconcile is marked for the supervisor to hold back.
     """
     events: list[OutboundEvent] = []
@@ -374,23 +376,23 @@ def encode_events(
             quote, market = fill.quote, market_data(fill.quote)
         payload = dumps(fill_body(order, fill, this_fill_id, market))
         events.append(OutboundEvent(
-            "fill", msg_id(order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, fill.faults,
+            "fill", msg_id(order.agent_id, order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, fill.faults,
         ))
         first = fill.index == 1
         if first and duplicate_first_fill:
             events.append(OutboundEvent(
-                "fill", msg_id(order.corr_id, "fill_duplicate", fill.index), payload, fill.delay_ms, fill.status,
+                "fill", msg_id(order.agent_id, order.corr_id, "fill_duplicate", fill.index), payload, fill.delay_ms, fill.status,
                 (DUPLICATE_FILL, *fill.faults),
             ))
         reconcile_faults = (RECONCILE_DELAYED, *fill.faults) if first and delay_first_reconcile else fill.faults
         events.append(OutboundEvent(
-            "reconcile", msg_id(order.corr_id, "reconcile", fill.index),
+            "reconcile", msg_id(order.agent_id, order.corr_id, "reconcile", fill.index),
             dumps(reconcile_body(order, fill, this_fill_id, reconcile_faults)), fill.delay_ms, None,
             reconcile_faults,
         ))
     if outcome is not None:
         events.append(OutboundEvent(
-            "order_update", msg_id(order.corr_id, "order_update"),
+            "order_update", msg_id(order.agent_id, order.corr_id, "order_update"),
             dumps(order_update_body(order, outcome)), outcome.last.delay_ms, outcome.status,
             outcome.last.faults,
         ))

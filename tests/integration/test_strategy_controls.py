@@ -47,7 +47,7 @@ FAULT_ENV = {
 
 def kind_of(msg) -> str:
     """fill, fill_duplicate, reconcile or order_update, from the message id."""
-    return msg.headers["Nats-Msg-Id"].split(":")[1]
+    return msg.headers["Nats-Msg-Id"].split(":")[2]
 
 
 def validated(msg, topology: Topology) -> dict:

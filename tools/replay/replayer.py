@@ -4,7 +4,8 @@ Runs in the CLI process, synchronously inside the replay's loop (no pool: the
 worker path runs in-process). It owns the replay's IntentProcessor and its
 CorrIdWindow.
 
-Duplicates. The service rejects a corr_id seen within IDEMPOTENCY_TTL_SEC;
+Duplicates. The service rejects an agent's corr_id seen within IDEMPOTENCY_TTL_SEC
+(another agent may use the same corr_id);
 the replay mirrors that with the same CorrIdWindow, claimed in stream order
 with the stored time (seconds) as its clock, so a duplicate inside the
 replayed range is a "duplicate" rejection (EXEC-010) as it was live.
@@ -37,8 +38,8 @@ class Replayer:
         if isinstance(outcome, Rejection):
             return outcome
         # The stored time stands in for the service's clock at collection.
-        if self._corr_ids.claim(outcome.corr_id, raw.stream_seq, raw.received_at_ms / 1000) is not None:
+        if self._corr_ids.claim(outcome.agent_id, outcome.corr_id, raw.stream_seq, raw.received_at_ms / 1000) is not None:
             # Same type, code and detail as supervisor.collect.Collector.collect_loop.
             return reject(raw.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, outcome.corr_id,
-                          "corr_id already filled within IDEMPOTENCY_TTL_SEC")
+                          f"corr_id already filled for agent_id {outcome.agent_id} within IDEMPOTENCY_TTL_SEC")
         return outcome

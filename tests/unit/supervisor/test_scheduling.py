@@ -27,26 +27,37 @@ def test_release_schedule_respects_the_limit():
 
 def test_corr_id_window_rejects_repeats_until_the_ttl_passes():
     window = CorrIdWindow(ttl_s=10, max_entries=1000)
-    assert window.claim("a", 1, now=0.0) is None
-    assert window.claim("a", 2, now=9.9) == 1  # another message: a duplicate of seq 1
-    assert window.claim("a", 1, now=9.9) == 1  # the same message again: a redelivery
-    assert window.claim("b", 3, now=5.0) is None
-    assert window.claim("a", 4, now=10.0) is None  # expired, claimed afresh
+    assert window.claim("ag", "a", 1, now=0.0) is None
+    assert window.claim("ag", "a", 2, now=9.9) == 1  # another message: a duplicate of seq 1
+    assert window.claim("ag", "a", 1, now=9.9) == 1  # the same message again: a redelivery
+    assert window.claim("ag", "b", 3, now=5.0) is None
+    assert window.claim("ag", "a", 4, now=10.0) is None  # expired, claimed afresh
     assert len(window) == 2
+
+
+def test_corr_id_window_keeps_each_agents_corr_ids_apart():
+    window = CorrIdWindow(ttl_s=10, max_entries=1000)
+    assert window.claim("agent_a", "x", 1, now=0.0) is None
+    assert window.claim("agent_b", "x", 2, now=1.0) is None  # another agent's own corr_id
+    assert window.claim("agent_a", "x", 3, now=2.0) == 1  # the same agent again: a duplicate
+    assert window.claim("agent_b", "x", 4, now=2.0) == 2
+    # Neither part may borrow from the other: ("a", "b_c") and ("a_b", "c") are different claims.
+    assert window.claim("a", "b_c", 5, now=3.0) is None
+    assert window.claim("a_b", "c", 6, now=3.0) is None
 
 
 def test_corr_id_window_is_capped_oldest_first():
     window = CorrIdWindow(ttl_s=3600, max_entries=3)
     for seq, corr_id in enumerate("abcd"):
-        window.claim(corr_id, seq, now=float(seq))
+        window.claim("ag", corr_id, seq, now=float(seq))
     assert len(window) == 3
-    assert window.claim("a", 9, now=5.0) is None  # "a" was let go: the stream's dedupe covers it
-    assert window.claim("d", 9, now=5.0) == 3
+    assert window.claim("ag", "a", 9, now=5.0) is None  # "a" was let go: the stream's dedupe covers it
+    assert window.claim("ag", "d", 9, now=5.0) == 3
 
 
 def test_corr_id_window_off_with_zero_ttl():
     window = CorrIdWindow(ttl_s=0, max_entries=1000)
-    assert window.claim("a", 1) is None and window.claim("a", 2) is None
+    assert window.claim("ag", "a", 1) is None and window.claim("ag", "a", 2) is None
 
 
 class FakeClock:

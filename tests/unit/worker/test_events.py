@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from common.contracts import FILL, RECONCILE, load_schema
+from tests.builders import make_intent
 from worker import events
 from worker.events import (
     CANCELLED,
@@ -32,6 +33,7 @@ from worker.events import (
     reconcile_id,
 )
 from worker.market import Quote
+from worker.validation import schema_valid
 
 FORMATS = Draft202012Validator.FORMAT_CHECKER
 FILL_V = Draft202012Validator(load_schema(FILL), format_checker=FORMATS)
@@ -78,8 +80,22 @@ def test_readable_ids():
     assert order_id("req_abc123") == "ord_req_abc123"
     assert fill_id("req_abc123", 2) == "fill_req_abc123_2"
     assert reconcile_id("req_abc123", 1) == "recon_req_abc123_1"
-    assert msg_id("req_abc123", "fill", 1) == "req_abc123:fill:1"
-    assert msg_id("req_abc123", "reconcile", 2) == "req_abc123:reconcile:2"
+    assert msg_id("agent_1", "req_abc123", "fill", 1) == "agent_1:req_abc123:fill:1"
+    assert msg_id("agent_1", "req_abc123", "reconcile", 2) == "agent_1:req_abc123:reconcile:2"
+
+
+def test_message_ids_keep_agents_apart():
+    # A corr_id is its agent's own: the same corr_id under two agents gives two ids, and since
+    # neither part can hold ':', no other (agent_id, corr_id) pair gives the same id.
+    assert msg_id("agent_a", "x", "fill", 1) != msg_id("agent_b", "x", "fill", 1)
+    assert msg_id("a", "b_c", "fill", 1) != msg_id("a_b", "c", "fill", 1)
+    assert msg_id("agent_a", "x", "order_update").split(":") == ["agent_a", "x", "order_update", "1"]
+
+
+@pytest.mark.parametrize("field", ["agent_id", "corr_id"])
+def test_no_accepted_agent_id_or_corr_id_holds_the_message_ids_separator(field):
+    for value, valid in (("a_b-1", True), ("a:b", False), ("a\n", False)):
+        assert schema_valid({**make_intent(), field: value}) is valid, value
 
 
 def test_bounded_id_switches_to_hash_exactly_past_128():
@@ -242,7 +258,8 @@ def test_encode_events_order_ids_and_release_times():
     ]
     out = encode_events(order, fills)
     assert [e.kind for e in out] == ["fill", "reconcile", "fill", "reconcile"]
-    assert [e.msg_id for e in out] == ["c9:fill:1", "c9:reconcile:1", "c9:fill:2", "c9:reconcile:2"]
+    assert [e.msg_id for e in out] == [
+        "agent_1:c9:fill:1", "agent_1:c9:reconcile:1", "agent_1:c9:fill:2", "agent_1:c9:reconcile:2"]
     assert [e.release_after_ms for e in out] == [150, 150, 900, 900]
     assert [e.fill_type for e in out] == ["partial", None, "full", None]
     bodies = [orjson.loads(e.payload) for e in out]

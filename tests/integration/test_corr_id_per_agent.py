@@ -1,0 +1,84 @@
+"""A corr_id is its agent's own: another agent's intent under the same corr_id is filled, on one
+instance and after a restart, each under its own message ids; an agent's own repeat is still refused
+(by the corr_id window while the process runs, by the stream's duplicate window after a restart).
+Against a real nats-server, the service as `at-exec-sim run`."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import orjson
+import pytest
+
+from tools import sample_intents as si
+
+from .conftest import ServiceProcess, Topology, publish_intents, run_async, stored_messages
+
+pytestmark = pytest.mark.integration
+
+
+def stored_after_every_fill(service: ServiceProcess, url: str, topology: Topology, orders: int) -> list:
+    """The stream's outputs once `orders` orders have their last fill (full) and every fill its reconcile."""
+    assert service.metric("exec_sim_fills_generated_total", {"fill_type": "full"}, expect=orders) == orders
+    fills = service.metric("exec_sim_fills_generated_total", {"fill_type": "partial"}) + orders
+    assert service.metric("exec_sim_reconciles_generated_total", expect=fills) == fills
+    return run_async(stored_messages(url, topology, topology.output_filter))
+
+
+def ids_by_agent(msgs, topology: Topology) -> dict[str, list[str]]:
+    """agent_id (from the fill's or reconcile's body) -> the Nats-Msg-Ids of its events, in stream order."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for msg in msgs:
+        grouped[orjson.loads(msg.data)["agent_id"]].append(msg.headers["Nats-Msg-Id"])
+    return grouped
+
+
+def assert_one_order_per_agent(msgs, topology: Topology, corr_id: str) -> None:
+    """A sold 5 BTC/USD (however many fills the book made of it), B bought one lot of EURUSD (one fill);
+    each under its own message ids."""
+    by_agent = ids_by_agent(msgs, topology)
+    assert by_agent["agent_b"] == [f"agent_b:{corr_id}:fill:1", f"agent_b:{corr_id}:reconcile:1"]
+    a_fills = len(by_agent["agent_a"]) // 2
+    assert by_agent["agent_a"] == [f"agent_a:{corr_id}:{kind}:{k}" for k in range(1, a_fills + 1)
+                                   for kind in ("fill", "reconcile")]
+    fills = [orjson.loads(m.data) for m in msgs if m.subject == topology.fill_subject]
+    assert {(f["agent_id"], f["instrument"], f["side"]) for f in fills} == {
+        ("agent_a", "BTC/USD", "sell"), ("agent_b", "EURUSD", "buy")}
+    assert math.isclose(sum(f["fill_quantity"] for f in fills if f["agent_id"] == "agent_a"), 5)
+    assert [f["fill_quantity"] for f in fills if f["agent_id"] == "agent_b"] == [1000]
+
+
+def test_a_corr_id_is_an_agents_own_another_agent_may_use_it(nats_server, topology, start_service):
+    service = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    a_sells = si.encode(si.intent("x", "market", "sell", "BTC/USD", 5, agent_id="agent_a"))
+    b_buys = si.encode(si.intent("x", "market", "buy", "EURUSD", 1000, agent_id="agent_b"))
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [a_sells, b_buys, a_sells]))
+    # Judged: both agents' intents accepted, A's repeat (and only it) a duplicate.
+    assert service.metric("exec_sim_orders_received_total", {"status": "accepted"}, expect=2) == 2
+    assert service.metric("exec_sim_duplicate_orders_total", expect=1) == 1
+    assert_one_order_per_agent(stored_after_every_fill(service, nats_server.url, topology, 2), topology, "x")
+    duplicates = [line for line in service.log_lines() if line.get("rejection_type") == "duplicate"]
+    assert len(duplicates) == 1 and "agent_a" in duplicates[0]["detail"]
+    assert service.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == 0
+    assert service.stop() == 0
+
+
+def test_another_agents_corr_id_from_before_a_restart_does_not_drop_its_events(
+        nats_server, topology, start_service):
+    # A new process has an empty corr_id window: only the message ids keep the agents apart.
+    a_sells = si.encode(si.intent("y", "market", "sell", "BTC/USD", 5, agent_id="agent_a"))
+    b_buys = si.encode(si.intent("y", "market", "buy", "EURUSD", 1000, agent_id="agent_b"))
+    first = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [a_sells]))
+    a_events = len(stored_after_every_fill(first, nats_server.url, topology, 1))
+    assert first.stop() == 0
+    second = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [b_buys, a_sells]))
+    # B's order is filled; every event of A's repeat is the stream's to drop.
+    msgs = stored_after_every_fill(second, nats_server.url, topology, 1)
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}, expect=a_events / 2) == a_events / 2
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == a_events / 2
+    assert len(msgs) == a_events + 2
+    assert_one_order_per_agent(msgs, topology, "y")
+    assert second.stop() == 0
