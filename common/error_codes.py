@@ -23,6 +23,7 @@ DEGRADED = "EXEC-011"  # reserved
 NATS_UNAVAILABLE = "EXEC-012"
 INTERNAL_ERROR = "EXEC-013"
 INSTRUMENT_NOT_LISTED = "EXEC-014"
+LONG_ORDER_REFUSED = "EXEC-015"
 # Rejections that are not about one field (size, signature, JSON, staleness): the schema's code.
 ENVELOPE_INVALID = SCHEMA_INVALID
 
@@ -42,4 +43,6 @@ MEANINGS: dict[str, str] = {
     NATS_UNAVAILABLE: "unavailable: NATS disconnected",
     INTERNAL_ERROR: "internal error while simulating an intent (a bug: reported, terminally acked)",
     INSTRUMENT_NOT_LISTED: "instrument not in the instruments file (SIMULATION_UNLISTED_INSTRUMENTS=reject)",
+    LONG_ORDER_REFUSED: "long order refused: its agent holds MAX_LONG_ORDERS_PER_AGENT long orders, "
+                        "or the long-order room (MAX_LONG_ORDERS) is full",
 }

@@ -1,7 +1,8 @@
 """Intake: fetch intents from the durable consumer and dispatch them to the workers.
 
 Runs in the supervisor process, on its event loop. Owns the fetch step (the
-pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT, the
+pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT (the executing
+room: long orders are kept apart, supervisor/long_orders.py), the
 pending-event bound, the open requests and RATE_LIMIT_RPS) and the dispatch
 step: each delivery becomes an InFlight record in the book (supervisor/book.py)
 and a raw intent in a chunk for the pool (supervisor/pool.py). Nothing is
@@ -104,7 +105,8 @@ class Intake:
         self._buffer_full_logged = False
         if self.puller.open_requests >= self._max_open_pulls:
             return 0
-        room = self._settings.max_in_flight - len(self._in_flight) - self.puller.waiting
+        # Long orders have a room of their own (supervisor/long_orders.py): they do not hold this one.
+        room = self._settings.max_in_flight - self._book.executing - self.puller.waiting
         # At the in-flight cap, each settled intent would otherwise free room for a
         # pull request of one: wait for a worthwhile batch (each pull request is a
         # request, a reply and a timer for the server and a round trip for us).
