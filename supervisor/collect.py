@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from common.config import Settings
 from common.error_codes import DUPLICATE_CORR_ID, LONG_ORDER_REFUSED
@@ -41,13 +42,14 @@ log = logging.getLogger("at_exec_sim.supervisor")
 class Collector:
     def __init__(
         self, settings: Settings, metrics: Metrics, tally: MetricTally, book: InFlightBook,
-        results: asyncio.Queue[BatchResult], outbound: Outbound,
+        results: asyncio.Queue[BatchResult], outbound: Outbound, batch_answered: Callable[[int], None],
     ) -> None:
         self._metrics = metrics
         self._tally = tally
         self._book = book
         self._results = results
         self._outbound = outbound
+        self._batch_answered = batch_answered  # intake's: room at the workers for the next turns
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
 
     async def collect_loop(self) -> None:
@@ -55,6 +57,7 @@ class Collector:
         schedule_next, settle = self._book.schedule_next, self._outbound.settle
         while True:
             result = await self._results.get()
+            self._batch_answered(result.batch_id)
             now = time.monotonic()
             for outcome in result.outcomes:
                 record = in_flight.get(outcome.stream_seq)
