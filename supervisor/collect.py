@@ -8,7 +8,7 @@ the corr_id window (supervisor/idempotency.py). For each outcome of a batch:
                          acked quietly; from another message: a duplicate rejection
     long order           its last event far off: moved to the long-order room
                          (supervisor/long_orders.py), or refused when its agent's
-                         share or the room is full (EXEC-014, terminated, counted);
+                         share or the room is full (EXEC-015, terminated, counted);
                          a redelivery is never refused (it may have events stored)
     execution            counted, and its first event scheduled at its simulated
                          release time in the book (supervisor/book.py)

@@ -16,7 +16,7 @@ other agent's market orders. So:
                      here (the agent is known only once a worker has parsed it)
 
 A new intent that would overflow either bound of the long-order room is
-refused (`admit` says why: a typed rejection with EXEC-014, counted, logged,
+refused (`admit` says why: a typed rejection with EXEC-015, counted, logged,
 terminally acked; the agent may send it again once its orders settle). An
 intent that may already have events stored (a redelivery) or a reconcile held
 after its fill cannot be refused without cutting an order in half: `force`

@@ -2,7 +2,7 @@
 
 An attacker fills what it can with long orders (a forced delay of an hour, or GTC buy limits
 far below the market); another agent's market orders still fill at once, each agent holds at
-most its share of the long-order room, the refused orders are typed (EXEC-014) and counted,
+most its share of the long-order room, the refused orders are typed (EXEC-015) and counted,
 and /healthz and exec_sim_room_exhausted say when the long-order room is full.
 """
 
