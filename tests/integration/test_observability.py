@@ -96,7 +96,8 @@ def test_counters_equal_a_known_mixed_workload(nats_server, topology, start_serv
     assert value(values, "exec_sim_orders_received_total", status="accepted") == len(valid)
     assert value(values, "exec_sim_orders_received_total", status="invalid") == len(invalid)
     assert value(values, "exec_sim_orders_received_total", status="duplicate") == 2
-    consumed = sum(value(values, "exec_sim_orders_received_total", status=s) for s in ("accepted", "invalid", "duplicate", "refused"))
+    consumed = sum(value(values, "exec_sim_orders_received_total", status=s)
+                   for s in ("accepted", "invalid", "duplicate", "refused"))
     assert consumed == len(payloads)
     for kind, count in Counter(kind for kind, _ in invalid).items():
         assert value(values, "exec_sim_validation_errors_total", type=kind) == count, kind
