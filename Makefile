@@ -45,6 +45,7 @@ chaos-cluster: venv
 bench: venv
 	$(BIN)/python bench/simulation_cost.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/flood_fairness.py
 
 # Resident size of every service process over 1,000,000 intents (about 6 minutes).
 bench-memory: venv

@@ -126,8 +126,13 @@ class Settings:
     simulation_seed: str | None = None
     simulation_clock: str = "wall"
     max_intent_bytes: int = 1_048_576
-    # Intents fetched but not yet acked, by this instance.
+    # Intents fetched but not yet acked, by this instance (the executing room: long orders apart).
     max_in_flight: int = 20_000
+    # An accepted intent whose last event is due further off than this is a long order
+    # (supervisor/long_orders.py): it holds the long-order room, not MAX_IN_FLIGHT's.
+    long_order_after_s: float = 10.0
+    max_long_orders: int = 20_000
+    max_long_orders_per_agent: int = 2_000
     # The consumer's max_ack_pending when it is created: one cap on the intents in flight
     # of every instance bound to the durable together. -1: none, so each instance's
     # max_in_flight is its own bound and an instance killed with intents in flight holds
@@ -278,6 +283,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_CLOCK": ("simulation_clock", parse.choice(SIMULATION_CLOCKS)),
     "MAX_INTENT_BYTES": ("max_intent_bytes", parse.integer(256, 64 * 1_048_576)),
     "MAX_IN_FLIGHT": ("max_in_flight", parse.integer(1, 1_000_000)),
+    "LONG_ORDER_AFTER_SEC": ("long_order_after_s", parse.number(0, 86_400)),
+    "MAX_LONG_ORDERS": ("max_long_orders", parse.integer(0, 10_000_000)),
+    "MAX_LONG_ORDERS_PER_AGENT": ("max_long_orders_per_agent", parse.integer(0, 10_000_000)),
     "NATS_MAX_ACK_PENDING": ("nats_max_ack_pending", parse.integer(-1, 100_000_000)),
     "NATS_STREAM_REPLICAS": ("nats_stream_replicas", parse.integer(1, 5)),
     "MAX_PENDING_EVENTS": ("max_pending_events", parse.integer(1, 1_000_000)),

@@ -26,6 +26,7 @@ INSTRUMENT_NOT_LISTED = "EXEC-014"
 # Per-agent keys (INTENT_KEYRING_FILE): who signed, and whether the signer may speak for the agent.
 KEY_UNKNOWN = "EXEC-015"
 SIGNER_NOT_OWNER = "EXEC-016"
+LONG_ORDER_REFUSED = "EXEC-017"
 # Rejections that are not about one field (size, signature, JSON, staleness): the schema's code.
 ENVELOPE_INVALID = SCHEMA_INVALID
 
@@ -47,4 +48,6 @@ MEANINGS: dict[str, str] = {
     INSTRUMENT_NOT_LISTED: "instrument not in the instruments file (SIMULATION_UNLISTED_INSTRUMENTS=reject)",
     KEY_UNKNOWN: "X-Key-Id missing, ambiguous or not in the keyring (INTENT_KEYRING_FILE set)",
     SIGNER_NOT_OWNER: "the intent's agent_id is not one its signing key may sign for",
+    LONG_ORDER_REFUSED: "long order refused: its agent holds MAX_LONG_ORDERS_PER_AGENT long orders, "
+                        "or the long-order room (MAX_LONG_ORDERS) is full",
 }

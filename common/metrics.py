@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ORDER_STATUSES = ("accepted", "invalid", "duplicate")
+ORDER_STATUSES = ("accepted", "invalid", "duplicate", "refused")
+# The rooms intents in flight hold (supervisor/long_orders.py), and why a long order is refused.
+ROOMS = ("executing", "long_orders")
+LONG_ORDER_REFUSALS = ("room", "agent_share")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
 # Terminal statuses of an executions.order_update (orders that did not fill in full).
 ORDER_UPDATE_STATUSES = ("cancelled", "rejected", "expired")
@@ -58,6 +61,9 @@ class Metrics:
     publish_ack_latency: Any
     pending_events: Any
     intents_in_flight: Any
+    long_orders: Any
+    room_exhausted: Any
+    long_orders_refused: Any
     nats_connected: Any
     workers_alive: Any
     worker_restarts: Any
@@ -128,6 +134,20 @@ def build_metrics() -> Metrics:
         ),
         intents_in_flight=Gauge(
             "exec_sim_intents_in_flight", "Intents fetched and not yet acked", multiprocess_mode="livesum"
+        ),
+        long_orders=Gauge(
+            "exec_sim_long_orders", "Intents in flight held in the long-order room (MAX_LONG_ORDERS)",
+            multiprocess_mode="livesum",
+        ),
+        room_exhausted=Gauge(
+            "exec_sim_room_exhausted",
+            "1 while a room is full: executing (MAX_IN_FLIGHT: fetching waits) or long_orders "
+            "(MAX_LONG_ORDERS: new long orders are refused)", ["room"], multiprocess_mode="livemax",
+        ),
+        long_orders_refused=Counter(
+            "exec_sim_long_orders_refused_total",
+            "Long orders refused (EXEC-014), by reason: room (MAX_LONG_ORDERS) or agent_share (MAX_LONG_ORDERS_PER_AGENT)",
+            ["reason"],
         ),
         nats_connected=Gauge(
             "exec_sim_nats_connected", "1 while the supervisor is connected to NATS", multiprocess_mode="livemax"

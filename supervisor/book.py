@@ -7,7 +7,10 @@ Runs in the supervisor process, on its event loop. Owns:
     schedule      the release heap (supervisor/release.py): at most one entry per
                   intent, its next event, at its simulated release time
     holds         reconciles held back by the reconcile_delayed fault (supervisor/holds.py)
-    room          set when settling brings the records under the fetch threshold
+    long_orders   the records whose last event is far off, apart from the executing
+                  room MAX_IN_FLIGHT bounds (supervisor/long_orders.py)
+    room          set when settling (or a move to the long-order room) brings the
+                  executing records under the fetch threshold
     wake_release  set when something is due sooner than the release step's timer
 
 Plain bookkeeping: no NATS, no awaits. Intake (supervisor/intake.py) writes
@@ -23,8 +26,10 @@ import time
 from collections.abc import Callable
 
 from common.config import Settings
+from common.messages import Execution
 from supervisor.holds import ReconcileHolds
 from supervisor.inflight import InFlight
+from supervisor.long_orders import LongOrderRoom
 from supervisor.release import ReleaseSchedule
 
 
@@ -37,6 +42,8 @@ class InFlightBook:
         # Intents whose reconcile_delayed event waits for the agent's next fill.
         self.holds: ReconcileHolds[InFlight] = ReconcileHolds()
         self.hold_max_s = settings.fault_reconcile_delay_max_ms / 1000
+        self.long_orders = LongOrderRoom(settings.max_long_orders, settings.max_long_orders_per_agent)
+        self._long_after_s = settings.long_order_after_s
         self._virtual_clock = settings.virtual_clock
         # A fetch asks for at most a batch, and at least this much room (see Intake.fetch_room).
         self.min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
@@ -47,6 +54,32 @@ class InFlightBook:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def executing(self) -> int:
+        """Records in the executing room: fetched, not answered, not long orders."""
+        return len(self.records) - len(self.long_orders)
+
+    @property
+    def executing_full(self) -> bool:
+        """The executing room has less free than a fetch asks for: fetching waits."""
+        return self.executing > self._room_at
+
+    # -- the long-order room --------------------------------------------------
+
+    def is_long(self, record: InFlight, execution: Execution) -> bool:
+        """Whether the intent's last event is due more than LONG_ORDER_AFTER_SEC from now."""
+        if self._virtual_clock:
+            return False  # nothing waits: every event is due at once
+        last_due = record.receipt_at + execution.events[-1].release_after_ms / 1000
+        return last_due - self._clock() > self._long_after_s
+
+    def to_long_orders(self, record: InFlight, agent_id: str, force: bool = False) -> str | None:
+        """Move the record from the executing room to the long-order room: None, or why it may not."""
+        refused = self.long_orders.admit(agent_id, record.stream_seq, force)
+        if refused is None and self.executing <= self._room_at:
+            self.room.set()
+        return refused
 
     # -- release times --------------------------------------------------------
 
@@ -82,6 +115,9 @@ class InFlightBook:
         now = self._clock()
         fell_due = now if self._virtual_clock else min(now, max(self.due_at(record), record.previous_stored_at))
         self.holds.hold(record.execution.agent_id, record.stream_seq, record, fell_due + self.hold_max_s)
+        if self.hold_max_s > self._long_after_s:
+            # Its fill is out: it cannot be refused now, only kept out of the executing room.
+            self.to_long_orders(record, record.execution.agent_id, force=True)
 
     def end_holds(self, records: list[InFlight]) -> None:
         """Send held events out (scheduled now, so the release step bounds them like any other)."""
@@ -98,7 +134,8 @@ class InFlightBook:
     def forget(self, record: InFlight) -> None:
         """Out of the books (settled): room for a fetch once enough are gone."""
         self.records.pop(record.stream_seq, None)
-        if len(self.records) <= self._room_at:
+        self.long_orders.release(record.stream_seq)
+        if self.executing <= self._room_at:
             self.room.set()
 
     def take_all(self) -> list[InFlight]:
@@ -107,6 +144,7 @@ class InFlightBook:
         self.records.clear()
         self.schedule.drain()
         self.holds.drain()
+        self.long_orders.clear()
         return records
 
     def any_finishes_by(self, deadline: float) -> bool:

@@ -6,6 +6,10 @@ the corr_id window (supervisor/idempotency.py). For each outcome of a batch:
     rejection            counted, logged, terminated (AckTerm, via outbound's settle)
     corr_id seen before  from this very message (a redelivery after a lost ack):
                          acked quietly; from another message: a duplicate rejection
+    long order           its last event far off: moved to the long-order room
+                         (supervisor/long_orders.py), or refused when its agent's
+                         share or the room is full (EXEC-017, terminated, counted);
+                         a redelivery is never refused (it may have events stored)
     execution            counted, and its first event scheduled at its simulated
                          release time in the book (supervisor/book.py)
 
@@ -18,17 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from common.config import Settings
-from common.error_codes import DUPLICATE_CORR_ID
-from common.messages import BatchResult, Rejection
+from common.error_codes import DUPLICATE_CORR_ID, LONG_ORDER_REFUSED
+from common.messages import BatchResult, Execution, Rejection
 from common.metrics import Metrics, MetricTally
 from supervisor.book import InFlightBook
 from supervisor.idempotency import CorrIdWindow
 from supervisor.inflight import InFlight
+from supervisor.long_orders import AGENT_SHARE_FULL
 from supervisor.outbound import Outbound
 from supervisor.wire import ACK, TERM
-from worker.rejections import DUPLICATE, reject
+from worker.rejections import DUPLICATE, LONG_ORDER_ROOM, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
@@ -36,13 +42,14 @@ log = logging.getLogger("at_exec_sim.supervisor")
 class Collector:
     def __init__(
         self, settings: Settings, metrics: Metrics, tally: MetricTally, book: InFlightBook,
-        results: asyncio.Queue[BatchResult], outbound: Outbound,
+        results: asyncio.Queue[BatchResult], outbound: Outbound, batch_answered: Callable[[int], None],
     ) -> None:
         self._metrics = metrics
         self._tally = tally
         self._book = book
         self._results = results
         self._outbound = outbound
+        self._batch_answered = batch_answered  # intake's: room at the workers for the next turns
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
 
     async def collect_loop(self) -> None:
@@ -50,6 +57,7 @@ class Collector:
         schedule_next, settle = self._book.schedule_next, self._outbound.settle
         while True:
             result = await self._results.get()
+            self._batch_answered(result.batch_id)
             now = time.monotonic()
             for outcome in result.outcomes:
                 record = in_flight.get(outcome.stream_seq)
@@ -57,6 +65,9 @@ class Collector:
                     continue  # handed back, or a re-dispatched batch answered twice
                 if isinstance(outcome, Rejection):
                     await self._reject(record, outcome)
+                    continue
+                # Before the corr_id is claimed: a refused order may be sent again under it.
+                if self._book.is_long(record, outcome) and not await self._to_long_orders(record, outcome):
                     continue
                 claimed_by = self._corr_ids.claim(outcome.agent_id, outcome.corr_id, outcome.stream_seq, now)
                 if claimed_by == outcome.stream_seq and record.redelivered:
@@ -83,8 +94,21 @@ class Collector:
                 schedule_next(record)
             self._book.wake_release.set()
 
+    async def _to_long_orders(self, record: InFlight, execution: Execution) -> bool:
+        """Move a long order to its room: False when it is refused (terminated, counted, logged)."""
+        refused = self._book.to_long_orders(record, execution.agent_id, force=record.redelivered)
+        if refused is None:
+            return True
+        self._tally.inc(self._metrics.long_orders_refused, refused)
+        room = self._book.long_orders
+        detail = (f"agent holds MAX_LONG_ORDERS_PER_AGENT={room.max_per_agent} long orders"
+                  if refused == AGENT_SHARE_FULL else f"the long-order room (MAX_LONG_ORDERS={room.max_orders}) is full")
+        await self._reject(record, reject(record.stream_seq, LONG_ORDER_ROOM, LONG_ORDER_REFUSED, execution.corr_id,
+                                          f"long order refused: {detail}"))
+        return False
+
     async def _reject(self, record: InFlight, rejection: Rejection) -> None:
-        status = "duplicate" if rejection.error_type == DUPLICATE else "invalid"
+        status = {DUPLICATE: "duplicate", LONG_ORDER_ROOM: "refused"}.get(rejection.error_type, "invalid")
         self._tally.inc(self._metrics.orders_received, status)
         self._tally.inc(self._metrics.validation_errors, rejection.error_type)
         log.warning(

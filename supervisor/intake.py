@@ -1,12 +1,15 @@
 """Intake: fetch intents from the durable consumer and dispatch them to the workers.
 
 Runs in the supervisor process, on its event loop. Owns the fetch step (the
-pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT, the
+pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT (the executing
+room: long orders are kept apart, supervisor/long_orders.py), the
 pending-event bound, the open requests and RATE_LIMIT_RPS) and the dispatch
 step: each delivery becomes an InFlight record in the book (supervisor/book.py)
-and a raw intent in a chunk for the pool (supervisor/pool.py). Nothing is
-parsed here; a redelivery of an intent still in flight only updates its ack
-subject. After the hand-back (`refuse_deliveries`) deliveries are left to the
+and a raw intent in its agent's queue (supervisor/fair_queue.py), from which
+the agents' intents go to the pool (supervisor/pool.py) in turns, in chunks,
+while fewer than a dispatch window are at the workers. Nothing is parsed here
+(the agent is read from the raw bytes); a redelivery of an intent still in
+flight only updates its ack subject. After the hand-back (`refuse_deliveries`) deliveries are left to the
 stream, which redelivers them after ack_wait.
 """
 
@@ -23,6 +26,7 @@ from common.messages import IntentBatch, RawIntent
 from supervisor import keepalive
 from supervisor.book import InFlightBook
 from supervisor.connection import NatsConnection
+from supervisor.fair_queue import FairQueue, agent_key
 from supervisor.headers import credentials_of, signature_of
 from supervisor.inflight import InFlight, delivery_of_reply
 from supervisor.pool import WorkerPool
@@ -36,6 +40,12 @@ log = logging.getLogger("at_exec_sim.supervisor")
 MIN_CHUNK = 16
 # Pull requests open at once: the next is already waiting at the server while one is answered.
 MAX_OPEN_PULLS = 2
+
+
+def dispatch_window(settings: Settings) -> int:
+    """Intents at the workers at once: two chunks per worker keep each busy while its next comes;
+    more only lengthens the line a quiet agent's intent joins behind a flood."""
+    return max(2 * settings.batch_size, 2 * settings.workers * MIN_CHUNK)
 
 
 class Intake:
@@ -56,6 +66,12 @@ class Intake:
         self._batch_ids = itertools.count()
         self._buffer_full_logged = False
         self._refusing = False
+        # Fetched, not yet at the workers: per agent, handed out in turns.
+        self._waiting: FairQueue[RawIntent] = FairQueue()
+        # batch id -> intents it carries, for every batch at the workers.
+        self._at_workers: dict[int, int] = {}
+        self._at_workers_total = 0
+        self._window = dispatch_window(settings)
         # Under RATE_LIMIT_RPS one: a second request, paid for while idle, would
         # let a flood in at twice the burst the limit promises.
         self._max_open_pulls = 1 if self._rate.enabled else MAX_OPEN_PULLS
@@ -68,6 +84,7 @@ class Intake:
     def refuse_deliveries(self) -> None:
         """From the hand-back on, deliveries are not taken in: the stream redelivers them after ack_wait."""
         self._refusing = True
+        self._waiting.clear()  # their records go back with the hand-back
 
     # -- fetch ----------------------------------------------------------------
 
@@ -106,7 +123,8 @@ class Intake:
         self._buffer_full_logged = False
         if self.puller.open_requests >= self._max_open_pulls:
             return 0
-        room = self._settings.max_in_flight - len(self._in_flight) - self.puller.waiting
+        # Long orders have a room of their own (supervisor/long_orders.py): they do not hold this one.
+        room = self._settings.max_in_flight - self._book.executing - self.puller.waiting
         # At the in-flight cap, each settled intent would otherwise free room for a
         # pull request of one: wait for a worthwhile batch (each pull request is a
         # request, a reply and a timer for the server and a round trip for us).
@@ -130,7 +148,7 @@ class Intake:
             return  # past the hand-back: the stream redelivers these after ack_wait
         received_at, received_at_ms = time.monotonic(), time.time() * 1000
         in_flight, max_deliver = self._in_flight, self._settings.max_deliver
-        raws: list[RawIntent] = []
+        waiting, queued = self._waiting, 0
         for delivery in deliveries:
             try:
                 stream_seq, delivered, stored_at_ms = delivery_of_reply(delivery.reply)
@@ -156,13 +174,28 @@ class Intake:
             in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
             if self._keyring_on:
                 signature, key_id = credentials_of(delivery.headers)
-                raws.append(RawIntent(stream_seq, delivery.data, signature, stored_at_ms, key_id))
+                raw = RawIntent(stream_seq, delivery.data, signature, stored_at_ms, key_id)
             else:
-                raws.append(RawIntent(stream_seq, delivery.data, signature_of(delivery.headers), stored_at_ms))
-        if raws:
-            self._to_pool(raws)
+                raw = RawIntent(stream_seq, delivery.data, signature_of(delivery.headers), stored_at_ms)
+            waiting.put(agent_key(delivery.data), raw)
+            queued += 1
+        if queued:
+            self._to_pool()
 
-    def _to_pool(self, raws: list[RawIntent]) -> None:
+    def batch_answered(self, batch_id: int) -> None:
+        """A batch's results are back (called by collect): room at the workers for the next turns."""
+        self._at_workers_total -= self._at_workers.pop(batch_id, 0)
+        if self._waiting and not self._refusing:
+            self._to_pool()
+
+    def _to_pool(self) -> None:
+        """Fill the dispatch window from the agents' queues, in turns, in chunks across the workers."""
+        raws = self._waiting.take(self._window - self._at_workers_total)
+        if not raws:
+            return
         chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
         for start in range(0, len(raws), chunk):
-            self._pool.dispatch(IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk])))
+            batch = IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk]))
+            self._at_workers[batch.batch_id] = len(batch.intents)
+            self._at_workers_total += len(batch.intents)
+            self._pool.dispatch(batch)

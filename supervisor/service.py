@@ -99,10 +99,10 @@ class Service:
 
         # Started: what start-up built is frozen out of every later collection (common/gc_policy.py).
         settle_after_start(automatic=False)
-        vitals = Vitals(self._metrics, self._tally, book.records, publisher, pool, self._http, signals.stop,
+        vitals = Vitals(self._metrics, self._tally, book, publisher, pool, self._http, signals.stop,
                         CollectionSchedule())
         outbound = Outbound(s, self._metrics, self._tally, book, publisher, connection, vitals)
-        collector = Collector(s, self._metrics, self._tally, book, results, outbound)
+        collector = Collector(s, self._metrics, self._tally, book, results, outbound, intake.batch_answered)
         steps = Steps(
             fetch=asyncio.create_task(intake.fetch_loop(), name="fetch"),
             collect=asyncio.create_task(collector.collect_loop(), name="collect"),

@@ -5,8 +5,8 @@ Runs in the supervisor process, on its event loop. Owns:
     series      every label of the closed sets created at zero at start, so a
                 dashboard's rate() has a series before the first event of its kind
     gauges      a few times a second (from the release step): the tallied counts
-                flushed, the heartbeat /healthz reads, intents in flight, pending
-                events, workers alive; the supervisor's collector schedule ticks
+                flushed, the heartbeat /healthz reads, intents in flight, long
+                orders and which room is exhausted, pending events, workers alive; the supervisor's collector schedule ticks
                 with them (common/gc_policy.py)
     http        the gunicorn process (supervisor/http/server.py): started first,
                 started again if it dies (at most every HTTP_RESTART_S), stopped last
@@ -23,9 +23,18 @@ import time
 
 from common.config import Settings
 from common.gc_policy import CollectionSchedule
-from common.metrics import FILL_TYPES, ORDER_STATUSES, ORDER_UPDATE_STATUSES, Metrics, MetricTally, mark_process_dead
+from common.metrics import (
+    FILL_TYPES,
+    LONG_ORDER_REFUSALS,
+    ORDER_STATUSES,
+    ORDER_UPDATE_STATUSES,
+    ROOMS,
+    Metrics,
+    MetricTally,
+    mark_process_dead,
+)
+from supervisor.book import InFlightBook
 from supervisor.http.server import HttpServer
-from supervisor.inflight import InFlight
 from supervisor.pool import WorkerPool
 from supervisor.publisher import JetStreamPublisher
 from worker.faults import FAULTS
@@ -54,6 +63,10 @@ def create_series(metrics: Metrics, settings: Settings) -> None:
         metrics.publish_errors.labels(subject)
     for kind in settings.output_subjects:
         metrics.events_deduplicated.labels(kind)
+    for reason in LONG_ORDER_REFUSALS:
+        metrics.long_orders_refused.labels(reason)
+    for room in ROOMS:
+        metrics.room_exhausted.labels(room).set(0)
 
 
 def worker_restarted(metrics: Metrics, dead_pid: int) -> None:
@@ -84,12 +97,12 @@ class HttpProcess:
 
 class Vitals:
     def __init__(
-        self, metrics: Metrics, tally: MetricTally, in_flight: dict[int, InFlight], publisher: JetStreamPublisher,
+        self, metrics: Metrics, tally: MetricTally, book: InFlightBook, publisher: JetStreamPublisher,
         pool: WorkerPool, http: HttpProcess, stop: asyncio.Event, collections: CollectionSchedule,
     ) -> None:
         self._metrics = metrics
         self._tally = tally
-        self._in_flight = in_flight
+        self._book = book
         self._publisher = publisher
         self._pool = pool
         self._http = http
@@ -106,7 +119,11 @@ class Vitals:
         self._collections.tick(now)
         self._tally.flush()
         self._metrics.heartbeat.set(time.time())
-        self._metrics.intents_in_flight.set(len(self._in_flight))
+        book = self._book
+        self._metrics.intents_in_flight.set(len(book))
+        self._metrics.long_orders.set(len(book.long_orders))
+        self._metrics.room_exhausted.labels("executing").set(1 if book.executing_full else 0)
+        self._metrics.room_exhausted.labels("long_orders").set(1 if book.long_orders.exhausted else 0)
         self._metrics.pending_events.set(self._publisher.outstanding)
         self._metrics.workers_alive.set(self._pool.alive)
         if not self._stop.is_set():
@@ -118,4 +135,7 @@ class Vitals:
         self._metrics.nats_connected.set(0)
         self._metrics.workers_alive.set(0)
         self._metrics.intents_in_flight.set(0)
+        self._metrics.long_orders.set(0)
+        for room in ROOMS:
+            self._metrics.room_exhausted.labels(room).set(0)
         self._metrics.pending_events.set(0)

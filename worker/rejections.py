@@ -26,9 +26,11 @@ INVALID_DIRECTIVE = "invalid_directive"
 UNLISTED_INSTRUMENT = "unlisted_instrument"
 # A bug in the simulator, caught per intent so one bad intent cannot crash-loop a worker.
 INTERNAL = "internal"
+# Decided by the supervisor: a long order with no room left (supervisor/long_orders.py).
+LONG_ORDER_ROOM = "long_order_room"
 
 REJECTION_TYPES = (TOO_LARGE, BAD_SIGNATURE, MALFORMED_JSON, NOT_OBJECT, SCHEMA, MISSING_PRICE, STALE, INVALID_DIRECTIVE,
-                   DUPLICATE, UNLISTED_INSTRUMENT, INTERNAL, UNKNOWN_KEY, AGENT_NOT_OWNED)
+                   DUPLICATE, UNLISTED_INSTRUMENT, INTERNAL, UNKNOWN_KEY, AGENT_NOT_OWNED, LONG_ORDER_ROOM)
 
 
 def reject(stream_seq: int, error_type: str, error_code: str, corr_id: str | None, detail: str) -> Rejection:

@@ -24,6 +24,8 @@ LIVE_GAUGES = (
     "exec_sim_workers_alive",
     "exec_sim_pending_events",
     "exec_sim_intents_in_flight",
+    "exec_sim_long_orders",
+    "exec_sim_room_exhausted",
 )
 
 
@@ -58,7 +60,8 @@ def create_app(settings: Settings) -> Flask:
         for family in registry().collect():
             if family.name in LIVE_GAUGES:
                 for sample in family.samples:
-                    gauges[sample.name] = sample.value
+                    room = sample.labels.get("room")  # exec_sim_room_exhausted{room}: one value per room
+                    gauges[sample.name if room is None else f"{sample.name}:{room}"] = sample.value
         health = assess(gauges, time.time(), settings.workers, service_version)
         return Response(orjson.dumps(health.body), status=health.status_code, mimetype="application/json")
 

@@ -6,6 +6,12 @@ supervisor keeps `exec_sim_nats_connected`, `exec_sim_workers_alive` and a
 heartbeat (`exec_sim_supervisor_heartbeat_timestamp_seconds`, written four
 times a second). A heartbeat older than HEARTBEAT_STALE_S means the supervisor
 is stuck or gone, whatever the other gauges last said.
+
+`exec_sim_room_exhausted{room}` (read here as `exec_sim_room_exhausted:<room>`)
+names the full rooms (supervisor/long_orders.py). A full long-order room means
+new long orders are refused (EXEC-017): "degraded", 503. A full executing room
+is listed in `room_exhausted` but stays "ok": fetching waits and the backlog
+waits in the stream, which is how the service is meant to run at full load.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.metrics import ROOMS
+
 HEARTBEAT_STALE_S = 1.5
+ROOM_GAUGE = "exec_sim_room_exhausted"
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ def assess(gauges: Mapping[str, float], now: float, workers_expected: int, versi
     workers = int(gauges.get("exec_sim_workers_alive", 0))
     connected = gauges.get("exec_sim_nats_connected", 0) >= 1
     beating = heartbeat is not None and now - heartbeat <= HEARTBEAT_STALE_S
+    exhausted = [room for room in ROOMS if beating and gauges.get(f"{ROOM_GAUGE}:{room}", 0) >= 1]
 
     if heartbeat is None:
         status, processor = "starting", "stopped"
@@ -41,7 +51,7 @@ def assess(gauges: Mapping[str, float], now: float, workers_expected: int, versi
         status, processor = "unavailable", "stopped"
     elif not connected:
         status, processor = "unavailable", "stopped"  # fail-stop: nothing is fetched
-    elif workers < workers_expected:
+    elif workers < workers_expected or "long_orders" in exhausted:
         status, processor = "degraded", "degraded"
     else:
         status, processor = "ok", "active"
@@ -55,6 +65,8 @@ def assess(gauges: Mapping[str, float], now: float, workers_expected: int, versi
         "version": version,
         "pending_events": int(gauges.get("exec_sim_pending_events", 0)),
         "in_flight": int(gauges.get("exec_sim_intents_in_flight", 0)),
+        "long_orders": int(gauges.get("exec_sim_long_orders", 0)),
+        "room_exhausted": exhausted,
         "workers": workers,
         "workers_expected": workers_expected,
         "heartbeat_age_s": round(now - heartbeat, 3) if heartbeat is not None else None,

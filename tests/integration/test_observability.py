@@ -67,7 +67,7 @@ def test_metrics_have_the_contract_names_and_pass_promtool(topology, start_servi
         assert {key for s in family.samples for key in s.labels} == labels, name
     assert families["exec_sim_simulation_duration_seconds"].type == "histogram"
     statuses = {s.labels["status"] for s in families["exec_sim_orders_received"].samples}
-    assert statuses == {"accepted", "invalid", "duplicate"}
+    assert statuses == {"accepted", "invalid", "duplicate", "refused"}
 
     result = subprocess.run([prometheus_binary("promtool"), "check", "metrics"], input=body,
                             capture_output=True, timeout=30)
@@ -96,7 +96,8 @@ def test_counters_equal_a_known_mixed_workload(nats_server, topology, start_serv
     assert value(values, "exec_sim_orders_received_total", status="accepted") == len(valid)
     assert value(values, "exec_sim_orders_received_total", status="invalid") == len(invalid)
     assert value(values, "exec_sim_orders_received_total", status="duplicate") == 2
-    consumed = sum(value(values, "exec_sim_orders_received_total", status=s) for s in ("accepted", "invalid", "duplicate"))
+    consumed = sum(value(values, "exec_sim_orders_received_total", status=s)
+                   for s in ("accepted", "invalid", "duplicate", "refused"))
     assert consumed == len(payloads)
     for kind, count in Counter(kind for kind, _ in invalid).items():
         assert value(values, "exec_sim_validation_errors_total", type=kind) == count, kind

@@ -48,3 +48,18 @@ def test_no_heartbeat_yet_is_starting():
     health = assess({}, NOW, 2, "v")
     assert health.status_code == 503 and health.body["status"] == "starting"
     assert health.body["heartbeat_age_s"] is None
+
+
+def test_a_full_long_order_room_is_503_degraded_and_named():
+    full = {**HEALTHY, "exec_sim_room_exhausted:long_orders": 1.0, "exec_sim_long_orders": 300.0}
+    health = assess(full, NOW, 2, "v")
+    assert health.status_code == 503
+    assert health.body["status"] == "degraded" and health.body["processor_status"] == "degraded"
+    assert health.body["room_exhausted"] == ["long_orders"] and health.body["long_orders"] == 300
+
+
+def test_a_full_executing_room_is_named_but_ok_the_backlog_waits_in_the_stream():
+    health = assess({**HEALTHY, "exec_sim_room_exhausted:executing": 1.0}, NOW, 2, "v")
+    assert health.status_code == 200 and health.body["status"] == "ok"
+    assert health.body["room_exhausted"] == ["executing"]
+    assert assess(HEALTHY, NOW, 2, "v").body["room_exhausted"] == []

@@ -1,0 +1,68 @@
+"""One agent must not harm another: long orders cannot take the room short ones need.
+
+An attacker fills what it can with long orders (a forced delay of an hour, or GTC buy limits
+far below the market); another agent's market orders still fill at once, each agent holds at
+most its share of the long-order room, the refused orders are typed (EXEC-017) and counted,
+and /healthz and exec_sim_room_exhausted say when the long-order room is full.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from common.error_codes import LONG_ORDER_REFUSED
+from tools import sample_intents as si
+
+from .conftest import assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async
+
+pytestmark = pytest.mark.integration
+
+ROOM = dict(MAX_IN_FLIGHT="300", BATCH_SIZE="100", MAX_LONG_ORDERS="300", MAX_LONG_ORDERS_PER_AGENT="250")
+VICTIM_BOUND_S = 10.0
+
+
+def long_order(kind: str, corr_id: str, agent_id: str) -> bytes:
+    if kind == "forced delay":
+        body = si.intent(corr_id, agent_id=agent_id, metadata={"exec_sim_force": {"delay_ms": 3_600_000}})
+    else:  # a GTC buy limit that rests: far below the market
+        body = si.intent(corr_id, order_type="limit", side="buy", instrument="BTC/USD", quantity=0.25,
+                         agent_id=agent_id, metadata={"time_in_force": "GTC"})
+        body["price"] = 0.01
+    return si.encode(body)
+
+
+@pytest.mark.parametrize("kind", ["forced delay", "resting GTC"])
+def test_long_orders_cannot_starve_another_agents_market_orders(nats_server, topology, start_service, kind):
+    env = dict(ROOM, SIMULATION_FORCED_OUTCOMES="on" if kind == "forced delay" else "off")
+    service = start_service(**env)
+    url, subject = nats_server.url, topology.intent_subject
+    # 400 from one agent: it holds its share (250), the rest is refused.
+    run_async(publish_intents(url, subject, [long_order(kind, f"m1-{i}", "mallory-1") for i in range(400)]))
+    assert service.metric("exec_sim_long_orders_refused_total", {"reason": "agent_share"}, expect=150) == 150
+    assert service.metric("exec_sim_long_orders", expect=250) == 250
+    assert service.get("/healthz")[0] == 200  # one agent at its share leaves room for the others
+    # 100 from a second one: the room fills (300), the rest is refused for room.
+    run_async(publish_intents(url, subject, [long_order(kind, f"m2-{i}", "mallory-2") for i in range(100)]))
+    assert service.metric("exec_sim_long_orders_refused_total", {"reason": "room"}, expect=50) == 50
+    assert service.metric("exec_sim_long_orders", expect=300) == 300
+    assert service.metric("exec_sim_room_exhausted", {"room": "long_orders"}, expect=1) == 1
+    body = orjson.loads(service.wait_http("/healthz", status=503))
+    assert body["status"] == "degraded" and body["room_exhausted"] == ["long_orders"], body
+    assert body["nats"] == "connected" and body["long_orders"] == 300, body
+
+    victims = [si.intent(f"alice-{i}", agent_id="alice") for i in range(20)]
+    run_async(publish_intents(url, subject, [si.encode(v) for v in victims]))
+    corr_ids = {v["corr_id"] for v in victims}
+    msgs = run_async(read_outputs(url, topology, 0, corr_ids=corr_ids, timeout_s=VICTIM_BOUND_S))
+    answered = {m.headers["corr_id"] for m in msgs}
+    assert answered == corr_ids, f"{len(corr_ids - answered)} of 20 market orders unanswered in {VICTIM_BOUND_S:g} s"
+    assert_exactly_once(msgs, topology, corr_ids)  # and nothing for the long orders: none is due
+
+    refusals = [line for line in service.log_lines() if line.get("error_code") == LONG_ORDER_REFUSED]
+    assert len(refusals) == 200 and all(line["corr_id"].startswith("m") for line in refusals)
+    assert service.metric("exec_sim_orders_received_total", {"status": "refused"}) == 200
+    assert service.metric("exec_sim_validation_errors_total", {"type": "long_order_room"}) == 200
+    info = run_async(consumer_state(url, topology))
+    assert info.num_ack_pending == 300 and info.num_redelivered == 0, info  # held, none refused twice
+    assert service.stop() == 0
