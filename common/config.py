@@ -9,6 +9,7 @@ line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -128,6 +129,11 @@ class Settings:
     max_intent_bytes: int = 1_048_576
     # Intents fetched but not yet acked, by this instance (the executing room: long orders apart).
     max_in_flight: int = 20_000
+    # The part of max_in_flight one agent's intents count against; what an agent has
+    # fetched beyond it waits over share (supervisor/agent_shares.py), at most
+    # max_queued_over_share of them in all, so the fetch reads on past a flood.
+    max_in_flight_agent_share: float = 0.25
+    max_queued_over_share: int = 50_000
     # An accepted intent whose last event is due further off than this is a long order
     # (supervisor/long_orders.py): it holds the long-order room, not MAX_IN_FLIGHT's.
     long_order_after_s: float = 10.0
@@ -177,6 +183,11 @@ class Settings:
             "reconcile": self.subject_reconcile,
             "order_update": self.subject_order_update,
         }
+
+    @property
+    def in_flight_per_agent(self) -> int:
+        """Intents of one agent the executing room counts: its share of MAX_IN_FLIGHT."""
+        return max(1, math.ceil(self.max_in_flight * self.max_in_flight_agent_share))
 
     @property
     def longest_execution_ms(self) -> int:
@@ -283,6 +294,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SIMULATION_CLOCK": ("simulation_clock", parse.choice(SIMULATION_CLOCKS)),
     "MAX_INTENT_BYTES": ("max_intent_bytes", parse.integer(256, 64 * 1_048_576)),
     "MAX_IN_FLIGHT": ("max_in_flight", parse.integer(1, 1_000_000)),
+    "MAX_IN_FLIGHT_AGENT_SHARE": ("max_in_flight_agent_share", parse.number(0, 1, lo_open=True)),
+    "MAX_QUEUED_OVER_SHARE": ("max_queued_over_share", parse.integer(0, 10_000_000)),
     "LONG_ORDER_AFTER_SEC": ("long_order_after_s", parse.number(0, 86_400)),
     "MAX_LONG_ORDERS": ("max_long_orders", parse.integer(0, 10_000_000)),
     "MAX_LONG_ORDERS_PER_AGENT": ("max_long_orders_per_agent", parse.integer(0, 10_000_000)),

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ORDER_STATUSES = ("accepted", "invalid", "duplicate", "refused")
-# The rooms intents in flight hold (supervisor/long_orders.py), and why a long order is refused.
-ROOMS = ("executing", "long_orders")
+# The rooms intents in flight hold (supervisor/long_orders.py, supervisor/agent_shares.py),
+# and why a long order is refused.
+ROOMS = ("executing", "long_orders", "over_share")
 LONG_ORDER_REFUSALS = ("room", "agent_share")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
 # Terminal statuses of an executions.order_update (orders that did not fill in full).
@@ -62,6 +63,7 @@ class Metrics:
     pending_events: Any
     intents_in_flight: Any
     long_orders: Any
+    intents_over_share: Any
     room_exhausted: Any
     long_orders_refused: Any
     nats_connected: Any
@@ -139,14 +141,20 @@ def build_metrics() -> Metrics:
             "exec_sim_long_orders", "Intents in flight held in the long-order room (MAX_LONG_ORDERS)",
             multiprocess_mode="livesum",
         ),
+        intents_over_share=Gauge(
+            "exec_sim_intents_over_share",
+            "Intents in flight beyond their agent's share of MAX_IN_FLIGHT (MAX_QUEUED_OVER_SHARE)",
+            multiprocess_mode="livesum",
+        ),
         room_exhausted=Gauge(
             "exec_sim_room_exhausted",
-            "1 while a room is full: executing (MAX_IN_FLIGHT: fetching waits) or long_orders "
-            "(MAX_LONG_ORDERS: new long orders are refused)", ["room"], multiprocess_mode="livemax",
+            "1 while a room is full: executing (MAX_IN_FLIGHT: fetching waits), long_orders "
+            "(MAX_LONG_ORDERS: new long orders are refused) or over_share (MAX_QUEUED_OVER_SHARE: "
+            "fetching waits)", ["room"], multiprocess_mode="livemax",
         ),
         long_orders_refused=Counter(
             "exec_sim_long_orders_refused_total",
-            "Long orders refused (EXEC-014), by reason: room (MAX_LONG_ORDERS) or agent_share (MAX_LONG_ORDERS_PER_AGENT)",
+            "Long orders refused (EXEC-017), by reason: room (MAX_LONG_ORDERS) or agent_share (MAX_LONG_ORDERS_PER_AGENT)",
             ["reason"],
         ),
         nats_connected=Gauge(

@@ -9,8 +9,10 @@ Runs in the supervisor process, on its event loop. Owns:
     holds         reconciles held back by the reconcile_delayed fault (supervisor/holds.py)
     long_orders   the records whose last event is far off, apart from the executing
                   room MAX_IN_FLIGHT bounds (supervisor/long_orders.py)
+    shares        each agent's count in the executing room, up to its share of
+                  MAX_IN_FLIGHT; beyond it, over share (supervisor/agent_shares.py)
     room          set when settling (or a move to the long-order room) brings the
-                  executing records under the fetch threshold
+                  executing records under the fetch threshold, or frees over-share room
     wake_release  set when something is due sooner than the release step's timer
 
 Plain bookkeeping: no NATS, no awaits. Intake (supervisor/intake.py) writes
@@ -27,6 +29,7 @@ from collections.abc import Callable
 
 from common.config import Settings
 from common.messages import Execution
+from supervisor.agent_shares import AgentShares
 from supervisor.holds import ReconcileHolds
 from supervisor.inflight import InFlight
 from supervisor.long_orders import LongOrderRoom
@@ -44,6 +47,8 @@ class InFlightBook:
         self.hold_max_s = settings.fault_reconcile_delay_max_ms / 1000
         self.long_orders = LongOrderRoom(settings.max_long_orders, settings.max_long_orders_per_agent)
         self._long_after_s = settings.long_order_after_s
+        self.shares = AgentShares(settings.in_flight_per_agent)
+        self.max_over_share = settings.max_queued_over_share
         self._virtual_clock = settings.virtual_clock
         # A fetch asks for at most a batch, and at least this much room (see Intake.fetch_room).
         self.min_fetch = max(1, min(settings.batch_size, settings.max_in_flight // 4))
@@ -55,15 +60,33 @@ class InFlightBook:
     def __len__(self) -> int:
         return len(self.records)
 
+    def add(self, record: InFlight, agent: bytes) -> None:
+        """A new delivery, in the executing room under `agent`'s share (or over it)."""
+        self.records[record.stream_seq] = record
+        record.agent = agent
+        self.shares.add(agent)
+
     @property
     def executing(self) -> int:
-        """Records in the executing room: fetched, not answered, not long orders."""
-        return len(self.records) - len(self.long_orders)
+        """Records in the executing room: fetched, not answered, not long orders, not over share."""
+        return len(self.records) - len(self.long_orders) - self.shares.over_share
 
     @property
     def executing_full(self) -> bool:
         """The executing room has less free than a fetch asks for: fetching waits."""
         return self.executing > self._room_at
+
+    @property
+    def over_share_full(self) -> bool:
+        """MAX_QUEUED_OVER_SHARE intents wait beyond their agents' shares: fetching waits."""
+        return self.shares.over_share >= max(1, self.max_over_share)
+
+    def _leave_executing(self, record: InFlight) -> None:
+        if record.agent is not None:
+            self.shares.remove(record.agent)
+            record.agent = None
+        if self.executing <= self._room_at and not self.over_share_full:
+            self.room.set()
 
     # -- the long-order room --------------------------------------------------
 
@@ -77,8 +100,8 @@ class InFlightBook:
     def to_long_orders(self, record: InFlight, agent_id: str, force: bool = False) -> str | None:
         """Move the record from the executing room to the long-order room: None, or why it may not."""
         refused = self.long_orders.admit(agent_id, record.stream_seq, force)
-        if refused is None and self.executing <= self._room_at:
-            self.room.set()
+        if refused is None:
+            self._leave_executing(record)
         return refused
 
     # -- release times --------------------------------------------------------
@@ -135,8 +158,7 @@ class InFlightBook:
         """Out of the books (settled): room for a fetch once enough are gone."""
         self.records.pop(record.stream_seq, None)
         self.long_orders.release(record.stream_seq)
-        if self.executing <= self._room_at:
-            self.room.set()
+        self._leave_executing(record)
 
     def take_all(self) -> list[InFlight]:
         """Everything in flight, out of the books (a hand-back): records, schedule and holds emptied."""
@@ -145,6 +167,9 @@ class InFlightBook:
         self.schedule.drain()
         self.holds.drain()
         self.long_orders.clear()
+        self.shares.clear()
+        for record in records:
+            record.agent = None
         return records
 
     def any_finishes_by(self, deadline: float) -> bool:

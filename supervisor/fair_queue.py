@@ -3,19 +3,20 @@
 Runs in the supervisor's event loop (plain bookkeeping: no NATS, no awaits).
 One durable consumer delivers in stream order, so an agent that publishes
 thirty thousand intents at once is ahead of everyone who publishes after it.
-Intake (supervisor/intake.py) fetches up to MAX_IN_FLIGHT ahead and keeps
-only a small window at the workers; what is fetched and not yet at the
+Intake (supervisor/intake.py) fetches ahead (supervisor/agent_shares.py says
+how far) and keeps only a small window at the workers; what is fetched and not yet at the
 workers waits here, in one FIFO per agent, and `take` hands it out one intent
 per agent per turn. A quiet agent's intent then waits for one turn of the
 agents with work queued, not for the flood ahead of it in the stream (once
-the fetch has reached it: MAX_IN_FLIGHT is how far ahead the service looks).
+the fetch has reached it).
 
 The agent is read from the raw body without parsing it (`agent_key`): the
 bytes after the first `"agent_id"` key, up to the closing quote. It only picks
 a queue: a body it misreads (an escaped quote, the key inside another value)
 is queued under what it read, and the worker's parse, which alone decides the
 intent's fate, is untouched. Queues hold at most what the fetch brought in,
-so memory stays within MAX_IN_FLIGHT intents whatever the number of agents.
+so memory stays within MAX_IN_FLIGHT + MAX_QUEUED_OVER_SHARE intents whatever
+the number of agents.
 """
 
 from __future__ import annotations

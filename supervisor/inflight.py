@@ -40,7 +40,7 @@ class InFlight:
     """One fetched intent, from fetch until its input is acked or terminated."""
 
     __slots__ = ("reply", "stream_seq", "redelivered", "receipt_at", "execution", "next_event", "previous_stored_at",
-                 "progress_at", "held_event")
+                 "progress_at", "held_event", "agent")
 
     def __init__(self, reply: str, stream_seq: int, redelivered: bool, receipt_at: float,
                  delivered_at: float = 0.0) -> None:
@@ -58,3 +58,6 @@ class InFlight:
         self.progress_at = delivered_at
         # Index of the event whose reconcile_delayed hold is over (supervisor/holds.py); -1: none yet.
         self.held_event = -1
+        # The raw agent_id its place in the executing room is counted under (supervisor/agent_shares.py);
+        # None once it has left the room (answered, or moved to the long-order room) or was never counted.
+        self.agent: bytes | None = None

@@ -2,8 +2,9 @@
 
 Runs in the supervisor process, on its event loop. Owns the fetch step (the
 pull requests of supervisor/puller.py, bounded by MAX_IN_FLIGHT (the executing
-room: long orders are kept apart, supervisor/long_orders.py), the
-pending-event bound, the open requests and RATE_LIMIT_RPS) and the dispatch
+room: long orders are kept apart, supervisor/long_orders.py, and each agent
+counts only up to its share, supervisor/agent_shares.py), MAX_QUEUED_OVER_SHARE,
+the pending-event bound, the open requests and RATE_LIMIT_RPS) and the dispatch
 step: each delivery becomes an InFlight record in the book (supervisor/book.py)
 and a raw intent in its agent's queue (supervisor/fair_queue.py), from which
 the agents' intents go to the pool (supervisor/pool.py) in turns, in chunks,
@@ -121,9 +122,10 @@ class Intake:
                 self._buffer_full_logged = True
             return 0
         self._buffer_full_logged = False
-        if self.puller.open_requests >= self._max_open_pulls:
+        if self.puller.open_requests >= self._max_open_pulls or self._book.over_share_full:
             return 0
-        # Long orders have a room of their own (supervisor/long_orders.py): they do not hold this one.
+        # Long orders have a room of their own (supervisor/long_orders.py), and an agent's intents
+        # beyond its share wait over share (supervisor/agent_shares.py): neither holds this room.
         room = self._settings.max_in_flight - self._book.executing - self.puller.waiting
         # At the in-flight cap, each settled intent would otherwise free room for a
         # pull request of one: wait for a worthwhile batch (each pull request is a
@@ -147,7 +149,7 @@ class Intake:
         if self._refusing:
             return  # past the hand-back: the stream redelivers these after ack_wait
         received_at, received_at_ms = time.monotonic(), time.time() * 1000
-        in_flight, max_deliver = self._in_flight, self._settings.max_deliver
+        book, in_flight, max_deliver = self._book, self._in_flight, self._settings.max_deliver
         waiting, queued = self._waiting, 0
         for delivery in deliveries:
             try:
@@ -171,13 +173,14 @@ class Intake:
             # server clock ahead of ours counts as no wait; by this clock, an event never
             # goes out before its own timestamp.
             receipt_at = received_at - max(0.0, received_at_ms - stored_at_ms) / 1000
-            in_flight[stream_seq] = InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at)
+            agent = agent_key(delivery.data)
+            book.add(InFlight(delivery.reply, stream_seq, delivered > 1, receipt_at, received_at), agent)
             if self._keyring_on:
                 signature, key_id = credentials_of(delivery.headers)
                 raw = RawIntent(stream_seq, delivery.data, signature, stored_at_ms, key_id)
             else:
                 raw = RawIntent(stream_seq, delivery.data, signature_of(delivery.headers), stored_at_ms)
-            waiting.put(agent_key(delivery.data), raw)
+            waiting.put(agent, raw)
             queued += 1
         if queued:
             self._to_pool()

@@ -124,6 +124,8 @@ class Vitals:
         self._metrics.long_orders.set(len(book.long_orders))
         self._metrics.room_exhausted.labels("executing").set(1 if book.executing_full else 0)
         self._metrics.room_exhausted.labels("long_orders").set(1 if book.long_orders.exhausted else 0)
+        self._metrics.intents_over_share.set(book.shares.over_share)
+        self._metrics.room_exhausted.labels("over_share").set(1 if book.over_share_full else 0)
         self._metrics.pending_events.set(self._publisher.outstanding)
         self._metrics.workers_alive.set(self._pool.alive)
         if not self._stop.is_set():
@@ -136,6 +138,7 @@ class Vitals:
         self._metrics.workers_alive.set(0)
         self._metrics.intents_in_flight.set(0)
         self._metrics.long_orders.set(0)
+        self._metrics.intents_over_share.set(0)
         for room in ROOMS:
             self._metrics.room_exhausted.labels(room).set(0)
         self._metrics.pending_events.set(0)

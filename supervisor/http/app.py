@@ -25,6 +25,7 @@ LIVE_GAUGES = (
     "exec_sim_pending_events",
     "exec_sim_intents_in_flight",
     "exec_sim_long_orders",
+    "exec_sim_intents_over_share",
     "exec_sim_room_exhausted",
 )
 

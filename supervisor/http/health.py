@@ -8,10 +8,11 @@ times a second). A heartbeat older than HEARTBEAT_STALE_S means the supervisor
 is stuck or gone, whatever the other gauges last said.
 
 `exec_sim_room_exhausted{room}` (read here as `exec_sim_room_exhausted:<room>`)
-names the full rooms (supervisor/long_orders.py). A full long-order room means
-new long orders are refused (EXEC-017): "degraded", 503. A full executing room
-is listed in `room_exhausted` but stays "ok": fetching waits and the backlog
-waits in the stream, which is how the service is meant to run at full load.
+names the full rooms (supervisor/long_orders.py, supervisor/agent_shares.py).
+A full long-order room means new long orders are refused (EXEC-017):
+"degraded", 503. A full executing or over-share room is listed in
+`room_exhausted` but stays "ok": fetching waits and the backlog waits in the
+stream, which is how the service is meant to run at full load.
 """
 
 from __future__ import annotations

@@ -66,3 +66,36 @@ def test_long_orders_cannot_starve_another_agents_market_orders(nats_server, top
     info = run_async(consumer_state(url, topology))
     assert info.num_ack_pending == 300 and info.num_redelivered == 0, info  # held, none refused twice
     assert service.stop() == 0
+
+
+
+FLOOD = 400
+# The flood's simulated delay: short of LONG_ORDER_AFTER_SEC (10 s), so the flood holds the executing
+# room, and long enough that its first MAX_IN_FLIGHT held the fetch for as long before.
+FLOOD_DELAY_MS = 8_000
+QUIET_BOUND_S = 5.0
+
+
+def test_a_flood_beyond_max_in_flight_does_not_hold_back_intents_published_after_it(
+        nats_server, topology, start_service):
+    service = start_service(MAX_IN_FLIGHT="100", BATCH_SIZE="50", SIMULATION_FORCED_OUTCOMES="on")
+    url, subject = nats_server.url, topology.intent_subject
+    flood = [si.encode(si.intent(f"flood-{i}", agent_id="mallory",
+                                 metadata={"exec_sim_force": {"delay_ms": FLOOD_DELAY_MS}})) for i in range(FLOOD)]
+    quiet = [si.intent(f"alice-{i}", agent_id="alice") for i in range(20)]
+    run_async(publish_intents(url, subject, flood + [si.encode(q) for q in quiet]))
+    corr_ids = {q["corr_id"] for q in quiet}
+    msgs = run_async(read_outputs(url, topology, 0, corr_ids=corr_ids, timeout_s=QUIET_BOUND_S))
+    quiet_msgs = [m for m in msgs if m.headers["corr_id"] in corr_ids]
+    unanswered = corr_ids - {m.headers["corr_id"] for m in quiet_msgs}
+    assert not unanswered, f"{len(unanswered)} of 20 intents behind the flood unanswered in {QUIET_BOUND_S:g} s"
+    assert_exactly_once(quiet_msgs, topology, corr_ids)
+    # The flood's intents wait out their delay beyond their agent's share (25 of 100), not refused.
+    assert len(msgs) == len(quiet_msgs), "a flood intent answered before its simulated delay"
+    assert service.metric("exec_sim_intents_over_share") > 0
+    flood_ids = {f"flood-{i}" for i in range(FLOOD)}
+    flood_msgs = run_async(read_outputs(url, topology, 0, corr_ids=flood_ids, timeout_s=30))
+    assert_exactly_once([m for m in flood_msgs if m.headers["corr_id"] in flood_ids], topology, flood_ids)
+    assert service.metric("exec_sim_intents_in_flight", expect=0) == 0
+    assert service.metric("exec_sim_intents_over_share", expect=0) == 0
+    assert service.stop() == 0
