@@ -236,6 +236,14 @@ def _live_worker_pids(service) -> list[int]:
     return [pid for pid in pids if _running(pid)]
 
 
+def _ready_workers(service, count: int, timeout_s: float) -> list[int]:
+    """The live announced workers once `count` of them are (or what there is at the deadline)."""
+    deadline = time.monotonic() + timeout_s
+    while len(pids := _live_worker_pids(service)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (a killed worker not yet reaped still has its /proc entry)."""
     try:
@@ -270,7 +278,9 @@ def test_killed_workers_are_replaced_and_their_work_redone(nats_server, topology
     msg_ids = [m.headers["Nats-Msg-Id"] for m in msgs]
     assert len(msg_ids) == len(set(msg_ids)), "an event was stored twice"
     assert service.metric("exec_sim_worker_restarts_total", expect=kills) == kills
-    replacements = _live_worker_pids(service)
+    # The last replacement may still be booting: the survivor alone can answer everything,
+    # and a spawned worker's imports take seconds on a loaded machine.
+    replacements = _ready_workers(service, 2, timeout_s=60)
     assert len(replacements) == 2 and not set(killed) & set(replacements)
     assert service.log().count("worker died; replacing it") == kills
     info = run_async(consumer_state(nats_server.url, topology))
