@@ -46,6 +46,8 @@ class SigningKey:
 @dataclass(frozen=True)
 class Keyring:
     keys: Mapping[str, SigningKey]
+    # The version of the file these keys were read from (None: not read from a file).
+    stamp: FileStamp | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k.key_id}: {sorted(k.agents)}" for k in self.keys.values())
@@ -54,25 +56,34 @@ class Keyring:
 
 @dataclass(frozen=True, slots=True)
 class FileStamp:
-    """What changes when the file is rewritten or replaced (a rename, a Kubernetes secret update)."""
+    """What changes when the file is rewritten or replaced (a rename, a Kubernetes secret update).
+
+    ctime too: a chmod that makes an unreadable file readable changes nothing else, and a
+    copy that keeps the size and restores the old mtime (cp -p, rsync -t) changes only it."""
 
     inode: int
     size: int
     mtime_ns: int
+    ctime_ns: int
+
+
+def _stamp(st: os.stat_result) -> FileStamp:
+    return FileStamp(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def stamp_of(path: str) -> FileStamp | None:
     try:
-        st = os.stat(path)
+        return _stamp(os.stat(path))
     except OSError:
         return None
-    return FileStamp(st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def load_keyring(path: str) -> Keyring:
     """The keyring in `path`; KeyringError says what is wrong with it."""
     try:
         with open(path, "rb") as file:
+            # Before the read: a file changed while it is read then differs from the stamp kept.
+            stamp = _stamp(os.fstat(file.fileno()))
             document = tomllib.load(file)
     except OSError as exc:
         raise KeyringError(f"cannot read {path}: {exc.strerror}") from None
@@ -86,7 +97,7 @@ def load_keyring(path: str) -> Keyring:
     unknown = set(document) - {"keys"}
     if unknown:
         raise KeyringError(f"{path}: unknown top-level entries {sorted(unknown)}")
-    return Keyring({key_id: _signing_key(key_id, entry) for key_id, entry in tables.items()})
+    return Keyring({key_id: _signing_key(key_id, entry) for key_id, entry in tables.items()}, stamp)
 
 
 def _signing_key(key_id: str, entry: object) -> SigningKey:

@@ -111,7 +111,7 @@ class Service:
             topology=asyncio.create_task(
                 topology.keep(lambda: connection.nc.is_connected, self._metrics.consumer_backlog.set), name="topology"
             ),
-            keyring=asyncio.create_task(KeyringWatch(s.keyring_file, pool, self._metrics).loop(), name="keyring"),
+            keyring=asyncio.create_task(KeyringWatch(s.keyring_file, s.keyring, pool, self._metrics).loop(), name="keyring"),
         )
         log.info(
             "at-exec-sim running",
