@@ -10,11 +10,14 @@ per agent per turn. A quiet agent's intent then waits for one turn of the
 agents with work queued, not for the flood ahead of it in the stream (once
 the fetch has reached it).
 
-The agent is read from the raw body without parsing it (`agent_key`): the
-bytes after the first `"agent_id"` key, up to the closing quote. It only picks
-a queue: a body it misreads (an escaped quote, the key inside another value)
-is queued under what it read, and the worker's parse, which alone decides the
-intent's fate, is untouched. Queues hold at most what the fetch brought in,
+The agent is the intent's top-level agent_id (`agent_key`), read without a
+parse when that is safe: a body with no backslash and one `"agent_id"` in it
+(every intent its agent writes plainly) has it as its only key of that name,
+so the bytes after it are the agent's. Anything else (an escaped key or value,
+the name twice, as when a metadata object names another agent to put a flood
+in that agent's queue) is parsed, which costs only the sender of such a body.
+It only picks a queue and a share: the worker's parse alone decides the
+intent's fate. Queues hold at most what the fetch brought in,
 so memory stays within MAX_IN_FLIGHT + MAX_QUEUED_OVER_SHARE intents whatever
 the number of agents.
 """
@@ -24,6 +27,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, TypeVar
 
+import orjson
+
 T = TypeVar("T")
 
 _AGENT_KEY = b'"agent_id"'
@@ -32,10 +37,10 @@ MAX_KEY_BYTES = 64
 
 
 def agent_key(body: bytes) -> bytes:
-    """The raw agent_id string of a JSON intent, cheaply ("" when it cannot be seen)."""
+    """The top-level agent_id of a JSON intent, as raw bytes ("" when it has none)."""
+    if b"\\" in body or body.count(_AGENT_KEY) != 1:
+        return _parsed_agent_key(body)
     at = body.find(_AGENT_KEY)
-    if at < 0:
-        return b""
     colon = body.find(b":", at + len(_AGENT_KEY))
     if colon < 0 or body[at + len(_AGENT_KEY) : colon].strip():
         return b""
@@ -44,6 +49,15 @@ def agent_key(body: bytes) -> bytes:
         return b""
     closing = body.find(b'"', opening + 1, opening + 2 + MAX_KEY_BYTES)
     return body[opening + 1 : closing] if closing > 0 else body[opening + 1 : opening + 1 + MAX_KEY_BYTES]
+
+
+def _parsed_agent_key(body: bytes) -> bytes:
+    try:
+        intent = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return b""
+    agent_id = intent.get("agent_id") if isinstance(intent, dict) else None
+    return agent_id.encode()[:MAX_KEY_BYTES] if isinstance(agent_id, str) else b""
 
 
 class FairQueue(Generic[T]):

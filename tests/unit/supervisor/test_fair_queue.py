@@ -17,7 +17,7 @@ from tools import sample_intents as si
     (b'{"agent_id":"", "corr_id": "c"}', b""),
     (b'{"corr_id": "c"}', b""),  # no agent: the anonymous queue
     (b'{"agent_id": 7}', b""),  # not a string: the worker rejects it; any queue will do
-    (b'{"note": "agent_id", "agent_id": "eve"}', b""),  # first sighting is a value: misread, harmlessly
+    (b'{"note": "agent_id", "agent_id": "eve"}', b"eve"),  # named twice: parsed
     (b'{"agent_id": "' + b"a" * 100 + b'"}', b"a" * MAX_KEY_BYTES),
     (b'{"agent_id": "unterminated', b"unterminated"),
     (b"\xff\xfe not json", b""),
