@@ -1,0 +1,237 @@
+"""The quote tape: one instrument's recorded quotes as a time-ordered series, asked with no look-ahead.
+
+Runs wherever recorded quotes are priced from: the pool's worker processes (over a
+slice of records the supervisor passes as bytes, or over columns in shared memory),
+the supervisor (to pick those slices) and `replay` (over the whole stored series);
+the same rules in all three, so they agree (docs/market-data.md). Pure: numpy
+arrays in, answers out; no clock, no I/O.
+
+Owns two things:
+- check_records / RecordChecker: which records may enter a tape. A record is
+  skipped, and counted by type, when a price is not a finite number above 0 or a
+  size or volume is below 0 or not finite (non_positive), when its bid is above its
+  ask (crossed; a locked quote, bid equal to ask, is kept), or when its time is
+  earlier than the last record kept (out_of_order). Records of the same millisecond
+  are kept in the order given: the last one is the quote in force.
+- QuoteTape: the MarketView questions for one instrument, answered from the records
+  at or before the instant asked about. A record is in force from its time until the
+  next record's time, or until it is older than max_age_ms (then there is no quote).
+  The first crossing is searched over blocks of `block` records whose minimum and
+  maximum of each side are computed once: blocks that cannot reach the level are
+  skipped in one vectorized step, and only a block that can is scanned. That costs
+  two floats per block and side; a sparse table would answer a range maximum in O(1)
+  but costs n log n floats, and the blocks already bound a search to the blocks it
+  must read. Trading sessions are not the tape's business: the market view that
+  holds it intersects the search with the open hours, as the synthetic one does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from worker.market import Quote
+
+NON_POSITIVE = "non_positive"
+CROSSED = "crossed"
+OUT_OF_ORDER = "out_of_order"
+# The closed set of reasons a checked record is skipped (metric label values).
+BAD_RECORD_TYPES = (NON_POSITIVE, CROSSED, OUT_OF_ORDER)
+
+SIDES = ("bid", "ask", "mid")
+BLOCK = 1024
+
+Floats = npt.NDArray[np.float64]
+Times = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRecord:
+    """One L1 quote of one instrument at `at_ms` (epoch milliseconds of the source's time base)."""
+
+    at_ms: int
+    bid: float
+    ask: float
+    bid_size: float = 0.0  # 0: the source gives no size (the instruments file's depth applies)
+    ask_size: float = 0.0
+    volume: float = 0.0  # traded since the previous record
+
+
+class RecordChecker:
+    """Judges one instrument's records in the order they come; remembers the last time kept."""
+
+    def __init__(self) -> None:
+        self.last_ms: int | None = None
+
+    def verdict(self, record: QuoteRecord) -> str | None:
+        """None when the record may enter the tape (and its time is remembered), else why not."""
+        if not (_positive(record.bid) and _positive(record.ask)):
+            return NON_POSITIVE
+        if not all(_size(v) for v in (record.bid_size, record.ask_size, record.volume)):
+            return NON_POSITIVE
+        if record.bid > record.ask:
+            return CROSSED
+        if self.last_ms is not None and record.at_ms < self.last_ms:
+            return OUT_OF_ORDER
+        self.last_ms = record.at_ms
+        return None
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _size(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRecords:
+    kept: tuple[QuoteRecord, ...]
+    skipped: dict[str, int]  # every type of BAD_RECORD_TYPES, 0 when none
+
+
+def check_records(records: Iterable[QuoteRecord]) -> CheckedRecords:
+    """One instrument's records in the order given: those a tape may hold, and the others counted by type."""
+    checker = RecordChecker()
+    kept: list[QuoteRecord] = []
+    skipped = dict.fromkeys(BAD_RECORD_TYPES, 0)
+    for record in records:
+        reason = checker.verdict(record)
+        if reason is None:
+            kept.append(record)
+        else:
+            skipped[reason] += 1
+    return CheckedRecords(tuple(kept), skipped)
+
+
+class QuoteTape:
+    """One instrument's checked quotes, answering what was known at or before each instant."""
+
+    def __init__(self, times: Times, bid: Floats, ask: Floats, bid_size: Floats, ask_size: Floats,
+                 volume: Floats, max_age_ms: int | None = None, block: int = BLOCK) -> None:
+        """Columns of equal length in time order (views of shared memory are not copied). Raises
+        ValueError for columns a checker would not have kept: a tape is built from checked records."""
+        if any(len(c) != len(times) for c in (bid, ask, bid_size, ask_size, volume)):
+            raise ValueError("a tape's columns must have one value per record")
+        if not _checked(times, bid, ask, (bid_size, ask_size, volume)):
+            raise ValueError("a tape is built from checked records: time-ordered, 0 < bid <= ask, sizes >= 0")
+        if max_age_ms is not None and max_age_ms < 0:
+            raise ValueError(f"max_age_ms is at least 0, not {max_age_ms}")
+        if block < 1:
+            raise ValueError(f"a block holds at least one record, not {block}")
+        self.times = times
+        self._sides = {"bid": bid, "ask": ask, "mid": (bid + ask) / 2}
+        self._bid_size, self._ask_size, self._volume = bid_size, ask_size, volume
+        self.max_age_ms = max_age_ms
+        self._block = block
+        self._block_ranges = {side: _block_ranges(values, block) for side, values in self._sides.items()}
+
+    @classmethod
+    def from_records(cls, records: Iterable[QuoteRecord], max_age_ms: int | None = None,
+                     block: int = BLOCK) -> QuoteTape:
+        """A tape of checked records (check_records' kept)."""
+        rows = list(records)
+
+        def column(name: str) -> Floats:
+            return np.array([getattr(r, name) for r in rows], dtype=np.float64)
+
+        times = np.array([r.at_ms for r in rows], dtype=np.int64)
+        return cls(times, column("bid"), column("ask"), column("bid_size"), column("ask_size"), column("volume"),
+                   max_age_ms, block)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def index_at(self, at_ms: int) -> int | None:
+        """The record in force at `at_ms`: the last one at or before it, None when there is none or
+        it is older than max_age_ms."""
+        i = int(np.searchsorted(self.times, at_ms, side="right")) - 1
+        if i < 0 or not self._fresh(i, at_ms):
+            return None
+        return i
+
+    def _fresh(self, i: int, at_ms: int) -> bool:
+        return self.max_age_ms is None or at_ms - int(self.times[i]) <= self.max_age_ms
+
+    def quote(self, at_ms: int) -> Quote | None:
+        """The quote in force at `at_ms` (None: no market data, or only stale data)."""
+        i = self.index_at(at_ms)
+        if i is None:
+            return None
+        sides = self._sides
+        return Quote(bid=float(sides["bid"][i]), ask=float(sides["ask"][i]), mid=float(sides["mid"][i]),
+                     volume=float(self._volume[i]), bid_size=float(self._bid_size[i]),
+                     ask_size=float(self._ask_size[i]))
+
+    def next_instant_after(self, at_ms: int) -> int:
+        """The first instant after `at_ms` whose quote may differ from the one at `at_ms`: the next
+        record's time, or the instant the record in force goes stale, whichever is first; at_ms + 1
+        when the tape holds nothing later (a record may still come)."""
+        j = int(np.searchsorted(self.times, at_ms, side="right"))
+        candidates = [int(self.times[j])] if j < len(self.times) else []
+        i = self.index_at(at_ms)
+        if i is not None and self.max_age_ms is not None:
+            candidates.append(int(self.times[i]) + self.max_age_ms + 1)
+        return min(candidates) if candidates else at_ms + 1
+
+    def first_crossing(self, start_ms: int, end_ms: int, level: float, above: bool, side: str = "mid") -> int | None:
+        """The first instant in [start_ms, end_ms) at which a record's `side` ("bid", "ask" or "mid")
+        is >= level (above) or <= level (not above); None when there is none.
+
+        The record in force at start_ms counts (the answer is then start_ms), then every record
+        stamped after start_ms and before end_ms, at its own time: a crossing that a later record
+        of the same millisecond undoes still happened."""
+        if side not in self._sides:
+            raise ValueError(f"a quote's side is bid, ask or mid, not {side!r}")
+        if start_ms >= end_ms:
+            return None
+        values = self._sides[side]
+        i = self.index_at(start_ms)
+        if i is not None and _crosses(float(values[i]), level, above):
+            return start_ms
+        first = int(np.searchsorted(self.times, start_ms, side="right"))
+        stop = int(np.searchsorted(self.times, end_ms, side="left"))
+        found = self._scan(values, side, first, stop, level, above)
+        return None if found is None else int(self.times[found])
+
+    def _scan(self, values: Floats, side: str, first: int, stop: int, level: float, above: bool) -> int | None:
+        """Index of the first record in [first, stop) whose value crosses, reading only the blocks
+        whose range can reach the level."""
+        if first >= stop:
+            return None
+        low, high = self._block_ranges[side]
+        b0, b1 = first // self._block, (stop - 1) // self._block
+        reachable = high[b0:b1 + 1] >= level if above else low[b0:b1 + 1] <= level
+        for b in (np.flatnonzero(reachable) + b0).tolist():
+            lo, hi = max(first, b * self._block), min(stop, (b + 1) * self._block)
+            part = values[lo:hi]
+            hits = np.flatnonzero(part >= level if above else part <= level)
+            if len(hits):
+                return lo + int(hits[0])
+        return None
+
+
+def _checked(times: Times, bid: Floats, ask: Floats, sizes: tuple[Floats, ...]) -> bool:
+    """The columns hold only what RecordChecker keeps (vectorized)."""
+    if not len(times):
+        return True
+    prices = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (bid <= ask)
+    return bool(np.all(np.diff(times) >= 0) and np.all(prices)
+                and all(np.all(np.isfinite(s) & (s >= 0)) for s in sizes))
+
+
+def _block_ranges(values: Floats, block: int) -> tuple[Floats, Floats]:
+    """(minimum, maximum) of each block of `block` records."""
+    if not len(values):
+        return values, values
+    starts = np.arange(0, len(values), block)
+    return np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+
+
+def _crosses(value: float, level: float, above: bool) -> bool:
+    return value >= level if above else value <= level
