@@ -6,107 +6,38 @@ the supervisor (to pick those slices) and `replay` (over the whole stored series
 the same rules in all three, so they agree (docs/market-data.md). Pure: numpy
 arrays in, answers out; no clock, no I/O.
 
-Owns two things:
-- check_records / RecordChecker: which records may enter a tape. A record is
-  skipped, and counted by type, when a price is not a finite number above 0 or a
-  size or volume is below 0 or not finite (non_positive), when its bid is above its
-  ask (crossed; a locked quote, bid equal to ask, is kept), or when its time is
-  earlier than the last record kept (out_of_order). Records of the same millisecond
-  are kept in the order given: the last one is the quote in force.
-- QuoteTape: the MarketView questions for one instrument, answered from the records
-  at or before the instant asked about. A record is in force from its time until the
-  next record's time, or until it is older than max_age_ms (then there is no quote).
-  The first crossing is searched over blocks of `block` records whose minimum and
-  maximum of each side are computed once: blocks that cannot reach the level are
-  skipped in one vectorized step, and only a block that can is scanned. That costs
-  two floats per block and side; a sparse table would answer a range maximum in O(1)
-  but costs n log n floats, and the blocks already bound a search to the blocks it
-  must read. Trading sessions are not the tape's business: the market view that
-  holds it intersects the search with the open hours, as the synthetic one does.
+Owns QuoteTape: the MarketView questions for one instrument, answered from the
+records at or before the instant asked about. Which records may enter a tape (the
+checker of bad records, counted by type) is common/market_records.py, shared with
+the supervisor's readers. Records of the same millisecond are kept in the order
+given, and the last one is the quote in force. A record is in force from its time
+until the next record's time, or until it is older than max_age_ms (then there is
+no quote).
+
+The first crossing is searched over blocks of `block` records whose minimum and
+maximum of each side are computed once: blocks that cannot reach the level are
+skipped in one vectorized step, and only a block that can is scanned. That costs
+two floats per block and side; a sparse table would answer a range maximum in O(1)
+but costs n log n floats, and the blocks already bound a search to the blocks it
+must read. Trading sessions are not the tape's business: the market view that
+holds it intersects the search with the open hours, as the synthetic one does.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from common.market_records import QuoteRecord
 from worker.market import Quote
-
-NON_POSITIVE = "non_positive"
-CROSSED = "crossed"
-OUT_OF_ORDER = "out_of_order"
-# The closed set of reasons a checked record is skipped (metric label values).
-BAD_RECORD_TYPES = (NON_POSITIVE, CROSSED, OUT_OF_ORDER)
 
 SIDES = ("bid", "ask", "mid")
 BLOCK = 1024
 
 Floats = npt.NDArray[np.float64]
 Times = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteRecord:
-    """One L1 quote of one instrument at `at_ms` (epoch milliseconds of the source's time base)."""
-
-    at_ms: int
-    bid: float
-    ask: float
-    bid_size: float = 0.0  # 0: the source gives no size (the instruments file's depth applies)
-    ask_size: float = 0.0
-    volume: float = 0.0  # traded since the previous record
-
-
-class RecordChecker:
-    """Judges one instrument's records in the order they come; remembers the last time kept."""
-
-    def __init__(self) -> None:
-        self.last_ms: int | None = None
-
-    def verdict(self, record: QuoteRecord) -> str | None:
-        """None when the record may enter the tape (and its time is remembered), else why not."""
-        if not (_positive(record.bid) and _positive(record.ask)):
-            return NON_POSITIVE
-        if not all(_size(v) for v in (record.bid_size, record.ask_size, record.volume)):
-            return NON_POSITIVE
-        if record.bid > record.ask:
-            return CROSSED
-        if self.last_ms is not None and record.at_ms < self.last_ms:
-            return OUT_OF_ORDER
-        self.last_ms = record.at_ms
-        return None
-
-
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
-def _size(value: float) -> bool:
-    return math.isfinite(value) and value >= 0
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedRecords:
-    kept: tuple[QuoteRecord, ...]
-    skipped: dict[str, int]  # every type of BAD_RECORD_TYPES, 0 when none
-
-
-def check_records(records: Iterable[QuoteRecord]) -> CheckedRecords:
-    """One instrument's records in the order given: those a tape may hold, and the others counted by type."""
-    checker = RecordChecker()
-    kept: list[QuoteRecord] = []
-    skipped = dict.fromkeys(BAD_RECORD_TYPES, 0)
-    for record in records:
-        reason = checker.verdict(record)
-        if reason is None:
-            kept.append(record)
-        else:
-            skipped[reason] += 1
-    return CheckedRecords(tuple(kept), skipped)
 
 
 class QuoteTape:

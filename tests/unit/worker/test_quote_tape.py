@@ -1,5 +1,6 @@
-"""The quote tape (worker/quote_tape.py): the checker of bad records, and the market view's questions
-for one instrument answered with no look-ahead, exactly against brute-force scans of the records."""
+"""The checker of bad records (common/market_records.py), and the quote tape (worker/quote_tape.py):
+the market view's questions for one instrument answered with no look-ahead, exactly against
+brute-force scans of the records."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.market import Quote
-from worker.quote_tape import (
+from common.market_records import (
     BAD_RECORD_TYPES,
     CROSSED,
     NON_POSITIVE,
     OUT_OF_ORDER,
     QuoteRecord,
-    QuoteTape,
     RecordChecker,
     check_records,
 )
+from worker.market import Quote
+from worker.quote_tape import QuoteTape
 
 
 def rec(at_ms: int, bid: float, ask: float, size: float = 1.0, volume: float = 0.0) -> QuoteRecord:
