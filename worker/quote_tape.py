@@ -75,6 +75,10 @@ class QuoteTape:
         return cls(times, column("bid"), column("ask"), column("bid_size"), column("ask_size"), column("volume"),
                    max_age_ms, block)
 
+    def values(self, side: str) -> Floats:
+        """The column of a side ("bid", "ask" or "mid"), one value per record (do not write to it)."""
+        return self._sides[side]
+
     def __len__(self) -> int:
         return len(self.times)
 

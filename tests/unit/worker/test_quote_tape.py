@@ -123,7 +123,7 @@ def test_a_shared_memory_view_is_used_as_it_is():
     times = np.array([1, 2, 3], dtype=np.int64)
     bid = np.array([1.0, 2.0, 3.0])
     tape = QuoteTape(times, bid, bid + 1, np.ones(3), np.ones(3), np.zeros(3))
-    assert tape.times is times and tape.first_crossing(0, 10, 3.0, True, "bid") == 3
+    assert tape.times is times and tape.values("bid") is bid and tape.first_crossing(0, 10, 3.0, True, "bid") == 3
 
 
 # -- properties against brute force -----------------------------------------------------------------
