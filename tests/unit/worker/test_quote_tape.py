@@ -21,7 +21,7 @@ from common.market_records import (
     check_records,
 )
 from worker.market import Quote
-from worker.quote_tape import QuoteTape
+from worker.quote_tape import QuoteTape, tape_bytes, tape_from_bytes
 
 
 def rec(at_ms: int, bid: float, ask: float, size: float = 1.0, volume: float = 0.0) -> QuoteRecord:
@@ -126,6 +126,35 @@ def test_a_shared_memory_view_is_used_as_it_is():
     assert tape.times is times and tape.values("bid") is bid and tape.first_crossing(0, 10, 3.0, True, "bid") == 3
 
 
+# -- bytes between processes ------------------------------------------------------------------------
+
+def test_a_tape_passed_as_bytes_answers_alike():
+    tape = QuoteTape.from_records(STEPS, max_age_ms=500)
+    data = tape_bytes(tape)
+    assert len(data) == 8 + 48 * len(STEPS)
+    copy = tape_from_bytes(data, max_age_ms=500)
+    for at in range(0, 7000, 250):
+        assert copy.quote(at) == tape.quote(at) and copy.next_instant_after(at) == tape.next_instant_after(at)
+    assert copy.first_crossing(0, 10_000, 103.0, True, "ask") == 2000
+    with pytest.raises(ValueError):
+        copy.values("bid")[0] = 1.0  # views of the bytes, never written
+    assert len(tape_from_bytes(tape_bytes(tape, 3, 3))) == 0
+
+
+@pytest.mark.parametrize("data", [b"", b"QT1", b"XXXX" + bytes(4), tape_bytes(QuoteTape.from_records(STEPS))[:-1],
+                                  tape_bytes(QuoteTape.from_records(STEPS)) + b"\0"])
+def test_bytes_that_are_not_a_tape_are_refused(data: bytes):
+    with pytest.raises(ValueError):
+        tape_from_bytes(data)
+
+
+def test_bytes_holding_records_no_checker_would_keep_are_refused():
+    data = bytearray(tape_bytes(QuoteTape.from_records([rec(1, 1.0, 2.0)])))
+    data[8 + 8:8 + 16] = np.array([3.0]).tobytes()  # the bid above the ask
+    with pytest.raises(ValueError):
+        tape_from_bytes(bytes(data))
+
+
 # -- properties against brute force -----------------------------------------------------------------
 
 @st.composite
@@ -216,3 +245,18 @@ def test_the_quote_holds_until_the_next_instant_that_may_change_it(tape_data, at
     following = tape.next_instant_after(at_ms)
     assert following > at_ms
     assert all(tape.index_at(x) == tape.index_at(at_ms) for x in range(at_ms, min(following, at_ms + 200)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(tapes(), st.data())
+def test_a_slice_passed_as_bytes_answers_like_the_whole_tape_within_it(tape_data, data):
+    """What the supervisor hands a worker: the records from the one in force at an instant on."""
+    records, max_age, block = tape_data
+    whole = QuoteTape.from_records(records, max_age, block)
+    if not records:
+        return
+    first = data.draw(st.integers(0, len(records) - 1))
+    part = tape_from_bytes(tape_bytes(whole, first), max_age, block)
+    for at in range(records[first].at_ms, records[-1].at_ms + 70):
+        expected = whole.index_at(at)
+        assert part.index_at(at) == (None if expected is None else expected - first)
