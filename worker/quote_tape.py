@@ -1,0 +1,202 @@
+"""The quote tape: one instrument's recorded quotes as a time-ordered series, asked with no look-ahead.
+
+Runs wherever recorded quotes are priced from: the pool's worker processes (over a
+slice of records the supervisor passes as bytes, or over columns in shared memory),
+the supervisor (to pick those slices) and `replay` (over the whole stored series);
+the same rules in all three, so they agree (docs/market-data.md). Pure: numpy
+arrays in, answers out; no clock, no I/O.
+
+Owns QuoteTape: the MarketView questions for one instrument, answered from the
+records at or before the instant asked about. Which records may enter a tape (the
+checker of bad records, counted by type) is common/market_records.py, shared with
+the supervisor's readers. Records of the same millisecond are kept in the order
+given, and the last one is the quote in force. A record is in force from its time
+until the next record's time, or until it is older than max_age_ms (then there is
+no quote).
+
+The first crossing is searched over blocks of `block` records whose minimum and
+maximum of each side are computed once: blocks that cannot reach the level are
+skipped in one vectorized step, and only a block that can is scanned. That costs
+two floats per block and side; a sparse table would answer a range maximum in O(1)
+but costs n log n floats, and the blocks already bound a search to the blocks it
+must read. Trading sessions are not the tape's business: the market view that
+holds it intersects the search with the open hours, as the synthetic one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from common.market_records import QuoteRecord
+from worker.market import Quote
+
+SIDES = ("bid", "ask", "mid")
+BLOCK = 1024
+# tape_bytes' layout: this tag, the record count (uint32), then the columns whole (times, bid, ask,
+# bid_size, ask_size, volume) in the machine's byte order: they only pass between its processes.
+_TAG = b"QT1\x00"
+_RECORD_BYTES = 48
+
+Floats = npt.NDArray[np.float64]
+Times = npt.NDArray[np.int64]
+
+
+class QuoteTape:
+    """One instrument's checked quotes, answering what was known at or before each instant."""
+
+    def __init__(self, times: Times, bid: Floats, ask: Floats, bid_size: Floats, ask_size: Floats,
+                 volume: Floats, max_age_ms: int | None = None, block: int = BLOCK) -> None:
+        """Columns of equal length in time order (views of shared memory are not copied). Raises
+        ValueError for columns a checker would not have kept: a tape is built from checked records."""
+        if any(len(c) != len(times) for c in (bid, ask, bid_size, ask_size, volume)):
+            raise ValueError("a tape's columns must have one value per record")
+        if not _checked(times, bid, ask, (bid_size, ask_size, volume)):
+            raise ValueError("a tape is built from checked records: time-ordered, 0 < bid <= ask, sizes >= 0")
+        if max_age_ms is not None and max_age_ms < 0:
+            raise ValueError(f"max_age_ms is at least 0, not {max_age_ms}")
+        if block < 1:
+            raise ValueError(f"a block holds at least one record, not {block}")
+        self.times = times
+        self._sides = {"bid": bid, "ask": ask, "mid": (bid + ask) / 2}
+        self._bid_size, self._ask_size, self._volume = bid_size, ask_size, volume
+        self.max_age_ms = max_age_ms
+        self._block = block
+        self._block_ranges = {side: _block_ranges(values, block) for side, values in self._sides.items()}
+
+    @classmethod
+    def from_records(cls, records: Iterable[QuoteRecord], max_age_ms: int | None = None,
+                     block: int = BLOCK) -> QuoteTape:
+        """A tape of checked records (check_records' kept)."""
+        rows = list(records)
+
+        def column(name: str) -> Floats:
+            return np.array([getattr(r, name) for r in rows], dtype=np.float64)
+
+        times = np.array([r.at_ms for r in rows], dtype=np.int64)
+        return cls(times, column("bid"), column("ask"), column("bid_size"), column("ask_size"), column("volume"),
+                   max_age_ms, block)
+
+    def values(self, side: str) -> Floats:
+        """The column of a side ("bid", "ask" or "mid"), one value per record (do not write to it)."""
+        return self._sides[side]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def index_at(self, at_ms: int) -> int | None:
+        """The record in force at `at_ms`: the last one at or before it, None when there is none or
+        it is older than max_age_ms."""
+        i = int(np.searchsorted(self.times, at_ms, side="right")) - 1
+        if i < 0 or not self._fresh(i, at_ms):
+            return None
+        return i
+
+    def _fresh(self, i: int, at_ms: int) -> bool:
+        return self.max_age_ms is None or at_ms - int(self.times[i]) <= self.max_age_ms
+
+    def quote(self, at_ms: int) -> Quote | None:
+        """The quote in force at `at_ms` (None: no market data, or only stale data)."""
+        i = self.index_at(at_ms)
+        if i is None:
+            return None
+        sides = self._sides
+        return Quote(bid=float(sides["bid"][i]), ask=float(sides["ask"][i]), mid=float(sides["mid"][i]),
+                     volume=float(self._volume[i]), bid_size=float(self._bid_size[i]),
+                     ask_size=float(self._ask_size[i]))
+
+    def next_instant_after(self, at_ms: int) -> int:
+        """The first instant after `at_ms` whose quote may differ from the one at `at_ms`: the next
+        record's time, or the instant the record in force goes stale, whichever is first; at_ms + 1
+        when the tape holds nothing later (a record may still come)."""
+        j = int(np.searchsorted(self.times, at_ms, side="right"))
+        candidates = [int(self.times[j])] if j < len(self.times) else []
+        i = self.index_at(at_ms)
+        if i is not None and self.max_age_ms is not None:
+            candidates.append(int(self.times[i]) + self.max_age_ms + 1)
+        return min(candidates) if candidates else at_ms + 1
+
+    def first_crossing(self, start_ms: int, end_ms: int, level: float, above: bool, side: str = "mid") -> int | None:
+        """The first instant in [start_ms, end_ms) at which a record's `side` ("bid", "ask" or "mid")
+        is >= level (above) or <= level (not above); None when there is none.
+
+        The record in force at start_ms counts (the answer is then start_ms), then every record
+        stamped after start_ms and before end_ms, at its own time: a crossing that a later record
+        of the same millisecond undoes still happened."""
+        if side not in self._sides:
+            raise ValueError(f"a quote's side is bid, ask or mid, not {side!r}")
+        if start_ms >= end_ms:
+            return None
+        values = self._sides[side]
+        i = self.index_at(start_ms)
+        if i is not None and _crosses(float(values[i]), level, above):
+            return start_ms
+        first = int(np.searchsorted(self.times, start_ms, side="right"))
+        stop = int(np.searchsorted(self.times, end_ms, side="left"))
+        found = self._scan(values, side, first, stop, level, above)
+        return None if found is None else int(self.times[found])
+
+    def _scan(self, values: Floats, side: str, first: int, stop: int, level: float, above: bool) -> int | None:
+        """Index of the first record in [first, stop) whose value crosses, reading only the blocks
+        whose range can reach the level."""
+        if first >= stop:
+            return None
+        low, high = self._block_ranges[side]
+        b0, b1 = first // self._block, (stop - 1) // self._block
+        reachable = high[b0:b1 + 1] >= level if above else low[b0:b1 + 1] <= level
+        for b in (np.flatnonzero(reachable) + b0).tolist():
+            lo, hi = max(first, b * self._block), min(stop, (b + 1) * self._block)
+            part = values[lo:hi]
+            hits = np.flatnonzero(part >= level if above else part <= level)
+            if len(hits):
+                return lo + int(hits[0])
+        return None
+
+
+def tape_bytes(tape: QuoteTape, first: int = 0, stop: int | None = None) -> bytes:
+    """Records [first, stop) of a tape as bytes (48 per record): what the supervisor passes a worker
+    beside an intent, so the worker builds the same tape without a shared object."""
+    stop = len(tape) if stop is None else stop
+    count = max(stop - first, 0)
+    part = slice(first, first + count)
+    floats = (tape.values("bid"), tape.values("ask"), tape._bid_size, tape._ask_size, tape._volume)
+    return b"".join([_TAG, np.array([count], dtype=np.uint32).tobytes(),
+                     np.ascontiguousarray(tape.times[part], dtype=np.int64).tobytes(),
+                     *(np.ascontiguousarray(c[part], dtype=np.float64).tobytes() for c in floats)])
+
+
+def tape_from_bytes(data: bytes, max_age_ms: int | None = None, block: int = BLOCK) -> QuoteTape:
+    """The tape tape_bytes wrote (read-only views of `data`, no copy); ValueError for anything else."""
+    head = len(_TAG) + 4
+    if len(data) < head or data[:len(_TAG)] != _TAG:
+        raise ValueError("not a quote tape's bytes")
+    count = int(np.frombuffer(data, dtype=np.uint32, count=1, offset=len(_TAG))[0])
+    if len(data) != head + count * _RECORD_BYTES:
+        raise ValueError(f"a quote tape of {count} records has another length than {len(data)} bytes")
+    times = np.frombuffer(data, dtype=np.int64, count=count, offset=head)
+    bid, ask, bid_size, ask_size, volume = (
+        np.frombuffer(data, dtype=np.float64, count=count, offset=head + 8 * count * (k + 1)) for k in range(5))
+    return QuoteTape(times, bid, ask, bid_size, ask_size, volume, max_age_ms, block)
+
+
+def _checked(times: Times, bid: Floats, ask: Floats, sizes: tuple[Floats, ...]) -> bool:
+    """The columns hold only what RecordChecker keeps (vectorized)."""
+    if not len(times):
+        return True
+    prices = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (bid <= ask)
+    return bool(np.all(np.diff(times) >= 0) and np.all(prices)
+                and all(np.all(np.isfinite(s) & (s >= 0)) for s in sizes))
+
+
+def _block_ranges(values: Floats, block: int) -> tuple[Floats, Floats]:
+    """(minimum, maximum) of each block of `block` records."""
+    if not len(values):
+        return values, values
+    starts = np.arange(0, len(values), block)
+    return np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+
+
+def _crosses(value: float, level: float, above: bool) -> bool:
+    return value >= level if above else value <= level
