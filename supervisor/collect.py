@@ -66,8 +66,10 @@ class Collector:
                 if isinstance(outcome, Rejection):
                     await self._reject(record, outcome)
                     continue
-                # Before the corr_id is claimed: a refused order may be sent again under it.
-                if self._book.is_long(record, outcome) and not await self._to_long_orders(record, outcome):
+                # Before the corr_id is claimed (a refused order may be sent again under it), and only
+                # for a corr_id nobody holds: a duplicate is a duplicate, not a long order to refuse.
+                if (self._corr_ids.holder(outcome.agent_id, outcome.corr_id, now) is None
+                        and self._book.is_long(record, outcome) and not await self._to_long_orders(record, outcome)):
                     continue
                 claimed_by = self._corr_ids.claim(outcome.agent_id, outcome.corr_id, outcome.stream_seq, now)
                 if claimed_by == outcome.stream_seq and record.redelivered:

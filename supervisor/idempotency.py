@@ -32,6 +32,11 @@ class CorrIdWindow:
     def __len__(self) -> int:
         return len(self._claims)
 
+    def holder(self, agent_id: str, corr_id: str, now: float) -> int | None:
+        """The sequence holding agent_id's corr_id within the window, without claiming it (None: free)."""
+        held = self._claims.get(f"{agent_id}:{corr_id}")
+        return held[1] if held is not None and held[0] > now else None
+
     def claim(self, agent_id: str, corr_id: str, stream_seq: int, now: float | None = None) -> int | None:
         """Claim agent_id's corr_id for stream_seq: None when it was free, else the sequence already holding it."""
         if self._ttl_s <= 0:

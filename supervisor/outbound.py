@@ -95,6 +95,8 @@ class Outbound:
             timer.cancel()
 
     async def _publish_next(self, record: InFlight) -> None:
+        if self._in_flight.get(record.stream_seq) is not record:
+            return  # handed back while an earlier release awaited: its next delivery publishes it
         assert record.execution is not None
         event = record.execution.events[record.next_event]
         if record.held_event != record.next_event:  # else: its hold is over, it goes out now

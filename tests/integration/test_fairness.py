@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from common.error_codes import LONG_ORDER_REFUSED
+from common.error_codes import DUPLICATE_CORR_ID, LONG_ORDER_REFUSED
 from tools import sample_intents as si
 
 from .conftest import assert_exactly_once, consumer_state, publish_intents, read_outputs, run_async
@@ -98,4 +98,19 @@ def test_a_flood_beyond_max_in_flight_does_not_hold_back_intents_published_after
     assert_exactly_once([m for m in flood_msgs if m.headers["corr_id"] in flood_ids], topology, flood_ids)
     assert service.metric("exec_sim_intents_in_flight", expect=0) == 0
     assert service.metric("exec_sim_intents_over_share", expect=0) == 0
+    assert service.stop() == 0
+
+
+def test_a_repeated_long_order_is_a_duplicate_even_when_its_agent_is_at_its_share(
+        nats_server, topology, start_service):
+    service = start_service(MAX_LONG_ORDERS_PER_AGENT="2", SIMULATION_FORCED_OUTCOMES="on")
+    url, subject = nats_server.url, topology.intent_subject
+    run_async(publish_intents(url, subject, [long_order("forced delay", f"held-{i}", "mallory") for i in range(2)]))
+    assert service.metric("exec_sim_long_orders", expect=2) == 2
+    run_async(publish_intents(url, subject, [long_order("forced delay", "held-0", "mallory")]))
+    assert service.metric("exec_sim_duplicate_orders_total", expect=1) == 1
+    codes = [line.get("error_code") for line in service.log_lines() if line.get("corr_id") == "held-0"
+             and line.get("message") == "intent rejected"]
+    assert codes == [DUPLICATE_CORR_ID], codes  # not EXEC-017: sending it again later would not help
+    assert service.metric("exec_sim_long_orders_refused_total", {"reason": "agent_share"}) == 0
     assert service.stop() == 0

@@ -35,6 +35,15 @@ def test_corr_id_window_rejects_repeats_until_the_ttl_passes():
     assert len(window) == 2
 
 
+def test_corr_id_window_holder_looks_without_claiming():
+    window = CorrIdWindow(ttl_s=10, max_entries=1000)
+    assert window.holder("ag", "a", now=0.0) is None
+    assert window.claim("ag", "a", 1, now=0.0) is None
+    assert window.holder("ag", "a", now=9.9) == 1 and window.holder("other", "a", now=1.0) is None
+    assert window.holder("ag", "a", now=10.0) is None  # expired
+    assert window.claim("ag", "b", 2, now=1.0) is None and window.holder("ag", "b", now=1.0) == 2
+
+
 def test_corr_id_window_keeps_each_agents_corr_ids_apart():
     window = CorrIdWindow(ttl_s=10, max_entries=1000)
     assert window.claim("agent_a", "x", 1, now=0.0) is None
