@@ -3,7 +3,10 @@
 Runs in the loadgen process, on one asyncio loop. Answers are read through
 JetStream ordered consumers on the fill, reconcile and order update subjects
 (what the stream stored, so a publish the stream dropped as a duplicate is not
-counted twice), created before the first intent is sent.
+counted twice), created before the first intent is sent. It connects with the
+service's own NATS authentication settings, through the service's own function
+(supervisor.nats_auth.connect_options), so it reaches whatever server the
+service reaches.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import nats
 import orjson
 from nats.js.api import DeliverPolicy
 
+from common.config import Settings
 from common.redact import redacted_urls
+from supervisor.nats_auth import connect_options
 from tools.loadgen.plan import LoadOptions, planned
 from tools.loadgen.stats import IntentRecord, summarize
 from worker.events import EXECUTED_STATUSES
@@ -32,12 +37,11 @@ class LoadgenError(RuntimeError):
 
 @dataclass(frozen=True)
 class Target:
+    """The service under load: its settings (stream, subjects, and how it authenticates to NATS,
+    which the generator does the same way) and the servers to reach it at (--url, or NATS_URL)."""
+
+    settings: Settings
     nats_urls: tuple[str, ...]
-    stream: str
-    intent_subject: str
-    fill_subject: str
-    reconcile_subject: str
-    order_update_subject: str
 
 
 @dataclass
@@ -53,17 +57,18 @@ async def run_load(
     nc = await _connect(target)
     try:
         js = nc.jetstream()
+        stream = target.settings.nats_stream
         try:
-            await js.stream_info(target.stream)
+            await js.stream_info(stream)
         except nats.js.errors.NotFoundError:
-            raise LoadgenError(f"stream {target.stream!r} not found: is at-exec-sim running against this server?") from None
+            raise LoadgenError(f"stream {stream!r} not found: is at-exec-sim running against this server?") from None
         plan = list(planned(options))
         answers = _Answers({p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan})
         subs = [
             await js.subscribe(subject, cb=handler, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
-            for subject, handler in ((target.fill_subject, answers.on_fill),
-                                     (target.reconcile_subject, answers.on_reconcile),
-                                     (target.order_update_subject, answers.on_order_update))
+            for subject, handler in ((target.settings.subject_fill, answers.on_fill),
+                                     (target.settings.subject_reconcile, answers.on_reconcile),
+                                     (target.settings.subject_order_update, answers.on_order_update))
         ]
         answers.started = time.monotonic()
         progress = asyncio.create_task(_report_progress(answers.records, answers.started, on_progress)) \
@@ -85,11 +90,13 @@ async def run_load(
 
 
 async def _connect(target: Target) -> Any:
+    """Connected and authenticated as the service is (supervisor.nats_auth, the same settings)."""
     try:
+        credentials = connect_options(target.settings)
         # nats-py can retry an unreachable server for ever: the deadline is ours.
         return await asyncio.wait_for(
             nats.connect(servers=list(target.nats_urls), connect_timeout=3, allow_reconnect=False,
-                         max_reconnect_attempts=0, error_cb=_quiet),
+                         max_reconnect_attempts=0, error_cb=_quiet, **credentials),
             timeout=CONNECT_TIMEOUT_S,
         )
     except Exception as exc:
@@ -139,7 +146,7 @@ async def _send(nc: Any, target: Target, plan: list[Any], answers: _Answers) -> 
         wait_s = intent.due_s - (time.monotonic() - started)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
-        await nc.publish(target.intent_subject, intent.payload, headers=intent.headers)
+        await nc.publish(target.settings.subject_order_intent, intent.payload, headers=intent.headers)
         records[intent.corr_id].sent_s = time.monotonic() - started
         if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
             records[intent.corr_id] = _rescheduled(records[intent.corr_id])
