@@ -15,6 +15,9 @@ JetStream API answers).
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from .conftest import ServiceProcess, run_async
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).parent / "at-exec-sim")
 PASSWORDS = {"EXEC_SIM_NATS_PASSWORD": "sim-test-pw", "AGENT_NATS_PASSWORD": "agent-test-pw",
              "AGENT_B_NATS_PASSWORD": "agent-b-test-pw"}
 # Each agent user's own reply subjects, as the file grants them.
@@ -234,3 +238,17 @@ def test_an_agent_cannot_read_another_agents_replies(
     for corr_id in ("own-inbox-1", "own-inbox-2"):
         assert orjson.loads(fills[corr_id][-1].data)["fill_status"] != "partial"
     assert overheard == []
+
+
+def test_loadgen_runs_as_an_agent(secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]) -> None:
+    """`at-exec-sim loadgen` needs no more than an agent's rights: it logs in as `agent` with the
+    agent's inbox prefix, sends its intents and reads every answer back from the stream."""
+    service = start_service(NATS_URL=url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+                            NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES)
+    agent = {**DEFAULT_NAMES, "NATS_URL": url_for(secured_nats, "agent", PASSWORDS["AGENT_NATS_PASSWORD"]),
+             "NATS_INBOX_PREFIX": AGENT_INBOX}
+    result = subprocess.run([CLI, "loadgen", "--count", "30", "--rate", "0", "--run-id", "as-agent", "--quiet",
+                             "--drain-timeout", "20"], env={**os.environ, **agent}, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NATS refused" not in service.log()
