@@ -26,7 +26,7 @@ from common.config import Settings
 from common.error_codes import NATS_UNAVAILABLE
 from common.metrics import Metrics
 from common.redact import redacted_url
-from supervisor.nats_auth import connect_options
+from supervisor.nats_auth import connect_options, telling
 from supervisor.wire import HotPathClient, Wire
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -89,9 +89,7 @@ class NatsConnection:
         self._on_reconnected_hook()
 
     async def _on_error(self, exc: Exception) -> None:
-        # A refusal (authorization, certificate) says more than the reset of the socket after it.
-        if self.last_error is None or not isinstance(exc, ConnectionError):
-            self.last_error = exc
+        self.last_error = telling(self.last_error, exc)
         if PERMISSIONS_ERR in str(exc):
             # The server refused a publish or subscribe of ours: deploy/nats.conf and the settings disagree.
             log.error("NATS refused an operation to this user", extra={"error_code": NATS_UNAVAILABLE, "error": str(exc)})

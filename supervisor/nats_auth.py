@@ -10,6 +10,9 @@ mapping from the NATS_* authentication settings to nats-py's options:
   NATS_TLS_CERT_FILE    tls: the client certificate (mutual TLS), with NATS_TLS_KEY_FILE
   NATS_INBOX_PREFIX     inbox_prefix: reply subjects the server can reserve to this user
 
+telling() picks, among a failing connect's errors, the one that says why (the
+service and the tools report it).
+
 Settings hold the paths; the secrets are read here (the TLS context) or by
 nats-py at each connect (the seed and the creds file, so a rotated file is
 picked up on the next reconnect). Nothing read here is logged. User:password
@@ -33,6 +36,11 @@ def _no_passphrase() -> bytes:
     raise NatsAuthError("NATS_TLS_KEY_FILE: the key is encrypted; give an unencrypted key file")
 
 
+def _why(exc: ssl.SSLError) -> str:
+    # OpenSSL names a reason for some failures only (a file that is not PEM at all has none).
+    return f" ({exc.reason})" if exc.reason else ""
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
     """A context verifying the server (against NATS_TLS_CA_FILE, else the system's CAs) and
     presenting the client certificate when one is set; None when no TLS setting is given
@@ -42,13 +50,13 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.nats_tls_ca_file or None)
     except ssl.SSLError as exc:
-        raise NatsAuthError(f"NATS_TLS_CA_FILE: not a PEM certificate file ({exc.reason})") from None
+        raise NatsAuthError(f"NATS_TLS_CA_FILE: not a PEM certificate file{_why(exc)}") from None
     if settings.nats_tls_cert_file:
         try:
             context.load_cert_chain(settings.nats_tls_cert_file, settings.nats_tls_key_file, password=_no_passphrase)
         except ssl.SSLError as exc:
             raise NatsAuthError(
-                f"NATS_TLS_CERT_FILE/NATS_TLS_KEY_FILE: not a PEM certificate and its key ({exc.reason})"
+                f"NATS_TLS_CERT_FILE/NATS_TLS_KEY_FILE: not a PEM certificate and its key{_why(exc)}"
             ) from None
     return context
 
@@ -64,3 +72,9 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     if context is not None:
         options["tls"] = context
     return options
+
+
+def telling(kept: Exception | None, new: Exception) -> Exception:
+    """Of a failing connect's errors, the one to report: a refusal (authorization, certificate)
+    says more than the reset of the socket that follows it, so a ConnectionError replaces nothing."""
+    return new if kept is None or not isinstance(new, ConnectionError) else kept

@@ -57,8 +57,7 @@ def run_demo(settings: Settings, intents: int, workers: int) -> int:
         try:
             service = _start_service(server.url, work, workers, settings)
             console.print(f"[bold]at-exec-sim run[/] pid {service.pid}, {workers} workers; log: {work / 'service.log'}")
-            target = Target((server.url,), settings.nats_stream, settings.subject_order_intent,
-                            settings.subject_fill, settings.subject_reconcile, settings.subject_order_update)
+            target = Target(settings, (server.url,))
             options = LoadOptions(count=intents, rate_per_s=DEMO_RATE_PER_S, invalid_share=0.05, seed=7, run_id="demo",
                                   hmac_secret=settings.hmac_secret)
             console.print(f"[bold]at-exec-sim loadgen[/]: {intents} intents at {DEMO_RATE_PER_S:g}/s, 5% invalid on purpose")

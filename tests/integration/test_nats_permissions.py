@@ -2,17 +2,22 @@
 
 The server runs with the shipped configuration file (its passwords from the
 environment, as in deploy/docker-compose.yml); the service connects as its user,
-`exec-sim`; the test's client is the `agent` user. A fill forged under the real
-fill's message id, published before the service fills the intent, would make
-the stream drop the real fill as a repeat: the server must refuse it, and refuse
-the agent the service's durable consumer, while the agent still publishes
-intents and reads their fills. The same forgery against a server without the
-file is stored: that is what the file prevents.
+`exec-sim`; the test's clients are the `agent` and `agent-b` users, each with its
+own inbox prefix. A fill forged under the real fill's message id, published
+before the service fills the intent, would make the stream drop the real fill as
+a repeat: the server must refuse it, and refuse the agent the service's durable
+consumer, while the agent still publishes intents and reads their fills. The
+same forgery against a server without the file is stored: that is what the file
+prevents. One agent may not subscribe to another's replies (its PubAcks and
+JetStream API answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,11 @@ from .conftest import ServiceProcess, run_async
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORDS = {"EXEC_SIM_NATS_PASSWORD": "sim-test-pw", "AGENT_NATS_PASSWORD": "agent-test-pw"}
+CLI = str(Path(sys.executable).parent / "at-exec-sim")
+PASSWORDS = {"EXEC_SIM_NATS_PASSWORD": "sim-test-pw", "AGENT_NATS_PASSWORD": "agent-test-pw",
+             "AGENT_B_NATS_PASSWORD": "agent-b-test-pw"}
+# Each agent user's own reply subjects, as the file grants them.
+AGENT_INBOX, AGENT_B_INBOX = "_INBOX_agent", "_INBOX_agent_b"
 STREAM, DURABLE = "trading-events", "exec-sim-consumer"
 # The shipped subjects and names: the file grants these and no others.
 DEFAULT_NAMES = {"NATS_STREAM": STREAM, "NATS_DURABLE": DURABLE, "NATS_SUBJECT_ORDER_INTENT": "decisions.order_intent",
@@ -75,7 +84,7 @@ class Refusals:
 
 async def forge_fill(url: str, corr_id: str, refusals: Refusals | None) -> Any:
     """Publish a fill under the id the service's first fill of `corr_id` will carry; the PubAck or the error."""
-    nc = await nats.connect(url, error_cb=refusals.error_cb if refusals else None)
+    nc = await nats.connect(url, inbox_prefix=AGENT_INBOX, error_cb=refusals.error_cb if refusals else None)
     try:
         forged = orjson.dumps({"corr_id": corr_id, "fill_status": "full", "fill_price": 0.01, "forged": True})
         try:
@@ -116,13 +125,16 @@ async def agent_cannot_touch_the_service_consumer(nc: Any, refusals: Refusals) -
     await refusals.wait_for(f"consumer.create.{STREAM}.{DURABLE}".lower())
 
 
-async def agent_round_trip(url: str, corr_ids: list[str]) -> dict[str, list[Any]]:
-    """Publish the intents as the agent and read their stored fills through a consumer of its own."""
-    nc = await nats.connect(url)
+async def agent_round_trip(url: str, corr_ids: list[str], acks: list[Any] | None = None) -> dict[str, list[Any]]:
+    """Publish the intents as the agent (their PubAcks into `acks`) and read their stored fills
+    through a consumer of its own."""
+    nc = await nats.connect(url, inbox_prefix=AGENT_INBOX)
     try:
         js = nc.jetstream()
         for corr_id in corr_ids:
-            await js.publish("decisions.order_intent", si.encode(si.intent(corr_id)), timeout=5)
+            ack = await js.publish("decisions.order_intent", si.encode(si.intent(corr_id)), timeout=5)
+            if acks is not None:
+                acks.append(ack)
         sub = await js.pull_subscribe("executions.fill", stream=STREAM, config=ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30))
         fills: dict[str, list[Any]] = {}
@@ -162,7 +174,7 @@ def test_only_the_simulator_writes_fills(
         outcome = await forge_fill(agent_url, "victim-1", refusals)
         assert isinstance(outcome, nats.errors.TimeoutError), outcome
         await refusals.wait_for('publish to "executions.fill"')
-        nc = await nats.connect(agent_url, error_cb=refusals.error_cb)
+        nc = await nats.connect(agent_url, inbox_prefix=AGENT_INBOX, error_cb=refusals.error_cb)
         try:
             await agent_cannot_touch_the_service_consumer(nc, refusals)
         finally:
@@ -191,3 +203,52 @@ def test_a_refused_operation_is_logged_as_an_error(
                       NATS_CONNECT_TIMEOUT_SEC="3", **DEFAULT_NAMES)
     refused = [line for line in str(failure.value).splitlines() if "NATS refused an operation" in line]
     assert refused and '"level":"ERROR"' in refused[0] and "subscription to" in refused[0], str(failure.value)[-3000:]
+
+
+def test_an_agent_cannot_read_another_agents_replies(
+    secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """agent-b subscribes to agent's inbox, to every inbox and to everything: each subscription is
+    refused, and none of agent's PubAcks or JetStream API answers reaches agent-b, while agent,
+    with its own inbox prefix, publishes intents, gets their PubAcks and reads their fills."""
+    start_service(NATS_URL=url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+                  NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES)
+
+    async def scenario() -> tuple[dict[str, list[Any]], list[Any], list[Any]]:
+        refusals, overheard, acks = Refusals(), [], []
+
+        async def overhear(msg: Any) -> None:
+            overheard.append(msg)
+
+        spy = await nats.connect(url_for(secured_nats, "agent-b", PASSWORDS["AGENT_B_NATS_PASSWORD"]),
+                                 inbox_prefix=AGENT_B_INBOX, error_cb=refusals.error_cb, allow_reconnect=False)
+        try:
+            for subject in (f"{AGENT_INBOX}.>", "_INBOX.>", ">"):
+                await spy.subscribe(subject, cb=overhear)
+                await refusals.wait_for(f'subscription to "{subject.lower()}"')
+            fills = await agent_round_trip(url_for(secured_nats, "agent", PASSWORDS["AGENT_NATS_PASSWORD"]),
+                                           ["own-inbox-1", "own-inbox-2"], acks)
+            await spy.flush(timeout=5)  # anything the server had routed to agent-b has arrived
+        finally:
+            await spy.close()
+        return fills, acks, overheard
+
+    fills, acks, overheard = run_async(scenario(), timeout_s=90)
+    assert [ack.stream for ack in acks] == [STREAM, STREAM]
+    for corr_id in ("own-inbox-1", "own-inbox-2"):
+        assert orjson.loads(fills[corr_id][-1].data)["fill_status"] != "partial"
+    assert overheard == []
+
+
+def test_loadgen_runs_as_an_agent(secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]) -> None:
+    """`at-exec-sim loadgen` needs no more than an agent's rights: it logs in as `agent` with the
+    agent's inbox prefix, sends its intents and reads every answer back from the stream."""
+    service = start_service(NATS_URL=url_for(secured_nats, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+                            NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES)
+    agent = {**DEFAULT_NAMES, "NATS_URL": url_for(secured_nats, "agent", PASSWORDS["AGENT_NATS_PASSWORD"]),
+             "NATS_INBOX_PREFIX": AGENT_INBOX}
+    result = subprocess.run([CLI, "loadgen", "--count", "30", "--rate", "0", "--run-id", "as-agent", "--quiet",
+                             "--drain-timeout", "20"], env={**os.environ, **agent}, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NATS refused" not in service.log()

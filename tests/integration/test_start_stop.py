@@ -14,7 +14,7 @@ import pytest
 
 from tools import sample_intents as si
 
-from .conftest import ServiceProcess, consumer_state, free_port, publish_intents, read_outputs, run_async
+from .conftest import ServiceProcess, Topology, consumer_state, free_port, publish_intents, read_outputs, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,15 @@ def _wait_for_log(service: ServiceProcess, message: str, count: int = 1, timeout
         assert service.process is not None and service.process.poll() is None, service.log()
         time.sleep(0.05)
     raise AssertionError(f"no {message!r} ×{count} in the log within {timeout_s:g} s:\n{service.log()}")
+
+
+def _env(url: str, topology: Topology, min_delay_ms: int, max_delay_ms: int, seed: str) -> dict[str, str]:
+    """The service's environment for a shutdown test: two workers, every intent in flight for a
+    simulated delay in [min, max], no sessions or liquidity limits to make an intent end early."""
+    return {"NATS_URL": url, "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "2",
+            "SIMULATION_MIN_DELAY_MS": str(min_delay_ms), "SIMULATION_MAX_DELAY_MS": str(max_delay_ms),
+            "SIMULATION_SEED": seed, "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0",
+            **topology.env()}
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
@@ -70,10 +79,8 @@ def test_sigterm_to_the_process_group_starts_no_worker_and_loses_nothing(nats_se
     """The workers get the group's SIGTERM too: the supervisor owns the shutdown, so they keep
     answering until told to stop, and no worker is started once the shutdown has begun."""
     count = 300
-    env = {"NATS_URL": nats_server.url, "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "2",
-           "SIMULATION_MIN_DELAY_MS": "200", "SIMULATION_MAX_DELAY_MS": "800", "SIMULATION_SEED": "group",
-           "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0", **topology.env()}
-    service = ServiceProcess(env, tmp_path / "svc")
+    service = ServiceProcess(_env(nats_server.url, topology, min_delay_ms=200, max_delay_ms=800, seed="group"),
+                             tmp_path / "svc")
     process = _spawn(service)
     try:
         service.wait_http("/healthz", 200, timeout_s=60)
@@ -101,10 +108,8 @@ def test_sigterm_to_the_process_group_starts_no_worker_and_loses_nothing(nats_se
 
 def test_a_worker_killed_during_the_shutdown_is_not_replaced(nats_server, topology, tmp_path):
     count = 200
-    env = {"NATS_URL": nats_server.url, "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "2",
-           "SIMULATION_MIN_DELAY_MS": "1500", "SIMULATION_MAX_DELAY_MS": "2500", "SIMULATION_SEED": "killed",
-           "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0", **topology.env()}
-    service = ServiceProcess(env, tmp_path / "svc")
+    service = ServiceProcess(_env(nats_server.url, topology, min_delay_ms=1500, max_delay_ms=2500, seed="killed"),
+                             tmp_path / "svc")
     process = _spawn(service)
     try:
         service.wait_http("/healthz", 200, timeout_s=60)

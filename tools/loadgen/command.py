@@ -1,8 +1,8 @@
 """`at-exec-sim loadgen` options and the run from the command line.
 
-Runs in the loadgen process. NATS URL and subjects default to the service's
-own settings (the same environment), so the tool talks to the service it sits
-next to. Exit status: 0 when every valid intent was answered, 1 when some were
+Runs in the loadgen process. NATS URL, subjects and NATS authentication are the
+service's own settings (the same environment), so the tool talks to the service
+it sits next to, logged in as the service is. Exit status: 0 when every valid intent was answered, 1 when some were
 not (counts printed), 2 for bad options (or --report without matplotlib), 3
 when NATS or the stream cannot be reached.
 """
@@ -22,11 +22,20 @@ from tools.loadgen.plan import LoadOptions, parse_mix
 from tools.loadgen.runner import LoadgenError, LoadRun, Target, run_load
 from tools.loadgen.view import LiveView, summary_table
 
+DESCRIPTION = """\
+Load-test a running at-exec-sim (open loop) and report. The stream and subjects
+are the service's settings (NATS_STREAM, NATS_SUBJECT_*), and the generator
+connects to NATS as the service does, from the same environment: NATS_URL (or
+--url), and NATS_CREDS_FILE, NATS_NKEY_SEED_FILE, NATS_TLS_CA_FILE,
+NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE and NATS_INBOX_PREFIX when set."""
+
 EXIT_UNANSWERED = 1
 EXIT_UNREACHABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--url", help="NATS server(s), comma-separated (default: NATS_URL)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--count", type=int, help="intents to send (default 1000)")
@@ -83,8 +92,7 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
 
 def target_from(args: argparse.Namespace, settings: Settings) -> Target:
     urls = tuple(u.strip() for u in args.url.split(",")) if args.url else settings.nats_urls
-    return Target(urls, settings.nats_stream, settings.subject_order_intent, settings.subject_fill,
-                  settings.subject_reconcile, settings.subject_order_update)
+    return Target(settings, urls)
 
 
 def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:
@@ -100,7 +108,8 @@ def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console |
     try:
         result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet)
     except LoadgenError as exc:
-        console.print(f"[red]at-exec-sim loadgen:[/] {exc}")
+        # soft_wrap: one line however narrow the terminal (rich wraps at 80 columns when piped).
+        console.print(f"[red]at-exec-sim loadgen:[/] {exc}", soft_wrap=True)
         return EXIT_UNREACHABLE
     return finish(result, console, args.json, args.report)
 

@@ -1,9 +1,11 @@
 """Drive a running at-exec-sim: publish the plan on schedule, follow the answers from the stream.
 
-Runs in the loadgen process, on one asyncio loop. Answers are read through
-JetStream ordered consumers on the fill, reconcile and order update subjects
-(what the stream stored, so a publish the stream dropped as a duplicate is not
-counted twice), created before the first intent is sent.
+Runs in the loadgen process, on one asyncio loop. Answers are read back from
+the stream on the fill, reconcile and order update subjects (readback.py),
+through consumers created before the first intent is sent. It connects with the
+service's own NATS authentication settings, through the service's own function
+(supervisor.nats_auth.connect_options), so it reaches whatever server the
+service reaches.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 import nats
 import orjson
-from nats.js.api import DeliverPolicy
 
+from common.config import Settings
 from common.redact import redacted_urls
+from supervisor.nats_auth import connect_options
 from tools.loadgen.plan import LoadOptions, planned
+from tools.loadgen.readback import AnswerReader
 from tools.loadgen.stats import IntentRecord, summarize
 from worker.events import EXECUTED_STATUSES
 
@@ -32,12 +36,11 @@ class LoadgenError(RuntimeError):
 
 @dataclass(frozen=True)
 class Target:
+    """The service under load: its settings (stream, subjects, and how it authenticates to NATS,
+    which the generator does the same way) and the servers to reach it at (--url, or NATS_URL)."""
+
+    settings: Settings
     nats_urls: tuple[str, ...]
-    stream: str
-    intent_subject: str
-    fill_subject: str
-    reconcile_subject: str
-    order_update_subject: str
 
 
 @dataclass
@@ -53,18 +56,14 @@ async def run_load(
     nc = await _connect(target)
     try:
         js = nc.jetstream()
+        stream = target.settings.nats_stream
         try:
-            await js.stream_info(target.stream)
+            await js.stream_info(stream)
         except nats.js.errors.NotFoundError:
-            raise LoadgenError(f"stream {target.stream!r} not found: is at-exec-sim running against this server?") from None
+            raise LoadgenError(f"stream {stream!r} not found: is at-exec-sim running against this server?") from None
         plan = list(planned(options))
         answers = _Answers({p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan})
-        subs = [
-            await js.subscribe(subject, cb=handler, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
-            for subject, handler in ((target.fill_subject, answers.on_fill),
-                                     (target.reconcile_subject, answers.on_reconcile),
-                                     (target.order_update_subject, answers.on_order_update))
-        ]
+        readers = await _readers(js, target.settings, answers)
         answers.started = time.monotonic()
         progress = asyncio.create_task(_report_progress(answers.records, answers.started, on_progress)) \
             if on_progress else None
@@ -76,20 +75,39 @@ async def run_load(
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
             on_progress(list(answers.records.values()), elapsed)
-        for sub in subs:
-            await sub.unsubscribe()
+        for reader in readers:
+            await reader.close()
         ordered = list(answers.records.values())
         return LoadRun(ordered, summarize(ordered, options, elapsed, send_s))
     finally:
         await nc.close()
 
 
+async def _readers(js: Any, settings: Settings, answers: _Answers) -> list[AnswerReader]:
+    """One reader per output subject, created before the first intent is sent."""
+    readers: list[AnswerReader] = []
+    for subject, handler in ((settings.subject_fill, answers.on_fill),
+                             (settings.subject_reconcile, answers.on_reconcile),
+                             (settings.subject_order_update, answers.on_order_update)):
+        try:
+            readers.append(await AnswerReader.start(js, settings.nats_stream, subject, handler))
+        except nats.errors.Error as exc:
+            for reader in readers:
+                await reader.close()
+            # A create the user's permissions refuse is never answered: it times out.
+            raise LoadgenError(f"cannot read {subject} from stream {settings.nats_stream!r}: "
+                               f"{str(exc) or type(exc).__name__} (may this NATS user create consumers of it?)") from None
+    return readers
+
+
 async def _connect(target: Target) -> Any:
+    """Connected and authenticated as the service is (supervisor.nats_auth, the same settings)."""
     try:
+        credentials = connect_options(target.settings)
         # nats-py can retry an unreachable server for ever: the deadline is ours.
         return await asyncio.wait_for(
             nats.connect(servers=list(target.nats_urls), connect_timeout=3, allow_reconnect=False,
-                         max_reconnect_attempts=0, error_cb=_quiet),
+                         max_reconnect_attempts=0, error_cb=_quiet, **credentials),
             timeout=CONNECT_TIMEOUT_S,
         )
     except Exception as exc:
@@ -139,7 +157,7 @@ async def _send(nc: Any, target: Target, plan: list[Any], answers: _Answers) -> 
         wait_s = intent.due_s - (time.monotonic() - started)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
-        await nc.publish(target.intent_subject, intent.payload, headers=intent.headers)
+        await nc.publish(target.settings.subject_order_intent, intent.payload, headers=intent.headers)
         records[intent.corr_id].sent_s = time.monotonic() - started
         if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
             records[intent.corr_id] = _rescheduled(records[intent.corr_id])

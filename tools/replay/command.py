@@ -82,12 +82,17 @@ touched. Without bounds the whole stream is read, up to its last sequence at
 the start."""
 
 EPILOG = """\
+NATS: the replay connects as the service does, from the same environment:
+NATS_URL, and NATS_CREDS_FILE, NATS_NKEY_SEED_FILE, NATS_TLS_CA_FILE,
+NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE and NATS_INBOX_PREFIX when set.
+
 --publish PREFIX publishes each event on PREFIX.<live subject> (for example
 replay.executions.fill) with headers Nats-Msg-Id=PREFIX:<original id>, corr_id
 and Replay-Of-Seq. It never uses the live subjects: downstream consumers would
 receive the same fills twice. No stream stores PREFIX.> unless one is made to.
 
-Exit status: 0 done, 2 bad arguments, 3 NATS or the stream unreachable."""
+Exit status: 0 done, 2 bad arguments, 3 NATS or the stream unreachable (a
+refused login or a certificate that cannot be used included)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +163,9 @@ def _configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     logging.getLogger("nats").setLevel(logging.CRITICAL)
+    # asyncio warns at each TLS connection the server closes (nats-py's protocol ignores EOF):
+    # a refused login retried until the timeout is said once, in the exit line.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
 
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:

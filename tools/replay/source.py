@@ -4,9 +4,12 @@ Runs in the CLI process, on the replay's asyncio loop. It owns the NATS
 connection's setup and one ephemeral consumer for the length of the run, and
 nothing else: it never acks and never touches the service's durable consumer.
 
-- Connecting is retried until NATS_CONNECT_TIMEOUT_SEC, as the service does.
-  Library and network errors become one ReplayError line (exit 3), translated
-  in nats_step and nowhere else.
+- Connecting is retried until NATS_CONNECT_TIMEOUT_SEC, as the service does,
+  and authenticates as the service does: supervisor.nats_auth.connect_options
+  turns the same NATS_* settings (creds file, NKey seed, CA, client
+  certificate, inbox prefix) into nats-py's options. Library and network
+  errors, and a certificate or key that cannot be used, become one ReplayError
+  line (exit 3), translated in connect and nats_step and nowhere else.
 - Reading. One ephemeral pull consumer filtered on the intent subject, with
   AckPolicy.NONE (nothing to ack, nothing redelivered), deliver policy ALL,
   BY_START_SEQUENCE (--from-seq) or BY_START_TIME (--since), fetched in
@@ -53,6 +56,7 @@ from common.messages import RawIntent
 from common.redact import redacted_urls
 from supervisor.headers import credentials_of
 from supervisor.inflight import delivery_of
+from supervisor.nats_auth import NatsAuthError, connect_options, telling
 
 FETCH_BATCH = 1000
 FETCH_TIMEOUT_S = 2.0
@@ -135,14 +139,20 @@ class RawHeadersClient(NATS):
 
 
 async def connect(settings: Settings) -> NATS:
-    failures: list[Exception] = []
+    """A client connected and authenticated with the service's NATS_* settings; ReplayError when not."""
+    failure: Exception | None = None
 
     async def remember(exc: Exception) -> None:
-        # Instead of nats-py's default, which logs each failed attempt with a traceback:
-        # the last failure goes into the one line the user sees.
-        failures.append(exc)
+        # Instead of nats-py's default, which logs each failed attempt with a traceback: the
+        # telling failure (the server's refusal, not the broken pipe after it) goes into the one line.
+        nonlocal failure
+        failure = telling(failure, exc)
 
     servers = ", ".join(redacted_urls(settings.nats_urls))
+    try:
+        credentials = connect_options(settings)
+    except NatsAuthError as exc:
+        raise ReplayError(f"cannot connect to NATS at {servers}: {exc}") from None
     nc = RawHeadersClient()
     try:
         await asyncio.wait_for(
@@ -155,12 +165,13 @@ async def connect(settings: Settings) -> NATS:
                 max_reconnect_attempts=-1,  # bounded by the wait_for: retried as the service does
                 reconnect_time_wait=0.5,  # type: ignore[arg-type]
                 error_cb=remember,
+                **credentials,
             ),
             timeout=settings.connect_timeout_s,
         )
         return nc
     except (TimeoutError, nats.errors.Error, OSError) as exc:
-        last = failures[-1] if failures else exc
+        last = failure or exc
         reason = str(last) or type(last).__name__
         raise ReplayError(f"cannot reach NATS at {servers} within {settings.connect_timeout_s:g} s: {reason}") from None
 

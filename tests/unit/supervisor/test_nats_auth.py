@@ -6,12 +6,13 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import nats.errors
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.config import load_settings
-from supervisor.nats_auth import NatsAuthError, connect_options
+from supervisor.nats_auth import NatsAuthError, connect_options, telling
 from tests.integration.nats_credentials import CertificateAuthority
 
 
@@ -52,3 +53,11 @@ def test_an_encrypted_key_is_an_error_not_a_prompt(tmp_path: Path) -> None:
         serialization.BestAvailableEncryption(b"passphrase")))
     with pytest.raises(NatsAuthError, match="^NATS_TLS_KEY_FILE: the key is encrypted"):
         connect_options(load_settings({"NATS_TLS_CERT_FILE": str(cert), "NATS_TLS_KEY_FILE": str(key)}))
+
+
+def test_the_servers_refusal_is_reported_not_the_broken_pipe_after_it() -> None:
+    refusal, reset = nats.errors.AuthorizationError(), BrokenPipeError(32, "Broken pipe")
+    assert telling(telling(telling(None, refusal), reset), reset) is refusal
+    assert telling(None, reset) is reset  # nothing better to say
+    certificate = ssl.SSLCertVerificationError("certificate verify failed")
+    assert telling(reset, certificate) is certificate
