@@ -28,6 +28,7 @@ from worker.market import Quote, tick_decimals
 
 # Beyond this many levels the square's neighbours are not told apart by a float.
 _EXACT_LEVELS = 1 << 40
+_FARTHEST_TICKS = float(1 << 60)
 
 
 def square_root_impact(mid: float, coefficient: float, instrument: Instrument, quantity: float) -> float:
@@ -80,14 +81,15 @@ class BookSide:
 
     def limit_ticks(self, limit: float) -> int:
         """A limit on the grid, rounded in the trader's favour (a buy's down, a sell's up)."""
-        exact = limit / self.tick
+        # A limit no book reaches (1e300) is held to a grid this far out, where it allows every level.
+        exact = min(limit / self.tick, _FARTHEST_TICKS)
         return math.floor(exact + 1e-9) if self.sign > 0 else math.ceil(exact - 1e-9)
 
     def level_within(self, limit: float | None) -> int | None:
         """The deepest level not beyond `limit` (-1: not even the touch); None without a limit."""
         if limit is None:
             return self.last_level
-        within = self.sign * (self.limit_ticks(limit) - self.touch_ticks) // self.gap_ticks
+        within = min(self.sign * (self.limit_ticks(limit) - self.touch_ticks) // self.gap_ticks, _EXACT_LEVELS)
         last = self.last_level
         return within if last is None else min(within, last)
 
