@@ -20,7 +20,9 @@ refused (`admit` says why: a typed rejection with EXEC-017, counted, logged,
 terminally acked; the agent may send it again once its orders settle). An
 intent that may already have events stored (a redelivery) or a reconcile held
 after its fill cannot be refused without cutting an order in half: `force`
-admits it past the bounds, which such intents exceed only briefly.
+admits it past the bounds, which such intents exceed only until they settle
+(a held reconcile: up to FAULT_RECONCILE_DELAY_MAX_MS, a fault the operator
+turns on).
 """
 
 from __future__ import annotations
