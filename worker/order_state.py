@@ -42,7 +42,7 @@ class OrderState:
     draws: Draws
     lots: Lots
     plan: FaultPlan  # the per-order venue faults it meets (worker.faults)
-    stamp_base_ms: int  # the events' clock: intent time (virtual) or receipt time (wall)
+    stamp_base_ms: int  # the market and events' clock: intent time (virtual) or receipt time (wall)
     delay_ms: int  # from the intent to the current market time
     resting: bool  # waits for its price (may turn False when its calendar has no session to come)
     cap_units: int | None = None  # a random partial's cap on the first fill

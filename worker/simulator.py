@@ -35,11 +35,12 @@ output).
 
 Determinism. Every random draw comes from worker.draws, keyed by (seed, corr_id);
 the market is a pure function of (seed, instrument, step) and the calendar of the
-instant. Prices are taken at the market time `intent timestamp + delay` under both
-clocks, so the same intent gives byte-identical events on any worker of any
-instance with the same seed. Only the events' `timestamp` depends on the clock: the
-intent's timestamp plus the delay under SIMULATION_CLOCK=virtual, the receipt time
-(the stream's stored time) plus the delay under the wall clock.
+instant. An order reaches the venue, is priced, and has its events stamped at its
+market time: the receipt (the stream's stored time, the same on every delivery)
+plus the delay under the wall clock, the intent's own timestamp plus the delay
+under SIMULATION_CLOCK=virtual. So the same stored intent gives byte-identical
+events on any worker of any instance with the same seed, and under the wall clock
+the agent's own timestamp never chooses its price.
 
 Events per order: fill k and its reconcile for each fill; an order that does not
 fill in full ends with a "cancelled" or "rejected" fill for the quantity not filled
@@ -194,7 +195,7 @@ class ExecutionSimulator:
 
     def _look(self, state: OrderState) -> None:
         """The market at the order's current market time."""
-        state.market_ms = state.order.intent_ms + state.delay_ms
+        state.market_ms = state.stamp_base_ms + state.delay_ms
         state.quote = self._view.quote(state.order.instrument, state.market_ms)
 
     def _gate(self, state: OrderState) -> Flow:
@@ -243,7 +244,7 @@ class ExecutionSimulator:
             return False
         # Expired while filling in child fills (or arrived already past it).
         last = state.fills[-1].delay_ms if state.fills else state.delay_ms
-        self._expire(state, max(state.expires_at_ms - state.order.intent_ms, last))
+        self._expire(state, max(state.expires_at_ms - state.stamp_base_ms, last))
         return True
 
     def _expire(self, state: OrderState, delay_ms: int) -> None:
@@ -298,9 +299,9 @@ class ExecutionSimulator:
         else:
             crossing = view.first_crossing(order.instrument, resume, expiry, *level)
         if crossing is None:
-            self._expire(state, max(expiry - order.intent_ms, state.delay_ms))
+            self._expire(state, max(expiry - state.stamp_base_ms, state.delay_ms))
             return DONE
-        state.delay_ms = crossing - order.intent_ms
+        state.delay_ms = crossing - state.stamp_base_ms
         return AGAIN
 
     def _fill(self, state: OrderState) -> Flow:

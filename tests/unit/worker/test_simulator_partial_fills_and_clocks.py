@@ -16,6 +16,7 @@ import pytest
 
 from tests.builders import (
     BOOK,
+    FIXED_DELAY,
     RECEIVED,
     SEED,
     T0,
@@ -183,7 +184,7 @@ def test_virtual_clock_stamps_from_intent_time():
         assert bodies[1]["period_start"] == iso_ms(T0)
 
 
-def test_wall_clock_stamps_from_receipt_but_prices_alike():
+def test_both_clocks_price_alike_an_intent_stamped_at_its_receipt():
     wall = make_sim(simulation_clock="wall", partial_fill_chance=0.5)
     virtual = make_sim(simulation_clock="virtual", partial_fill_chance=0.5)
     for i in range(60):
@@ -202,10 +203,19 @@ def test_wall_clock_stamps_from_receipt_but_prices_alike():
                 assert bw["metadata"]["clock"] == "wall" and bv["metadata"]["clock"] == "virtual"
 
 
-def test_wall_clock_receipt_time_does_not_change_prices():
-    sim = make_sim()
+def test_under_the_wall_clock_the_receipt_not_the_intents_own_timestamp_chooses_the_price():
+    # An agent may stamp its intent up to REPLAY_WINDOW_SEC either way; were the stamp the market
+    # instant, it could buy at a price it has already seen move, or read the path ahead of time.
+    wall, virtual = (make_sim(simulation_clock=clock, min_delay_ms=FIXED_DELAY, max_delay_ms=FIXED_DELAY)
+                     for clock in ("wall", "virtual"))
     intent = make_intent(corr_id="recv")
-    a = orjson.loads(sim.simulate(accept(intent, T0, T0 + 1_000)).events[0].payload)
-    b = orjson.loads(sim.simulate(accept(intent, T0, T0 + 90_000)).events[0].payload)
-    assert a["fill_price"] == b["fill_price"] and a["market_data"] == b["market_data"]
-    assert a["timestamp"] != b["timestamp"]
+    early, late = (orjson.loads(wall.simulate(accept(intent, stamp, T0)).events[0].payload)
+                   for stamp in (T0 - 240_000, T0 + 240_000))
+    assert early["fill_price"] == late["fill_price"] and early["market_data"] == late["market_data"]
+    assert early["metadata"]["market_time"] == late["metadata"]["market_time"] == early["timestamp"]
+    moved = orjson.loads(wall.simulate(accept(intent, T0, T0 + 90_000)).events[0].payload)
+    assert moved["metadata"]["market_time"] == iso_ms(T0 + 90_000 + FIXED_DELAY)
+    assert moved["market_data"] != early["market_data"]
+    # The virtual clock is the intent's own: a backtest's timestamps are its market time.
+    backtest = orjson.loads(virtual.simulate(accept(intent, T0 - 240_000, T0)).events[0].payload)
+    assert backtest["metadata"]["market_time"] == iso_ms(T0 - 240_000 + FIXED_DELAY)

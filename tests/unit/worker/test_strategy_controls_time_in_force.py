@@ -139,7 +139,7 @@ def test_a_day_order_the_price_never_reaches_expires_at_the_close():
     placed = 1_705_417_200_000
     far_below = round(mid_at("AAPL", placed + FIXED_DELAY) * 0.5, 2)
     ex, bodies = execute({"market_sessions": True, "liquidity_share": 0.0}, instrument="AAPL", order_type="limit",
-                         price=far_below, quantity=10, ts_ms=placed, received_ms=placed + 1000,
+                         price=far_below, quantity=10, ts_ms=placed - 1000, received_ms=placed,
                          metadata={"time_in_force": "DAY"})
     (fill,) = fills_of(bodies)
     close = 1_705_438_800_000
