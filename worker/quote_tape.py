@@ -100,8 +100,10 @@ class QuoteTape:
     def quote(self, at_ms: int) -> Quote | None:
         """The quote in force at `at_ms` (None: no market data, or only stale data)."""
         i = self.index_at(at_ms)
-        if i is None:
-            return None
+        return None if i is None else self.record(i)
+
+    def record(self, i: int) -> Quote:
+        """Record i as a quote (a crossing record may be under a later one of its millisecond)."""
         sides = self._sides
         return Quote(bid=float(sides["bid"][i]), ask=float(sides["ask"][i]), mid=float(sides["mid"][i]),
                      volume=float(self._volume[i]), bid_size=float(self._bid_size[i]),

@@ -39,6 +39,10 @@ class RecordedMarket:
         self._synthetic = synthetic
         self._max_age_ms = max_age_ms
         self._fallback = fallback_synthetic
+        # (instrument key, instant, record) of the last crossing found: the simulator looks at the
+        # quote there next, and must see the crossing record even when a later record of the same
+        # millisecond is in force (a bar's low and high print at its end, under its close).
+        self._crossing: tuple[str, int, int] | None = None
 
     @property
     def synthetic_market(self) -> Market:
@@ -58,6 +62,13 @@ class RecordedMarket:
         tape = self._tape(instrument)
         last = -1 if tape is None else int(np.searchsorted(tape.times, at_ms, side="right")) - 1
         return None if tape is None or last < 0 else (tape, last)
+
+    def _crossing_record(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
+        """The crossing record found at `at_ms` by the last search, once."""
+        crossing, self._crossing = self._crossing, None
+        if crossing is None or crossing[:2] != (normalize(instrument), at_ms):
+            return None
+        return self._tapes[crossing[0]], crossing[2]
 
     def missing(self, instrument: str, at_ms: int) -> str | None:
         """Why the order has no market at `at_ms` (a rejection's reason); None when it has one
@@ -86,14 +97,13 @@ class RecordedMarket:
         """The record in force. Without one: the synthetic quote under the fallback; else the last
         record however old (what a no_market_data rejection or an expiry reports), or, before the
         instrument's first record, the synthetic quote (only a rejection reports it)."""
-        found = self._in_force(instrument, at_ms)
+        found = self._crossing_record(instrument, at_ms) or self._in_force(instrument, at_ms)
         if found is None and not self._fallback:
             found = self._last_record(instrument, at_ms)
         if found is None:
             return self._synthetic.quote(instrument, at_ms)
         tape, i = found
-        recorded = tape.quote(int(tape.times[i]))
-        assert recorded is not None  # in force at its own time
+        recorded = tape.record(i)
         info = self.instrument(instrument)
         decimals = self.decimals(instrument)
         touch = info.touch_depth
@@ -125,6 +135,7 @@ class RecordedMarket:
         for opens, closes in self._synthetic.sessions(instrument).open_intervals(start_ms, end_ms):
             found = tape.first_crossing(max(opens, start_ms), min(closes, end_ms), level, above, side)
             if found is not None:
+                self._crossing = (normalize(instrument), found, _crossing_index(tape, found, level, above, side))
                 return found
         return None
 
@@ -142,3 +153,13 @@ class RecordedMarket:
 
     def closed_reason(self, instrument: str, at_ms: int) -> str:
         return self._synthetic.closed_reason(instrument, at_ms)
+
+
+def _crossing_index(tape: QuoteTape, at_ms: int, level: float, above: bool, side: str) -> int:
+    """The first record at `at_ms` whose side crosses (the record in force there when none does:
+    the search counted it from an earlier start)."""
+    first = int(np.searchsorted(tape.times, at_ms, side="left"))
+    stop = int(np.searchsorted(tape.times, at_ms, side="right"))
+    values = tape.values(side)[first:stop]
+    hits = np.flatnonzero(values >= level if above else values <= level)
+    return first + int(hits[0]) if len(hits) else max(stop - 1, 0)
