@@ -112,7 +112,7 @@ def run(settings: Settings) -> int:
     metrics = build_metrics()
     from supervisor.market_file import log_recorded_market
 
-    log_recorded_market(settings)
+    log_recorded_market(settings, metrics)
 
     import uvloop
 

@@ -22,6 +22,7 @@ import logging
 from common.config import Settings
 from common.config_fields import ConfigError
 from common.market_files import FileLayout, MarketFileError, RecordedMarketData, load_file, parse_columns
+from common.metrics import Metrics
 from worker.quote_tape import QuoteTape, tape_bytes
 
 log = logging.getLogger("at_exec_sim.market_file")
@@ -50,13 +51,15 @@ def with_recorded_market(settings: Settings) -> Settings:
     return dataclasses.replace(settings, recorded_market=data)
 
 
-def log_recorded_market(settings: Settings) -> None:
-    """One line for the file, and one per type of bad row skipped (logging is set up by then)."""
+def log_recorded_market(settings: Settings, metrics: Metrics) -> None:
+    """One line for the file, and one line and a count per type of bad row skipped (logging and
+    the metrics are set up by then)."""
     data = settings.recorded_market
     if data is None:
         return
     log.info("market data file loaded", extra={"file": settings.market_data_file, "kind": data.kind,
                                                "instruments": len(data.tapes)})
     for bad_type, count in data.skipped:
+        metrics.market_data_rejected.labels(bad_type).inc(count)
         log.warning("market data rows skipped", extra={"type": bad_type, "count": count,
                                                        "file": settings.market_data_file})
