@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, fields
 
 from common import config_fields as parse
 from common.config_fields import ConfigError
+from common.config_market import MARKET_VARIABLES, MarketDataSettings, check_market_data
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
 from common.keyring import Keyring, KeyringError, load_keyring
-from common.market_files import RecordedMarketData
 from common.redact import redacted_urls
 
 SIMULATION_CLOCKS = ("wall", "virtual")
@@ -29,11 +29,6 @@ COMMISSION_MODELS = ("bps", "per_unit")
 REMAINDER_POLICIES = ("fill", "cancel")
 OFF_GRID_POLICIES = ("reject", "round", "accept")
 UNLISTED_POLICIES = ("accept", "reject")
-# Where fills are priced from (docs/market-data.md); `bus` is not built yet, so not a choice.
-MARKET_SOURCES = ("synthetic", "file")
-MARKET_FILE_KINDS = ("quotes", "trades", "bars")
-MARKET_TIME_UNITS = ("s", "ms", "us", "ns", "iso")
-MARKET_FALLBACKS = ("reject", "synthetic")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
@@ -44,7 +39,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(MarketDataSettings):
     service_name: str = "at-exec-sim"
     port: int = 8004
     http_host: str = "0.0.0.0"
@@ -170,21 +165,6 @@ class Settings:
     # The root of the client's reply subjects (pull answers, PubAcks, API replies). A prefix of
     # its own lets the NATS permissions keep other users from subscribing to the service's replies.
     nats_inbox_prefix: str = "_INBOX"
-    # MARKET_DATA and the recorded file's layout (docs/market-data.md).
-    market_data: str = "synthetic"
-    market_data_file: str = ""
-    market_data_kind: str = "quotes"
-    market_data_instrument: str = ""
-    market_data_columns: str = ""
-    market_data_time_unit: str = "ns"
-    market_data_price_scale: str = "1"
-    market_data_bar_seconds: int = 60
-    market_data_bar_stamp: str = "open"
-    market_data_max_age_ms: int = 60_000
-    market_data_fallback: str = "reject"
-    # MARKET_DATA=file: the file's checked records, loaded once by the supervisor at start
-    # (supervisor/market_file.py); the workers get them with the settings when they start.
-    recorded_market: RecordedMarketData | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         """The dataclass repr, with the NATS URLs' credentials redacted: `at-exec-sim config` prints it.
@@ -335,17 +315,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "NATS_TLS_CERT_FILE": ("nats_tls_cert_file", parse.readable_file),
     "NATS_TLS_KEY_FILE": ("nats_tls_key_file", parse.readable_file),
     "NATS_INBOX_PREFIX": ("nats_inbox_prefix", parse.subject),
-    "MARKET_DATA": ("market_data", parse.choice(MARKET_SOURCES)),
-    "MARKET_DATA_FILE": ("market_data_file", parse.readable_file),
-    "MARKET_DATA_KIND": ("market_data_kind", parse.choice(MARKET_FILE_KINDS)),
-    "MARKET_DATA_INSTRUMENT": ("market_data_instrument", parse.text),
-    "MARKET_DATA_COLUMNS": ("market_data_columns", parse.text),
-    "MARKET_DATA_TIME_UNIT": ("market_data_time_unit", parse.choice(MARKET_TIME_UNITS)),
-    "MARKET_DATA_PRICE_SCALE": ("market_data_price_scale", parse.text),
-    "MARKET_DATA_BAR_SECONDS": ("market_data_bar_seconds", parse.integer(1, 86_400)),
-    "MARKET_DATA_BAR_STAMP": ("market_data_bar_stamp", parse.choice(("open", "close"))),
-    "MARKET_DATA_MAX_AGE_MS": ("market_data_max_age_ms", parse.integer(0, 31 * 86_400_000)),
-    "MARKET_DATA_FALLBACK": ("market_data_fallback", parse.choice(MARKET_FALLBACKS)),
+    **MARKET_VARIABLES,
 }
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
@@ -403,7 +373,7 @@ def _check_cross_field(s: Settings) -> None:
             f"{s.nats_max_ack_pending} must be -1 (no cap) or at least MAX_IN_FLIGHT={s.max_in_flight}",
         )
     _check_nats_auth(s)
-    _check_market_data(s)
+    check_market_data(s, s.virtual_clock)
     if s.max_pending_events < 2:
         raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")
     # Long simulated executions must not outlive the server's redelivery timer.
@@ -424,16 +394,3 @@ def _check_nats_auth(s: Settings) -> None:
     # nats-py signs with the credentials file and ignores a seed beside it: one identity, said once.
     if s.nats_creds_file and s.nats_nkey_seed_file:
         raise ConfigError("NATS_NKEY_SEED_FILE", "set NATS_CREDS_FILE or NATS_NKEY_SEED_FILE, not both")
-
-
-def _check_market_data(s: Settings) -> None:
-    if s.market_data != "file":
-        return
-    if not s.virtual_clock:
-        raise ConfigError("MARKET_DATA", "file is for backtests: it needs SIMULATION_CLOCK=virtual")
-    if not s.market_data_file:
-        raise ConfigError("MARKET_DATA_FILE", "MARKET_DATA=file needs the file to price from")
-    # A bar's records age like any other: a shorter age would leave every bar's middle without a market.
-    if s.market_data_kind == "bars" and s.market_data_max_age_ms < s.market_data_bar_seconds * 1000:
-        raise ConfigError("MARKET_DATA_MAX_AGE_MS", f"{s.market_data_max_age_ms} is below the bar interval "
-                                                    f"MARKET_DATA_BAR_SECONDS={s.market_data_bar_seconds} s")
