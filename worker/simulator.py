@@ -28,8 +28,11 @@ asking a rule or model object and none reading the intent dict:
                     fill and an order update (worker.order_result); worker.events encodes
                     the events
 
-Models (worker.models) and the market view (worker.market_view; synthetic here) are
-built once per worker from Settings. Pure and synchronous: no NATS, no asyncio, and
+Models (worker.models) and the market view (worker.market_view: the synthetic one, or
+worker.recorded_market over a file's tapes when Settings.recorded_market is set) are
+built once per worker from Settings. Under recorded data an order with no record in
+force at its arrival ends `no_market_data`, and under bars it is priced at the first
+print after its arrival. Pure and synchronous: no NATS, no asyncio, and
 no clock read except time.perf_counter() to measure the work (that never enters an
 output).
 
