@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from common import config_fields as parse
 from common.config_fields import ConfigError
+from common.config_market import MARKET_VARIABLES, MarketDataSettings, check_market_data
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
 from common.keyring import Keyring, KeyringError, load_keyring
 from common.redact import redacted_urls
@@ -38,7 +39,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(MarketDataSettings):
     service_name: str = "at-exec-sim"
     port: int = 8004
     http_host: str = "0.0.0.0"
@@ -314,6 +315,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "NATS_TLS_CERT_FILE": ("nats_tls_cert_file", parse.readable_file),
     "NATS_TLS_KEY_FILE": ("nats_tls_key_file", parse.readable_file),
     "NATS_INBOX_PREFIX": ("nats_inbox_prefix", parse.subject),
+    **MARKET_VARIABLES,
 }
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
@@ -371,6 +373,7 @@ def _check_cross_field(s: Settings) -> None:
             f"{s.nats_max_ack_pending} must be -1 (no cap) or at least MAX_IN_FLIGHT={s.max_in_flight}",
         )
     _check_nats_auth(s)
+    check_market_data(s, s.virtual_clock)
     if s.max_pending_events < 2:
         raise ConfigError("MAX_PENDING_EVENTS", "must be at least 2 (a fill and its reconcile)")
     # Long simulated executions must not outlive the server's redelivery timer.

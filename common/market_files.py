@@ -90,6 +90,16 @@ class LoadedMarket:
     price_only: bool  # trades and bars: the view adds the instruments file's spread and depth
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedMarketData:
+    """A loaded file as the workers get it: each instrument's records as a quote tape's bytes
+    (worker.quote_tape.tape_bytes), pickled once into each worker when it starts."""
+
+    tapes: tuple[tuple[str, bytes], ...]  # (instrument key, tape bytes), sorted by key
+    kind: str  # quotes, trades or bars: trades and bars are price-only (the view adds spread and depth)
+    skipped: tuple[tuple[str, int], ...]  # (SKIP_TYPES' type, rows or records skipped)
+
+
 def parse_columns(text: str) -> dict[str, str]:
     """"time=ts_recv,bid=bid_px_00" -> {"time": "ts_recv", "bid": "bid_px_00"}."""
     mapping = {}

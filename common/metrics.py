@@ -73,6 +73,7 @@ class Metrics:
     consumer_backlog: Any
     started: Any
     keyring_reloads: Any
+    market_data_rejected: Any
 
 
 def build_metrics() -> Metrics:
@@ -178,6 +179,9 @@ def build_metrics() -> Metrics:
         keyring_reloads=Counter(
             "exec_sim_keyring_reloads_total", "INTENT_KEYRING_FILE changes: loaded, or failed (old keys kept)",
             ["result"],
+        ),
+        market_data_rejected=Counter(
+            "exec_sim_market_data_rejected_total", "Recorded market data rows or records skipped, by type", ["type"]
         ),
     )
 

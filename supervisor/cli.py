@@ -20,6 +20,7 @@ import sys
 from types import ModuleType
 
 from common.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
+from supervisor.market_file import with_recorded_market
 
 EXIT_CONFIG = 2
 EXIT_NO_TOOLS = 2
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings()
+        if args.command in ("run", "replay"):  # the commands that price
+            settings = with_recorded_market(settings)
     except ConfigError as exc:
         print(f"at-exec-sim: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -107,6 +110,9 @@ def run(settings: Settings) -> int:
 
     configure_logging(settings.service_name, settings.log_level)
     metrics = build_metrics()
+    from supervisor.market_file import log_recorded_market
+
+    log_recorded_market(settings, metrics)
 
     import uvloop
 

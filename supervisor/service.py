@@ -37,6 +37,7 @@ exists: nothing is optional once running.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from functools import partial
@@ -70,7 +71,8 @@ class Service:
         self._metrics = metrics
         self._tally = MetricTally()
         create_series(metrics, settings)
-        self._http = HttpProcess(settings)
+        # The recorded market's tapes are the workers' alone: the HTTP process is spawned without them.
+        self._http = HttpProcess(dataclasses.replace(settings, recorded_market=None))
 
     async def run(self) -> int:
         """Run until a signal or a fatal error; return the process exit code."""

@@ -43,6 +43,14 @@ class MarketView(Protocol):
         is >= level (above) or <= level (not above); None when there is none."""
         ...
 
+    def missing(self, instrument: str, at_ms: int) -> str | None:
+        """Why there is no market data for the instrument at `at_ms` (a rejection's reason), or None."""
+        ...
+
+    def pricing_instant(self, instrument: str, at_ms: int) -> int:
+        """The instant an order arriving at `at_ms` is priced at (later only for recorded bars)."""
+        ...
+
     def is_open(self, instrument: str, at_ms: int) -> bool:
         """The instrument's market trades at `at_ms`."""
         ...

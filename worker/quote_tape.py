@@ -1,7 +1,7 @@
 """The quote tape: one instrument's recorded quotes as a time-ordered series, asked with no look-ahead.
 
 Runs wherever recorded quotes are priced from: the pool's worker processes (over a
-slice of records the supervisor passes as bytes, or over columns in shared memory),
+slice of records the supervisor passes as bytes, or over a whole file's tape it was spawned with),
 the supervisor (to pick those slices) and `replay` (over the whole stored series);
 the same rules in all three, so they agree (docs/market-data.md). Pure: numpy
 arrays in, answers out; no clock, no I/O.
@@ -49,7 +49,7 @@ class QuoteTape:
 
     def __init__(self, times: Times, bid: Floats, ask: Floats, bid_size: Floats, ask_size: Floats,
                  volume: Floats, max_age_ms: int | None = None, block: int = BLOCK) -> None:
-        """Columns of equal length in time order (views of shared memory are not copied). Raises
+        """Columns of equal length in time order (views of bytes are not copied). Raises
         ValueError for columns a checker would not have kept: a tape is built from checked records."""
         if any(len(c) != len(times) for c in (bid, ask, bid_size, ask_size, volume)):
             raise ValueError("a tape's columns must have one value per record")
@@ -100,8 +100,10 @@ class QuoteTape:
     def quote(self, at_ms: int) -> Quote | None:
         """The quote in force at `at_ms` (None: no market data, or only stale data)."""
         i = self.index_at(at_ms)
-        if i is None:
-            return None
+        return None if i is None else self.record(i)
+
+    def record(self, i: int) -> Quote:
+        """Record i as a quote (a crossing record may be under a later one of its millisecond)."""
         sides = self._sides
         return Quote(bid=float(sides["bid"][i]), ask=float(sides["ask"][i]), mid=float(sides["mid"][i]),
                      volume=float(self._volume[i]), bid_size=float(self._bid_size[i]),

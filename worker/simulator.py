@@ -28,8 +28,11 @@ asking a rule or model object and none reading the intent dict:
                     fill and an order update (worker.order_result); worker.events encodes
                     the events
 
-Models (worker.models) and the market view (worker.market_view; synthetic here) are
-built once per worker from Settings. Pure and synchronous: no NATS, no asyncio, and
+Models (worker.models) and the market view (worker.market_view: the synthetic one, or
+worker.recorded_market over a file's tapes when Settings.recorded_market is set) are
+built once per worker from Settings. Under recorded data an order with no record in
+force at its arrival ends `no_market_data`, and under bars it is priced at the first
+print after its arrival. Pure and synchronous: no NATS, no asyncio, and
 no clock read except time.perf_counter() to measure the work (that never enters an
 output).
 
@@ -68,6 +71,7 @@ from worker.events import (
     INSTRUMENT_HALTED,
     LIQUIDITY_EXHAUSTED,
     MARKET_CLOSED,
+    NO_MARKET_DATA,
     NOTIONAL_OUT_OF_RANGE,
     REJECTED,
     REMAINDER_CANCELLED,
@@ -100,6 +104,7 @@ from worker.order_state import OrderState
 from worker.order_types import Verdict
 from worker.price_grid import PriceGrid
 from worker.quantities import Lots, random_partial_cap
+from worker.recorded_market import RecordedMarket
 from worker.sessions import TradingSessions, trading_sessions
 from worker.synthetic_market import SyntheticMarket
 from worker.time_in_force import time_in_force_policies
@@ -124,8 +129,11 @@ class ExecutionSimulator:
     def __init__(self, settings: Settings, seed: bytes,
                  sessions: Callable[[str], TradingSessions] = trading_sessions) -> None:
         # sessions: the calendar of each name (a test may give its own).
-        self._view = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions,
-                                     int(settings.unlisted_cache_mb * 1024 * 1024))
+        synthetic = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions,
+                                    int(settings.unlisted_cache_mb * 1024 * 1024))
+        recorded = settings.recorded_market
+        self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket(
+            recorded, synthetic, settings.market_data_max_age_ms, settings.market_data_fallback == "synthetic")
         self._models = build_models(settings)
         self._matching = Matching(settings, self._models)
         self._draws = DrawSource(seed)
@@ -141,7 +149,7 @@ class ExecutionSimulator:
     @property
     def market(self) -> Market:
         """The seeded market the view prices against (tests and tools read the quotes an order saw)."""
-        return self._view.market
+        return self._view.synthetic_market
 
     def draws(self, corr_id: str) -> tuple[float, ...]:
         """Eight uniforms in [0, 1) that depend only on the seed and the corr_id (worker.draws)."""
@@ -177,6 +185,8 @@ class ExecutionSimulator:
             delay = force.delay_ms
         else:
             delay = self._models.latency.delay_ms(draws.arrival_delay, instrument)
+        # Recorded bars price at the first print after the arrival (worker.recorded_market).
+        delay = self._view.pricing_instant(order.instrument, order.intent_ms + delay) - order.intent_ms
         state = OrderState(
             order=order, instrument=instrument, decimals=self._view.decimals(order.instrument), draws=draws,
             lots=Lots(order.quantity, instrument.lot_size),
@@ -214,6 +224,10 @@ class ExecutionSimulator:
         state.closed = not self._view.is_open(order.instrument, state.market_ms)
         if state.closed and not state.resting:
             state.end_rejected_or_cancelled(MARKET_CLOSED, self._view.closed_reason(order.instrument, state.market_ms))
+            return DONE
+        missing = None if state.closed else self._view.missing(order.instrument, state.market_ms)
+        if missing is not None and state.arrived:  # recorded data: nothing in force at the arrival
+            state.end_rejected_or_cancelled(NO_MARKET_DATA, missing)
             return DONE
         # A forced delay is still a forced intent: no injected fault, halts included.
         state.halt = None if state.closed or order.scripted else self._faults.halt_window(

@@ -36,6 +36,17 @@ class SyntheticMarket:
         self._always_open = calendars(ALWAYS_OPEN)
         self._sessions_on = sessions_on
 
+    @property
+    def synthetic_market(self) -> Market:
+        return self.market
+
+    def missing(self, instrument: str, at_ms: int) -> str | None:
+        """The synthetic path prices every instant: never without a market."""
+        return None
+
+    def pricing_instant(self, instrument: str, at_ms: int) -> int:
+        return at_ms
+
     def sessions(self, instrument: str) -> TradingSessions:
         """The calendar the instrument trades by (always open with sessions off)."""
         if not self._sessions_on:

@@ -1,0 +1,70 @@
+"""The market source's settings: MARKET_DATA and the layout of a recorded file (docs/market-data.md).
+
+Runs wherever Settings are loaded (the supervisor at start, the CLI); common.config
+merges this table into its own, and its Settings inherit these fields. Owns the
+variables' parsers and the checks across them; the file itself is read by
+supervisor/market_file.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common import config_fields as parse
+from common.config_fields import ConfigError
+from common.market_files import RecordedMarketData
+
+# Where fills are priced from; `bus` is not built yet, so not a choice.
+MARKET_SOURCES = ("synthetic", "file")
+MARKET_FILE_KINDS = ("quotes", "trades", "bars")
+MARKET_TIME_UNITS = ("s", "ms", "us", "ns", "iso")
+MARKET_FALLBACKS = ("reject", "synthetic")
+
+
+@dataclass(frozen=True)
+class MarketDataSettings:
+    """Settings' fields of the market source (common.config.Settings inherits them)."""
+
+    market_data: str = "synthetic"
+    market_data_file: str = ""
+    market_data_kind: str = "quotes"
+    market_data_instrument: str = ""
+    market_data_columns: str = ""
+    market_data_time_unit: str = "ns"
+    market_data_price_scale: str = "1"
+    market_data_bar_seconds: int = 60
+    market_data_bar_stamp: str = "open"
+    market_data_max_age_ms: int = 60_000
+    market_data_fallback: str = "reject"
+    # MARKET_DATA=file: the file's checked records, loaded once by the supervisor at start
+    # (supervisor/market_file.py); the workers get them with the settings when they start.
+    recorded_market: RecordedMarketData | None = field(default=None, repr=False, compare=False)
+
+
+MARKET_VARIABLES = {
+    "MARKET_DATA": ("market_data", parse.choice(MARKET_SOURCES)),
+    "MARKET_DATA_FILE": ("market_data_file", parse.readable_file),
+    "MARKET_DATA_KIND": ("market_data_kind", parse.choice(MARKET_FILE_KINDS)),
+    "MARKET_DATA_INSTRUMENT": ("market_data_instrument", parse.text),
+    "MARKET_DATA_COLUMNS": ("market_data_columns", parse.text),
+    "MARKET_DATA_TIME_UNIT": ("market_data_time_unit", parse.choice(MARKET_TIME_UNITS)),
+    "MARKET_DATA_PRICE_SCALE": ("market_data_price_scale", parse.text),
+    "MARKET_DATA_BAR_SECONDS": ("market_data_bar_seconds", parse.integer(1, 86_400)),
+    "MARKET_DATA_BAR_STAMP": ("market_data_bar_stamp", parse.choice(("open", "close"))),
+    "MARKET_DATA_MAX_AGE_MS": ("market_data_max_age_ms", parse.integer(0, 31 * 86_400_000)),
+    "MARKET_DATA_FALLBACK": ("market_data_fallback", parse.choice(MARKET_FALLBACKS)),
+}
+
+
+def check_market_data(s: MarketDataSettings, virtual_clock: bool) -> None:
+    """ConfigError for a market source the service cannot run with."""
+    if s.market_data != "file":
+        return
+    if not virtual_clock:
+        raise ConfigError("MARKET_DATA", "file is for backtests: it needs SIMULATION_CLOCK=virtual")
+    if not s.market_data_file:
+        raise ConfigError("MARKET_DATA_FILE", "MARKET_DATA=file needs the file to price from")
+    # A bar's records age like any other: a shorter age would leave every bar's middle without a market.
+    if s.market_data_kind == "bars" and s.market_data_max_age_ms < s.market_data_bar_seconds * 1000:
+        raise ConfigError("MARKET_DATA_MAX_AGE_MS", f"{s.market_data_max_age_ms} is below the bar interval "
+                                                    f"MARKET_DATA_BAR_SECONDS={s.market_data_bar_seconds} s")

@@ -1,0 +1,116 @@
+"""A backtest against a recorded file (MARKET_DATA=file) through a real nats-server, and its replay.
+
+The service runs as users run it, on the CSV shipped in examples/, under the virtual clock
+with a fixed delay; every fill must carry the price of the record in force at its arrival
+(computed here from the CSV by a plain scan), every event must be valid against its
+schema, and `at-exec-sim replay` of the stored intents must give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from common.instruments import normalize
+from tests.builders import VALIDATORS, assert_valid
+from tools import sample_intents as si
+from worker.events import iso_ms
+
+from .conftest import publish_intents, read_outputs, run_async
+
+pytestmark = pytest.mark.integration
+
+CSV = Path(__file__).resolve().parents[2] / "examples" / "recorded-quotes.csv"
+CLI = str(Path(sys.executable).parent / "at-exec-sim")
+T0 = 1_705_314_660_000  # the file's first record
+DELAY = 100
+FILE_ENV = {"MARKET_DATA": "file", "MARKET_DATA_FILE": str(CSV), "MARKET_DATA_TIME_UNIT": "ms",
+            "SIMULATION_CLOCK": "virtual", "SIMULATION_SEED": "file-backtest", "SIMULATION_MIN_DELAY_MS": str(DELAY),
+            "SIMULATION_MAX_DELAY_MS": str(DELAY), "SIMULATION_PARTIAL_FILL_CHANCE": "0"}
+
+
+def in_force(instrument: str, at_ms: int) -> dict[str, str] | None:
+    """The last good row of the instrument at or before at_ms, within 60 s (a plain scan)."""
+    found = None
+    with CSV.open() as f:
+        for row in csv.DictReader(f):
+            try:
+                good = 0 < float(row["bid"]) <= float(row["ask"])
+            except ValueError:
+                continue
+            if good and normalize(row["instrument"]) == normalize(instrument) and int(row["time"]) <= at_ms:
+                if found is None or int(row["time"]) >= int(found["time"]):
+                    found = row
+    return found if found is not None and at_ms - int(found["time"]) <= 60_000 else None
+
+
+def intent_ms(intent: dict) -> int:
+    return int(datetime.fromisoformat(intent["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def orders() -> list[dict]:
+    """Market orders across the file (some on a record's exact time), and two with no market."""
+    bodies = []
+    for n, offset in enumerate((0, 4_900, 5_000 - DELAY, 17_000 - DELAY, 33_333, 61_100, 119_000)):
+        for instrument, quantity in (("EURUSD", 1000), ("BTC/USD", 0.5)):
+            side = "buy" if n % 2 == 0 else "sell"
+            bodies.append(si.intent(f"mf-{n}-{normalize(instrument)}", side=side, instrument=instrument,
+                                    quantity=quantity, timestamp=iso_ms(T0 + offset)))
+    bodies.append(si.intent("mf-gbp", instrument="GBPUSD", timestamp=iso_ms(T0 + 10_000)))  # not in the file
+    bodies.append(si.intent("mf-late", timestamp=iso_ms(T0 + 300_000)))  # past the file's last record + 60 s
+    return bodies
+
+
+def test_a_file_backtest_fills_at_the_files_prices_and_replays_byte_for_byte(nats_server, topology, start_service,
+                                                                             tmp_path):
+    service = start_service(**FILE_ENV)
+    bodies = orders()
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    stored = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={b["corr_id"] for b in bodies}))
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "crossed"}) == 1
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "schema"}) == 1
+    assert service.stop() == 0
+
+    by_corr = {b["corr_id"]: b for b in bodies}
+    for msg in stored:
+        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+        event = orjson.loads(msg.data)
+        assert_valid(VALIDATORS[kind], event)
+        if kind != "fill":
+            continue
+        intent = by_corr[msg.headers["corr_id"]]
+        arrival = intent_ms(intent) + DELAY
+        record = in_force(intent["instrument"], arrival)
+        if record is None:
+            assert (event["fill_status"], event["metadata"]["reason_code"]) == ("rejected", "no_market_data")
+            continue
+        price = float(record["ask"] if intent["side"] == "buy" else record["bid"])
+        assert (event["fill_status"], event["fill_price"]) == ("full", price), (intent["corr_id"], record)
+        assert event["timestamp"] == iso_ms(arrival)
+    assert {m.headers["corr_id"] for m in stored if b'"no_market_data"' in m.data} >= {"mf-gbp", "mf-late"}
+
+    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
+                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    replayed = {}
+    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
+        raw = line[line.index(b',"event":') + len(b',"event":'):-1]
+        replayed[orjson.loads(line)["msg_id"]] = raw
+    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+
+
+def test_a_file_that_cannot_be_read_stops_the_service_at_start_naming_the_setting(tmp_path):
+    bad = tmp_path / "quotes.csv.gz"
+    bad.write_bytes(b"not gzip")
+    env = {**os.environ, **FILE_ENV, "MARKET_DATA_FILE": str(bad), "NATS_URL": "nats://127.0.0.1:9"}
+    result = subprocess.run([CLI, "run"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 2
+    [line] = result.stderr.decode().strip().splitlines()
+    assert "MARKET_DATA_FILE" in line

@@ -1,0 +1,165 @@
+"""The recorded market view: fills priced from a loaded file's quote tapes (MARKET_DATA=file).
+
+Runs in the pool's worker processes (and in `replay`), built by the simulator when
+Settings.recorded_market is set. Pure: the tapes come as bytes in the settings
+(supervisor/market_file.py read the file), and are read back without a copy.
+Owns the MarketView answers from recorded records: the quote in force at t (the
+last record at or before t, no look-ahead, fresh within MARKET_DATA_MAX_AGE_MS),
+the next instant and the first crossing from the tape. Reference data, decimals
+and trading sessions come from the synthetic view it holds, as do the prices of
+an instrument with no record in force when MARKET_DATA_FALLBACK=synthetic.
+
+Price-only records (trades, bars) are mids: the instruments file's spread is put
+around them, and the touch is the instruments file's touch_depth; quotes without
+sizes get that touch too. Bars are priced at the first print after an arrival
+(docs/market-data.md, "Bars and their fill convention"): pricing_instant moves an
+order arriving inside a bar to the bar's end, where the next bar's open is in force.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.instruments import Instrument, normalize
+from common.market_files import BARS, QUOTES, RecordedMarketData
+from worker.events import NO_MARKET_DATA, iso_ms
+from worker.market import Market, Quote
+from worker.quote_tape import QuoteTape, tape_from_bytes
+from worker.synthetic_market import SyntheticMarket
+
+
+class RecordedMarket:
+    """MarketView over one file's tapes, with the synthetic view for reference data and sessions."""
+
+    def __init__(self, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
+                 fallback_synthetic: bool) -> None:
+        self._tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
+        self._price_only = data.kind != QUOTES
+        self._bars = data.kind == BARS
+        self._synthetic = synthetic
+        self._max_age_ms = max_age_ms
+        self._fallback = fallback_synthetic
+        # (instrument key, instant, record) of the last crossing found: the simulator looks at the
+        # quote there next, and must see the crossing record even when a later record of the same
+        # millisecond is in force (a bar's low and high print at its end, under its close).
+        self._crossing: tuple[str, int, int] | None = None
+
+    @property
+    def synthetic_market(self) -> Market:
+        """The synthetic market behind the fallback (tests and tools read its quotes)."""
+        return self._synthetic.market
+
+    def _tape(self, instrument: str) -> QuoteTape | None:
+        return self._tapes.get(normalize(instrument))
+
+    def _in_force(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
+        tape = self._tape(instrument)
+        i = None if tape is None else tape.index_at(at_ms)
+        return None if tape is None or i is None else (tape, i)
+
+    def _last_record(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
+        """The last record at or before `at_ms`, however old."""
+        tape = self._tape(instrument)
+        last = -1 if tape is None else int(np.searchsorted(tape.times, at_ms, side="right")) - 1
+        return None if tape is None or last < 0 else (tape, last)
+
+    def _crossing_record(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
+        """The crossing record found at `at_ms` by the last search, once."""
+        crossing, self._crossing = self._crossing, None
+        if crossing is None or crossing[:2] != (normalize(instrument), at_ms):
+            return None
+        return self._tapes[crossing[0]], crossing[2]
+
+    def missing(self, instrument: str, at_ms: int) -> str | None:
+        """Why the order has no market at `at_ms` (a rejection's reason); None when it has one
+        (a record in force, or the synthetic fallback)."""
+        if self._fallback or self._in_force(instrument, at_ms) is not None:
+            return None
+        return (f"{NO_MARKET_DATA}: no record of {instrument} in force at {iso_ms(at_ms)} "
+                f"(none within MARKET_DATA_MAX_AGE_MS={self._max_age_ms} before it)")
+
+    def pricing_instant(self, instrument: str, at_ms: int) -> int:
+        """The instant an order arriving at `at_ms` is priced at: itself, or under bars the first
+        print after it (a bar is not known before it closes)."""
+        tape = self._tape(instrument)
+        if not self._bars or tape is None:
+            return at_ms
+        j = int(np.searchsorted(tape.times, at_ms, side="right"))
+        return int(tape.times[j]) if j < len(tape) and tape.index_at(int(tape.times[j])) is not None else at_ms
+
+    def instrument(self, instrument: str) -> Instrument:
+        return self._synthetic.instrument(instrument)
+
+    def decimals(self, instrument: str) -> int:
+        return self._synthetic.decimals(instrument)
+
+    def quote(self, instrument: str, at_ms: int) -> Quote:
+        """The record in force. Without one: the synthetic quote under the fallback; else the last
+        record however old (what a no_market_data rejection or an expiry reports), or, before the
+        instrument's first record, the synthetic quote (only a rejection reports it)."""
+        found = self._crossing_record(instrument, at_ms) or self._in_force(instrument, at_ms)
+        if found is None and not self._fallback:
+            found = self._last_record(instrument, at_ms)
+        if found is None:
+            return self._synthetic.quote(instrument, at_ms)
+        tape, i = found
+        recorded = tape.record(i)
+        info = self.instrument(instrument)
+        decimals = self.decimals(instrument)
+        touch = info.touch_depth
+        if self._price_only:
+            half = recorded.mid * info.spread_bps / 20_000
+            bid, ask = round(recorded.mid - half, decimals), round(recorded.mid + half, decimals)
+            return Quote(bid=bid, ask=ask, mid=recorded.mid, volume=recorded.volume, bid_size=touch, ask_size=touch)
+        return Quote(bid=recorded.bid, ask=recorded.ask, mid=round(recorded.mid, decimals), volume=recorded.volume,
+                     bid_size=recorded.bid_size or touch, ask_size=recorded.ask_size or touch)
+
+    def next_instant_after(self, instrument: str, at_ms: int) -> int:
+        # The next millisecond: several records may share the next record's time, and a search
+        # from that time would see only the last of them (a bar's low and high share its end).
+        if self._tape(instrument) is None:
+            return self._synthetic.next_instant_after(instrument, at_ms)
+        return at_ms + 1
+
+    def first_crossing(self, instrument: str, start_ms: int, end_ms: int, level: float, above: bool,
+                       side: str = "mid") -> int | None:
+        tape = self._tape(instrument)
+        if tape is None:
+            return self._synthetic.first_crossing(instrument, start_ms, end_ms, level, above, side)
+        if self._price_only and side != "mid":  # the side's level as a level of the recorded mid
+            half = self.instrument(instrument).spread_bps / 20_000
+            level = level / (1 + half) if side == "ask" else level / (1 - half)
+            side = "mid"
+        if start_ms >= end_ms:
+            return None
+        for opens, closes in self._synthetic.sessions(instrument).open_intervals(start_ms, end_ms):
+            found = tape.first_crossing(max(opens, start_ms), min(closes, end_ms), level, above, side)
+            if found is not None:
+                self._crossing = (normalize(instrument), found, _crossing_index(tape, found, level, above, side))
+                return found
+        return None
+
+    def is_open(self, instrument: str, at_ms: int) -> bool:
+        return self._synthetic.is_open(instrument, at_ms)
+
+    def next_open(self, instrument: str, at_ms: int) -> int | None:
+        return self._synthetic.next_open(instrument, at_ms)
+
+    def first_open_between(self, instrument: str, start_ms: int, end_ms: int) -> int | None:
+        return self._synthetic.first_open_between(instrument, start_ms, end_ms)
+
+    def session_close(self, instrument: str, at_ms: int) -> int | None:
+        return self._synthetic.session_close(instrument, at_ms)
+
+    def closed_reason(self, instrument: str, at_ms: int) -> str:
+        return self._synthetic.closed_reason(instrument, at_ms)
+
+
+def _crossing_index(tape: QuoteTape, at_ms: int, level: float, above: bool, side: str) -> int:
+    """The first record at `at_ms` whose side crosses (the record in force there when none does:
+    the search counted it from an earlier start)."""
+    first = int(np.searchsorted(tape.times, at_ms, side="left"))
+    stop = int(np.searchsorted(tape.times, at_ms, side="right"))
+    values = tape.values(side)[first:stop]
+    hits = np.flatnonzero(values >= level if above else values <= level)
+    return first + int(hits[0]) if len(hits) else max(stop - 1, 0)
