@@ -46,7 +46,7 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Long because: one line per option, each with its range checked at parse time."""
+    """The options, each with its range checked as it is parsed (tools/arguments.py)."""
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
     parser.add_argument("--url", type=arguments.names, help="NATS server(s), comma-separated (default: NATS_URL)")
