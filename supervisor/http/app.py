@@ -9,12 +9,12 @@ multiprocess mode requires), so they see every process's values.
 from __future__ import annotations
 
 import time
-from importlib.metadata import PackageNotFoundError, version
 
 import orjson
 from flask import Flask, Response
 
 from common.config import Settings
+from common.version import package_version
 from supervisor.http.health import assess
 
 LIVE_GAUGES = (
@@ -30,20 +30,13 @@ LIVE_GAUGES = (
 )
 
 
-def _version() -> str:
-    try:
-        return version("at-exec-sim")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def create_app(settings: Settings) -> Flask:
     """App factory; prometheus_client is imported here, after the multiprocess directory is set."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
     app = Flask("at_exec_sim")
-    service_version = _version()
+    service_version = package_version()
     metrics_dir = settings.prometheus_multiproc_dir
 
     def registry() -> CollectorRegistry:

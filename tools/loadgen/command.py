@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import sys
 from pathlib import Path
 
 import orjson
 from rich.console import Console
 
 from common.config import Settings
+from tools import arguments
+from tools.console import tool_console
 from tools.loadgen.plan import LoadOptions, parse_mix
 from tools.loadgen.runner import LoadgenError, LoadRun, Target, run_load
 from tools.loadgen.view import LiveView, summary_table
@@ -33,29 +36,47 @@ EXIT_UNANSWERED = 1
 EXIT_UNREACHABLE = 3
 
 
+EPILOG = """\
+--mix is TYPE=WEIGHT,... over the order types market, limit, stop, stop_limit (a
+type left out is not sent). --quantity and --notional are MIN-MAX (or one value).
+
+examples:
+  at-exec-sim loadgen --count 5000 --rate 1000 --json run.json
+  at-exec-sim loadgen --duration 60 --rate 200 --mix market=1,limit=1 --sides buy --invalid-share 0.05"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options, each with its range checked as it is parsed (tools/arguments.py)."""
     parser.description = DESCRIPTION
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--url", help="NATS server(s), comma-separated (default: NATS_URL)")
+    parser.epilog = EPILOG
+    parser.add_argument("--url", type=arguments.names, help="NATS server(s), comma-separated (default: NATS_URL)")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--count", type=int, help="intents to send (default 1000)")
-    size.add_argument("--duration", type=float, help="seconds to send for, at --rate")
-    parser.add_argument("--rate", type=float, default=500.0, help="intents per second, open loop; 0: as fast as possible")
-    parser.add_argument("--mix", default="market=4,limit=3,stop=2,stop_limit=1", help="order-type weights")
-    parser.add_argument("--instruments", help="comma-separated instruments (default: a sample of FX, crypto, equities)")
-    parser.add_argument("--sides", default="buy,sell", help="comma-separated sides")
-    parser.add_argument("--quantity", help="quantity range, MIN-MAX, in lots of each instrument (default: by --notional)")
-    parser.add_argument("--notional", default="1000-250000",
-                        help="order value range, MIN-MAX, at the instrument's reference price (default 1000-250000)")
-    parser.add_argument("--invalid-share", type=float, default=0.0, help="share of intents made invalid on purpose")
+    size.add_argument("--count", type=arguments.whole(1), help="intents to send (default: 1000)")
+    size.add_argument("--duration", type=arguments.number(0, lo_open=True),
+                      help="seconds to send for, at --rate (which must then be above 0)")
+    parser.add_argument("--rate", type=arguments.number(0), default=500.0,
+                        help="intents per second, open loop; 0: as fast as possible")
+    parser.add_argument("--mix", type=arguments.mix, default="market=4,limit=3,stop=2,stop_limit=1",
+                        help="order-type weights, TYPE=WEIGHT,...")
+    parser.add_argument("--instruments", type=arguments.names,
+                        help="comma-separated instruments (default: a sample of FX, crypto, equities)")
+    parser.add_argument("--sides", type=arguments.sides, default="buy,sell", help="comma-separated sides: buy, sell")
+    parser.add_argument("--quantity", type=arguments.span(arguments.whole(1), "quantity"),
+                        help="quantity range, MIN-MAX, in lots of each instrument (default: by --notional)")
+    parser.add_argument("--notional", type=arguments.span(arguments.number(0, lo_open=True), "notional"),
+                        default="1000-250000", help="order value range, MIN-MAX, at the instrument's reference price")
+    parser.add_argument("--invalid-share", type=arguments.number(0, 1), default=0.0,
+                        help="share of intents made invalid on purpose, 0..1")
     parser.add_argument("--hmac-secret", default=None, help="sign every intent (default: API_KEY_HMAC_SECRET)")
-    parser.add_argument("--key-id", default=None,
+    parser.add_argument("--key-id", type=arguments.non_empty, default=None,
                         help="X-Key-Id of every intent: the keyring key whose secret --hmac-secret is")
-    parser.add_argument("--agent-id", default="demo_agent", help="agent_id of every intent (one the key signs for)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the stream of intents")
-    parser.add_argument("--run-id", default="lg", help="corr_id prefix")
-    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to wait for answers after sending")
-    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument("--agent-id", type=arguments.non_empty, default="demo_agent",
+                        help="agent_id of every intent (one the key signs for)")
+    parser.add_argument("--seed", type=arguments.whole(0), default=1, help="seed of the stream of intents")
+    parser.add_argument("--run-id", type=arguments.non_empty, default="lg", help="corr_id prefix")
+    parser.add_argument("--drain-timeout", type=arguments.number(0), default=30.0,
+                        help="seconds to wait for answers after sending")
+    parser.add_argument("--json", type=arguments.writable_file, help="write every figure to this JSON file")
     parser.add_argument("--report", type=Path, help="write an HTML report with charts to this directory")
     parser.add_argument("--quiet", action="store_true", help="no live view")
 
@@ -69,8 +90,10 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
     notional_min, notional_max = float(notional_low), float(notional_high or notional_low)
     if not 0 < notional_min <= notional_max:
         raise ValueError(f"--notional {args.notional!r}: needs 0 < MIN <= MAX")
-    rate = max(args.rate, 0.0)
-    count = args.count if args.count is not None else int(args.duration * rate) if args.duration and rate else 1000
+    rate = args.rate
+    if args.duration is not None and rate == 0:
+        raise ValueError("--duration needs a --rate above 0 (at 0 the count would be unknown)")
+    count = args.count if args.count is not None else max(1, int(args.duration * rate)) if args.duration else 1000
     return LoadOptions(
         count=count,
         rate_per_s=rate,
@@ -96,11 +119,11 @@ def target_from(args: argparse.Namespace, settings: Settings) -> Target:
 
 
 def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or tool_console()
     try:
         options = options_from(args, settings)
     except ValueError as exc:
-        console.print(f"at-exec-sim loadgen: {exc}")
+        print(f"at-exec-sim loadgen: error: {exc}", file=sys.stderr)
         return 2
     if args.report is not None and importlib.util.find_spec("matplotlib") is None:
         console.print("at-exec-sim loadgen --report needs the tools extra (matplotlib): pip install 'at-exec-sim[tools]'")

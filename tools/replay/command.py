@@ -92,13 +92,17 @@ and Replay-Of-Seq. It never uses the live subjects: downstream consumers would
 receive the same fills twice. No stream stores PREFIX.> unless one is made to.
 
 Exit status: 0 done, 2 bad arguments, 3 NATS or the stream unreachable (a
-refused login or a certificate that cannot be used included)."""
+refused login or a certificate that cannot be used included).
+
+examples:
+  at-exec-sim replay --from-seq 1 --to-seq 1000 --output replay.jsonl
+  at-exec-sim replay --since 2024-05-01T12:00:00Z --until 2024-05-01T13:00:00Z
+  at-exec-sim replay --publish replay"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--from-seq", type=_sequence, metavar="N", help="first stream sequence (inclusive)")
     parser.add_argument("--to-seq", type=_sequence, metavar="M", help="last stream sequence (inclusive)")
     parser.add_argument("--since", type=parse_time_ns, metavar="TIME",

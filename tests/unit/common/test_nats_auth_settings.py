@@ -73,5 +73,7 @@ def test_config_command_shows_the_paths_never_the_secrets(files: dict[str, str])
     done = subprocess.run([sys.executable, "-c", "import sys; from supervisor.cli import main; sys.exit(main(['config']))"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
     out = done.stdout + done.stderr
-    assert f"nats_nkey_seed_file={files['seed']!r}" in out and f"nats_tls_key_file={files['key']!r}" in out
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    assert rows["NATS_NKEY_SEED_FILE"] == [files["seed"], "env"]
+    assert rows["NATS_TLS_KEY_FILE"] == [files["key"], "env"]
     assert SEED not in out and "PRIVATE-KEY-PEM" not in out
