@@ -1,0 +1,64 @@
+"""deploy/docker-compose.yml starts in order, drains on stop and has no default credentials.
+
+Loads the compose file as YAML (no docker daemon): the service's port published, a stop grace of
+SHUTDOWN_TIMEOUT_SEC + 15 s (the rule Deploying gives), every dependency on a service with a
+healthcheck waiting for service_healthy, and Grafana without admin/admin.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.unit.deploy.promql import ROOT
+
+COMPOSE = ROOT / "deploy" / "docker-compose.yml"
+# The image's own HEALTHCHECK (Dockerfile) counts for the services built from it.
+IMAGE_HEALTHCHECKED = {"at-exec-sim"}
+
+
+def _services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def _seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)s", str(duration))
+    assert match, f"stop_grace_period {duration!r}: give it in seconds"
+    return int(match.group(1))
+
+
+def test_metrics_and_health_port_is_published():
+    ports = [str(p) for p in _services()["at-exec-sim"]["ports"]]
+    assert any(re.fullmatch(r"(\S+:)?8004(-\d+)?:8004", p) for p in ports), ports
+
+
+def test_stop_grace_covers_the_drain_plus_margin():
+    service = _services()["at-exec-sim"]
+    shutdown = int(service["environment"]["SHUTDOWN_TIMEOUT_SEC"])
+    assert _seconds(service["stop_grace_period"]) == shutdown + 15
+
+
+def test_healthchecked_dependencies_are_waited_for():
+    services = _services()
+    healthchecked = IMAGE_HEALTHCHECKED | {name for name, s in services.items() if "healthcheck" in s}
+    assert {"nats", "prometheus"} <= healthchecked
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on as a list waits for nothing"
+        for dependency, condition in depends.items():
+            if dependency in healthchecked:
+                assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+
+
+def test_healthchecks_are_exec_form():
+    for name, service in _services().items():
+        if "healthcheck" in service:
+            assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_grafana_has_no_default_admin():
+    grafana = _services()["grafana"]["environment"]
+    assert grafana.get("GF_SECURITY_ADMIN_PASSWORD") in (None, "")
+    assert grafana["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
