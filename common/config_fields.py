@@ -90,6 +90,20 @@ def subject(name: str, raw: str) -> str:
     return value
 
 
+def subject_list(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated subjects where wildcards are allowed: `*` a whole token, `>` the last."""
+    subjects = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not subjects:
+        raise ConfigError(name, "needs at least one subject")
+    for value in subjects:
+        tokens = value.split(".")
+        if any(c in value for c in " \t") or "" in tokens or any(
+                ("*" in t and t != "*") or (">" in t and t != ">") for t in tokens) or ">" in tokens[:-1]:
+            raise ConfigError(name, f"{value!r} is not a subject (tokens joined by '.', '*' a whole token, "
+                                    "'>' only the last)")
+    return subjects
+
+
 def jetstream_name(name: str, raw: str) -> str:
     value = text(name, raw)
     if any(c in value for c in " \t.*>/\\"):

@@ -14,8 +14,8 @@ from common import config_fields as parse
 from common.config_fields import ConfigError
 from common.market_files import RecordedMarketData
 
-# Where fills are priced from; `bus` is not built yet, so not a choice.
-MARKET_SOURCES = ("synthetic", "file")
+# Where fills are priced from (docs/market-data.md).
+MARKET_SOURCES = ("synthetic", "bus", "file")
 MARKET_FILE_KINDS = ("quotes", "trades", "bars")
 MARKET_TIME_UNITS = ("s", "ms", "us", "ns", "iso")
 MARKET_FALLBACKS = ("reject", "synthetic")
@@ -36,6 +36,11 @@ class MarketDataSettings:
     market_data_bar_stamp: str = "open"
     market_data_max_age_ms: int = 60_000
     market_data_fallback: str = "reject"
+    # MARKET_DATA=bus: where quotes (our L1 contract) and at-core signals are read, and how long a
+    # quiet bus may leave an order waiting before the service stores a watermark tick.
+    market_quote_subjects: tuple[str, ...] = ("market.quote.>",)
+    market_signal_subject: str = ""
+    market_watermark_tick_ms: int = 50
     # MARKET_DATA=file: the file's checked records, loaded once by the supervisor at start
     # (supervisor/market_file.py); the workers get them with the settings when they start.
     recorded_market: RecordedMarketData | None = field(default=None, repr=False, compare=False)
@@ -53,11 +58,19 @@ MARKET_VARIABLES = {
     "MARKET_DATA_BAR_STAMP": ("market_data_bar_stamp", parse.choice(("open", "close"))),
     "MARKET_DATA_MAX_AGE_MS": ("market_data_max_age_ms", parse.integer(0, 31 * 86_400_000)),
     "MARKET_DATA_FALLBACK": ("market_data_fallback", parse.choice(MARKET_FALLBACKS)),
+    "MARKET_QUOTE_SUBJECTS": ("market_quote_subjects", parse.subject_list),
+    "MARKET_SIGNAL_SUBJECT": ("market_signal_subject", parse.subject),
+    "MARKET_WATERMARK_TICK_MS": ("market_watermark_tick_ms", parse.integer(1, 10_000)),
 }
 
 
 def check_market_data(s: MarketDataSettings, virtual_clock: bool) -> None:
     """ConfigError for a market source the service cannot run with."""
+    if s.market_data == "bus" and virtual_clock:
+        # The data known at an instant is decided by the stream's stored times, one server's clock:
+        # a recorded feed is backtested as a file.
+        raise ConfigError("MARKET_DATA", "bus is live paper trading: it needs SIMULATION_CLOCK=wall "
+                                         "(backtest recorded data with MARKET_DATA=file)")
     if s.market_data != "file":
         return
     if not virtual_clock:

@@ -4,7 +4,8 @@ Small frozen dataclasses only; a failure inside a worker travels back as data
 (`WorkerCrashed`), never as a pickled exception, so the supervisor decides what
 to do with it. The supervisor sends `IntentBatch`; a worker answers each batch
 with one `BatchResult` holding one outcome per intent, in the batch's order: an
-`Execution` (events to publish) or a `Rejection` (terminal ack, no events). A
+`Execution` (events to publish), a `Rejection` (terminal ack, no events) or, under
+MARKET_DATA=bus, an `AwaitingMarket` (sent again with more market data). A
 `KeyringUpdate` on a worker's inbox replaces the keyring its validator uses.
 """
 
@@ -56,6 +57,10 @@ class RawIntent:
     # Value of the X-Key-Id header, read by the same rule (AMBIGUOUS_KEY_ID when given twice);
     # None when absent. Only looked at with INTENT_KEYRING_FILE set.
     key_id: str | None = None
+    # MARKET_DATA=bus: the market data this pass may price from (worker.market_slice): what was
+    # known when the supervisor sent it, and the records of the intent's instrument it needs.
+    # None on the first pass, which only learns the instrument and the instant it arrives at.
+    market: bytes | None = None
 
 
 @_pickles_as_tuple
@@ -113,7 +118,33 @@ class Rejection:
     detail: str
 
 
-Outcome = Execution | Rejection
+@_pickles_as_tuple
+@dataclass(frozen=True, slots=True)
+class MarketWatch:
+    """A resting order on the bus: it can fill at the first record whose `side` ("bid", "ask" or
+    "mid") is >= level (above) or <= level (not above); the supervisor looks at each record as it
+    comes (supervisor/market_waits.py), by the rule of worker.quote_tape."""
+
+    level: float
+    above: bool
+    side: str
+
+
+@_pickles_as_tuple
+@dataclass(frozen=True, slots=True)
+class AwaitingMarket:
+    """MARKET_DATA=bus: the intent cannot be priced from what is known yet. Sent back whole, to
+    come again (worker.market_slice) once the bus has stored the data up to `need_ms`, or, with a
+    watch, the first record that crosses it; no event, nothing counted yet."""
+
+    stream_seq: int
+    raw: RawIntent
+    instrument: str  # its key (common.instruments.normalize), the token of its quote subject
+    need_ms: int  # epoch ms of market time: priced again once every record up to it is stored
+    watch: MarketWatch | None = None
+
+
+Outcome = Execution | Rejection | AwaitingMarket
 
 
 @_pickles_as_tuple

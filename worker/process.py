@@ -17,15 +17,18 @@ import logging
 import os
 import signal
 import traceback
+from dataclasses import replace
 from typing import Any
 
 from common.config import Settings
 from common.error_codes import INSTRUMENT_NOT_LISTED, INTERNAL_ERROR
 from common.gc_policy import settle_after_start
+from common.instruments import normalize
 from common.keyring import Keyring
 from common.lifetime import die_with_parent
 from common.logs import configure_logging
 from common.messages import (
+    AwaitingMarket,
     BatchResult,
     IntentBatch,
     KeyringUpdate,
@@ -35,6 +38,9 @@ from common.messages import (
     WorkerCrashed,
     WorkerReady,
 )
+from worker.intent import AcceptedIntent
+from worker.market_slice import slice_market
+from worker.recorded_market import MarketNotKnown
 from worker.rejections import INTERNAL, UNLISTED_INSTRUMENT, reject
 from worker.simulator import ExecutionSimulator
 from worker.validation import IntentValidator
@@ -44,13 +50,17 @@ log = logging.getLogger("at_exec_sim.worker")
 
 class IntentProcessor:
     """The whole pure input path: validate one raw intent, refuse an unlisted instrument when the
-    operator asks for it (SIMULATION_UNLISTED_INSTRUMENTS=reject), then simulate it."""
+    operator asks for it (SIMULATION_UNLISTED_INSTRUMENTS=reject), then simulate it (under
+    MARKET_DATA=bus over the slice it came with, or send it back to wait for more data)."""
 
     def __init__(self, settings: Settings, seed: bytes) -> None:
         self._validator = IntentValidator(settings)
         self._simulator = ExecutionSimulator(settings, seed)
         self._book = settings.instruments
         self._unlisted_rejected = settings.unlisted_instruments == "reject"
+        self._bus = settings.market_data == "bus"
+        self._max_age_ms = settings.market_data_max_age_ms
+        self._fallback_synthetic = settings.market_data_fallback == "synthetic"
 
     def use_keyring(self, keyring: Keyring) -> None:
         self._validator.use_keyring(keyring)
@@ -64,10 +74,21 @@ class IntentProcessor:
             return reject(raw.stream_seq, UNLISTED_INSTRUMENT, INSTRUMENT_NOT_LISTED, checked.corr_id,
                           f"instrument {instrument!r} is not listed in the instruments file")
         try:
+            if self._bus:
+                return self._on_the_bus(raw, checked, normalize(instrument))
             return self._simulator.simulate(checked)
         except Exception as exc:  # a bug; re-dispatching the batch would only crash again
             log.exception("simulation failed", extra={"corr_id": checked.corr_id, "error_code": INTERNAL_ERROR})
             return reject(raw.stream_seq, INTERNAL, INTERNAL_ERROR, checked.corr_id, f"internal error: {exc!r}")
+
+    def _on_the_bus(self, raw: RawIntent, checked: AcceptedIntent, key: str) -> Outcome:
+        """A pass over the market data its slice holds: priced, or sent back to wait for more."""
+        market = slice_market(raw.market, key, self._simulator.synthetic_view, self._max_age_ms,
+                              self._fallback_synthetic)
+        try:
+            return self._simulator.simulate(checked, market)
+        except MarketNotKnown as wait:
+            return AwaitingMarket(raw.stream_seq, replace(raw, market=None), key, wait.need_ms, wait.watch)
 
     def process_batch(self, batch: IntentBatch, worker_id: int) -> BatchResult:
         return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))

@@ -14,6 +14,10 @@ around them, and the touch is the instruments file's touch_depth; quotes without
 sizes get that touch too. Bars are priced at the first print after an arrival
 (docs/market-data.md, "Bars and their fill convention"): pricing_instant moves an
 order arriving inside a bar to the bar's end, where the next bar's open is in force.
+
+Under MARKET_DATA=bus the view holds one pass's slice (worker.market_slice) and knows
+the market only up to `known_until_ms`: a question about a later instant raises
+MarketNotKnown, which the worker returns as AwaitingMarket, never a guess.
 """
 
 from __future__ import annotations
@@ -22,17 +26,29 @@ import numpy as np
 
 from common.instruments import Instrument, normalize
 from common.market_files import BARS, QUOTES, RecordedMarketData
+from common.messages import MarketWatch
 from worker.events import NO_MARKET_DATA, iso_ms
 from worker.market import Market, Quote
 from worker.quote_tape import QuoteTape, tape_from_bytes
 from worker.synthetic_market import SyntheticMarket
 
 
+class MarketNotKnown(Exception):
+    """The answer depends on records not known yet: every record up to `need_ms`, or sooner the
+    first one that crosses `watch` (a resting order's search that reached the end of the known)."""
+
+    def __init__(self, need_ms: int, watch: MarketWatch | None = None) -> None:
+        super().__init__(f"market data up to {need_ms} not known yet")
+        self.need_ms = need_ms
+        self.watch = watch
+
+
 class RecordedMarket:
     """MarketView over one file's tapes, with the synthetic view for reference data and sessions."""
 
     def __init__(self, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
-                 fallback_synthetic: bool) -> None:
+                 fallback_synthetic: bool, known_until_ms: int | None = None) -> None:
+        # known_until_ms: the bus's watermark, less a millisecond (None: a file, all known).
         self._tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
         self._price_only = data.kind != QUOTES
         self._bars = data.kind == BARS
@@ -43,6 +59,11 @@ class RecordedMarket:
         # quote there next, and must see the crossing record even when a later record of the same
         # millisecond is in force (a bar's low and high print at its end, under its close).
         self._crossing: tuple[str, int, int] | None = None
+        self._known_until = known_until_ms
+
+    def _known(self, at_ms: int) -> None:
+        if self._known_until is not None and at_ms > self._known_until:
+            raise MarketNotKnown(at_ms)
 
     @property
     def synthetic_market(self) -> Market:
@@ -73,6 +94,7 @@ class RecordedMarket:
     def missing(self, instrument: str, at_ms: int) -> str | None:
         """Why the order has no market at `at_ms` (a rejection's reason); None when it has one
         (a record in force, or the synthetic fallback)."""
+        self._known(at_ms)
         if self._fallback or self._in_force(instrument, at_ms) is not None:
             return None
         return (f"{NO_MARKET_DATA}: no record of {instrument} in force at {iso_ms(at_ms)} "
@@ -97,6 +119,7 @@ class RecordedMarket:
         """The record in force. Without one: the synthetic quote under the fallback; else the last
         record however old (what a no_market_data rejection or an expiry reports), or, before the
         instrument's first record, the synthetic quote (only a rejection reports it)."""
+        self._known(at_ms)
         found = self._crossing_record(instrument, at_ms) or self._in_force(instrument, at_ms)
         if found is None and not self._fallback:
             found = self._last_record(instrument, at_ms)
@@ -132,11 +155,16 @@ class RecordedMarket:
             side = "mid"
         if start_ms >= end_ms:
             return None
-        for opens, closes in self._synthetic.sessions(instrument).open_intervals(start_ms, end_ms):
-            found = tape.first_crossing(max(opens, start_ms), min(closes, end_ms), level, above, side)
+        known_end = end_ms if self._known_until is None else min(end_ms, self._known_until + 1)
+        if start_ms > known_end - 1:
+            raise MarketNotKnown(start_ms)  # the record in force at the start is not known yet
+        for opens, closes in self._synthetic.sessions(instrument).open_intervals(start_ms, known_end):
+            found = tape.first_crossing(max(opens, start_ms), min(closes, known_end), level, above, side)
             if found is not None:
                 self._crossing = (normalize(instrument), found, _crossing_index(tape, found, level, above, side))
                 return found
+        if known_end < end_ms:  # none among the known records: the first later one that crosses, or the end
+            raise MarketNotKnown(end_ms, MarketWatch(level, above, side))
         return None
 
     def is_open(self, instrument: str, at_ms: int) -> bool:

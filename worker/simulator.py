@@ -132,6 +132,7 @@ class ExecutionSimulator:
         synthetic = SyntheticMarket(seed, settings.instruments, settings.market_sessions, sessions,
                                     int(settings.unlisted_cache_mb * 1024 * 1024))
         recorded = settings.recorded_market
+        self.synthetic_view = synthetic
         self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket(
             recorded, synthetic, settings.market_data_max_age_ms, settings.market_data_fallback == "synthetic")
         self._models = build_models(settings)
@@ -155,9 +156,16 @@ class ExecutionSimulator:
         """Eight uniforms in [0, 1) that depend only on the seed and the corr_id (worker.draws)."""
         return self._draws.uniforms(corr_id)
 
-    def simulate(self, accepted: AcceptedIntent) -> Execution:
+    def simulate(self, accepted: AcceptedIntent, market: RecordedMarket | None = None) -> Execution:
         """The order arrives, passes the gate, waits for its price if it rests, fills, and after a
-        partial fill comes back for the rest, until it is filled or ended."""
+        partial fill comes back for the rest, until it is filled or ended. `market`: this intent's
+        own view (MARKET_DATA=bus: its pass's slice, worker.market_slice)."""
+        if market is not None:
+            own, self._view = self._view, market
+            try:
+                return self.simulate(accepted)
+            finally:
+                self._view = own
         started = time.perf_counter()
         state = self._arrive(order_from_accepted(accepted, self._policies), accepted.received_at_ms)
         flow = AGAIN

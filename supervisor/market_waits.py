@@ -1,0 +1,239 @@
+"""The bus market's bookkeeping: recent records per instrument, the watermark, and the intents waiting on them.
+
+Runs in the supervisor process, on its event loop (MARKET_DATA=bus); plain data, no
+NATS and no awaits: supervisor/market_bus.py feeds it what the market reader reads,
+collect hands it each AwaitingMarket, and whatever it returns as ready goes back to
+the workers with its slice (worker.market_slice). Owns:
+
+    tapes       each instrument's records in stream order, kept RETAIN_MS behind the
+                watermark (and the one in force at that edge)
+    watermark   the stored time of the last market message read: every record up to
+                the millisecond before it is known (the stream stores in time order)
+    waiting     intents sent back by a pass: until the watermark passes the instant
+                they need, or, for a resting order's watch, the first record that
+                crosses it (found as records come: heaps of levels per side)
+    slices      what each waiting intent's passes have been given, so the next pass
+                sees the same records and more (docs/market-data.md, "Resting orders")
+
+A pass is given, of its instrument's records: everything an earlier pass had; the
+first record after the end of the last pass's (so an instant in the gap between
+them sees a record that does not cross, as in the whole series); and the records
+from the one in force just before the instant it was sent again for through the watermark.
+Records left out never cross the watched level: the first that does is the instant
+the order is sent again for. So every answer equals one over the whole stored series,
+which is what `replay` prices from.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field, replace
+
+from common.market_records import QuoteRecord
+from common.messages import AwaitingMarket, MarketWatch, RawIntent
+from worker.market_slice import slice_bytes
+
+log = logging.getLogger("at_exec_sim.supervisor")
+
+# How far behind the watermark records are kept: a pass asks for the record in force at its
+# instant, which is never far behind unless the workers were that late.
+RETAIN_MS = 120_000
+
+
+class InstrumentRecords:
+    """One instrument's recent records in stream order; an absolute index names each record."""
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.rows: list[QuoteRecord] = []
+        self.base = 0  # absolute index of rows[0]
+        self.trimmed = False  # records before rows[0] were dropped
+
+    def append(self, record: QuoteRecord) -> None:
+        self.times.append(record.at_ms)
+        self.rows.append(record)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.rows)
+
+    def in_force_before(self, at_ms: int) -> int:
+        """Absolute index of the record in force just before `at_ms` (the first kept when none is):
+        from there on a pass sees every record of the millisecond `at_ms`, the one that crossed too."""
+        return self.base + max(bisect_left(self.times, at_ms) - 1, 0)
+
+    def first_after(self, at_ms: int) -> int:
+        return self.base + bisect_right(self.times, at_ms)
+
+    def covers(self, at_ms: int) -> bool:
+        """Whether the record in force at `at_ms` is still held."""
+        return not self.trimmed or (bool(self.times) and self.times[0] <= at_ms)
+
+    def trim(self, before_ms: int) -> None:
+        """Drop records older than the last one at or before `before_ms`."""
+        drop = bisect_right(self.times, before_ms) - 1
+        if drop > 0:
+            del self.times[:drop], self.rows[:drop]
+            self.base += drop
+            self.trimmed = True
+
+
+@dataclass(eq=False)
+class WaitingIntent:
+    raw: RawIntent
+    instrument: str
+    need_ms: int
+    watch: MarketWatch | None
+    known_until_ms: int  # of the last pass it was given
+    given: dict[int, QuoteRecord] = field(default_factory=dict)  # absolute index -> record, every pass's
+    candidate_ms: int | None = None  # the first record after its last pass that crosses its watch
+    ticket: int = 0  # heap entries carry it: an entry of an earlier wait is stale
+
+
+def _value(record: QuoteRecord, side: str) -> float:
+    if side == "bid":
+        return record.bid
+    if side == "ask":
+        return record.ask
+    return (record.bid + record.ask) / 2  # as worker.quote_tape computes the mid
+
+
+def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
+    """worker.quote_tape's rule: the side at or beyond the level."""
+    value = _value(record, watch.side)
+    return value >= watch.level if watch.above else value <= watch.level
+
+
+class MarketWaits:
+    def __init__(self, max_age_ms: int) -> None:
+        self._max_age_ms = max_age_ms
+        self.tapes: dict[str, InstrumentRecords] = {}
+        self.watermark = -(2**62)
+        self._waiting: dict[int, WaitingIntent] = {}  # stream_seq -> waiting or at a worker
+        self._due: list[tuple[int, int, int]] = []  # (need or candidate ms, ticket, stream_seq)
+        # (instrument, side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
+        self._levels: dict[tuple[str, str, bool], list[tuple[float, int, int]]] = {}
+        self._tickets = itertools.count(1)
+        self.history_missing = 0  # passes whose instant was older than the records held (logged)
+
+    def __len__(self) -> int:
+        return sum(1 for w in self._waiting.values() if w.ticket)
+
+    @property
+    def earliest_need(self) -> int | None:
+        """The soonest instant a waiting intent needs known (None when nothing waits)."""
+        while self._due:
+            at, ticket, seq = self._due[0]
+            waiting = self._waiting.get(seq)
+            if waiting is not None and waiting.ticket == ticket:
+                return at
+            heapq.heappop(self._due)
+        return None
+
+    # -- what the reader reads --------------------------------------------------------
+
+    def record(self, instrument: str, record: QuoteRecord) -> None:
+        """A checked record of `instrument` stored at `record.at_ms` (never before the watermark)."""
+        tape = self.tapes.get(instrument)
+        if tape is None:
+            tape = self.tapes[instrument] = InstrumentRecords()
+        tape.append(record)
+        for side, above in (("bid", True), ("bid", False), ("ask", True), ("ask", False), ("mid", True),
+                            ("mid", False)):
+            heap = self._levels.get((instrument, side, above))
+            if not heap:
+                continue
+            value = _value(record, side)
+            while heap and (heap[0][0] <= value if above else -heap[0][0] >= value):
+                _, ticket, seq = heapq.heappop(heap)
+                waiting = self._waiting.get(seq)
+                if waiting is not None and waiting.ticket == ticket and waiting.candidate_ms is None:
+                    self._candidate(waiting, record.at_ms)
+
+    def advance(self, stored_ms: int) -> list[RawIntent]:
+        """The watermark moves to a market message's stored time: the intents now ready, with their slices."""
+        if stored_ms > self.watermark:
+            self.watermark = stored_ms
+        ready: list[RawIntent] = []
+        while self._due and self._due[0][0] < self.watermark:
+            at, ticket, seq = heapq.heappop(self._due)
+            waiting = self._waiting.get(seq)
+            if waiting is not None and waiting.ticket == ticket:
+                ready.append(self._next_pass(waiting, at))
+        return ready
+
+    def trim(self) -> None:
+        """Let records RETAIN_MS behind the watermark go (called now and then)."""
+        for tape in self.tapes.values():
+            tape.trim(self.watermark - RETAIN_MS)
+
+    # -- what the workers say -----------------------------------------------------------
+
+    def wait(self, awaiting: AwaitingMarket) -> list[RawIntent]:
+        """A pass sent the intent back: keep it until it is ready (returned at once when it already is)."""
+        waiting = self._waiting.get(awaiting.stream_seq)
+        if waiting is None:
+            waiting = WaitingIntent(awaiting.raw, awaiting.instrument, awaiting.need_ms, awaiting.watch, -(2**62))
+            self._waiting[awaiting.stream_seq] = waiting
+        waiting.need_ms, waiting.watch, waiting.candidate_ms = awaiting.need_ms, awaiting.watch, None
+        waiting.ticket = next(self._tickets)
+        if awaiting.watch is not None:
+            self._look_for_candidate(waiting)
+        due = waiting.need_ms if waiting.candidate_ms is None else min(waiting.need_ms, waiting.candidate_ms)
+        heapq.heappush(self._due, (due, waiting.ticket, awaiting.stream_seq))
+        return self.advance(self.watermark)
+
+    def forget(self, stream_seq: int) -> None:
+        """The intent is answered (or handed back): its slices go."""
+        self._waiting.pop(stream_seq, None)
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._due.clear()
+        self._levels.clear()
+
+    # -- inside -----------------------------------------------------------------------
+
+    def _look_for_candidate(self, waiting: WaitingIntent) -> None:
+        """Records read since the last pass's end may already cross the new watch; else watch for one."""
+        assert waiting.watch is not None
+        tape = self.tapes.get(waiting.instrument)
+        if tape is not None:
+            for i in range(tape.first_after(waiting.known_until_ms) - tape.base, len(tape.rows)):
+                if crosses(tape.rows[i], waiting.watch):
+                    waiting.candidate_ms = tape.rows[i].at_ms
+                    return
+        watch = waiting.watch
+        key = (waiting.instrument, watch.side, watch.above)
+        heapq.heappush(self._levels.setdefault(key, []),
+                       (watch.level if watch.above else -watch.level, waiting.ticket, waiting.raw.stream_seq))
+
+    def _candidate(self, waiting: WaitingIntent, at_ms: int) -> None:
+        waiting.candidate_ms = at_ms
+        if at_ms < waiting.need_ms:
+            heapq.heappush(self._due, (at_ms, waiting.ticket, waiting.raw.stream_seq))
+
+    def _next_pass(self, waiting: WaitingIntent, at_ms: int) -> RawIntent:
+        """The intent again, with its slice: what it had, the record after it, and from `at_ms` on."""
+        known_until = self.watermark - 1
+        tape = self.tapes.get(waiting.instrument)
+        given = waiting.given
+        if tape is not None and tape.rows:
+            if not tape.covers(at_ms):
+                self.history_missing += 1
+                log.error("market data for an intent's instant is no longer held: priced from the records held",
+                          extra={"stream_seq": waiting.raw.stream_seq, "instrument": waiting.instrument,
+                                 "at_ms": at_ms})
+            follower = tape.first_after(waiting.known_until_ms)
+            if tape.base <= follower < tape.end and tape.times[follower - tape.base] <= known_until:
+                given[follower] = tape.rows[follower - tape.base]
+            stop = tape.first_after(known_until)
+            for i in range(tape.in_force_before(at_ms), stop):
+                given[i] = tape.rows[i - tape.base]
+        waiting.known_until_ms = known_until
+        waiting.ticket = 0  # at a worker: no heap entry of it is live
+        records = [given[i] for i in sorted(given)]
+        return replace(waiting.raw, market=slice_bytes(known_until, records))

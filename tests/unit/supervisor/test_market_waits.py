@@ -1,0 +1,188 @@
+"""MARKET_DATA=bus without NATS: the passes over slices give the answers of the whole stored series.
+
+The supervisor's bookkeeping (supervisor/market_waits.py) and the real worker input path
+(worker.process.IntentProcessor) play a stream of quotes and intents in stored order,
+with the workers' answers coming back late by a random number of messages, as they do
+in the service. Every intent's events must equal, byte for byte, those of one pass over
+the whole series (what `replay` prices from): resting orders found by the watch,
+partial fills over later quotes, expiries, stops, closed sessions included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.config import load_settings
+from common.market_files import QUOTES, RecordedMarketData
+from common.market_records import QuoteRecord
+from common.messages import AwaitingMarket, Execution, MarketWatch, RawIntent, Rejection
+from supervisor.market_waits import MarketWaits
+from tests.builders import VALIDATORS, assert_valid
+from tools import sample_intents as si
+from worker.events import iso_ms
+from worker.market_slice import slice_bytes
+from worker.process import IntentProcessor
+from worker.quote_tape import records_bytes
+
+# Friday 2024-01-12 21:00 UTC, an hour before the forex week closes: sessions end inside the tapes.
+T0 = 1_705_093_200_000
+KEY = "EURUSD"
+
+_ORDERS = st.sampled_from([
+    ("market", None, None), ("limit", "GTC", None), ("limit", "DAY", None), ("limit", "IOC", None),
+    ("stop", "GTC", None), ("stop_limit", "GTC", None), ("limit", "GTC", "partial")])
+
+
+def _bus_settings(sessions: bool, liquidity: str) -> object:
+    return load_settings({"SIMULATION_SEED": "bus-slices", "MARKET_DATA": "bus", "MARKET_DATA_MAX_AGE_MS": "20000",
+                          "SIMULATION_MARKET_SESSIONS": "on" if sessions else "off",
+                          "SIMULATION_LIQUIDITY_SHARE": liquidity, "SIMULATION_GTC_HORIZON_DAYS": "1",
+                          "SIMULATION_MIN_DELAY_MS": "0", "SIMULATION_MAX_DELAY_MS": "3000"})
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> tuple[list[tuple[int, object]], list[QuoteRecord]]:
+    """Stored messages in order: ("quote", record) and ("intent", raw); and the quotes alone."""
+    at, mid, messages, quotes = T0, 1.1000, [], []
+    for _ in range(draw(st.integers(0, 60))):
+        at += draw(st.integers(0, 90_000) | st.integers(0, 50))
+        if draw(st.booleans()) or not quotes:
+            mid = round(mid * (1 + draw(st.integers(-30, 30)) / 10_000), 5)
+            spread = draw(st.integers(0, 4)) / 100_000
+            sizes = (draw(st.integers(0, 3_000)), draw(st.integers(0, 3_000)))
+            record = QuoteRecord(at, round(mid - spread, 5), round(mid + spread, 5), *sizes,
+                                 draw(st.integers(0, 10_000)))
+            quotes.append(record)
+            messages.append((at, record))
+        else:
+            order_type, tif, force = draw(_ORDERS)
+            corr = f"o{len(messages)}"
+            body = si.intent(corr, instrument="EUR/USD", order_type=order_type, side=draw(st.sampled_from(["buy", "sell"])),
+                             quantity=draw(st.sampled_from([1000, 250_000, 4_000_000])), timestamp=iso_ms(at))
+            level = round(mid * (1 + draw(st.integers(-40, 40)) / 10_000), 5)
+            if order_type in ("limit", "stop_limit"):
+                body["price"] = level
+            if order_type in ("stop", "stop_limit"):
+                body["stop_price"] = round(level * (1 + draw(st.integers(-20, 20)) / 10_000), 5)
+            metadata = dict(body.get("metadata") or {})
+            if tif:
+                metadata["time_in_force"] = tif
+            if force:
+                metadata["exec_sim_force"] = {"outcome": "partial", "fill_ratio": 0.5}
+            body["metadata"] = metadata
+            messages.append((at, RawIntent(len(messages) + 1, si.encode(body), None, at)))
+    return messages, quotes
+
+
+def _whole_series(settings: object, quotes: list[QuoteRecord]) -> IntentProcessor:
+    data = RecordedMarketData(((KEY, records_bytes(quotes)),), QUOTES, ())
+    return IntentProcessor(dataclasses.replace(settings, market_data="synthetic", recorded_market=data),
+                           settings.seed)
+
+
+def _play(settings: object, messages: list[tuple[int, object]], lags: list[int]) -> dict[int, object]:
+    """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks;
+    each worker answer handed back after `lag` more stored messages."""
+    processor, waits = IntentProcessor(settings, settings.seed), MarketWaits(settings.market_data_max_age_ms)
+    answers: dict[int, object] = {}
+    at_workers: deque[tuple[int, RawIntent]] = deque()
+    position = 0
+
+    def run_due(now: int, drain: bool = False) -> None:
+        while at_workers and (drain or at_workers[0][0] <= now):
+            _, raw = at_workers.popleft()
+            outcome = processor.process(raw)
+            if isinstance(outcome, AwaitingMarket):
+                for again in waits.wait(outcome):
+                    at_workers.append((now + lags[position % len(lags)], again))
+            else:
+                answers[raw.stream_seq] = outcome
+
+    for at, message in messages:
+        position += 1
+        if isinstance(message, QuoteRecord):
+            waits.record(KEY, message)
+            for raw in waits.advance(at):
+                at_workers.append((position + lags[position % len(lags)], raw))
+        else:  # an intent is not market data: it never moves the watermark
+            at_workers.append((position + lags[position % len(lags)], message))
+        run_due(position)
+    end = messages[-1][0] if messages else T0
+    for tick in range(1, 200):  # the watermark ticks on a quiet bus, far enough for every expiry
+        position += 1
+        for raw in waits.advance(end + tick * 3_600_000):
+            at_workers.append((position, raw))
+        run_due(position, drain=True)
+        if not at_workers and not len(waits):
+            break
+    return answers
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
+       liquidity=st.sampled_from(["0", "0.05"]))
+def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity):
+    messages, quotes = stream
+    bus = _bus_settings(sessions, liquidity)
+    answers = _play(bus, messages, lags)
+    whole = _whole_series(bus, quotes)
+    intents = [m for _, m in messages if isinstance(m, RawIntent)]
+    assert sorted(answers) == sorted(raw.stream_seq for raw in intents)  # every intent answered, once
+    for raw in intents:
+        expected, got = whole.process(raw), answers[raw.stream_seq]
+        if isinstance(expected, Rejection):
+            assert got == expected
+            continue
+        assert isinstance(got, Execution) and isinstance(expected, Execution)
+        assert got.events == expected.events, raw.body
+        for event in got.events:
+            assert_valid(VALIDATORS[event.kind], orjson.loads(event.payload))
+
+
+def test_a_first_pass_asks_for_the_arrival_and_a_resting_limit_for_its_first_crossing():
+    bus = _bus_settings(False, "0")
+    processor = IntentProcessor(bus, bus.seed)
+    body = si.intent("rest", instrument="EURUSD", order_type="limit", side="buy", quantity=1000,
+                     timestamp=iso_ms(T0), price=1.0990, metadata={"time_in_force": "GTC"})
+    raw = RawIntent(1, si.encode(body), None, T0)
+    first = processor.process(raw)
+    assert isinstance(first, AwaitingMarket) and first.instrument == KEY and first.watch is None
+    assert first.need_ms >= T0 and first.raw.market is None
+    quote = QuoteRecord(T0 - 1000, 1.0999, 1.1001, 5e6, 5e6)
+    known_to_arrival = processor.process(dataclasses.replace(raw, market=slice_bytes(first.need_ms, [quote])))
+    assert isinstance(known_to_arrival, AwaitingMarket)  # its search starts after the arrival: not known yet
+    assert known_to_arrival.watch is None and known_to_arrival.need_ms == first.need_ms + 1
+    second = processor.process(dataclasses.replace(raw, market=slice_bytes(first.need_ms + 10, [quote])))
+    assert isinstance(second, AwaitingMarket) and second.need_ms > first.need_ms + 10
+    assert second.watch == MarketWatch(1.0990, False, "ask")  # a buy limit waits for the ask to come down
+
+
+def test_an_instrument_without_records_is_no_market_data_once_its_arrival_is_known():
+    bus = _bus_settings(False, "0")
+    processor = IntentProcessor(bus, bus.seed)
+    raw = RawIntent(1, si.encode(si.intent("none", instrument="EURUSD", quantity=1000, timestamp=iso_ms(T0))), None, T0)
+    first = processor.process(raw)
+    assert isinstance(first, AwaitingMarket)
+    final = processor.process(dataclasses.replace(raw, market=slice_bytes(first.need_ms, [])))
+    assert isinstance(final, Execution)
+    assert orjson.loads(final.events[0].payload)["metadata"]["reason_code"] == "no_market_data"
+
+
+def test_the_bookkeeping_sends_a_watching_order_again_only_after_the_crossing_millisecond_is_complete():
+    waits = MarketWaits(60_000)
+    raw = RawIntent(9, b"{}", None, T0)
+    waits.record(KEY, QuoteRecord(T0, 1.0999, 1.1001))
+    assert waits.advance(T0 + 10) == []
+    assert waits.wait(AwaitingMarket(9, raw, KEY, T0 + 86_400_000, MarketWatch(1.0990, False, "ask"))) == []
+    waits.record(KEY, QuoteRecord(T0 + 20, 1.0990, 1.0995))  # no: the ask is above the limit
+    assert waits.advance(T0 + 20) == []
+    waits.record(KEY, QuoteRecord(T0 + 30, 1.0985, 1.0989))  # crosses: ready once the millisecond is past
+    assert waits.advance(T0 + 30) == []
+    [again] = waits.advance(T0 + 31)
+    assert again.stream_seq == 9 and again.market is not None
+    assert waits.advance(T0 + 40) == []  # sent once
