@@ -22,9 +22,13 @@ FILL = "executions.fill"
 RECONCILE = "executions.reconcile"
 ORDER_UPDATE = "executions.order_update"
 MARKET_QUOTE = "market_quote"
+# at-core's normalized signal: a price per instrument, read as a mid under MARKET_DATA=bus.
+SIGNAL = "signals.normalized"
 
 # Quotes of one instrument are published on MARKET_QUOTE_PREFIX.<its subject token>.
 MARKET_QUOTE_PREFIX = "market.quote"
+# MARKET_DATA=bus: the service's watermark ticks, empty messages on MARKET_TICK_PREFIX.<instance>.
+MARKET_TICK_PREFIX = "market.tick"
 
 EXECUTION_VENUE = "simulation"
 

@@ -74,6 +74,9 @@ class Metrics:
     started: Any
     keyring_reloads: Any
     market_data_rejected: Any
+    market_data_received: Any
+    market_data_age: Any
+    awaiting_market_data: Any
 
 
 def build_metrics() -> Metrics:
@@ -181,7 +184,21 @@ def build_metrics() -> Metrics:
             ["result"],
         ),
         market_data_rejected=Counter(
-            "exec_sim_market_data_rejected_total", "Recorded market data rows or records skipped, by type", ["type"]
+            "exec_sim_market_data_rejected_total", "Market data rows or messages skipped, by type", ["type"]
+        ),
+        market_data_received=Counter(
+            "exec_sim_market_data_received_total",
+            "MARKET_DATA=bus: market messages read and kept (quote, signal) or watermark ticks (tick)", ["source"],
+        ),
+        market_data_age=Gauge(
+            "exec_sim_market_data_age_seconds",
+            "MARKET_DATA=bus: seconds since the newest record of any instrument of the asset class (stored time)",
+            ["asset_class"], multiprocess_mode="livemax",
+        ),
+        awaiting_market_data=Gauge(
+            "exec_sim_intents_awaiting_market_data",
+            "MARKET_DATA=bus: intents waiting for the bus to store the data they are priced from",
+            multiprocess_mode="livesum",
         ),
     )
 

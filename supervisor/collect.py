@@ -12,6 +12,8 @@ the corr_id window (supervisor/idempotency.py). For each outcome of a batch:
                          a redelivery is never refused (it may have events stored)
     execution            counted, and its first event scheduled at its simulated
                          release time in the book (supervisor/book.py)
+    awaiting market      MARKET_DATA=bus: to the bus market (supervisor/market_bus.py),
+                         which sends it again once the data it needs is stored
 
 The results arrive on an asyncio queue that the pool's bridge thread fills
 (supervisor/pool.py); one wake of the release step follows each batch.
@@ -26,12 +28,13 @@ from collections.abc import Callable
 
 from common.config import Settings
 from common.error_codes import DUPLICATE_CORR_ID, LONG_ORDER_REFUSED
-from common.messages import BatchResult, Execution, Rejection
+from common.messages import AwaitingMarket, BatchResult, Execution, Rejection
 from common.metrics import Metrics, MetricTally
 from supervisor.book import InFlightBook
 from supervisor.idempotency import CorrIdWindow
 from supervisor.inflight import InFlight
 from supervisor.long_orders import AGENT_SHARE_FULL
+from supervisor.market_bus import BusMarket
 from supervisor.outbound import Outbound
 from supervisor.wire import ACK, TERM
 from worker.rejections import DUPLICATE, LONG_ORDER_ROOM, reject
@@ -43,7 +46,9 @@ class Collector:
     def __init__(
         self, settings: Settings, metrics: Metrics, tally: MetricTally, book: InFlightBook,
         results: asyncio.Queue[BatchResult], outbound: Outbound, batch_answered: Callable[[int], None],
+        market: BusMarket | None = None,
     ) -> None:
+        self._market = market  # MARKET_DATA=bus: where intents waiting for market data go
         self._metrics = metrics
         self._tally = tally
         self._book = book
@@ -63,6 +68,12 @@ class Collector:
                 record = in_flight.get(outcome.stream_seq)
                 if record is None or record.execution is not None:
                     continue  # handed back, or a re-dispatched batch answered twice
+                if isinstance(outcome, AwaitingMarket):
+                    if self._market is not None:
+                        self._market.awaiting(outcome)
+                    continue
+                if self._market is not None:
+                    self._market.answered(outcome.stream_seq)
                 if isinstance(outcome, Rejection):
                     await self._reject(record, outcome)
                     continue

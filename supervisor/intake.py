@@ -185,6 +185,13 @@ class Intake:
         if queued:
             self._to_pool()
 
+    def send_again(self, raws: list[RawIntent]) -> None:
+        """MARKET_DATA=bus: intents whose market data is now known, with their slices, straight to the
+        pool (they were taken in turn once already; their records hold their room)."""
+        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
+        for start in range(0, len(raws), chunk):
+            self._pool.dispatch(IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk])))
+
     def batch_answered(self, batch_id: int) -> None:
         """A batch's results are back (called by collect): room at the workers for the next turns."""
         self._at_workers_total -= self._at_workers.pop(batch_id, 0)

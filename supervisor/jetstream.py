@@ -29,6 +29,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from common.config import Settings
+from common.contracts import MARKET_TICK_PREFIX
 
 log = logging.getLogger("at_exec_sim.jetstream")
 
@@ -39,10 +40,44 @@ def stream_subjects(settings: Settings) -> list[str]:
     two-token subjects too (JetStream refuses overlapping subjects in one stream).
     """
     depth: dict[str, int] = {}
-    for subject in (settings.subject_order_intent, *settings.output_subjects.values()):
+    for subject in (settings.subject_order_intent, *settings.output_subjects.values(), *market_subjects(settings)):
         root = subject.split(".")[0]
-        depth[root] = max(depth.get(root, 0), subject.count(".") + 1)
+        tokens = subject.count(".") + 1
+        depth[root] = max(depth.get(root, 0), 3 if subject.endswith(".>") else tokens)
     return [root if d == 1 else f"{root}.*" if d == 2 else f"{root}.>" for root, d in depth.items()]
+
+
+def market_subjects(settings: Settings) -> list[str]:
+    """MARKET_DATA=bus: the subjects the market reader reads (quotes, signals, the service's ticks)."""
+    if settings.market_data != "bus":
+        return []
+    subjects = list(settings.market_quote_subjects)
+    if settings.market_signal_subject:
+        subjects.append(settings.market_signal_subject)
+    tick = tick_prefix(settings)
+    if not any(_covers(s, tick + ".x") for s in subjects):
+        subjects.append(tick + ".>")
+    return subjects
+
+
+def tick_prefix(settings: Settings) -> str:
+    """Where the service's watermark ticks go: beside the first quote subject (market.quote.> gives
+    market.tick), so a deployment that moves its market subjects moves the ticks with them."""
+    first = settings.market_quote_subjects[0]
+    if first.endswith(".quote.>"):
+        return first[: -len(".quote.>")] + ".tick"
+    return MARKET_TICK_PREFIX
+
+
+def _covers(wildcard: str, subject: str) -> bool:
+    """Whether `wildcard` matches `subject` (NATS rules: `*` one token, `>` the rest)."""
+    pattern, tokens = wildcard.split("."), subject.split(".")
+    for i, p in enumerate(pattern):
+        if p == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or (p != "*" and p != tokens[i]):
+            return False
+    return len(pattern) == len(tokens)
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:

@@ -27,6 +27,8 @@ publisher, intake) and wires them; each step then runs as its own named task
     reconnect, close ....................... connection.py   pull requests reset, release woken
     topology repair, backlog gauge ......... jetstream.py
     keyring file changed ................... keyring_watch.py  the new keys to every worker
+    market data (MARKET_DATA=bus) .......... market_bus.py   reader, watermark, ticks; intents
+                                             waiting for data (market_waits.py) sent again
     gauges, heartbeat, gc, HTTP restart .... vitals.py
     signals, stop order, watchdog .......... shutdown.py
 
@@ -56,6 +58,7 @@ from supervisor.intake import Intake
 from supervisor.jetstream import TopologyKeeper
 from supervisor.keepalive import KeepAlive
 from supervisor.keyring_watch import KeyringWatch
+from supervisor.market_bus import BusMarket
 from supervisor.outbound import Outbound
 from supervisor.pool import WORKER_BOOT_ERROR, WorkerBootError, WorkerPool
 from supervisor.publisher import JetStreamPublisher
@@ -97,6 +100,7 @@ class Service:
         publisher = JetStreamPublisher(connection.nc, s, self._metrics, self._tally, on_no_stream=topology.suspect)
         await publisher.start()
         intake = Intake(s, connection, book, pool, publisher, signals.stop)
+        market = await self._start_market(connection, intake, book)
         await intake.start()
 
         # Started: what start-up built is frozen out of every later collection (common/gc_policy.py).
@@ -104,7 +108,7 @@ class Service:
         vitals = Vitals(self._metrics, self._tally, book, publisher, pool, self._http, signals.stop,
                         CollectionSchedule())
         outbound = Outbound(s, self._metrics, self._tally, book, publisher, connection, vitals)
-        collector = Collector(s, self._metrics, self._tally, book, results, outbound, intake.batch_answered)
+        collector = Collector(s, self._metrics, self._tally, book, results, outbound, intake.batch_answered, market)
         steps = Steps(
             fetch=asyncio.create_task(intake.fetch_loop(), name="fetch"),
             collect=asyncio.create_task(collector.collect_loop(), name="collect"),
@@ -114,16 +118,24 @@ class Service:
                 topology.keep(lambda: connection.nc.is_connected, self._metrics.consumer_backlog.set), name="topology"
             ),
             keyring=asyncio.create_task(KeyringWatch(s.keyring_file, s.keyring, pool, self._metrics).loop(), name="keyring"),
+            market=None if market is None else asyncio.create_task(market.loop(), name="market"),
         )
-        log.info(
-            "at-exec-sim running",
-            extra={"workers": s.workers, "stream": s.nats_stream, "durable": s.nats_durable,
-                   "clock": s.simulation_clock, "seeded": s.simulation_seed is not None},
-        )
+        log.info("at-exec-sim running", extra={
+            "workers": s.workers, "stream": s.nats_stream, "durable": s.nats_durable, "clock": s.simulation_clock,
+            "seeded": s.simulation_seed is not None, "market_data": s.market_data})
         exit_code = await self._until_stopped(signals, pool, steps)
         shutdown = Shutdown(s, signals, steps, book, intake, outbound, publisher, connection, pool, vitals, self._http)
         await shutdown.run(finish_in_flight=exit_code == EXIT_OK)
         return exit_code
+
+    async def _start_market(self, connection: NatsConnection, intake: Intake, book: InFlightBook) -> BusMarket | None:
+        """MARKET_DATA=bus: the market reader, reading before the first intent is fetched."""
+        if self._settings.market_data != "bus":
+            return None
+        market = BusMarket(self._settings, connection.nc, self._metrics, self._tally, intake.send_again,
+                           book.records.__contains__)
+        await market.start()
+        return market
 
     async def _start_pool(self, pool: WorkerPool) -> bool:
         """Start the workers; False (everything started so far stopped) when one cannot boot."""

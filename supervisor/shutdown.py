@@ -83,13 +83,15 @@ class Steps:
     keepalive: asyncio.Task[None]
     topology: asyncio.Task[None]
     keyring: asyncio.Task[None]
+    market: asyncio.Task[None] | None = None  # MARKET_DATA=bus: ticks, trimming, gauges
 
     def all(self) -> tuple[asyncio.Task[None], ...]:
         return (self.fetch, *self.after_fetch())
 
     def after_fetch(self) -> tuple[asyncio.Task[None], ...]:
         """Every step but fetch: what keeps working while the in-flight intents finish."""
-        return (self.collect, self.release, self.keepalive, self.topology, self.keyring)
+        steps = (self.collect, self.release, self.keepalive, self.topology, self.keyring)
+        return steps if self.market is None else (*steps, self.market)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,17 @@ Runs in the pool's worker processes, the finish step of the execution pipeline
 one "cancelled" or "rejected" fill for the quantity not filled (fill_price the mid,
 commission 0, the ending's reason and reason_code) and the OrderOutcome its
 executions.order_update reports (status, filled quantity, average fill price never
-worse than the limit, the order's total commission). worker.events encodes both.
+worse than the limit, the order's total commission). worker.events encodes both; and
+the Execution the pipeline returns (order_execution).
 """
 
 from __future__ import annotations
 
-from worker.events import CANCELLED, EXPIRED, Fill, OrderOutcome, num
+import time
+
+from common.messages import Execution
+from worker.events import CANCELLED, EXPIRED, Fill, OrderHeader, OrderOutcome, encode_events, num, order_id
+from worker.faults import DUPLICATE_FILL, RECONCILE_DELAYED
 from worker.order_state import OrderState
 
 
@@ -46,3 +51,26 @@ def average_price(notional: float, filled: int | float, decimals: int, sign: int
     if limit is not None:
         average = min(average, limit) if sign > 0 else max(average, limit)
     return average
+
+
+def order_execution(stream_seq: int, state: OrderState, clock: str, seeded: bool, started: float) -> Execution:
+    """The finished order as the worker returns it: its fills (and ending) encoded as events, the
+    faults it carries, and the CPU time since `started` (time.perf_counter)."""
+    order, plan = state.order, state.plan
+    outcome = close_order(state)
+    if plan.duplicate_fill:
+        state.faults.append(DUPLICATE_FILL)
+    if plan.reconcile_delayed:
+        state.faults.append(RECONCILE_DELAYED)
+    header = OrderHeader(
+        corr_id=order.corr_id, order_id=order_id(order.corr_id), strategy_id=order.strategy_id,
+        agent_id=order.agent_id, instrument=order.instrument, side=order.side, order_type=order.order_type,
+        quantity=order.quantity, intent_ms=order.intent_ms, clock=clock, seeded=seeded,
+        price=order.price, stop_price=order.stop_price, rounded_from=state.rounded_from,
+    )
+    return Execution(
+        stream_seq=stream_seq, corr_id=order.corr_id, instrument=order.instrument, order_type=order.order_type,
+        final_status=state.fills[-1].status, simulation_delay_ms=state.fills[0].delay_ms,
+        events=encode_events(header, state.fills, outcome, plan.duplicate_fill, plan.reconcile_delayed),
+        simulation_s=time.perf_counter() - started, agent_id=order.agent_id, faults=tuple(state.faults),
+    )

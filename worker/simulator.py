@@ -76,19 +76,14 @@ from worker.events import (
     REJECTED,
     REMAINDER_CANCELLED,
     VENUE_REJECTED,
-    OrderHeader,
-    encode_events,
     iso_ms,
-    order_id,
 )
 from worker.events import FORCED_PARTIAL as FORCED_PARTIAL_CODE
 from worker.events import FORCED_REJECT as FORCED_REJECT_CODE
 from worker.faults import (
-    DUPLICATE_FILL,
     INSTRUMENT_HALT,
     LATENCY_SPIKE,
     NO_FAULTS,
-    RECONCILE_DELAYED,
     VENUE_REJECT,
     VenueFaults,
 )
@@ -99,7 +94,7 @@ from worker.models import build_models
 from worker.models.book import BookSide
 from worker.models.liquidity import ChildTake
 from worker.order import Order, order_from_accepted
-from worker.order_result import close_order
+from worker.order_result import order_execution
 from worker.order_state import OrderState
 from worker.order_types import Verdict
 from worker.price_grid import PriceGrid
@@ -387,21 +382,4 @@ class ExecutionSimulator:
 
     def _finish(self, stream_seq: int, state: OrderState, started: float) -> Execution:
         """The order's typed result: its fills (and ending) encoded as events."""
-        order, plan = state.order, state.plan
-        outcome = close_order(state)
-        if plan.duplicate_fill:
-            state.faults.append(DUPLICATE_FILL)
-        if plan.reconcile_delayed:
-            state.faults.append(RECONCILE_DELAYED)
-        header = OrderHeader(
-            corr_id=order.corr_id, order_id=order_id(order.corr_id), strategy_id=order.strategy_id,
-            agent_id=order.agent_id, instrument=order.instrument, side=order.side, order_type=order.order_type,
-            quantity=order.quantity, intent_ms=order.intent_ms, clock=self._clock, seeded=self._seeded,
-            price=order.price, stop_price=order.stop_price, rounded_from=state.rounded_from,
-        )
-        return Execution(
-            stream_seq=stream_seq, corr_id=order.corr_id, instrument=order.instrument, order_type=order.order_type,
-            final_status=state.fills[-1].status, simulation_delay_ms=state.fills[0].delay_ms,
-            events=encode_events(header, state.fills, outcome, plan.duplicate_fill, plan.reconcile_delayed),
-            simulation_s=time.perf_counter() - started, agent_id=order.agent_id, faults=tuple(state.faults),
-        )
+        return order_execution(stream_seq, state, self._clock, self._seeded, started)

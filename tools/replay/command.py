@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from typing import BinaryIO
 from common.config import Settings
 from common.logs import JsonLineFormatter
 from common.messages import Rejection
+from tools.replay.market import stored_market
 from tools.replay.replayer import Replayer
 from tools.replay.sinks import JsonLinesSink, PublishSink, Sink, Tally
 from tools.replay.source import EPOCH, REQUEST_TIMEOUT_S, ReplayError, Selection, StoredIntents, connect
@@ -133,10 +135,13 @@ def selection_from(args: argparse.Namespace) -> Selection:
 
 async def replay(settings: Settings, selection: Selection, out: BinaryIO | None, prefix: str | None) -> Tally:
     """Read, simulate, write; return the counts. Raises ReplayError when NATS or the stream fails."""
-    replayer = Replayer(settings)
     tally = Tally()
     nc = await connect(settings)
     try:
+        if settings.market_data == "bus":  # priced from the whole stored series, as a file backtest is
+            recorded = await stored_market(nc, settings)
+            settings = dataclasses.replace(settings, market_data="file", recorded_market=recorded)
+        replayer = Replayer(settings)
         sink: Sink = (PublishSink(nc, prefix, settings.output_subjects) if prefix is not None
                       else JsonLinesSink(out or sys.stdout.buffer, settings.output_subjects))
         intents = StoredIntents(nc, settings, selection)

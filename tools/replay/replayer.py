@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from common.config import Settings
 from common.error_codes import DUPLICATE_CORR_ID
-from common.messages import Outcome, RawIntent, Rejection
+from common.messages import AwaitingMarket, Execution, RawIntent, Rejection
 from supervisor.idempotency import CorrIdWindow
 from worker.process import IntentProcessor
 from worker.rejections import DUPLICATE, reject
@@ -33,8 +33,11 @@ class Replayer:
         self._processor = IntentProcessor(settings, settings.seed)
         self._corr_ids = CorrIdWindow(settings.idempotency_ttl_s, settings.idempotency_max_corr_ids)
 
-    def outcome(self, raw: RawIntent) -> Outcome:
+    def outcome(self, raw: RawIntent) -> Execution | Rejection:
         outcome = self._processor.process(raw)
+        if isinstance(outcome, AwaitingMarket):
+            # A replay prices from the whole stored series (Settings.recorded_market), never in passes.
+            raise RuntimeError("replay of MARKET_DATA=bus needs the stored market data as tapes")
         if isinstance(outcome, Rejection):
             return outcome
         # The stored time stands in for the service's clock at collection.

@@ -34,7 +34,7 @@ from typing import BinaryIO, Protocol
 import orjson
 from nats.aio.client import Client as NATS
 
-from common.messages import Execution, Outcome, RawIntent, Rejection
+from common.messages import Execution, RawIntent, Rejection
 from tools.replay.source import REQUEST_TIMEOUT_S, Selection, nats_step
 
 
@@ -108,7 +108,7 @@ class Tally:
     first_seq: int | None = None
     last_seq: int | None = None
 
-    def add(self, raw: RawIntent, outcome: Outcome) -> None:
+    def add(self, raw: RawIntent, outcome: Execution | Rejection) -> None:
         self.intents += 1
         self.first_seq = raw.stream_seq if self.first_seq is None else self.first_seq
         self.last_seq = raw.stream_seq

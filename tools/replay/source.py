@@ -196,7 +196,7 @@ def _consumer_config(settings: Settings, selection: Selection) -> ConsumerConfig
     return config
 
 
-def _stored_ns_and_pending(msg: Any) -> tuple[int, int]:
+def stored_ns_and_pending(msg: Any) -> tuple[int, int]:
     """(stored time in epoch ns, intents still pending for the consumer) from the reply subject."""
     tokens = msg.reply.split(".")
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
@@ -253,7 +253,7 @@ class StoredIntents:
                 continue
             idle = 0
             for msg in msgs:
-                stored_ns, pending = _stored_ns_and_pending(msg)
+                stored_ns, pending = stored_ns_and_pending(msg)
                 raw = _raw_intent(msg)
                 if raw.stream_seq > self.end_seq or (until_ns is not None and stored_ns >= until_ns):
                     return

@@ -123,7 +123,7 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int])
     return answers
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
        liquidity=st.sampled_from(["0", "0.05"]))
 def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity):

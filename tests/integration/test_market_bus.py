@@ -1,0 +1,213 @@
+"""MARKET_DATA=bus through a real nats-server: fills priced from the quote in force at their arrival.
+
+A stepped quote feed (our L1 contract, a new price every STEP_S) runs beside intents
+with a fixed delay. Every fill must carry the price of the last quote the stream
+stored at or before the fill's arrival (the stored times read back from the stream:
+no later quote, never the synthetic path), a resting limit must fill at the first
+quote that crosses it, bad quotes are counted by type and skipped, an instrument
+without quotes gets no_market_data, and `at-exec-sim replay` of the stream gives the
+same bytes. A second test prices from at-core signals.normalized alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+import orjson
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from common.contracts import quote_subject
+from common.instruments import normalize
+from supervisor.inflight import delivery_of_reply
+from tests.builders import VALIDATORS, assert_valid
+from tools import sample_intents as si
+from worker.events import iso_ms
+
+from .conftest import read_outputs, run_async
+
+pytestmark = pytest.mark.integration
+
+CLI = str(Path(sys.executable).parent / "at-exec-sim")
+DELAY = 300
+STEP_S = 0.08
+BASE = {"EURUSD": 1.1000, "BTCUSD": 95_000.0}
+TICKS = {"EURUSD": 0.0001, "BTCUSD": 5.0}
+
+
+def bus_env(root: str, **more: str) -> dict[str, str]:
+    return {"MARKET_DATA": "bus", "MARKET_QUOTE_SUBJECTS": f"{root}.market.quote.>", "SIMULATION_SEED": "bus-feed",
+            "SIMULATION_MIN_DELAY_MS": str(DELAY), "SIMULATION_MAX_DELAY_MS": str(DELAY),
+            "SIMULATION_PARTIAL_FILL_CHANCE": "0", "MARKET_WATERMARK_TICK_MS": "40", **more}
+
+
+def quote(instrument: str, step: int, ts_ms: int) -> dict[str, Any]:
+    mid = BASE[normalize(instrument)] + TICKS[normalize(instrument)] * (step % 7 - 3) * 3
+    half = TICKS[normalize(instrument)]
+    return {"instrument": instrument, "bid": round(mid - half, 5), "ask": round(mid + half, 5),
+            "bid_size": 5_000_000 if instrument == "EURUSD" else 50, "ask_size": 5_000_000 if instrument == "EURUSD" else 50,
+            "timestamp": iso_ms(ts_ms), "source": "test-feed"}
+
+
+def ms_of(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+async def feed_and_intents(url: str, root: str, intent_subject: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The feed, intents between its steps, and the bad quotes; returns the intents and their stored times."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    bodies, stored = [], {}
+    prefix = f"{root}.market.quote"
+    try:
+        for step in range(40):
+            now = int(datetime.now().timestamp() * 1000)
+            for instrument in ("EURUSD", "BTC/USD"):
+                await js.publish(quote_subject(instrument, prefix), orjson.dumps(quote(instrument, step, now)))
+            if step == 2:  # a resting buy limit the feed crosses at its lowest step (step % 7 == 0)
+                low_ask = round(BASE["EURUSD"] - 9 * TICKS["EURUSD"] + TICKS["EURUSD"], 5)
+                bodies.append(si.intent("bus-rest", instrument="EURUSD", order_type="limit", price=low_ask,
+                                        quantity=1000, timestamp=iso_ms(now), metadata={"time_in_force": "GTC"}))
+            if step % 3 == 1 and step < 34:
+                for instrument, quantity in (("EURUSD", 1000), ("BTC/USD", 0.5)):
+                    side = "buy" if step % 2 else "sell"
+                    bodies.append(si.intent(f"bus-{step}-{normalize(instrument)}", side=side, instrument=instrument,
+                                            quantity=quantity, timestamp=iso_ms(now)))
+            if step == 10:
+                bodies.append(si.intent("bus-gbp", instrument="GBPUSD", timestamp=iso_ms(now)))  # no quotes at all
+                bad = quote("EURUSD", 0, now)
+                await js.publish(quote_subject("EURUSD", prefix), orjson.dumps({**bad, "bid": bad["ask"] + 0.01}))
+                await js.publish(quote_subject("EURUSD", prefix), b"{not json")
+                await js.publish(quote_subject("BTC/USD", prefix), orjson.dumps(bad))  # EURUSD on BTCUSD's subject
+            for body in bodies:
+                if body["corr_id"] not in stored:
+                    ack = await js.publish(intent_subject, si.encode(body))
+                    stored[body["corr_id"]] = ack.seq
+            await asyncio.sleep(STEP_S)
+        return bodies, stored
+    finally:
+        await nc.close()
+
+
+async def stored_quotes(url: str, stream: str, prefix: str) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Each instrument's good quotes with the times the stream stored them, in stream order."""
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(f"{prefix}.>", stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30))
+        out: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=1)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return out
+            for msg in msgs:
+                try:
+                    q = orjson.loads(msg.data)
+                except orjson.JSONDecodeError:
+                    continue
+                if q["bid"] <= q["ask"] and normalize(q["instrument"]) == msg.subject.rsplit(".", 1)[1]:
+                    out.setdefault(normalize(q["instrument"]), []).append((delivery_of_reply(msg.reply)[2], q))
+    finally:
+        await nc.close()
+
+
+async def stored_time_of(url: str, stream: str, seq: int) -> int:
+    nc = await nats.connect(url)
+    try:
+        msg = await nc.jetstream().get_msg(stream, seq)
+        assert msg.time is not None
+        return int(msg.time.timestamp() * 1000)
+    finally:
+        await nc.close()
+
+
+def test_fills_are_priced_from_the_quote_in_force_at_arrival_and_replay_byte_for_byte(
+        nats_server, topology, start_service, tmp_path):
+    root = topology.intent_subject.split(".")[0]
+    service = start_service(**bus_env(root))
+    bodies, seqs = run_async(feed_and_intents(nats_server.url, root, topology.intent_subject))
+    stored = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={b["corr_id"] for b in bodies},
+                                    timeout_s=60))
+    quotes = run_async(stored_quotes(nats_server.url, topology.stream, f"{root}.market.quote"))
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "crossed"}) == 1
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "schema"}) == 1
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "subject_mismatch"}) == 1
+    assert service.metric("exec_sim_market_data_received_total", {"source": "quote"}) == 80
+    assert service.stop() == 0
+
+    by_corr = {b["corr_id"]: b for b in bodies}
+    fills = {}
+    for msg in stored:
+        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+        event = orjson.loads(msg.data)
+        assert_valid(VALIDATORS[kind], event)
+        if kind == "fill":
+            fills[msg.headers["corr_id"]] = event
+    assert fills.keys() == by_corr.keys()
+    assert fills["bus-gbp"]["metadata"]["reason_code"] == "no_market_data"
+    for corr_id, fill in fills.items():
+        intent = by_corr[corr_id]
+        if corr_id in ("bus-gbp", "bus-rest"):
+            continue
+        receipt = run_async(stored_time_of(nats_server.url, topology.stream, seqs[corr_id]))
+        arrival = receipt + DELAY
+        assert ms_of(fill["timestamp"]) == arrival
+        known = [q for at, q in quotes[normalize(intent["instrument"])] if at <= arrival]
+        assert known, corr_id
+        expected = known[-1]["ask"] if intent["side"] == "buy" else known[-1]["bid"]
+        assert (fill["fill_status"], fill["fill_price"]) == ("full", expected), corr_id
+        assert fill["market_data"]["ask"] == known[-1]["ask"] and fill["market_data"]["bid"] == known[-1]["bid"]
+
+    rest = fills["bus-rest"]
+    rest_arrival = run_async(stored_time_of(nats_server.url, topology.stream, seqs["bus-rest"])) + DELAY
+    crossing = next(at for at, q in quotes["EURUSD"] if at > rest_arrival and q["ask"] <= by_corr["bus-rest"]["price"])
+    assert (rest["fill_status"], rest["fill_price"], ms_of(rest["timestamp"])) == (
+        "full", by_corr["bus-rest"]["price"], crossing)
+
+    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
+                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    replayed = {}
+    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
+        replayed[orjson.loads(line)["msg_id"]] = line[line.index(b',"event":') + len(b',"event":'):-1]
+    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+
+
+async def publish_signals(url: str, subject: str, intent_subject: str) -> list[dict[str, Any]]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        now = int(datetime.now().timestamp() * 1000)
+        signal = {"corr_id": "sig-1", "source": "test", "instrument": "BTC/USD", "price": 95_000.0, "side": None,
+                  "strength": None, "timestamp": iso_ms(now), "normalized_at": iso_ms(now)}
+        await js.publish(subject, orjson.dumps(signal))
+        await js.publish(subject, b'{"instrument": "BTC/USD"}')  # not a normalized signal: counted, skipped
+        bodies = [si.intent("sig-buy", instrument="BTC/USD", quantity=0.5, timestamp=iso_ms(now))]
+        await js.publish(intent_subject, si.encode(bodies[0]))
+        return bodies
+    finally:
+        await nc.close()
+
+
+def test_signals_normalized_alone_price_fills_at_their_price_with_the_instruments_spread(
+        nats_server, topology, start_service):
+    root = topology.intent_subject.split(".")[0]
+    service = start_service(**bus_env(root, MARKET_SIGNAL_SUBJECT=f"{root}.signals.normalized"))
+    bodies = run_async(publish_signals(nats_server.url, f"{root}.signals.normalized", topology.intent_subject))
+    stored = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"sig-buy"}, timeout_s=30))
+    assert service.metric("exec_sim_market_data_received_total", {"source": "signal"}) == 1
+    assert service.metric("exec_sim_market_data_rejected_total", {"type": "schema"}) == 1
+    assert service.stop() == 0
+    [fill] = [orjson.loads(m.data) for m in stored if m.headers["Nats-Msg-Id"].endswith(":fill:1")]
+    assert fill["corr_id"] == bodies[0]["corr_id"] and fill["fill_status"] == "full"
+    # BTC/USD's spread in the instruments file around 95,000, on its tick grid: above the mid, close to it.
+    assert 95_000 < fill["fill_price"] < 95_000 * 1.001
+    assert fill["market_data"]["bid"] < 95_000 < fill["market_data"]["ask"]
