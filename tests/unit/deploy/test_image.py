@@ -111,7 +111,7 @@ def test_the_lock_pins_every_package_the_service_imports():
 def test_the_lock_matches_the_versions_make_venv_installed():
     from tools.lock_service import service_pins
 
-    assert service_pins() == _lock(), "regenerate: .venv/bin/python tools/lock_service.py > requirements/service.lock"
+    assert service_pins() == _lock(), "regenerate: make lock"
 
 
 def test_hadolint_finds_nothing():
