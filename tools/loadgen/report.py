@@ -126,9 +126,10 @@ def _thresholds(thresholds: Sequence[Mapping[str, Any]]) -> str:
     for t in thresholds:
         observed = t.get("observed")
         shown = "-" if observed is None else f"{_number(observed)} {t.get('unit') or ''}".strip()
-        result = "passed" if t.get("passed") else "failed"
+        # No observation (no answered intent, say) is not a pass: the runner says which it was.
+        result = {True: "passed", False: "failed"}.get(t.get("passed"), "not evaluated")
         rows.append([_e(str(t.get("expression", ""))), _e(str(t.get("metric", ""))), _num(shown),
-                     f'<td class="{result}">{result}</td>'])
+                     f'<td class="{result.replace(" ", "-")}">{result}</td>'])
     return _table("Thresholds", ["threshold", "metric", "observed", "result"], rows)
 
 
