@@ -127,7 +127,8 @@ def _thresholds(thresholds: Sequence[Mapping[str, Any]]) -> str:
         observed = t.get("observed")
         shown = "-" if observed is None else f"{_number(observed)} {t.get('unit') or ''}".strip()
         # No observation (no answered intent, say) is not a pass: the runner says which it was.
-        result = {True: "passed", False: "failed"}.get(t.get("passed"), "not evaluated")
+        passed = t.get("passed")
+        result = "passed" if passed is True else "failed" if passed is False else "not evaluated"
         rows.append([_e(str(t.get("expression", ""))), _e(str(t.get("metric", ""))), _num(shown),
                      f'<td class="{result.replace(" ", "-")}">{result}</td>'])
     return _table("Thresholds", ["threshold", "metric", "observed", "result"], rows)
