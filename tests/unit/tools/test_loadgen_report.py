@@ -55,6 +55,8 @@ def export_of(records: list[IntentRecord]) -> dict:
             {"expression": "overhead_p99<20ms", "metric": "overhead_p99",
              "observed": summary["latency_ms"]["without_simulated_delay"]["p99"], "unit": "ms", "passed": False},
             {"expression": "outstanding==0", "metric": "outstanding", "observed": 10, "unit": "", "passed": True},
+            {"expression": "slippage_p99<5bps", "metric": "slippage_p99", "observed": None, "unit": "bps",
+             "passed": None},
         ],
         "verdict": "failed",
     }
@@ -170,6 +172,7 @@ def test_the_page_has_the_verdict_thresholds_and_parameters_as_tables(tmp_path: 
     overhead_p99 = export["results"]["latency_ms"]["without_simulated_delay"]["p99"]
     assert thresholds["overhead_p99<20ms"] == ["overhead_p99<20ms", "overhead_p99", f"{overhead_p99:,.1f} ms", "failed"]
     assert thresholds["outstanding==0"][3] == "passed"
+    assert thresholds["slippage_p99<5bps"][2:] == ["-", "not evaluated"]
 
     parameters = dict(tables["Run parameters"][1:])
     assert set(parameters) == set(export["parameters"])
