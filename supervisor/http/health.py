@@ -7,6 +7,13 @@ heartbeat (`exec_sim_supervisor_heartbeat_timestamp_seconds`, written four
 times a second). A heartbeat older than HEARTBEAT_STALE_S means the supervisor
 is stuck or gone, whatever the other gauges last said.
 
+Until the first heartbeat the service is `starting` (503, `heartbeat_age_s`
+null): the HTTP process is started first, then the workers boot, then NATS is
+connected and the stream and consumer established, and only the running
+service's loop beats. prometheus_client creates an unlabelled gauge's value at
+zero in the metric files when the gauge is defined, so a heartbeat of 0 (or
+less) is one never written, not one written in 1970.
+
 `exec_sim_room_exhausted{room}` (read here as `exec_sim_room_exhausted:<room>`)
 names the full rooms (supervisor/long_orders.py, supervisor/agent_shares.py).
 A full long-order room means new long orders are refused (EXEC-017):
@@ -39,7 +46,8 @@ class Health:
 
 def assess(gauges: Mapping[str, float], now: float, workers_expected: int, version: str) -> Health:
     """Health from the gauge values (by metric name; absent when never written)."""
-    heartbeat = gauges.get("exec_sim_supervisor_heartbeat_timestamp_seconds")
+    written = gauges.get("exec_sim_supervisor_heartbeat_timestamp_seconds")
+    heartbeat = written if written is not None and written > 0 else None
     started = gauges.get("exec_sim_supervisor_start_timestamp_seconds")
     workers = int(gauges.get("exec_sim_workers_alive", 0))
     connected = gauges.get("exec_sim_nats_connected", 0) >= 1
@@ -60,7 +68,8 @@ def assess(gauges: Mapping[str, float], now: float, workers_expected: int, versi
     body: dict[str, Any] = {
         "ok": ok,
         "status": status,
-        "nats": "connected" if connected and beating else "disconnected",
+        # While starting, the gauge is this start's own (the supervisor wipes the files first).
+        "nats": "connected" if connected and (beating or heartbeat is None) else "disconnected",
         "processor_status": processor,
         "uptime_s": round(now - started, 3) if started and beating else 0.0,
         "version": version,

@@ -49,9 +49,11 @@ def test_small_run_answers_everything_and_its_figures_add_up(topology, start_ser
     assert 300 <= figures["achieved_send_rate_per_s"] <= 500
 
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 4
-    for chart in ("latency-over-time", "latency-histogram", "fill-status-mix", "slippage-histogram"):
+    assert page.count('src="data:image/png;base64,') == 6
+    for chart in ("throughput-over-time", "latency-over-time", "latency-histogram", "overhead-histogram",
+                  "outcomes", "slippage-histogram"):
         assert (tmp_path / "report" / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<h2>Percentiles</h2>" in page and "<pre" not in page
     assert "at-exec-sim loadgen" in result.stdout
     assert service.stop() == 0
 

@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from tools import sample_intents as si
+from tools.embedded_nats import EmbeddedNats
 
 from .conftest import ServiceProcess, Topology, consumer_state, free_port, publish_intents, read_outputs, run_async
 
@@ -129,3 +133,48 @@ def test_a_worker_killed_during_the_shutdown_is_not_replaced(nats_server, topolo
     assert after_signal.count("worker died during the shutdown; not replaced, its work goes to the workers left") == 2
     assert code == 0, service.log()
     assert run_async(consumer_state(nats_server.url, topology)).num_ack_pending == 0, "intents left unacked"
+
+
+def test_healthz_says_starting_with_no_heartbeat_age_until_the_first_heartbeat(topology, tmp_path):
+    """NATS comes up only after /healthz has answered `starting`: the window is the test's to hold
+    open, so the order (starting, then ok) is seen every run, not by luck of timing."""
+    nats_port = free_port()
+    env = {"NATS_URL": f"nats://127.0.0.1:{nats_port}", "NATS_CONNECT_TIMEOUT_SEC": "60",
+           "PORT": str(free_port()), "HTTP_HOST": "127.0.0.1", "WORKERS": "1", **topology.env()}
+    service = ServiceProcess(env, tmp_path / "svc")
+    own = EmbeddedNats(tmp_path / "own-js", port=nats_port)
+    process = _spawn(service)
+    try:
+        starting = _healthz_when(service, lambda code, body: code == 503, timeout_s=30)
+        assert starting["status"] == "starting" and starting["ok"] is False
+        assert starting["heartbeat_age_s"] is None and starting["processor_status"] == "stopped"
+        # Still starting while the supervisor waits for NATS: nothing beats before the loop runs.
+        time.sleep(1.0)
+        code, body = service.get("/healthz")
+        assert code == 503 and orjson.loads(body)["status"] == "starting"
+
+        own.start()
+        ready = _healthz_when(service, lambda code, body: code == 200, timeout_s=30)
+        assert ready["status"] == "ok" and ready["nats"] == "connected"
+        assert ready["heartbeat_age_s"] is not None and 0 <= ready["heartbeat_age_s"] < 1.5
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, service.log()
+    finally:
+        _end(process)
+        own.stop()
+
+
+def _healthz_when(service: ServiceProcess, wanted: Callable[[int, bytes], bool], timeout_s: float) -> dict[str, Any]:
+    """Poll /healthz from the moment the process starts until an answer is `wanted`; its body."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert service.process is not None and service.process.poll() is None, service.log()
+        try:
+            code, body = service.get("/healthz", timeout_s=1)
+        except OSError:  # the HTTP process is not listening yet
+            code, body = 0, b""
+        if code and wanted(code, body):
+            parsed: dict[str, Any] = orjson.loads(body)
+            return parsed
+        time.sleep(0.05)
+    raise AssertionError(f"/healthz gave no wanted answer within {timeout_s:g} s:\n{service.log()}")

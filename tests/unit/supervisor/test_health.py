@@ -50,6 +50,26 @@ def test_no_heartbeat_yet_is_starting():
     assert health.body["heartbeat_age_s"] is None
 
 
+def test_a_heartbeat_gauge_still_at_its_initial_zero_is_starting_with_no_age():
+    """prometheus_client writes an unlabelled gauge at 0 when it is defined: not a heartbeat."""
+    booting = {"exec_sim_supervisor_heartbeat_timestamp_seconds": 0.0,
+               "exec_sim_supervisor_start_timestamp_seconds": NOW - 3, "exec_sim_workers_alive": 2.0}
+    health = assess(booting, NOW, 2, "v")
+    assert health.status_code == 503 and not health.ok
+    assert health.body["status"] == "starting" and health.body["processor_status"] == "stopped"
+    assert health.body["heartbeat_age_s"] is None and health.body["nats"] == "disconnected"
+
+
+def test_connected_but_not_yet_beating_is_still_starting_then_ok_at_the_first_heartbeat():
+    connected = {**HEALTHY, "exec_sim_supervisor_heartbeat_timestamp_seconds": 0.0}
+    health = assess(connected, NOW, 2, "v")
+    assert health.status_code == 503 and health.body["status"] == "starting"
+    assert health.body["nats"] == "connected" and health.body["heartbeat_age_s"] is None
+    first_beat = assess({**connected, "exec_sim_supervisor_heartbeat_timestamp_seconds": NOW - 0.1}, NOW, 2, "v")
+    assert first_beat.status_code == 200 and first_beat.body["status"] == "ok"
+    assert first_beat.body["heartbeat_age_s"] == 0.1
+
+
 def test_a_full_long_order_room_is_503_degraded_and_named():
     full = {**HEALTHY, "exec_sim_room_exhausted:long_orders": 1.0, "exec_sim_long_orders": 300.0}
     health = assess(full, NOW, 2, "v")
