@@ -44,6 +44,7 @@ class Answers:
         fill_id = body.get("fill_id")
         if fill_id in record.fill_ids:
             record.duplicate_fills += 1
+            record.faults.add("duplicate_fill")  # the copy carries the original's metadata, not the fault
             return
         record.fill_ids.add(fill_id)
         now = self._now()

@@ -55,6 +55,9 @@ METRICS.update({
     "slippage_p99": Metric("bps", _path("slippage_bps", "p99"), "slippage vs mid of market and stop orders, p99"),
     "faults": Metric("", _sum("faults"), "intents an injected fault touched (by fault, summed)"),
     "duplicate_fills": Metric("", _path("duplicate_fills"), "fills received twice (injected duplicates)"),
+    "quotes_published": Metric("", _path("feed", "published"), "quotes the feed published", higher_is_better=True),
+    "quote_rate": Metric("/s", _path("feed", "achieved_rate_per_s"), "quotes published per second",
+                         higher_is_better=True),
     "service_rejections": Metric("", _path("service_rejections"),
                                  "rejections the service counted beyond the invalid intents sent"),
 })

@@ -20,7 +20,14 @@ from tools.loadgen.baseline import baseline_results, compare, load_baseline
 from tools.loadgen.explain import explain_unanswered, service_rejections
 from tools.loadgen.plan import LoadOptions
 from tools.loadgen.runner import LoadRun
-from tools.loadgen.thresholds import DEFAULT_THRESHOLDS, Threshold, evaluate, parse_threshold, verdict
+from tools.loadgen.thresholds import (
+    DEFAULT_FEED_ONLY_THRESHOLDS,
+    DEFAULT_THRESHOLDS,
+    Threshold,
+    evaluate,
+    parse_threshold,
+    verdict,
+)
 from tools.loadgen.view import baseline_table, summary_table, thresholds_table
 
 EXIT_UNANSWERED = 1
@@ -65,7 +72,10 @@ def finish(result: LoadRun, console: Console, json_path: Path | None = None, rep
     outputs = outputs or Outputs(json_path=json_path, report_dir=report_dir)
     results = result.summary
     results["service_rejections"] = service_rejections(results, result.service)
-    console.print(summary_table(results, result.service))
+    results["feed"] = result.feed
+    feed_only = results["sent"]["total"] == 0 and result.feed is not None
+    if not feed_only:
+        console.print(summary_table(results, result.service))
     if result.feed is not None:
         console.print(f"quotes published: {result.feed['published']:,} "
                       f"({result.feed['achieved_rate_per_s'] or 0:,.0f}/s)")
@@ -77,7 +87,8 @@ def finish(result: LoadRun, console: Console, json_path: Path | None = None, rep
         rows = compare(baseline_results(baseline_doc), results)
         baseline = {"file": str(outputs.baseline_path), "run_id": baseline_doc.get("run_id"), "comparison": rows}
         console.print(baseline_table(rows, str(baseline_doc.get("run_id") or outputs.baseline_path)))
-    criteria = list(outputs.thresholds) or [parse_threshold(t) for t in DEFAULT_THRESHOLDS]
+    defaults = DEFAULT_FEED_ONLY_THRESHOLDS if feed_only else DEFAULT_THRESHOLDS
+    criteria = list(outputs.thresholds) or [parse_threshold(t) for t in defaults]
     threshold_rows = evaluate(criteria, results, baseline_results(baseline_doc) if baseline_doc else None)
     judged = verdict(threshold_rows)
     console.print(thresholds_table(threshold_rows, judged))

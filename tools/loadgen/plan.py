@@ -163,6 +163,14 @@ def _directives(rng: random.Random, tif: str, force: str) -> dict[str, Any]:
     return metadata
 
 
+def warm_up(options: LoadOptions) -> None:
+    """Build what planning needs before the clock starts: a trading calendar takes ~0.1 s to build,
+    which would stall the open-loop schedule mid-run."""
+    if options.sessions_on and options.tif_mix.keys() & set(RESTING_TIFS):
+        for instrument in options.instruments:
+            _is_open(instrument, int(time.time() * 1000))
+
+
 def _is_open(instrument: str, at_ms: int) -> bool:
     from worker.sessions import trading_sessions
 

@@ -32,7 +32,7 @@ from supervisor.nats_auth import connect_options
 from tools.loadgen.answers import Answers
 from tools.loadgen.explain import early_stop
 from tools.loadgen.feed import FeedOptions, FeedStats, QuoteMaker, check_storage, publish_feed
-from tools.loadgen.plan import LoadOptions, planned
+from tools.loadgen.plan import LoadOptions, planned, warm_up
 from tools.loadgen.readback import AnswerReader
 from tools.loadgen.service_watch import ServiceState, ServiceWatch
 from tools.loadgen.stats import IntentRecord, summarize
@@ -107,7 +107,9 @@ async def run_load(
         if feed is not None:
             run.warnings += await check_storage(js, feed.instruments, feed_stats)
             maker = QuoteMaker(settings.seed, settings.instruments, rng_seed=options.seed)
+            maker.warm_up(feed.instruments)
             tasks.append(asyncio.create_task(publish_feed(nc, maker, feed, feed_stats), name="loadgen-feed"))
+        warm_up(options)
         answers.started = time.monotonic()
         tasks.append(asyncio.create_task(_watch(watch), name="loadgen-watch"))
         if on_progress is not None:

@@ -6,7 +6,7 @@ metric's own (ms also as s; % for percentages; /s for rates; bps) or x, a ratio 
 the same metric of --baseline. A threshold whose metric has no value in the run
 (no answers, no baseline) fails: a criterion that cannot be checked is not met.
 Without any --threshold the run is judged by the default ones, DEFAULT_THRESHOLDS:
-every awaited intent answered, no invalid one filled.
+every awaited intent answered, no invalid one filled (a feed-only run: a quote published).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _EXPRESSION = re.compile(r"^\s*([a-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*(ms|s|%|/s|bps|x)?\s*$")
 DEFAULT_THRESHOLDS = ("answered==100%", "invalid_filled==0")
+DEFAULT_FEED_ONLY_THRESHOLDS = ("quotes_published>0",)
 THRESHOLD_HELP = ("METRIC OP VALUE[UNIT], e.g. 'overhead_p99<20ms', 'answered>=99.9%', 'latency_p99<1.2x' "
                   "(x: ratio to --baseline); repeatable; metrics listed below")
 
