@@ -23,7 +23,8 @@ def load_baseline(path: Path) -> dict[str, Any]:
         document = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise ValueError(f"--baseline {path}: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("results", document).get("sent"), dict):
+    results = document.get("results", document) if isinstance(document, dict) else None
+    if not isinstance(results, dict) or not isinstance(results.get("sent"), dict):
         raise ValueError(f"--baseline {path}: not a file written by at-exec-sim loadgen --json")
     return document
 

@@ -102,9 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "per run; a fixed one sent again within IDEMPOTENCY_TTL_SEC is rejected as duplicate)")
     parser.add_argument("--drain-timeout", type=arguments.number(0), default=30.0,
                         help="seconds to wait for answers after sending (less when the service has handled every intent)")
+    _add_judging_and_output(parser)
+
+
+def _add_judging_and_output(parser: argparse.ArgumentParser) -> None:
+    """How the run is followed, judged and written, and the quote feed beside it."""
     parser.add_argument("--metrics-url", type=arguments.metrics_url, default="auto",
-                        help="the service's /metrics, read for its rejection and fault counts "
-                             "(default: auto, http://localhost:PORT/metrics; off: not read)")
+                        help="the service's /metrics, read for its rejection and fault counts; "
+                             "auto: http://localhost:PORT/metrics, off: not read")
     parser.add_argument("--threshold", type=arguments.threshold, action="append", metavar="EXPR",
                         help="a pass/fail criterion, repeatable (default: answered==100%% and invalid_filled==0)")
     parser.add_argument("--baseline", type=arguments.baseline_file, metavar="RUN.JSON",

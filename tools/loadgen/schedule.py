@@ -92,6 +92,8 @@ def staged_due_times(stages: tuple[Stage, ...]) -> Iterator[float]:
     for start, duration, r0, r1 in _segments(stages):
         slope = (r1 - r0) / duration
         area = duration * (r0 + r1) / 2
+        if area <= 0:
+            continue  # a pause: nothing is due in it
         while i < count and i <= done + area + 1e-9:
             k = max(i - done, 0.0)
             # Solve r0*t + slope*t^2/2 = k in the stable form (no cancellation when slope ~ 0).
