@@ -141,9 +141,10 @@ def _by(records: list[IntentRecord], attribute: str) -> dict[str, dict[str, Any]
                    "outcomes": dict(Counter(r.outcome for r in rs))} for name, rs in sorted(groups.items())}
 
 
-# What shows that the service honoured a forced outcome (worker/events.py's reason codes).
-FORCED_SIGNS = {"reject": "rejected_forced_reject", "partial": "partial_rest_cancelled_forced_partial",
-                "full": "filled_in_full"}
+# What shows that the service honoured a forced outcome: the reason code that ended the order
+# (worker/events.py; a forced partial too small for one lot ends cancelled with nothing filled), or
+# for a forced full, the order filled in full.
+FORCED_SIGNS = {"reject": "forced_reject", "partial": "forced_partial", "full": None}
 
 
 def _forced(records: list[IntentRecord]) -> dict[str, dict[str, int]]:
@@ -154,5 +155,6 @@ def _forced(records: list[IntentRecord]) -> dict[str, dict[str, int]]:
         asked = [r for r in records if r.force == force]
         if asked:
             out[force] = {"sent": len(asked), "answered": sum(1 for r in asked if r.answered),
-                          "honoured": sum(1 for r in asked if r.outcome == sign)}
+                          "honoured": sum(1 for r in asked if (r.end_reason == sign if sign
+                                                               else r.outcome == "filled_in_full"))}
     return out
