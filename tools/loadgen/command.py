@@ -200,8 +200,6 @@ def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console |
     if args.report is not None and importlib.util.find_spec("matplotlib") is None:
         console.print("at-exec-sim loadgen --report needs the tools extra (matplotlib): pip install 'at-exec-sim[tools]'")
         return 2
-    if args.run_id is None and options.total:
-        console.print(f"run id {options.run_id} (every corr_id begins with it)")
     try:
         result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet,
                          feed=feed)

@@ -75,7 +75,7 @@ def finish(result: LoadRun, console: Console, json_path: Path | None = None, rep
     results["feed"] = result.feed
     feed_only = results["sent"]["total"] == 0 and result.feed is not None
     if not feed_only:
-        console.print(summary_table(results, result.service))
+        console.print(summary_table(results, result.service, outputs.run.get("run_id")))
     if result.feed is not None:
         console.print(f"quotes published: {result.feed['published']:,} "
                       f"({result.feed['achieved_rate_per_s'] or 0:,.0f}/s)")

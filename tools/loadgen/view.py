@@ -81,8 +81,8 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
 
-def summary_table(summary: dict[str, Any], service: dict[str, Any] | None = None) -> Table:
-    table = Table(title="at-exec-sim loadgen", header_style="bold")
+def summary_table(summary: dict[str, Any], service: dict[str, Any] | None = None, run_id: str | None = None) -> Table:
+    table = Table(title=f"at-exec-sim loadgen{f' run {run_id}' if run_id else ''}", header_style="bold")
     table.add_column("what")
     table.add_column("value", justify="right")
     target = summary["target_rate_per_s"]
