@@ -33,6 +33,9 @@ def explain_unanswered(results: dict[str, Any], service: dict[str, Any], run: di
     if pending == 0 and ack_pending == 0:
         lines.append(f"the service has taken and acked every stored intent: the {outstanding:,} unanswered ones "
                      "were rejected (a rejection publishes no event)")
+    elif service.get("metrics_read") and sum(beyond.values()) >= outstanding and not pending:
+        lines.append(f"the service counted {sum(beyond.values()):,} rejections beyond the invalid intents sent: "
+                     f"the {outstanding:,} unanswered ones were rejected (a rejection publishes no event)")
     elif pending:
         lines.append(f"the service's consumer still holds {pending:,} intents not taken: is the service running, "
                      "and keeping up?")
@@ -69,10 +72,15 @@ def _causes(rejected: dict[str, int] | None, run: dict[str, Any]) -> list[str]:
     return [f"  likely: {cause}" if rejected is None else f"  cause: {cause}" for cause in causes]
 
 
-def early_stop(awaiting: int, service_drained: bool, readers_drained: bool) -> bool:
-    """Stop waiting for answers: the service has handled every intent and every answer has been read,
-    so the `awaiting` intents still unanswered never will be."""
-    return awaiting > 0 and service_drained and readers_drained
+def early_stop(awaiting: int, pending: int | None, ack_pending: int | None, rejected_beyond: int | None,
+               readers_drained: bool) -> bool:
+    """Stop waiting for answers: the service has taken every stored intent (pending 0) and either acked
+    them all (ack_pending 0) or counted at least as many rejections as are awaited beyond the invalid
+    intents sent (the rest in hand are other orders, resting ones say), and every answer stored has
+    been read: the `awaiting` intents still unanswered never will be."""
+    if awaiting <= 0 or not readers_drained or pending != 0:
+        return False
+    return ack_pending == 0 or (rejected_beyond is not None and rejected_beyond >= awaiting)
 
 
 def service_rejections(results: dict[str, Any], service: dict[str, Any]) -> int | None:

@@ -94,9 +94,9 @@ def finish(result: LoadRun, console: Console, json_path: Path | None = None, rep
     console.print(thresholds_table(threshold_rows, judged))
     explanation = explain_unanswered(results, result.service, outputs.run)
     if results["outstanding"] or results["invalid_answered_with_a_fill"]:
-        console.print(f"[red]not every intent was answered as expected:[/] {results['outstanding']} valid intents "
+        console.print(f"[red]not every intent was answered as expected:[/] {results['outstanding']:,} valid intents "
                       f"unanswered{' (stopped waiting: the service had handled every intent)' if result.stopped_early else ''}, "
-                      f"{results['invalid_answered_with_a_fill']} invalid ones filled", soft_wrap=True)
+                      f"{results['invalid_answered_with_a_fill']:,} invalid ones filled", soft_wrap=True)
         for line in explanation:
             console.print(line, soft_wrap=True, highlight=False)
     _write(result, console, outputs, export.document(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from common.config import Settings
 from common.redact import redacted_urls
 from supervisor.nats_auth import connect_options
 from tools.loadgen.answers import Answers
-from tools.loadgen.explain import early_stop
+from tools.loadgen.explain import early_stop, service_rejections
 from tools.loadgen.feed import FeedOptions, FeedStats, QuoteMaker, check_storage, publish_feed
 from tools.loadgen.plan import LoadOptions, planned, warm_up
 from tools.loadgen.readback import AnswerReader
@@ -202,22 +203,25 @@ async def _wait_for_answers(answers: Answers, readers: list[AnswerReader], watch
                             drain_timeout_s: float) -> bool:
     """Until every awaited intent is answered, the deadline, or an early stop (True)."""
     awaited = [r for r in answers.records.values() if r.awaited]
+    spoiled = Counter(r.expected_rejection for r in answers.records.values() if not r.valid)
     deadline = time.monotonic() + drain_timeout_s
-    drained_polls = 0
+    since: float | None = None  # since when the service has looked done
     while time.monotonic() < deadline:
         waiting = sum(1 for r in awaited if not r.complete)
         if not waiting:
             break
-        await asyncio.sleep(0.05)
-        if watch.state.drained:
-            drained_polls += 1
-            # Twice in a row, a poll apart, and then every stored answer read.
-            if drained_polls >= 2 * int(WATCH_EVERY_S / 0.05) and await _readers_drained(readers) \
-                    and early_stop(sum(1 for r in awaited if not r.complete), True, True):
+        await asyncio.sleep(0.1)
+        state = watch.state
+        beyond = service_rejections({"rejections_sent_by_type": spoiled}, state.as_dict())
+        pending, ack_pending = state.backlog or (None, None)
+        if early_stop(waiting, pending, ack_pending, beyond, readers_drained=True):
+            since = since if since is not None else time.monotonic()
+            # Held over two polls of the service, and then every stored answer read.
+            if time.monotonic() - since >= 2 * WATCH_EVERY_S and await _readers_drained(readers):
                 await asyncio.sleep(SETTLE_S)
                 return True
         else:
-            drained_polls = 0
+            since = None
     await asyncio.sleep(SETTLE_S)
     return False
 

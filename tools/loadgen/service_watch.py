@@ -11,9 +11,11 @@ rejection from a loss. Two things can, and the generator reads both when it may:
   the service's own counts, every agent's traffic included: on a shared service
   they are an upper bound on this run's.
 - the service's durable consumer (NATS_DURABLE): intents stored and not yet taken
-  (num_pending) and taken but not yet acked (num_ack_pending). When both are 0 and
-  this run's readers have read everything stored, every intent has been handled:
-  one still unanswered was rejected, and waiting longer would not change that.
+  (num_pending) and taken but not yet acked (num_ack_pending). When none is left to
+  take, and none is in hand either (or those in hand are fewer than the rejections
+  the metrics counted beyond this run's invalid intents: resting orders of earlier
+  runs, say), and this run's readers have read everything stored, every intent has
+  been handled: one still unanswered was rejected, and waiting would not change that.
   An agent user under deploy/nats.conf may not read that consumer's state: the
   request goes unanswered, and the run then waits for --drain-timeout as before.
 
@@ -63,10 +65,6 @@ class ServiceState:
     faults_injected: Counter[str] = field(default_factory=Counter)
     consumer_read: bool = False
     backlog: tuple[int, int] | None = None  # (num_pending, num_ack_pending) of the service's consumer
-
-    @property
-    def drained(self) -> bool:
-        return self.backlog == (0, 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {

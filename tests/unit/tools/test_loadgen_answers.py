@@ -125,9 +125,23 @@ def test_intents_spoiled_on_purpose_are_not_counted_as_service_rejections():
     assert explain_unanswered(results, {}, RUN) == []
 
 
-def test_early_stop_only_when_the_service_and_the_readers_are_drained():
-    assert early_stop(3, True, True)
-    assert not early_stop(0, True, True) and not early_stop(3, False, True) and not early_stop(3, True, False)
+def test_early_stop_only_when_the_service_has_handled_every_intent_and_the_answers_are_read():
+    assert early_stop(3, pending=0, ack_pending=0, rejected_beyond=None, readers_drained=True)
+    assert not early_stop(0, 0, 0, None, True)  # nothing awaited: the normal end
+    assert not early_stop(3, 5, 0, 3, True)  # intents not taken yet
+    assert not early_stop(3, 0, 0, None, False)  # answers stored, not read yet
+    assert not early_stop(3, None, None, 3, True)  # the consumer's state unknown
+    # Other orders in hand (resting ones): stop only when the rejections counted cover what is awaited.
+    assert early_stop(3, 0, 168, 3, True) and not early_stop(3, 0, 168, 2, True)
+    assert not early_stop(3, 0, 168, None, True)
+
+
+def test_rejections_with_other_orders_in_hand_are_still_rejections():
+    service = {"metrics_read": True, "rejections_by_type": {"duplicate": 50}, "consumer_read": True,
+               "consumer_pending": 0, "consumer_ack_pending": 168}
+    text = "\n".join(explain_unanswered({"outstanding": 50, "rejections_sent_by_type": {}}, service, RUN))
+    assert "counted 50 rejections beyond the invalid intents sent: the 50 unanswered ones were rejected" in text
+    assert "still working" not in text
 
 
 def test_every_quote_is_schema_valid_uncrossed_and_on_its_instruments_subject():
