@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.loadgen.plan import parse_mix
+from tools.loadgen.baseline import load_baseline
+from tools.loadgen.mix import parse_force_mix, parse_mix, parse_tif_mix
+from tools.loadgen.schedule import parse_stages
+from tools.loadgen.thresholds import parse_threshold
 
 SIDES = ("buy", "sell")
+_RUN_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+MAX_RUN_ID = 100  # corr_ids are at most 128 characters: the prefix, "-" and the intent's number
 
 
 def _number(text: str) -> float:
@@ -79,25 +85,64 @@ def non_empty(text: str) -> str:
     return text
 
 
-def mix(text: str) -> str:
-    """TYPE=WEIGHT,... with known order types and finite non-negative weights, at least one positive."""
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        weight = part.partition("=")[2]
-        if weight and not (_is_number(weight) and 0 <= float(weight) < math.inf):
-            raise argparse.ArgumentTypeError(f"{part!r}: the weight must be a number, 0 or more")
-    try:
-        parse_mix(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc} (syntax: TYPE=WEIGHT,...)") from None
+def _weights(parse: Callable[[str], object], syntax: str) -> Callable[[str], str]:
+    """NAME=WEIGHT,... checked by `parse` (known names, finite weights >= 0, one positive)."""
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc} (syntax: {syntax})") from None
+        return text
+    return check
+
+
+mix = _weights(parse_mix, "TYPE=WEIGHT,...")
+tif_mix = _weights(parse_tif_mix, "TIF=WEIGHT,... over none, ioc, fok, day, gtc")
+force_mix = _weights(parse_force_mix, "OUTCOME=WEIGHT,... over none, full, partial, reject")
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """A text `parse` accepts (ValueError: its message), returned as given."""
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return check
+
+
+stages = _checked(parse_stages)
+threshold = _checked(parse_threshold)
+
+
+def run_id(text: str) -> str:
+    """A corr_id prefix: letters, digits, _ and - (the at-core corr_id pattern), room left for -<n>."""
+    if not _RUN_ID.match(text) or len(text) > MAX_RUN_ID:
+        raise argparse.ArgumentTypeError(f"{text!r}: needs 1 to {MAX_RUN_ID} letters, digits, _ or - "
+                                         "(it begins every corr_id)")
     return text
 
 
-def _is_number(text: str) -> bool:
+def metrics_url(text: str) -> str | None:
+    """http(s)://..., "auto" (the tool picks) or "off" (None)."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    if text.strip().lower() == "auto":
+        return "auto"
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r}: needs an http:// or https:// URL, or off")
+    return text
+
+
+def baseline_file(text: str) -> Path:
+    """A JSON file an earlier `loadgen --json` wrote, read now so a bad one stops the run before it starts."""
+    path = Path(text)
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        load_baseline(path)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--baseline {path}: ")) from None
+    return path
 
 
 def span(parse_bound: Callable[[str], float], what: str) -> Callable[[str], str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from common.instruments import load_instruments
+from common.instruments import InstrumentBook, load_instruments
 from worker.market import log_price_std, tick_decimals
 
 INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY", "BTC/USD", "ETH/USD", "AAPL", "SPY", "ES_F", "GLD")
@@ -35,6 +35,11 @@ _MIN_DAYS = 30.0
 _DAY_MS = 86_400_000
 
 _book = load_instruments()
+
+
+def book() -> InstrumentBook:
+    """The shipped instruments file, as read at import."""
+    return _book
 
 
 def now_iso() -> str:

@@ -91,7 +91,7 @@ def test_loadgen_with_the_services_credentials_is_answered(
     result = tool("loadgen", service.env, "--count", "40", "--rate", "0", "--quiet", "--drain-timeout", "20",
                   "--json", str(guarded.workdir / "loadgen.json"))
     assert result.returncode == 0, result.stdout + result.stderr
-    figures = orjson.loads((guarded.workdir / "loadgen.json").read_bytes())
+    figures = orjson.loads((guarded.workdir / "loadgen.json").read_bytes())["results"]
     assert figures["answered"] == 40 and figures["outstanding"] == 0
     assert service.stop() == 0
 

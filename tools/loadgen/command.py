@@ -2,9 +2,11 @@
 
 Runs in the loadgen process. NATS URL, subjects and NATS authentication are the
 service's own settings (the same environment), so the tool talks to the service
-it sits next to, logged in as the service is. Exit status: 0 when every valid intent was answered, 1 when some were
-not (counts printed), 2 for bad options (or --report without matplotlib), 3
-when NATS or the stream cannot be reached.
+it sits next to, logged in as the service is. Exit status: 0 when the run
+passed its thresholds (by default: every awaited valid intent answered, no
+invalid one filled), 1 when it did not (the failing ones printed), 2 for bad
+options (or --report without matplotlib), 3 when NATS or the stream cannot be
+reached.
 """
 
 from __future__ import annotations
@@ -15,34 +17,51 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import orjson
 from rich.console import Console
 
 from common.config import Settings
 from tools import arguments
+from tools import sample_intents as si
 from tools.console import tool_console
-from tools.loadgen.plan import LoadOptions, parse_mix
-from tools.loadgen.runner import LoadgenError, LoadRun, Target, run_load
-from tools.loadgen.view import LiveView, summary_table
+from tools.loadgen.feed import FeedOptions
+from tools.loadgen.metrics import metrics_help
+from tools.loadgen.mix import DEFAULT_FORCE_MIX, DEFAULT_ORDER_MIX, DEFAULT_TIF_MIX, MIX_HELP
+from tools.loadgen.outcome import EXIT_UNANSWERED, Outputs, finish
+from tools.loadgen.plan import LoadOptions, new_run_id, parse_force_mix, parse_mix, parse_tif_mix
+from tools.loadgen.runner import LoadgenError, LoadRun, Progress, Target, run_load
+from tools.loadgen.schedule import STAGES_HELP, parse_stages
+from tools.loadgen.thresholds import THRESHOLD_HELP
+from tools.loadgen.view import LiveView
+
+__all__ = ["EXIT_UNANSWERED", "add_arguments", "execute", "finish", "run_loadgen"]
 
 DESCRIPTION = """\
 Load-test a running at-exec-sim (open loop) and report. The stream and subjects
 are the service's settings (NATS_STREAM, NATS_SUBJECT_*), and the generator
 connects to NATS as the service does, from the same environment: NATS_URL (or
 --url), and NATS_CREDS_FILE, NATS_NKEY_SEED_FILE, NATS_TLS_CA_FILE,
-NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE and NATS_INBOX_PREFIX when set."""
+NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE and NATS_INBOX_PREFIX when set.
 
-EXIT_UNANSWERED = 1
+Exit status: 0 the thresholds passed (without --threshold: answered==100% and
+invalid_filled==0), 1 they did not, 2 bad options, 3 NATS or the stream unreachable."""
+
 EXIT_UNREACHABLE = 3
 
+EPILOG = f"""\
+{MIX_HELP}
 
-EPILOG = """\
---mix is TYPE=WEIGHT,... over the order types market, limit, stop, stop_limit (a
-type left out is not sent). --quantity and --notional are MIN-MAX (or one value).
+--stages is {STAGES_HELP}.
+--quantity and --notional are MIN-MAX (or one value).
+--threshold is {THRESHOLD_HELP}:
+{metrics_help()}
 
 examples:
-  at-exec-sim loadgen --count 5000 --rate 1000 --json run.json
-  at-exec-sim loadgen --duration 60 --rate 200 --mix market=1,limit=1 --sides buy --invalid-share 0.05"""
+  at-exec-sim loadgen --count 5000 --rate 1000 --json run.json --csv history.csv
+  at-exec-sim loadgen --duration 60 --rate 200 --mix market=1,limit=1 --sides buy --invalid-share 0.05
+  at-exec-sim loadgen --stages 10s:100,30s:1000,10s:0 --threshold 'overhead_p99<20ms' --threshold 'answered>=99.9%'
+  at-exec-sim loadgen --count 2000 --tif-mix none=5,ioc,fok,day,gtc --force-mix none=8,full,partial,reject
+  at-exec-sim loadgen --count 5000 --rate 1000 --baseline run.json --threshold 'overhead_p99<1.5x'
+  at-exec-sim loadgen --count 0 --feed-rate 5000 --feed-instruments BTC/USD,EURUSD --duration 30"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,14 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
     parser.add_argument("--url", type=arguments.names, help="NATS server(s), comma-separated (default: NATS_URL)")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--count", type=arguments.whole(1), help="intents to send (default: 1000)")
-    size.add_argument("--duration", type=arguments.number(0, lo_open=True),
-                      help="seconds to send for, at --rate (which must then be above 0)")
+    parser.add_argument("--count", type=arguments.whole(0),
+                        help="intents to send (default: 1000; 0: none, a feed-only run of --duration)")
+    parser.add_argument("--duration", type=arguments.number(0, lo_open=True),
+                        help="seconds to send for, at --rate (which must then be above 0)")
     parser.add_argument("--rate", type=arguments.number(0), default=500.0,
                         help="intents per second, open loop; 0: as fast as possible")
-    parser.add_argument("--mix", type=arguments.mix, default="market=4,limit=3,stop=2,stop_limit=1",
-                        help="order-type weights, TYPE=WEIGHT,...")
+    parser.add_argument("--stages", type=arguments.stages,
+                        help=f"ramping arrival rate instead of --rate/--count/--duration: {STAGES_HELP}")
+    parser.add_argument("--mix", type=arguments.mix, default=DEFAULT_ORDER_MIX, help="order-type weights, TYPE=WEIGHT,...")
+    parser.add_argument("--tif-mix", type=arguments.tif_mix, default=DEFAULT_TIF_MIX,
+                        help="time-in-force weights over none, ioc, fok, day, gtc")
+    parser.add_argument("--force-mix", type=arguments.force_mix, default=DEFAULT_FORCE_MIX,
+                        help="forced-outcome weights over none, full, partial, reject")
     parser.add_argument("--instruments", type=arguments.names,
                         help="comma-separated instruments (default: a sample of FX, crypto, equities)")
     parser.add_argument("--sides", type=arguments.sides, default="buy,sell", help="comma-separated sides: buy, sell")
@@ -73,15 +97,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", type=arguments.non_empty, default="demo_agent",
                         help="agent_id of every intent (one the key signs for)")
     parser.add_argument("--seed", type=arguments.whole(0), default=1, help="seed of the stream of intents")
-    parser.add_argument("--run-id", type=arguments.non_empty, default="lg", help="corr_id prefix")
+    parser.add_argument("--run-id", type=arguments.run_id, default=None,
+                        help="a fixed run id, the prefix of every corr_id (default: a fresh lg-<UTC time>-<hex> "
+                             "per run; a fixed one sent again within IDEMPOTENCY_TTL_SEC is rejected as duplicate)")
     parser.add_argument("--drain-timeout", type=arguments.number(0), default=30.0,
-                        help="seconds to wait for answers after sending")
-    parser.add_argument("--json", type=arguments.writable_file, help="write every figure to this JSON file")
+                        help="seconds to wait for answers after sending (less when the service has handled every intent)")
+    _add_judging_and_output(parser)
+
+
+def _add_judging_and_output(parser: argparse.ArgumentParser) -> None:
+    """How the run is followed, judged and written, and the quote feed beside it."""
+    parser.add_argument("--metrics-url", type=arguments.metrics_url, default="auto",
+                        help="the service's /metrics, read for its rejection and fault counts; "
+                             "auto: http://localhost:PORT/metrics, off: not read")
+    parser.add_argument("--threshold", type=arguments.threshold, action="append", metavar="EXPR",
+                        help="a pass/fail criterion, repeatable (default: answered==100%% and invalid_filled==0)")
+    parser.add_argument("--baseline", type=arguments.baseline_file, metavar="RUN.JSON",
+                        help="an earlier --json file: print this run beside it (and allow x thresholds)")
+    parser.add_argument("--json", type=arguments.writable_file, help="write the run (parameters, figures, verdict) as JSON")
+    parser.add_argument("--csv", type=arguments.writable_file, help="write one row per second of the run as CSV")
+    parser.add_argument("--csv-intents", type=arguments.writable_file, help="write one row per intent sent as CSV")
     parser.add_argument("--report", type=Path, help="write an HTML report with charts to this directory")
+    parser.add_argument("--feed-rate", type=arguments.number(0), default=0.0,
+                        help="quotes per second published on market.quote.<SYMBOL> beside the intents; 0: no feed")
+    parser.add_argument("--feed-instruments", type=arguments.names,
+                        help="comma-separated instruments of the feed (default: --instruments)")
     parser.add_argument("--quiet", action="store_true", help="no live view")
 
 
 def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
+    """Long because each check names its option (one line, exit 2) before anything connects."""
     quantity_min = quantity_max = None
     if args.quantity:
         low, _, high = args.quantity.partition("-")
@@ -91,37 +136,64 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
     if not 0 < notional_min <= notional_max:
         raise ValueError(f"--notional {args.notional!r}: needs 0 < MIN <= MAX")
     rate = args.rate
-    if args.duration is not None and rate == 0:
+    stages = parse_stages(args.stages) if args.stages else ()
+    if stages and (args.count is not None or args.duration is not None):
+        raise ValueError("--stages replaces --count and --duration: give one or the other")
+    if args.count == 0 and (args.feed_rate <= 0 or args.duration is None):
+        raise ValueError("--count 0 sends no intent: it needs --feed-rate above 0 and --duration (a feed-only run)")
+    if args.count and args.duration is not None:
+        raise ValueError("--count and --duration: give one (or --count 0 with --duration, a feed-only run)")
+    if args.duration is not None and rate == 0 and args.count != 0:
         raise ValueError("--duration needs a --rate above 0 (at 0 the count would be unknown)")
-    count = args.count if args.count is not None else max(1, int(args.duration * rate)) if args.duration else 1000
+    if args.key_id is not None and args.hmac_secret is None and not settings.hmac_secret:
+        raise ValueError("--key-id needs --hmac-secret (or API_KEY_HMAC_SECRET): the key's secret signs")
+    if args.count is not None:
+        count = args.count
+    else:
+        count = max(1, int(args.duration * rate)) if args.duration else 1000
     return LoadOptions(
-        count=count,
-        rate_per_s=rate,
-        order_mix=parse_mix(args.mix),
-        instruments=tuple(i.strip() for i in args.instruments.split(",")) if args.instruments else LoadOptions().instruments,
-        sides=tuple(s.strip() for s in args.sides.split(",")),
-        quantity_min=quantity_min,
-        quantity_max=quantity_max,
-        notional_min=notional_min,
-        notional_max=notional_max,
+        count=count, rate_per_s=rate, stages=stages,
+        order_mix=parse_mix(args.mix), tif_mix=parse_tif_mix(args.tif_mix), force_mix=parse_force_mix(args.force_mix),
+        instruments=_split(args.instruments) or si.INSTRUMENTS,
+        sides=_split(args.sides),
+        quantity_min=quantity_min, quantity_max=quantity_max, notional_min=notional_min, notional_max=notional_max,
         invalid_share=args.invalid_share,
         hmac_secret=(args.hmac_secret.encode() if args.hmac_secret is not None else settings.hmac_secret),
-        key_id=args.key_id,
-        agent_id=args.agent_id,
-        seed=args.seed,
-        run_id=args.run_id,
+        key_id=args.key_id, agent_id=args.agent_id, seed=args.seed,
+        run_id=args.run_id or new_run_id(), sessions_on=settings.market_sessions,
     )
 
 
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",")) if text else ()
+
+
+def feed_from(args: argparse.Namespace, options: LoadOptions) -> FeedOptions | None:
+    if args.feed_rate <= 0:
+        return None
+    instruments = _split(args.feed_instruments) or options.instruments
+    from common.contracts import quote_subject
+
+    for instrument in instruments:
+        quote_subject(instrument)  # ValueError when it gives no subject
+    duration = args.duration if options.total == 0 else None
+    return FeedOptions(args.feed_rate, instruments, duration)
+
+
 def target_from(args: argparse.Namespace, settings: Settings) -> Target:
-    urls = tuple(u.strip() for u in args.url.split(",")) if args.url else settings.nats_urls
-    return Target(settings, urls)
+    urls = _split(args.url) if args.url else settings.nats_urls
+    metrics_url = args.metrics_url
+    if metrics_url == "auto":
+        metrics_url = f"http://localhost:{settings.port}/metrics"
+    return Target(settings, urls, metrics_url)
 
 
 def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:
     console = console or tool_console()
     try:
         options = options_from(args, settings)
+        feed = feed_from(args, options)
+        outputs = Outputs.from_args(args, options, settings)
     except ValueError as exc:
         print(f"at-exec-sim loadgen: error: {exc}", file=sys.stderr)
         return 2
@@ -129,33 +201,20 @@ def run_loadgen(args: argparse.Namespace, settings: Settings, console: Console |
         console.print("at-exec-sim loadgen --report needs the tools extra (matplotlib): pip install 'at-exec-sim[tools]'")
         return 2
     try:
-        result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet)
+        result = execute(target_from(args, settings), options, args.drain_timeout, console, live=not args.quiet,
+                         feed=feed)
     except LoadgenError as exc:
         # soft_wrap: one line however narrow the terminal (rich wraps at 80 columns when piped).
         console.print(f"[red]at-exec-sim loadgen:[/] {exc}", soft_wrap=True)
         return EXIT_UNREACHABLE
-    return finish(result, console, args.json, args.report)
+    return finish(result, console, outputs=outputs)
 
 
-def execute(target: Target, options: LoadOptions, drain_timeout_s: float, console: Console, live: bool) -> LoadRun:
+def execute(target: Target, options: LoadOptions, drain_timeout_s: float, console: Console, live: bool,
+            feed: FeedOptions | None = None) -> LoadRun:
     if not live:
-        return asyncio.run(run_load(target, options, drain_timeout_s))
+        return asyncio.run(run_load(target, options, drain_timeout_s, feed=feed))
     with LiveView(console) as view:
-        return asyncio.run(run_load(target, options, drain_timeout_s, on_progress=view.update))
-
-
-def finish(result: LoadRun, console: Console, json_path: Path | None, report_dir: Path | None) -> int:
-    summary = result.summary
-    console.print(summary_table(summary))
-    if json_path is not None:
-        json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        console.print(f"figures written to {json_path}")
-    if report_dir is not None:
-        from tools.loadgen.report import write_report
-
-        console.print(f"report written to {write_report(report_dir, result.records, summary)}")
-    if summary["outstanding"] or summary["invalid_answered_with_a_fill"]:
-        console.print(f"[red]not every intent was answered as expected:[/] {summary['outstanding']} valid intents "
-                      f"unanswered, {summary['invalid_answered_with_a_fill']} invalid ones filled")
-        return EXIT_UNANSWERED
-    return 0
+        def show(progress: Progress) -> None:
+            view.update(progress)
+        return asyncio.run(run_load(target, options, drain_timeout_s, on_progress=show, feed=feed))

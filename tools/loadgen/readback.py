@@ -60,6 +60,14 @@ class AnswerReader:
             for msg in msgs:
                 await self._on_message(msg)
 
+    async def pending(self) -> int | None:
+        """Messages stored on the subject and not yet fetched; None when the server does not say."""
+        try:
+            info = await self._js.consumer_info(self._stream, self._name, timeout=1.0)
+        except Exception:
+            return None
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
     async def close(self) -> None:
         """Stop reading and delete the consumer; a failure here changes no figure."""
         self._task.cancel()

@@ -1,33 +1,47 @@
 """Drive a running at-exec-sim: publish the plan on schedule, follow the answers from the stream.
 
 Runs in the loadgen process, on one asyncio loop. Answers are read back from
-the stream on the fill, reconcile and order update subjects (readback.py),
-through consumers created before the first intent is sent. It connects with the
-service's own NATS authentication settings, through the service's own function
-(supervisor.nats_auth.connect_options), so it reaches whatever server the
-service reaches.
+the stream on the fill, reconcile and order update subjects (readback.py,
+answers.py), through consumers created before the first intent is sent. It
+connects with the service's own NATS authentication settings, through the
+service's own function (supervisor.nats_auth.connect_options), so it reaches
+whatever server the service reaches. Beside the intents: the quote feed
+(feed.py) and the service's word on the run (service_watch.py), both tasks
+owned here and cancelled at the end.
+
+The wait for answers after sending ends when every awaited intent is answered,
+at --drain-timeout, or earlier when the service has handled every intent and
+every answer stored has been read (explain.early_stop): what is still
+unanswered then was rejected, and waiting would not change it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
-import orjson
 
 from common.config import Settings
 from common.redact import redacted_urls
 from supervisor.nats_auth import connect_options
-from tools.loadgen.plan import LoadOptions, planned
+from tools.loadgen.answers import Answers
+from tools.loadgen.explain import early_stop, service_rejections
+from tools.loadgen.feed import FeedOptions, FeedStats, QuoteMaker, check_storage, publish_feed
+from tools.loadgen.plan import LoadOptions, planned, warm_up
 from tools.loadgen.readback import AnswerReader
+from tools.loadgen.service_watch import ServiceState, ServiceWatch
 from tools.loadgen.stats import IntentRecord, summarize
-from worker.events import EXECUTED_STATUSES
 
 CONNECT_TIMEOUT_S = 5.0
+WATCH_EVERY_S = 1.0
+# Answers after the last one seen: give a stray fill of an invalid intent a moment to show.
+SETTLE_S = 0.2
 
 
 class LoadgenError(RuntimeError):
@@ -41,49 +55,98 @@ class Target:
 
     settings: Settings
     nats_urls: tuple[str, ...]
+    metrics_url: str | None = None
+
+
+@dataclass
+class Progress:
+    """What the live view shows, every quarter second."""
+
+    records: list[IntentRecord]
+    elapsed_s: float
+    service: ServiceState
+    quotes: int = 0
 
 
 @dataclass
 class LoadRun:
     records: list[IntentRecord]
     summary: dict[str, Any]
+    service: dict[str, Any] = field(default_factory=dict)
+    feed: dict[str, Any] | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    warnings: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def run_load(
     target: Target, options: LoadOptions, drain_timeout_s: float = 30.0,
-    on_progress: Callable[[list[IntentRecord], float], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None, feed: FeedOptions | None = None,
 ) -> LoadRun:
+    """Long because it is the run's script, step by step: connect, read, send, wait, stop."""
     nc = await _connect(target)
+    tasks: list[asyncio.Task[Any]] = []
     try:
         js = nc.jetstream()
-        stream = target.settings.nats_stream
+        settings = target.settings
         try:
-            await js.stream_info(stream)
+            await js.stream_info(settings.nats_stream)
         except nats.js.errors.NotFoundError:
-            raise LoadgenError(f"stream {stream!r} not found: is at-exec-sim running against this server?") from None
-        plan = list(planned(options))
-        answers = _Answers({p.corr_id: IntentRecord(p.corr_id, p.order_type, p.expected_rejection, p.due_s) for p in plan})
-        readers = await _readers(js, target.settings, answers)
+            raise LoadgenError(f"stream {settings.nats_stream!r} not found: "
+                               "is at-exec-sim running against this server?") from None
+        answers = Answers()
+        readers = await _readers(js, settings, answers) if options.total else []
+        watch = ServiceWatch(js, settings.nats_stream, settings.nats_durable, target.metrics_url)
+        await watch.poll()  # the counters' values before the first intent
+        run = LoadRun([], {}, started_at=utc_now())
+        feed_stats = FeedStats()
+        if feed is not None:
+            run.warnings += await check_storage(js, feed.instruments, feed_stats)
+            maker = QuoteMaker(settings.seed, settings.instruments, rng_seed=options.seed)
+            maker.warm_up(feed.instruments)
+            tasks.append(asyncio.create_task(publish_feed(nc, maker, feed, feed_stats), name="loadgen-feed"))
+        warm_up(options)
         answers.started = time.monotonic()
-        progress = asyncio.create_task(_report_progress(answers.records, answers.started, on_progress)) \
-            if on_progress else None
-        await _send(nc, target, plan, answers)
+        tasks.append(asyncio.create_task(_watch(watch), name="loadgen-watch"))
+        if on_progress is not None:
+            tasks.append(asyncio.create_task(_report_progress(answers, watch, feed_stats, on_progress),
+                                             name="loadgen-progress"))
+        await _send(nc, target, options, answers)
         send_s = time.monotonic() - answers.started
-        await _wait_for_answers(answers, drain_timeout_s)
+        if options.total:
+            run.stopped_early = await _wait_for_answers(answers, readers, watch, drain_timeout_s)
+        elif feed is not None and feed.duration_s is not None:
+            await tasks[0]  # a feed-only run: the feed ends the run
         elapsed = time.monotonic() - answers.started
-        if progress is not None and on_progress is not None:
-            progress.cancel()
-            await asyncio.gather(progress, return_exceptions=True)
-            on_progress(list(answers.records.values()), elapsed)
+        await _cancel(tasks)
+        await watch.poll()
+        if on_progress is not None:
+            on_progress(Progress(list(answers.records.values()), elapsed, watch.state, feed_stats.total))
         for reader in readers:
             await reader.close()
-        ordered = list(answers.records.values())
-        return LoadRun(ordered, summarize(ordered, options, elapsed, send_s))
+        run.records = list(answers.records.values())
+        run.summary = summarize(run.records, options, elapsed, send_s)
+        run.service = watch.state.as_dict()
+        run.feed = feed_stats.as_dict(feed.rate_per_s) if feed is not None else None
+        run.finished_at = utc_now()
+        return run
     finally:
+        await _cancel(tasks)
         await nc.close()
 
 
-async def _readers(js: Any, settings: Settings, answers: _Answers) -> list[AnswerReader]:
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _readers(js: Any, settings: Settings, answers: Answers) -> list[AnswerReader]:
     """One reader per output subject, created before the first intent is sent."""
     readers: list[AnswerReader] = []
     for subject, handler in ((settings.subject_fill, answers.on_fill),
@@ -116,76 +179,71 @@ async def _connect(target: Target) -> Any:
         raise LoadgenError(f"cannot connect to NATS at {', '.join(redacted_urls(target.nats_urls))}: {reason}") from None
 
 
-class _Answers:
-    """What the stream stored for this run's intents, recorded on each intent as it arrives."""
-
-    def __init__(self, records: dict[str, IntentRecord]) -> None:
-        self.records = records
-        self.started = time.monotonic()
-
-    async def on_fill(self, msg: Any) -> None:
-        body = orjson.loads(msg.data)
-        record = self.records.get(body.get("corr_id"))
-        if record is None:
-            return  # not ours (another run on the same stream)
-        now = time.monotonic() - self.started
-        record.statuses.append(body["fill_status"])
-        record.first_fill_s = record.first_fill_s if record.first_fill_s is not None else now
-        metadata = body.get("metadata", {})
-        # Against the mid: limit orders measure theirs against the limit (price improvement).
-        if body["fill_status"] in EXECUTED_STATUSES and metadata.get("order_type") in ("market", "stop"):
-            record.slippage_bps.append(float(metadata.get("slippage_bps", 0.0)))
-        if body["fill_status"] != "partial":  # full, cancelled or rejected: the order is done
-            record.final_s = now
-            record.simulated_delay_ms = body.get("execution_latency_ms")
-
-    async def on_reconcile(self, msg: Any) -> None:
-        record = self.records.get(orjson.loads(msg.data).get("metadata", {}).get("corr_id"))
-        if record is not None:
-            record.reconciles += 1
-
-    async def on_order_update(self, msg: Any) -> None:
-        body = orjson.loads(msg.data)
-        record = self.records.get(body.get("corr_id"))
-        if record is not None:
-            record.end_reason = body.get("metadata", {}).get("reason_code") or body.get("status")
-
-
-async def _send(nc: Any, target: Target, plan: list[Any], answers: _Answers) -> None:
+async def _send(nc: Any, target: Target, options: LoadOptions, answers: Answers) -> None:
+    """Each intent at its due time; its record exists before it is published (an answer may be quick)."""
     records, started = answers.records, answers.started
-    for intent in plan:
+    start_ms = int(time.time() * 1000)
+    for intent in planned(options, start_ms):
         wait_s = intent.due_s - (time.monotonic() - started)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
+        record = records[intent.corr_id] = IntentRecord(
+            intent.corr_id, intent.order_type, intent.expected_rejection, intent.due_s, tif=intent.tif,
+            force=intent.force, instrument=intent.instrument, expect_rest=intent.expect_rest)
         await nc.publish(target.settings.subject_order_intent, intent.payload, headers=intent.headers)
-        records[intent.corr_id].sent_s = time.monotonic() - started
-        if intent.due_s == 0.0:  # as fast as possible: the send time is the schedule
-            records[intent.corr_id] = _rescheduled(records[intent.corr_id])
+        record.sent_s = time.monotonic() - started
+        if intent.due_s == 0.0 and not (options.rate_per_s or options.stages):
+            record.due_s = record.sent_s  # as fast as possible: the send time is the schedule
         if intent.index % 256 == 255:
             await asyncio.sleep(0)  # let answers in while sending flat out
     await nc.flush(timeout=10)
 
 
-async def _wait_for_answers(answers: _Answers, drain_timeout_s: float) -> None:
-    valid = [r for r in answers.records.values() if r.valid]
+async def _wait_for_answers(answers: Answers, readers: list[AnswerReader], watch: ServiceWatch,
+                            drain_timeout_s: float) -> bool:
+    """Until every awaited intent is answered, the deadline, or an early stop (True)."""
+    awaited = [r for r in answers.records.values() if r.awaited]
+    spoiled = Counter(r.expected_rejection for r in answers.records.values() if not r.valid)
     deadline = time.monotonic() + drain_timeout_s
-    while time.monotonic() < deadline and not all(r.complete for r in valid):
-        await asyncio.sleep(0.05)
-    # Invalid intents must stay unanswered: give a stray fill a moment to show.
-    await asyncio.sleep(0.2)
+    since: float | None = None  # since when the service has looked done
+    while time.monotonic() < deadline:
+        waiting = sum(1 for r in awaited if not r.complete)
+        if not waiting:
+            break
+        await asyncio.sleep(0.1)
+        state = watch.state
+        beyond = service_rejections({"rejections_sent_by_type": spoiled}, state.as_dict())
+        pending, ack_pending = state.backlog or (None, None)
+        if early_stop(waiting, pending, ack_pending, beyond, readers_drained=True):
+            since = since if since is not None else time.monotonic()
+            # Held over two polls of the service, and then every stored answer read.
+            if time.monotonic() - since >= 2 * WATCH_EVERY_S and await _readers_drained(readers):
+                await asyncio.sleep(SETTLE_S)
+                return True
+        else:
+            since = None
+    await asyncio.sleep(SETTLE_S)
+    return False
+
+
+async def _readers_drained(readers: list[AnswerReader]) -> bool:
+    pending = await asyncio.gather(*(reader.pending() for reader in readers))
+    return all(p == 0 for p in pending)
+
+
+async def _watch(watch: ServiceWatch) -> None:
+    while True:
+        await asyncio.sleep(WATCH_EVERY_S)
+        await watch.poll()
 
 
 async def _quiet(exc: Exception) -> None:
     """nats-py prints every connection error with a traceback; the caller reports the one that matters."""
 
 
-def _rescheduled(record: IntentRecord) -> IntentRecord:
-    record.due_s = record.sent_s or 0.0
-    return record
-
-
-async def _report_progress(records: dict[str, IntentRecord], started: float,
-                           on_progress: Callable[[list[IntentRecord], float], None]) -> None:
+async def _report_progress(answers: Answers, watch: ServiceWatch, feed: FeedStats,
+                           on_progress: Callable[[Progress], None]) -> None:
     while True:
-        on_progress(list(records.values()), time.monotonic() - started)
+        on_progress(Progress(list(answers.records.values()), time.monotonic() - answers.started, watch.state,
+                             feed.total))
         await asyncio.sleep(0.25)

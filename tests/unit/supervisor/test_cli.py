@@ -64,6 +64,11 @@ def test_every_tool_option_shows_its_default_and_the_help_has_examples(capsys, t
 def test_loadgen_help_says_the_mix_syntax(capsys):
     _, out, _ = run_cli(capsys, "loadgen", "--help")
     assert "TYPE=WEIGHT" in out
+    flat = " ".join(out.split())
+    assert "--tif-mix none=5,ioc,fok,day,gtc --force-mix none=8,full,partial,reject" in flat
+    assert "none, ioc, fok, day, gtc" in flat and "none, full, partial, reject" in flat
+    assert "--stages 10s:100,30s:1000,10s:0" in flat and "'overhead_p99<20ms'" in flat
+    assert "overhead_p99 ms" in flat and "answered %" in flat  # the metrics a threshold can name
 
 
 def config_rows(out: str) -> dict[str, list[str]]:
@@ -135,6 +140,23 @@ def test_config_json_for_machines(capsys, monkeypatch):
     (["--run-id", ""], "--run-id"),
     (["--seed", "x"], "--seed"),
     (["--json", "/nonexistent-dir/run.json"], "--json"),
+    (["--csv", "/nonexistent-dir/h.csv"], "--csv"),
+    (["--tif-mix", "gtd=1"], "--tif-mix"),
+    (["--force-mix", "cancel=1"], "--force-mix"),
+    (["--force-mix", "none=0"], "--force-mix"),
+    (["--stages", "10s"], "--stages"),
+    (["--stages", "10s:0"], "--stages"),
+    (["--stages", "10s:100", "--count", "5"], "--stages"),
+    (["--threshold", "overhead_p99<20"], "--threshold"),
+    (["--threshold", "nonsense"], "--threshold"),
+    (["--threshold", "overhead_p99<1.2x"], "--threshold"),
+    (["--baseline", "/nonexistent-dir/run.json"], "--baseline"),
+    (["--run-id", "a b"], "--run-id"),
+    (["--run-id", "x" * 101], "--run-id"),
+    (["--metrics-url", "ftp://host/metrics"], "--metrics-url"),
+    (["--feed-rate", "-1"], "--feed-rate"),
+    (["--count", "0", "--duration", "5"], "--count"),
+    (["--feed-rate", "10", "--feed-instruments", "BTC/USD,"], "--feed-instruments"),
 ])
 def test_loadgen_refuses_a_bad_argument_in_one_line(capsys, argv, option):
     code, out, err = run_cli(capsys, "loadgen", "--url", CLOSED_PORT, "--quiet", *argv)

@@ -21,7 +21,7 @@ def test_same_seed_same_stream_of_intents():
     def bodies(seed: int) -> list[dict]:
         # Everything but the timestamp, which is the send day's clock.
         return [{k: v for k, v in orjson.loads(p.payload).items() if k != "timestamp"}
-                for p in planned(LoadOptions(count=50, seed=seed))]
+                for p in planned(LoadOptions(count=50, seed=seed, run_id="fixed"))]
 
     assert bodies(3) == bodies(3) and bodies(3) != bodies(4)
 
@@ -38,7 +38,7 @@ def test_invalid_share_makes_each_kind_of_bad_intent():
     bad = [p for p in plan if p.expected_rejection]
     assert 480 < len(bad) < 720
     assert {p.expected_rejection for p in bad} == {"malformed_json", "not_object", "schema", "missing_price", "stale",
-                                                    "bad_signature"}
+                                                    "invalid_directive", "bad_signature"}
     assert all(p.headers is None for p in bad if p.expected_rejection == "bad_signature")
     assert all(p.headers and p.headers["X-Signature"].startswith("sha256=") for p in plan if not p.expected_rejection)
 
@@ -59,7 +59,8 @@ def test_summary_measures_latency_from_the_scheduled_time():
     summary = summarize([late, partial, lost, bad], LoadOptions(rate_per_s=10), elapsed_s=3.0, send_s=1.5)
     assert summary["answered"] == 2 and summary["outstanding"] == 1
     assert summary["sent"] == {"total": 4, "valid": 3, "invalid": 1}
-    assert summary["outcomes"] == {"filled in full": 1, "partial, rest cancelled": 1, "unanswered": 1}
+    assert summary["outcomes"] == {"filled_in_full": 1, "partial_rest_cancelled": 1, "unanswered": 1}
+    assert summary["answered_pct"] == pytest.approx(200 / 3)
     assert summary["latency_ms"]["end_to_end"]["max"] == 1000.0  # from due 1.0, not from the late send at 1.5
     assert summary["latency_ms"]["without_simulated_delay"]["max"] == 600.0
     assert summary["rejections_sent_by_type"] == {"schema": 1}
