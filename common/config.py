@@ -4,7 +4,9 @@ Runs in the supervisor at start; the resulting `Settings` is passed to every
 process (it pickles), so nothing else in the code base reads os.environ.
 Each variable is parsed and checked by its own small validator; the first bad
 value raises `ConfigError` naming the variable, and the CLI turns that into one
-line on stderr and exit code 2.
+line on stderr and exit code 2. The variables themselves (name, field, parser,
+documentation) are defined in common.config_variables and common.config_market;
+this module reads them in that order and checks the fields against each other.
 """
 
 from __future__ import annotations
