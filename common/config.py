@@ -4,7 +4,9 @@ Runs in the supervisor at start; the resulting `Settings` is passed to every
 process (it pickles), so nothing else in the code base reads os.environ.
 Each variable is parsed and checked by its own small validator; the first bad
 value raises `ConfigError` naming the variable, and the CLI turns that into one
-line on stderr and exit code 2.
+line on stderr and exit code 2. The variables themselves (name, field, parser,
+documentation) are defined in common.config_variables and common.config_market;
+this module reads them in that order and checks the fields against each other.
 """
 
 from __future__ import annotations
@@ -14,28 +16,19 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
-from common import config_fields as parse
-from common.config_fields import ConfigError
+from common.config_fields import ConfigError, Variable
 from common.config_market import MARKET_VARIABLES, MarketDataSettings, check_market_data
+from common.config_variables import GROUPS
 from common.instruments import InstrumentBook, InstrumentsError, load_instruments
 from common.keyring import Keyring, KeyringError, load_keyring
 from common.redact import redacted_urls
 
-SIMULATION_CLOCKS = ("wall", "virtual")
-SLIPPAGE_MODELS = ("book", "uniform", "sqrt_impact")
-QUEUE_MODELS = ("risk_averse", "probabilistic")
-LATENCY_MODELS = ("uniform", "lognormal")
-COMMISSION_MODELS = ("bps", "per_unit")
-REMAINDER_POLICIES = ("fill", "cancel")
-OFF_GRID_POLICIES = ("reject", "round", "accept")
-UNLISTED_POLICIES = ("accept", "reject")
 # A liquidity-limited order's next child fill comes this much after the previous one.
 CHILD_FILL_INTERVAL_MS = 1000
 # The stream's duplicate window is what drops a re-published event after a crash: the
 # shortest a created stream gets.
 MIN_DUPLICATE_WINDOW_S = 120.0
 RESTING_SPAN_MARGIN_S = 60.0
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -232,91 +225,12 @@ class Settings(MarketDataSettings):
         return (self.simulation_seed or f"{self.nats_stream}/{self.nats_durable}").encode()
 
 
+# (heading, variables): the definition of every variable, in the order `at-exec-sim config` and
+# docs/configuration.md list them.
+VARIABLE_GROUPS: tuple[tuple[str, tuple[Variable, ...]], ...] = (*GROUPS, ("Market data", MARKET_VARIABLES))
+VARIABLES = tuple(variable for _, group in VARIABLE_GROUPS for variable in group)
 # variable -> (field, parser)
-_VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
-    "SERVICE_NAME": ("service_name", parse.text),
-    "PORT": ("port", parse.integer(1, 65535)),
-    "HTTP_HOST": ("http_host", parse.text),
-    "NATS_URL": ("nats_urls", parse.urls),
-    "NATS_STREAM": ("nats_stream", parse.jetstream_name),
-    "NATS_DURABLE": ("nats_durable", parse.jetstream_name),
-    "NATS_SUBJECT_ORDER_INTENT": ("subject_order_intent", parse.subject),
-    "NATS_SUBJECT_FILL": ("subject_fill", parse.subject),
-    "NATS_SUBJECT_RECONCILE": ("subject_reconcile", parse.subject),
-    "NATS_SUBJECT_ORDER_UPDATE": ("subject_order_update", parse.subject),
-    "API_KEY_HMAC_SECRET": ("hmac_secret", parse.secret),
-    "INTENT_KEYRING_FILE": ("keyring_file", parse.path),
-    "INTENT_KEYRING_ALLOW_SHARED_SECRET": ("keyring_allows_shared_secret", parse.switch),
-    "IDEMPOTENCY_TTL_SEC": ("idempotency_ttl_s", parse.number(0)),
-    "IDEMPOTENCY_MAX_CORR_IDS": ("idempotency_max_corr_ids", parse.integer(1, 100_000_000)),
-    "RATE_LIMIT_RPS": ("rate_limit_rps", parse.number(0)),
-    "REPLAY_WINDOW_SEC": ("replay_window_s", parse.number(0)),
-    "SIMULATION_MIN_DELAY_MS": ("min_delay_ms", parse.integer(0, 3_600_000)),
-    "SIMULATION_MAX_DELAY_MS": ("max_delay_ms", parse.integer(0, 3_600_000)),
-    "SIMULATION_PARTIAL_FILL_CHANCE": ("partial_fill_chance", parse.number(0, 1)),
-    "SIMULATION_SLIPPAGE_BPS": ("slippage_bps", parse.number(0, 10_000)),
-    "SIMULATION_SLIPPAGE_MODEL": ("slippage_model", parse.choice(SLIPPAGE_MODELS)),
-    "SIMULATION_IMPACT_COEFFICIENT": ("impact_coefficient", parse.number(0, 100)),
-    "SIMULATION_QUEUE_MODEL": ("queue_model", parse.choice(QUEUE_MODELS)),
-    "SIMULATION_QUEUE_FILL_CHANCE": ("queue_fill_chance", parse.number(0, 1)),
-    "SIMULATION_LATENCY_MODEL": ("latency_model", parse.choice(LATENCY_MODELS)),
-    "SIMULATION_LATENCY_MEDIAN_MS": ("latency_median_ms", parse.number(0, 3_600_000)),
-    "SIMULATION_LATENCY_SIGMA": ("latency_sigma", parse.number(0, 10)),
-    "SIMULATION_LIQUIDITY_SHARE": ("liquidity_share", parse.number(0, 1000)),
-    "SIMULATION_LIQUIDITY_REMAINDER": ("liquidity_remainder", parse.choice(REMAINDER_POLICIES)),
-    "SIMULATION_MAX_CHILD_FILLS": ("max_child_fills", parse.integer(1, 1000)),
-    "SIMULATION_COMMISSION_MODEL": ("commission_model", parse.choice(COMMISSION_MODELS)),
-    "SIMULATION_COMMISSION_BPS": ("commission_bps", parse.number(0, 10_000)),
-    "SIMULATION_COMMISSION_PER_UNIT": ("commission_per_unit", parse.number(0)),
-    "SIMULATION_COMMISSION_MIN": ("commission_min", parse.number(0)),
-    "SIMULATION_MARKET_SESSIONS": ("market_sessions", parse.switch),
-    "SIMULATION_GTC_HORIZON_DAYS": ("gtc_horizon_days", parse.number(0.001, 366)),
-    "SIMULATION_FORCED_OUTCOMES": ("forced_outcomes", parse.switch),
-    "SIMULATION_OFF_GRID": ("off_grid", parse.choice(OFF_GRID_POLICIES)),
-    "SIMULATION_UNLISTED_INSTRUMENTS": ("unlisted_instruments", parse.choice(UNLISTED_POLICIES)),
-    "SIMULATION_UNLISTED_CACHE_MB": ("unlisted_cache_mb", parse.number(1, 65_536)),
-    "FAULT_REJECT_PROBABILITY": ("fault_reject_probability", parse.number(0, 1)),
-    "FAULT_LATENCY_SPIKE_PROBABILITY": ("fault_latency_spike_probability", parse.number(0, 1)),
-    "FAULT_LATENCY_SPIKE_MS": ("fault_latency_spike_ms", parse.integer(1, 3_600_000)),
-    "FAULT_DUPLICATE_FILL_PROBABILITY": ("fault_duplicate_fill_probability", parse.number(0, 1)),
-    "FAULT_RECONCILE_DELAY_PROBABILITY": ("fault_reconcile_delay_probability", parse.number(0, 1)),
-    "FAULT_RECONCILE_DELAY_MAX_MS": ("fault_reconcile_delay_max_ms", parse.integer(1, 3_600_000)),
-    "FAULT_HALT_PROBABILITY": ("fault_halt_probability", parse.number(0, 1)),
-    "FAULT_HALT_WINDOW_SEC": ("fault_halt_window_s", parse.integer(1, 86_400)),
-    "SIMULATION_INSTRUMENTS_FILE": ("instruments_file", parse.path),
-    "SIMULATION_REFERENCE_PRICES": ("reference_prices", parse.reference_prices),
-    "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", parse.text),
-    "LOG_LEVEL": ("log_level", parse.choice(LOG_LEVELS, upper=True)),
-    "ENV": ("env", parse.text),
-    "WORKERS": ("workers", parse.integer(1, 256)),
-    "WORKER_NICENESS": ("worker_niceness", parse.integer(0, 19)),
-    "BATCH_SIZE": ("batch_size", parse.integer(1, 10_000)),
-    "SIMULATION_SEED": ("simulation_seed", parse.optional_seed),
-    "SIMULATION_CLOCK": ("simulation_clock", parse.choice(SIMULATION_CLOCKS)),
-    "MAX_INTENT_BYTES": ("max_intent_bytes", parse.integer(256, 64 * 1_048_576)),
-    "MAX_IN_FLIGHT": ("max_in_flight", parse.integer(1, 1_000_000)),
-    "MAX_IN_FLIGHT_AGENT_SHARE": ("max_in_flight_agent_share", parse.number(0, 1, lo_open=True)),
-    "MAX_QUEUED_OVER_SHARE": ("max_queued_over_share", parse.integer(0, 10_000_000)),
-    "LONG_ORDER_AFTER_SEC": ("long_order_after_s", parse.number(0, 86_400)),
-    "MAX_LONG_ORDERS": ("max_long_orders", parse.integer(0, 10_000_000)),
-    "MAX_LONG_ORDERS_PER_AGENT": ("max_long_orders_per_agent", parse.integer(0, 10_000_000)),
-    "NATS_MAX_ACK_PENDING": ("nats_max_ack_pending", parse.integer(-1, 100_000_000)),
-    "NATS_STREAM_REPLICAS": ("nats_stream_replicas", parse.integer(1, 5)),
-    "MAX_PENDING_EVENTS": ("max_pending_events", parse.integer(1, 1_000_000)),
-    "FETCH_TIMEOUT_SEC": ("fetch_timeout_s", parse.number(0.01, 60)),
-    "PUBLISH_TIMEOUT_SEC": ("publish_timeout_s", parse.number(0.05, 300)),
-    "ACK_WAIT_SEC": ("ack_wait_s", parse.number(1, 86_400)),
-    "MAX_DELIVER": ("max_deliver", parse.integer(1, 1_000_000)),
-    "SHUTDOWN_TIMEOUT_SEC": ("shutdown_timeout_s", parse.number(0, 3600)),
-    "NATS_CONNECT_TIMEOUT_SEC": ("connect_timeout_s", parse.number(0.1, 3600)),
-    "NATS_CREDS_FILE": ("nats_creds_file", parse.readable_file),
-    "NATS_NKEY_SEED_FILE": ("nats_nkey_seed_file", parse.readable_file),
-    "NATS_TLS_CA_FILE": ("nats_tls_ca_file", parse.readable_file),
-    "NATS_TLS_CERT_FILE": ("nats_tls_cert_file", parse.readable_file),
-    "NATS_TLS_KEY_FILE": ("nats_tls_key_file", parse.readable_file),
-    "NATS_INBOX_PREFIX": ("nats_inbox_prefix", parse.subject),
-    **MARKET_VARIABLES,
-}
+_VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {v.name: (v.field, v.parse) for v in VARIABLES}
 
 ENVIRONMENT_VARIABLES = tuple(_VARIABLES)
 

@@ -2,13 +2,15 @@
 
 Runs wherever Settings are loaded (the supervisor at start, the CLI's `config`).
 Each parser takes the variable's name and raw text and returns the typed value
-or raises `ConfigError` naming the variable; common.config maps every variable
-to its field and parser.
+or raises `ConfigError` naming the variable. A `Variable` is one variable's
+whole definition (field, parser, and what the documentation says of it);
+common.config_variables and common.config_market list them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 SWITCHES = ("on", "off")
 
@@ -21,6 +23,21 @@ class ConfigError(ValueError):
         self.variable = variable
         self.problem = problem
 
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: the Settings field it sets, its parser, and its documentation.
+
+    `meaning` (Markdown, one table cell) and `default` are what docs/configuration.md shows
+    (tools/docs_config.py writes it from these); `default` is only given where the field's own
+    default is not what a reader should see (a CPU count, a value computed from others, a secret).
+    """
+
+    name: str
+    field: str
+    parse: Callable[[str, str], object]
+    meaning: str
+    default: str | None = None
 
 
 def text(name: str, raw: str) -> str:

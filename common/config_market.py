@@ -1,7 +1,8 @@
 """The market source's settings: MARKET_DATA and the layout of a recorded file (docs/market-data.md).
 
 Runs wherever Settings are loaded (the supervisor at start, the CLI); common.config
-merges this table into its own, and its Settings inherit these fields. Owns the
+reads these variables after common.config_variables', and its Settings inherit
+these fields. Owns the
 variables' parsers and the checks across them; the file itself is read by
 supervisor/market_file.py.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from common import config_fields as parse
-from common.config_fields import ConfigError
+from common.config_fields import ConfigError, Variable
 from common.market_files import RecordedMarketData
 
 # Where fills are priced from (docs/market-data.md).
@@ -46,22 +47,46 @@ class MarketDataSettings:
     recorded_market: RecordedMarketData | None = field(default=None, repr=False, compare=False)
 
 
-MARKET_VARIABLES = {
-    "MARKET_DATA": ("market_data", parse.choice(MARKET_SOURCES)),
-    "MARKET_DATA_FILE": ("market_data_file", parse.readable_file),
-    "MARKET_DATA_KIND": ("market_data_kind", parse.choice(MARKET_FILE_KINDS)),
-    "MARKET_DATA_INSTRUMENT": ("market_data_instrument", parse.text),
-    "MARKET_DATA_COLUMNS": ("market_data_columns", parse.text),
-    "MARKET_DATA_TIME_UNIT": ("market_data_time_unit", parse.choice(MARKET_TIME_UNITS)),
-    "MARKET_DATA_PRICE_SCALE": ("market_data_price_scale", parse.text),
-    "MARKET_DATA_BAR_SECONDS": ("market_data_bar_seconds", parse.integer(1, 86_400)),
-    "MARKET_DATA_BAR_STAMP": ("market_data_bar_stamp", parse.choice(("open", "close"))),
-    "MARKET_DATA_MAX_AGE_MS": ("market_data_max_age_ms", parse.integer(0, 31 * 86_400_000)),
-    "MARKET_DATA_FALLBACK": ("market_data_fallback", parse.choice(MARKET_FALLBACKS)),
-    "MARKET_QUOTE_SUBJECTS": ("market_quote_subjects", parse.subject_list),
-    "MARKET_SIGNAL_SUBJECT": ("market_signal_subject", parse.subject),
-    "MARKET_WATERMARK_TICK_MS": ("market_watermark_tick_ms", parse.integer(1, 10_000)),
-}
+# Each variable's whole definition (common/config_fields.Variable): common.config reads them, and
+# docs/configuration.md is generated from them (`python -m tools.docs_config --write`).
+MARKET_VARIABLES = (
+    Variable("MARKET_DATA", "market_data", parse.choice(MARKET_SOURCES),
+             "where fills are priced from: `synthetic` (the seeded market), `bus`: quotes and signals stored in "
+             "the stream (live paper trading, SIMULATION_CLOCK=wall; see [Market data](market-data.md)), or "
+             "`file`: a recorded file (needs SIMULATION_CLOCK=virtual and MARKET_DATA_FILE; see "
+             "[Backtesting & replay](backtesting.md))"),
+    Variable("MARKET_DATA_FILE", "market_data_file", parse.readable_file,
+             "`file`: the recorded file, `.csv`, `.csv.gz` or `.parquet` (Parquet needs the `market-data` "
+             "extra); read once at start", default="(none)"),
+    Variable("MARKET_DATA_KIND", "market_data_kind", parse.choice(MARKET_FILE_KINDS),
+             "`quotes` (L1 bid and ask), `trades` or `bars` (OHLCV)"),
+    Variable("MARKET_DATA_INSTRUMENT", "market_data_instrument", parse.text,
+             "the instrument of a file without an instrument column", default="(none)"),
+    Variable("MARKET_DATA_COLUMNS", "market_data_columns", parse.text,
+             "the file's column names, `ours=theirs,...`, e.g. "
+             "`time=ts_recv,instrument=symbol,bid=bid_px_00,ask=ask_px_00`", default="(our names)"),
+    Variable("MARKET_DATA_TIME_UNIT", "market_data_time_unit", parse.choice(MARKET_TIME_UNITS),
+             "the time column: `s`, `ms`, `us`, `ns` since the epoch, or `iso` (RFC 3339 with its offset)"),
+    Variable("MARKET_DATA_PRICE_SCALE", "market_data_price_scale", parse.text,
+             "multiplies the file's prices exactly (Databento's fixed-point prices: `1e-9`)"),
+    Variable("MARKET_DATA_BAR_SECONDS", "market_data_bar_seconds", parse.integer(1, 86_400), "bars: the interval"),
+    Variable("MARKET_DATA_BAR_STAMP", "market_data_bar_stamp", parse.choice(("open", "close")),
+             "bars: the file's time is each bar's `open` or its `close`"),
+    Variable("MARKET_DATA_MAX_AGE_MS", "market_data_max_age_ms", parse.integer(0, 31 * 86_400_000),
+             "how long a record stays in force; under bars at least the bar interval"),
+    Variable("MARKET_DATA_FALLBACK", "market_data_fallback", parse.choice(MARKET_FALLBACKS),
+             "an order arriving when its instrument has no record in force: `reject` (`no_market_data`) or "
+             "`synthetic` (priced from the synthetic market)"),
+    Variable("MARKET_QUOTE_SUBJECTS", "market_quote_subjects", parse.subject_list,
+             "`bus`: where L1 quotes (schemas/market_quote.schema.json) are read, comma-separated, wildcards "
+             "allowed; the last token of a quote's subject is its instrument", default="market.quote.>"),
+    Variable("MARKET_SIGNAL_SUBJECT", "market_signal_subject", parse.subject,
+             "`bus`: also price from at-core normalized signals on this subject (a price taken as the mid, "
+             "with the instruments file's spread)", default="(off)"),
+    Variable("MARKET_WATERMARK_TICK_MS", "market_watermark_tick_ms", parse.integer(1, 10_000),
+             "`bus`: how long a quiet bus may leave an order waiting before the service stores an empty "
+             "watermark tick (market.tick.<instance>, beside the quote subjects)"),
+)
 
 
 def check_market_data(s: MarketDataSettings, virtual_clock: bool) -> None:

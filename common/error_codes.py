@@ -3,7 +3,7 @@
 Imported by the worker processes (rejections, worker/rejections.py) and the
 supervisor process (publish failures, the pending-event bound, NATS
 unavailable). A failure's log line carries one of these as `error_code`; they
-are stable across releases, and README.md ("Rejections and error codes")
+are stable across releases, and the documentation's Errors page (docs/errors.md)
 publishes the same table (tests/unit/common/test_error_codes.py compares them).
 """
 

@@ -83,7 +83,7 @@ def build_metrics() -> Metrics:
     """Create the service's metrics; call after prepare_multiproc_dir.
 
     Long because it is the service's one table of metric definitions (name, help, labels,
-    buckets, multiprocess mode), read top to bottom like the README's metrics table."""
+    buckets, multiprocess mode), read top to bottom like the metrics table of docs/operations.md."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         raise RuntimeError("prepare_multiproc_dir must run before build_metrics")
     from prometheus_client import Counter, Gauge, Histogram

@@ -22,8 +22,8 @@ fills, reconciles and order updates, and serve /metrics and /healthz.
 It takes no options: it is configured by environment variables (NATS_URL,
 WORKERS, SIMULATION_*, ...), read once at start. `at-exec-sim config` lists
 every one with its value, its default and where the value came from; the
-settings table in README.md ("Configuration") says what each does. A bad value
-is one line on stderr and exit code 2."""
+documentation's Configuration page (docs/configuration.md) says what each does.
+A bad value is one line on stderr and exit code 2."""
 
 RUN_EPILOG = """\
 examples:
