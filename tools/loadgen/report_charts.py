@@ -198,7 +198,8 @@ def outcome_bars(ax: Axes, outcomes: dict[str, int]) -> None:
         _legend_or_empty(ax, False)
         return
     ordered = sorted(outcomes.items(), key=lambda item: (item[1], item[0]))
-    bars = ax.barh([name for name, _ in ordered], [count for _, count in ordered], color="tab:blue")
+    # The export's snake_case keys, read as words on the axis.
+    bars = ax.barh([name.replace("_", " ") for name, _ in ordered], [count for _, count in ordered], color="tab:blue")
     ax.bar_label(bars, labels=[f"{count:,}" for _, count in ordered], padding=3)
     ax.set_xlim(0, max(outcomes.values()) * 1.15 or 1)  # room for the count past the longest bar
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))

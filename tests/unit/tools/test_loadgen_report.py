@@ -112,7 +112,7 @@ def test_overhead_over_time_shows_when_the_service_stalled(drawn):
 def test_outcome_bars_are_horizontal_and_labelled_with_their_counts(drawn):
     ax = drawn["outcomes"]
     names = [label.get_text() for label in ax.get_yticklabels()]
-    assert set(names) == {"filled in full", "partial, rest filled", "unanswered"}  # on the y axis: no overlap
+    assert set(names) == {"filled in full", "partial rest filled", "unanswered"}  # on the y axis: no overlap
     counts = {t.get_text() for t in ax.texts}
     summary = summary_of(synthetic_run())
     assert counts == {f"{n:,}" for n in summary["outcomes"].values()}
