@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 
+from .conftest import publish_intents as publish_intents_plain
 from .conftest import read_outputs, run_async
 
 pytestmark = pytest.mark.integration
@@ -211,3 +214,70 @@ def test_signals_normalized_alone_price_fills_at_their_price_with_the_instrument
     # BTC/USD's spread in the instruments file around 95,000, on its tick grid: above the mid, close to it.
     assert 95_000 < fill["fill_price"] < 95_000 * 1.001
     assert fill["market_data"]["bid"] < 95_000 < fill["market_data"]["ask"]
+
+
+async def publish_quotes(url: str, prefix: str, asks: list[float]) -> list[int]:
+    """EURUSD quotes with these asks (a 2-pip spread), one every 50 ms; their stored times."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        stored = []
+        for ask in asks:
+            now = int(datetime.now().timestamp() * 1000)
+            body = {"instrument": "EURUSD", "bid": round(ask - 0.0002, 5), "ask": ask, "bid_size": 5e6,
+                    "ask_size": 5e6, "timestamp": iso_ms(now)}
+            ack = await js.publish(quote_subject("EURUSD", prefix), orjson.dumps(body))
+            stored.append(await stored_time_of(url, ack.stream, ack.seq))
+            await asyncio.sleep(0.05)
+        return stored
+    finally:
+        await nc.close()
+
+
+def test_a_resting_limit_fills_at_the_first_crossing_quote_across_a_supervisor_sigkill(
+        nats_server, topology, start_service):
+    root = topology.intent_subject.split(".")[0]
+    prefix = f"{root}.market.quote"
+    env = bus_env(root, ACK_WAIT_SEC="5", PUBLISH_TIMEOUT_SEC="2")
+    first = start_service(**env)
+    run_async(publish_quotes(nats_server.url, prefix, [1.1010]))
+    order = si.intent("bus-gtc", instrument="EURUSD", order_type="limit", price=1.0990, quantity=1000,
+                      timestamp=iso_ms(int(datetime.now().timestamp() * 1000)), metadata={"time_in_force": "GTC"})
+    run_async(publish_intents_plain(nats_server.url, topology.intent_subject, [si.encode(order)]))
+    first.metric("exec_sim_intents_awaiting_market_data", expect=1)  # resting, watched
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    # While no supervisor runs: the market comes down through the limit (1.0995 does not reach it).
+    stored = run_async(publish_quotes(nats_server.url, prefix, [1.1000, 1.0995, 1.0989, 1.0985]))
+    second = start_service(**env)
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-gtc"}, timeout_s=60))
+    assert second.stop() == 0
+    fills = [orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].rsplit(":", 2)[1] == "fill"]
+    assert len(fills) == 1, fills  # once, at the first quote whose ask reached the limit
+    assert (fills[0]["fill_status"], fills[0]["fill_price"], ms_of(fills[0]["timestamp"])) == (
+        "full", 1.0990, stored[2])
+
+
+def test_a_quote_older_than_the_maximum_age_is_no_market_and_a_fresh_one_prices_again(
+        nats_server, topology, start_service):
+    root = topology.intent_subject.split(".")[0]
+    prefix = f"{root}.market.quote"
+    service = start_service(**bus_env(root, MARKET_DATA_MAX_AGE_MS="400"))
+    run_async(publish_quotes(nats_server.url, prefix, [1.1010]))
+    time.sleep(1.0)  # the quote is stale by the time the order arrives (receipt + 300 ms)
+    stale = si.intent("bus-stale", instrument="EURUSD", quantity=1000,
+                      timestamp=iso_ms(int(datetime.now().timestamp() * 1000)))
+    run_async(publish_intents_plain(nats_server.url, topology.intent_subject, [si.encode(stale)]))
+    run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-stale"}, timeout_s=30))
+    [fresh_ms] = run_async(publish_quotes(nats_server.url, prefix, [1.1020]))
+    fresh = si.intent("bus-fresh", instrument="EURUSD", quantity=1000,
+                      timestamp=iso_ms(int(datetime.now().timestamp() * 1000)))
+    run_async(publish_intents_plain(nats_server.url, topology.intent_subject, [si.encode(fresh)]))
+    msgs = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-stale", "bus-fresh"},
+                                  timeout_s=30))
+    assert service.stop() == 0
+    fills = {m.headers["corr_id"]: orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].endswith(":fill:1")}
+    assert (fills["bus-stale"]["fill_status"], fills["bus-stale"]["metadata"]["reason_code"]) == (
+        "rejected", "no_market_data")
+    assert (fills["bus-fresh"]["fill_status"], fills["bus-fresh"]["fill_price"]) == ("full", 1.1020)
+    assert ms_of(fills["bus-fresh"]["timestamp"]) - fresh_ms < 400 + DELAY * 4  # priced from the fresh quote
