@@ -132,6 +132,17 @@ async def stored_time_of(url: str, stream: str, seq: int) -> int:
         await nc.close()
 
 
+def assert_replay_gives(env: dict[str, str], stored: list[Any], tmp_path: Path) -> None:
+    """`at-exec-sim replay` of the stream writes exactly the stored events, byte for byte."""
+    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ, **env},
+                            capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    replayed = {}
+    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
+        replayed[orjson.loads(line)["msg_id"]] = line[line.index(b',"event":') + len(b',"event":'):-1]
+    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+
+
 def test_fills_are_priced_from_the_quote_in_force_at_arrival_and_replay_byte_for_byte(
         nats_server, topology, start_service, tmp_path):
     root = topology.intent_subject.split(".")[0]
@@ -175,13 +186,7 @@ def test_fills_are_priced_from_the_quote_in_force_at_arrival_and_replay_byte_for
     assert (rest["fill_status"], rest["fill_price"], ms_of(rest["timestamp"])) == (
         "full", by_corr["bus-rest"]["price"], crossing)
 
-    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
-                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    replayed = {}
-    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
-        replayed[orjson.loads(line)["msg_id"]] = line[line.index(b',"event":') + len(b',"event":'):-1]
-    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+    assert_replay_gives(service.env, stored, tmp_path)
 
 
 async def publish_signals(url: str, subject: str, intent_subject: str) -> list[dict[str, Any]]:
@@ -281,3 +286,19 @@ def test_a_quote_older_than_the_maximum_age_is_no_market_and_a_fresh_one_prices_
         "rejected", "no_market_data")
     assert (fills["bus-fresh"]["fill_status"], fills["bus-fresh"]["fill_price"]) == ("full", 1.1020)
     assert ms_of(fills["bus-fresh"]["timestamp"]) - fresh_ms < 400 + DELAY * 4  # priced from the fresh quote
+
+
+def test_two_instances_on_one_consumer_price_as_one_replay_of_the_stream(nats_server, topology, start_service,
+                                                                          tmp_path):
+    root = topology.intent_subject.split(".")[0]
+    first, second = start_service(**bus_env(root)), start_service(**bus_env(root))
+    bodies, _ = run_async(feed_and_intents(nats_server.url, root, topology.intent_subject))
+    stored = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={b["corr_id"] for b in bodies},
+                                    timeout_s=60))
+    executed = [[line["corr_id"] for line in s.log_lines() if line.get("message") == "intent executed"]
+                for s in (first, second)]
+    assert first.stop() == 0 and second.stop() == 0
+    assert all(executed) and not set(executed[0]) & set(executed[1])  # both worked, none twice
+    ids = [m.headers["Nats-Msg-Id"] for m in stored]
+    assert len(ids) == len(set(ids))
+    assert_replay_gives(first.env, stored, tmp_path)
