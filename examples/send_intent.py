@@ -38,13 +38,14 @@ QUIET_S = 10.0
 
 
 def order_intent(limit: float | None, instrument: str = "EURUSD", side: str = "buy",
-                 quantity: float = 10000) -> dict[str, object]:
+                 quantity: float = 10000, timestamp: str | None = None,
+                 corr_id: str | None = None) -> dict[str, object]:
     """A complete decisions.order_intent (schemas/decisions.order_intent.schema.json): every field it defines."""
     body: dict[str, object] = {
-        "corr_id": f"example-{uuid.uuid4().hex[:12]}",
+        "corr_id": corr_id or f"example-{uuid.uuid4().hex[:12]}",
         "strategy_id": "momentum_breakout_v1",
         "agent_id": "agent_example_001",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": timestamp or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "instrument": instrument,
         "side": side,
         "order_type": "market" if limit is None else "limit",
@@ -119,10 +120,13 @@ def main() -> int:
     parser.add_argument("--side", choices=("buy", "sell"), default="buy", help="the order's side")
     parser.add_argument("--quantity", type=float, default=10000, help="the order's quantity")
     parser.add_argument("--limit", type=float, help="send a limit order at this price instead of a market order")
+    parser.add_argument("--timestamp", help="the intent's timestamp, RFC 3339 (default: now; another time is "
+                        "refused as stale unless SIMULATION_CLOCK=virtual or REPLAY_WINDOW_SEC=0)")
+    parser.add_argument("--corr-id", help="the intent's corr_id (default: a new one, example-<12 hex digits>)")
     parser.add_argument("--wait", type=float, default=QUIET_S, help="seconds to wait for the order to finish")
     args = parser.parse_args()
     quantity = int(args.quantity) if float(args.quantity).is_integer() else args.quantity
-    intent = order_intent(args.limit, args.instrument, args.side, quantity)
+    intent = order_intent(args.limit, args.instrument, args.side, quantity, args.timestamp, args.corr_id)
     return asyncio.run(send(args.url, intent, os.environ.get("API_KEY_HMAC_SECRET", ""), args.wait))
 
 
