@@ -27,10 +27,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 SERVICE = (
     Variable("SERVICE_NAME", "service_name", parse.text, "name in logs"),
-    Variable("PORT", "port", parse.integer(1, 65535), "HTTP port for /healthz and /metrics"),
-    Variable("HTTP_HOST", "http_host", parse.text, "address the HTTP server binds"),
+    Variable("PORT", "port", parse.integer(1, 65535), "HTTP port for /healthz and /metrics, on HTTP_HOST"),
+    Variable("HTTP_HOST", "http_host", parse.text,
+             "address the HTTP server binds: `0.0.0.0` every interface, `127.0.0.1` the loopback only "
+             "(neither route asks for credentials)"),
     Variable("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", parse.text,
-             "multiprocess metric files; wiped at start"),
+             "multiprocess metric files; wiped at start, so two instances on one host need one each "
+             "([Operations](operations.md), scaling)"),
     Variable("LOG_LEVEL", "log_level", parse.choice(LOG_LEVELS, upper=True),
              "`DEBUG`, `INFO`, `WARNING` (rejections and failures only), `ERROR` or `CRITICAL`"),
     Variable("ENV", "env", parse.text, "the deployment's name (`development`, `production`, ...)"),
