@@ -27,10 +27,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 SERVICE = (
     Variable("SERVICE_NAME", "service_name", parse.text, "name in logs"),
-    Variable("PORT", "port", parse.integer(1, 65535), "HTTP port for /healthz and /metrics"),
-    Variable("HTTP_HOST", "http_host", parse.text, "address the HTTP server binds"),
+    Variable("PORT", "port", parse.integer(1, 65535), "HTTP port for /healthz and /metrics, on HTTP_HOST"),
+    Variable("HTTP_HOST", "http_host", parse.text,
+             "address the HTTP server binds: `0.0.0.0` every interface, `127.0.0.1` the loopback only "
+             "(neither route asks for credentials)"),
     Variable("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", parse.text,
-             "multiprocess metric files; wiped at start"),
+             "multiprocess metric files; wiped at start, so two instances on one host need one each "
+             "([Operations](operations.md), scaling)"),
     Variable("LOG_LEVEL", "log_level", parse.choice(LOG_LEVELS, upper=True),
              "`DEBUG`, `INFO`, `WARNING` (rejections and failures only), `ERROR` or `CRITICAL`"),
     Variable("ENV", "env", parse.text, "the deployment's name (`development`, `production`, ...)"),
@@ -69,11 +72,11 @@ NATS = (
              "the stream's replicas when it is created (1–5; needs a JetStream cluster of at least as many "
              "servers); the consumer follows the stream; an existing stream's count is warned about, not changed"),
     Variable("NATS_MAX_ACK_PENDING", "nats_max_ack_pending", parse.integer(-1, 100_000_000),
-             "the consumer's max_ack_pending when it is created: one cap on the intents in flight of all instances "
-             "sharing the durable together (N instances at MAX_IN_FLIGHT need N × it); a positive value must be at "
-             "least MAX_IN_FLIGHT, and should be N × (MAX_IN_FLIGHT + MAX_LONG_ORDERS + MAX_QUEUED_OVER_SHARE): a "
-             "smaller cap lets long orders take the executing room at the server, and stops the fetch at a "
-             "flood's head", default="-1 (no cap)"),
+             "the consumer's max_ack_pending when it is created: one cap on the unacked intents of all instances "
+             "sharing the durable together. A positive value below MAX_IN_FLIGHT is refused at start; one instance "
+             "holds up to MAX_IN_FLIGHT + MAX_LONG_ORDERS + MAX_QUEUED_OVER_SHARE unacked, so with N instances a cap "
+             "below N × that sum holds them back at the server (long orders take the executing room, the fetch "
+             "stops at a flood's head)", default="-1 (no cap)"),
     Variable("ACK_WAIT_SEC", "ack_wait_s", parse.number(1, 86_400),
              "consumer ack_wait when it is created; must exceed the longest configured execution: 2 × MAX delay, "
              "or with limited liquidity the larger of 2 × MAX delay + (MAX_CHILD_FILLS − 2) s and MAX delay + "

@@ -33,7 +33,7 @@ ENVELOPE_INVALID = SCHEMA_INVALID
 MEANINGS: dict[str, str] = {
     SCHEMA_INVALID: "intent fails schema validation, or its envelope is bad (size, signature, JSON), "
                     "or it is stale or lacks a price",
-    PUBLISH_FAILED: "publishing a fill or reconcile failed (retried with the same message id)",
+    PUBLISH_FAILED: "publishing a fill, reconcile or order update failed (retried with the same message id)",
     CORR_ID_INVALID: "corr_id missing or unreadable",
     INSTRUMENT_INVALID: "instrument malformed",
     ORDER_TYPE_INVALID: "order type not supported",

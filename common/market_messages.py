@@ -24,11 +24,14 @@ import orjson
 
 from common.contracts import MARKET_QUOTE, SIGNAL, load_schema
 from common.instruments import Instrument, InstrumentBook, normalize
-from common.market_records import QuoteRecord, RecordChecker
+from common.market_records import BAD_RECORD_TYPES, QuoteRecord, RecordChecker
 
 SCHEMA = "schema"
 SUBJECT_MISMATCH = "subject_mismatch"
 NOT_LISTED = "not_listed"  # a signal's instrument has no spread to put around its price
+# Every type a bus message or a file row is skipped as (the type label of
+# exec_sim_market_data_rejected_total; a file's are common.market_files.SKIP_TYPES, a subset).
+REJECTED_TYPES = (SCHEMA, SUBJECT_MISMATCH, NOT_LISTED, *BAD_RECORD_TYPES)
 
 _QUOTE = jsonschema_rs.validator_for(load_schema(MARKET_QUOTE), validate_formats=True)
 _SIGNAL = jsonschema_rs.validator_for(load_schema(SIGNAL), validate_formats=True)

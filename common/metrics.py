@@ -24,6 +24,8 @@ LONG_ORDER_REFUSALS = ("room", "agent_share")
 FILL_TYPES = ("full", "partial", "cancelled", "rejected")
 # Terminal statuses of an executions.order_update (orders that did not fill in full).
 ORDER_UPDATE_STATUSES = ("cancelled", "rejected", "expired")
+KEYRING_RELOAD_RESULTS = ("loaded", "failed")
+MARKET_DATA_SOURCES = ("quote", "signal", "tick")  # exec_sim_market_data_received_total{source}
 
 SIMULATION_BUCKETS_S = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 INTAKE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)

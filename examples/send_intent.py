@@ -7,9 +7,13 @@ service sees it) and prints each fill, reconcile and order update carrying the
 intent's corr_id until the order is finished. docs/getting-started.md shows its
 output.
 
-    NATS_URL=nats://127.0.0.1:4222 python examples/send_intent.py            # a market buy of EURUSD
+    NATS_URL=nats://127.0.0.1:4222 python examples/send_intent.py            # a market buy of 10,000 EURUSD
     python examples/send_intent.py --limit 0.5                               # a buy limit far below the market
+    python examples/send_intent.py --instrument BTC/USD --side sell --quantity 0.5
     API_KEY_HMAC_SECRET=... python examples/send_intent.py                   # signed, when the service checks
+
+Exit codes: 0 the order finished, 1 no complete answer in time, 2 no NATS server
+or no stream capturing decisions.order_intent (one line on stderr).
 """
 
 from __future__ import annotations
@@ -25,22 +29,27 @@ import uuid
 from datetime import UTC, datetime
 
 import nats
+from nats.errors import Error as NatsError
+from nats.errors import NoServersError
+from nats.js.errors import NoStreamResponseError
 
 # The order is finished once its last fill's reconcile, or its order update, is in.
 QUIET_S = 10.0
 
 
-def order_intent(limit: float | None) -> dict[str, object]:
+def order_intent(limit: float | None, instrument: str = "EURUSD", side: str = "buy",
+                 quantity: float = 10000, timestamp: str | None = None,
+                 corr_id: str | None = None) -> dict[str, object]:
     """A complete decisions.order_intent (schemas/decisions.order_intent.schema.json): every field it defines."""
     body: dict[str, object] = {
-        "corr_id": f"example-{uuid.uuid4().hex[:12]}",
+        "corr_id": corr_id or f"example-{uuid.uuid4().hex[:12]}",
         "strategy_id": "momentum_breakout_v1",
         "agent_id": "agent_example_001",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "instrument": "EURUSD",
-        "side": "buy",
+        "timestamp": timestamp or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "instrument": instrument,
+        "side": side,
         "order_type": "market" if limit is None else "limit",
-        "quantity": 10000,
+        "quantity": quantity,
         "confidence": 0.85,
         "reasoning": "Strong bullish momentum detected with volume confirmation",
         "risk_score": 3.5,
@@ -62,8 +71,16 @@ def finished(event: dict[str, object], subject: str, quantity: float, filled: li
     return subject.endswith("reconcile") and filled[0] >= quantity
 
 
-async def send(url: str, intent: dict[str, object], secret: str) -> int:
-    nc = await nats.connect(url, connect_timeout=5, inbox_prefix=os.environ.get("NATS_INBOX_PREFIX", "_INBOX"))
+async def send(url: str, intent: dict[str, object], secret: str, wait_s: float = QUIET_S) -> int:
+    async def quiet(exc: Exception) -> None:  # the failure is reported once, below
+        pass
+
+    try:
+        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1, error_cb=quiet,
+                                inbox_prefix=os.environ.get("NATS_INBOX_PREFIX", "_INBOX"))
+    except (NoServersError, OSError, NatsError) as exc:
+        print(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}", file=sys.stderr)
+        return 2
     done = asyncio.Event()
     filled = [0.0]
 
@@ -79,11 +96,15 @@ async def send(url: str, intent: dict[str, object], secret: str) -> int:
     payload = json.dumps(intent).encode()
     headers = {"X-Signature": "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()} if secret else None
     print(f"--- decisions.order_intent\n{json.dumps(intent, indent=2)}")
-    await nc.jetstream().publish("decisions.order_intent", payload, headers=headers)
     try:
-        await asyncio.wait_for(done.wait(), QUIET_S)
+        await nc.jetstream().publish("decisions.order_intent", payload, headers=headers)
+        await asyncio.wait_for(done.wait(), wait_s)
+    except NoStreamResponseError:
+        print("no stream yet: is the service running and healthy? (it creates the stream at start)",
+              file=sys.stderr)
+        return 2
     except TimeoutError:
-        print(f"no complete answer within {QUIET_S:g} s (is at-exec-sim running against {url}?)", file=sys.stderr)
+        print(f"no complete answer within {wait_s:g} s (is at-exec-sim running against {url}?)", file=sys.stderr)
         return 1
     finally:
         await nc.drain()
@@ -91,11 +112,22 @@ async def send(url: str, intent: dict[str, object], secret: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
-    parser.add_argument("--limit", type=float, help="send a buy limit at this price instead of a market order")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"),
+                        help="the NATS server the service reads from ($NATS_URL when set)")
+    parser.add_argument("--instrument", default="EURUSD", help="the instrument to trade")
+    parser.add_argument("--side", choices=("buy", "sell"), default="buy", help="the order's side")
+    parser.add_argument("--quantity", type=float, default=10000, help="the order's quantity")
+    parser.add_argument("--limit", type=float, help="send a limit order at this price instead of a market order")
+    parser.add_argument("--timestamp", help="the intent's timestamp, RFC 3339 (default: now; another time is "
+                        "refused as stale unless SIMULATION_CLOCK=virtual or REPLAY_WINDOW_SEC=0)")
+    parser.add_argument("--corr-id", help="the intent's corr_id (default: a new one, example-<12 hex digits>)")
+    parser.add_argument("--wait", type=float, default=QUIET_S, help="seconds to wait for the order to finish")
     args = parser.parse_args()
-    return asyncio.run(send(args.url, order_intent(args.limit), os.environ.get("API_KEY_HMAC_SECRET", "")))
+    quantity = int(args.quantity) if float(args.quantity).is_integer() else args.quantity
+    intent = order_intent(args.limit, args.instrument, args.side, quantity, args.timestamp, args.corr_id)
+    return asyncio.run(send(args.url, intent, os.environ.get("API_KEY_HMAC_SECRET", ""), args.wait))
 
 
 if __name__ == "__main__":

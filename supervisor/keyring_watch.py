@@ -47,9 +47,6 @@ class KeyringWatch:
         self._stamp: FileStamp | None = in_force.stamp if in_force is not None else None
         # What the previous poll saw: a change is read once two polls agree.
         self._seen = self._stamp
-        if path:
-            for result in ("loaded", "failed"):
-                metrics.keyring_reloads.labels(result)  # both series exist, at zero
 
     async def loop(self) -> None:
         if not self._path:

@@ -2,8 +2,9 @@
 
 Runs in the supervisor process, on its event loop. Owns:
 
-    series      every label of the closed sets created at zero at start, so a
-                dashboard's rate() has a series before the first event of its kind
+    series      every label of the closed sets created at zero at start (the keyring's
+                and the market sources' counters included, whatever the configuration),
+                so a dashboard's rate() has a series before the first event of its kind
     gauges      a few times a second (from the release step): the tallied counts
                 flushed, the heartbeat /healthz reads, intents in flight, long
                 orders and which room is exhausted, pending events, workers alive; the supervisor's collector schedule ticks
@@ -23,9 +24,12 @@ import time
 
 from common.config import Settings
 from common.gc_policy import CollectionSchedule
+from common.market_messages import REJECTED_TYPES as MARKET_DATA_REJECTED_TYPES
 from common.metrics import (
     FILL_TYPES,
+    KEYRING_RELOAD_RESULTS,
     LONG_ORDER_REFUSALS,
+    MARKET_DATA_SOURCES,
     ORDER_STATUSES,
     ORDER_UPDATE_STATUSES,
     ROOMS,
@@ -67,6 +71,15 @@ def create_series(metrics: Metrics, settings: Settings) -> None:
         metrics.long_orders_refused.labels(reason)
     for room in ROOMS:
         metrics.room_exhausted.labels(room).set(0)
+    # Counters of optional parts (the keyring, a market source) too: a rate() or an alert on them
+    # has a series to read whatever the configuration. The market data age gauge is not made here:
+    # an age of 0 would claim fresh data.
+    for result in KEYRING_RELOAD_RESULTS:
+        metrics.keyring_reloads.labels(result)
+    for bad_type in MARKET_DATA_REJECTED_TYPES:
+        metrics.market_data_rejected.labels(bad_type)
+    for source in MARKET_DATA_SOURCES:
+        metrics.market_data_received.labels(source)
 
 
 def worker_restarted(metrics: Metrics, dead_pid: int) -> None:

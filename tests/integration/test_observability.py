@@ -17,7 +17,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from common.metrics import FILL_TYPES, ORDER_UPDATE_STATUSES
+from common.market_messages import REJECTED_TYPES as MARKET_DATA_REJECTED_TYPES
+from common.metrics import FILL_TYPES, KEYRING_RELOAD_RESULTS, MARKET_DATA_SOURCES, ORDER_UPDATE_STATUSES
 from tools import sample_intents as si
 from tools.embedded_nats import EmbeddedNats, free_port
 
@@ -72,6 +73,20 @@ def test_metrics_have_the_contract_names_and_pass_promtool(topology, start_servi
     result = subprocess.run([prometheus_binary("promtool"), "check", "metrics"], input=body,
                             capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    assert service.stop() == 0
+
+
+def test_optional_parts_counters_exist_at_zero_in_a_default_run(topology, start_service):
+    """No keyring and the synthetic market: their counters are still there, at zero, for rate() and alerts."""
+    service = start_service()
+    service.wait_http("/healthz")
+    _, body = service.get("/metrics")
+    values = samples(body.decode())
+    expected = ([("exec_sim_keyring_reloads_total", "result", r) for r in KEYRING_RELOAD_RESULTS]
+                + [("exec_sim_market_data_rejected_total", "type", t) for t in MARKET_DATA_REJECTED_TYPES]
+                + [("exec_sim_market_data_received_total", "source", s) for s in MARKET_DATA_SOURCES])
+    for name, label, label_value in expected:
+        assert values.get((name, ((label, label_value),))) == 0.0, (name, label_value)
     assert service.stop() == 0
 
 

@@ -104,3 +104,10 @@ def test_the_bus_settings_read_their_subjects():
     s = load_settings({"MARKET_DATA": "bus", "MARKET_QUOTE_SUBJECTS": "md.quote.>, md.extra.*.x",
                        "MARKET_SIGNAL_SUBJECT": "signals.normalized"})
     assert (s.market_quote_subjects, s.market_signal_subject) == (("md.quote.>", "md.extra.*.x"), "signals.normalized")
+
+
+def test_a_file_skips_rows_only_as_types_the_metric_knows():
+    from common.market_files import SKIP_TYPES
+    from common.market_messages import REJECTED_TYPES
+
+    assert set(SKIP_TYPES) <= set(REJECTED_TYPES)

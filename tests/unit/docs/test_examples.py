@@ -71,3 +71,25 @@ def test_a_shown_event_that_breaks_its_contract_is_caught():
     del fill["fill_price"]
     with pytest.raises(ValidationError, match="fill_price"):
         validate(contract_of(fill), fill)
+
+
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def test_the_plain_nats_py_agent_compiles_and_sends_a_valid_intent():
+    """Getting started's own-agent snippet: it compiles, and the intent it builds passes the contract."""
+    blocks = [b for b in PYTHON_BLOCK.findall((ROOT / "docs" / "getting-started.md").read_text())
+              if "nc.jetstream().publish" in b]
+    assert len(blocks) == 1
+    namespace: dict[str, Any] = {"__name__": "snippet"}  # not __main__: nothing connects
+    exec(compile(blocks[0], "getting-started.md", "exec"), namespace)
+    intent = namespace["make_intent"]()
+    validate(ORDER_INTENT, intent)
+    assert intent["quantity"] == namespace["QUANTITY"]
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_the_example_takes_instrument_side_and_quantity(side: str):
+    intent = send_intent().order_intent(None, "BTC/USD", side, 0.5)
+    validate(ORDER_INTENT, intent)
+    assert (intent["instrument"], intent["side"], intent["quantity"]) == ("BTC/USD", side, 0.5)
