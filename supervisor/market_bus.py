@@ -3,7 +3,11 @@
 Runs in the supervisor process, on its event loop, under MARKET_DATA=bus. Owns the
 market reader (an ordered push consumer of the service's stream, filtered on the
 quote subjects, the signal subject and the service's tick subject, from
-max(RETAIN_MS, MARKET_DATA_MAX_AGE_MS) back), the per-type counts and log lines of bad
+the retention back, market_waits.retain_ms), the history of an instrument for an intent
+older than what it holds (a redelivery after a restart: one ephemeral consumer per such
+intent, filtered on the instrument's quote subject and the signal subject, from the intent's
+instant less twice MARKET_DATA_MAX_AGE_MS up to the oldest record held, at most
+MAX_HISTORY_RECORDS), the per-type counts and log lines of bad
 market messages, the staleness gauge per asset class, and the ticks: when intents
 wait for an instant the clock has passed and no market message has come for
 MARKET_WATERMARK_TICK_MS, an empty message on market.tick.<instance> (beside the quote
@@ -27,20 +31,24 @@ from datetime import UTC, datetime
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from common.config import Settings
 from common.market_messages import TICK, BusReading
+from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, RawIntent
 from common.metrics import Metrics, MetricTally
 from supervisor.inflight import delivery_of_reply
 from supervisor.jetstream import market_subjects, tick_prefix
-from supervisor.market_waits import RETAIN_MS, MarketWaits
+from supervisor.market_waits import MarketWaits, retain_ms
+from worker.recorded_market import REPORTED_AGES
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
 # A bad message type is logged at most once per this many seconds (a broken feed sends thousands).
 LOG_EVERY_S = 1.0
+# The most records read back for one redelivered intent (48 bytes each in its slice).
+MAX_HISTORY_RECORDS = 500_000
 
 
 class BusMarket:
@@ -52,7 +60,10 @@ class BusMarket:
         self._tally = tally
         self._send_again = send_again
         self._in_flight = in_flight  # whether the book still holds the intent (not handed back)
-        self.waits = MarketWaits(settings.market_data_max_age_ms)
+        back_ms = retain_ms(settings.market_data_max_age_ms)
+        self._reader_from_s = time.time() - back_ms / 1000
+        self.waits = MarketWaits(settings.market_data_max_age_ms, int(self._reader_from_s * 1000))
+        self._history_tasks: set[asyncio.Task[None]] = set()
         self._instruments = settings.instruments
         self._tick_subject = f"{tick_prefix(settings)}.{os.getpid()}-{os.urandom(3).hex()}"
         self._reading = BusReading(settings.instruments, settings.market_signal_subject, tick_prefix(settings))
@@ -64,8 +75,7 @@ class BusMarket:
 
     async def start(self) -> None:
         """Read the market subjects from far enough back that every record in force now is known."""
-        back_ms = max(RETAIN_MS, self._settings.market_data_max_age_ms)
-        start = datetime.fromtimestamp(time.time() - back_ms / 1000, UTC)
+        start = datetime.fromtimestamp(self._reader_from_s, UTC)
         subjects = market_subjects(self._settings)
         config = ConsumerConfig(filter_subjects=subjects, deliver_policy=DeliverPolicy.BY_START_TIME,
                                 opt_start_time=start)
@@ -87,7 +97,7 @@ class BusMarket:
 
     async def _on_message(self, msg: Msg) -> None:
         try:
-            _, _, stored_ms = delivery_of_reply(msg.reply)
+            seq, _, stored_ms = delivery_of_reply(msg.reply)
         except ValueError:
             return  # a flow-control or heartbeat message the subscription did not take
         self._last_read_at = time.monotonic()
@@ -100,7 +110,7 @@ class BusMarket:
             key, record = read
             self._tally.inc(self._metrics.market_data_received,
                             "signal" if msg.subject == self._settings.market_signal_subject else "quote")
-            self.waits.record(key, record)
+            self.waits.record(key, record, seq)
             asset_class = self._instruments.get(key).asset_class if self._instruments.is_listed(key) else "other"
             self._newest_by_class[asset_class] = record.at_ms
         self._again(self.waits.advance(self._reading.last_stored_ms))
@@ -113,6 +123,10 @@ class BusMarket:
             log.warning("market data skipped", extra={"type": bad_type, "subject": subject[:120]})
 
     def _again(self, ready: list[RawIntent]) -> None:
+        while self.waits.history_wanted:
+            task = asyncio.create_task(self._history(*self.waits.history_wanted.pop()))
+            self._history_tasks.add(task)
+            task.add_done_callback(self._history_tasks.discard)
         if not ready:
             return
         live = []
@@ -123,6 +137,49 @@ class BusMarket:
                 self.waits.forget(raw.stream_seq)  # handed back meanwhile: its next delivery starts over
         if live:
             self._send_again(live)
+
+    async def _history(self, stream_seq: int, key: str, at_ms: int, oldest_held: int | None) -> None:
+        """The instrument's stored records from twice MARKET_DATA_MAX_AGE_MS before `at_ms` up to the oldest
+        held, then the intent's pass with them."""
+        records = []
+        try:
+            records = await self._read_history(key, at_ms - REPORTED_AGES * self._settings.market_data_max_age_ms,
+                                               oldest_held)
+        except Exception as exc:  # priced from what is held: logged, never a crash of the loop
+            log.error("could not read the market history of an intent", extra={
+                "stream_seq": stream_seq, "instrument": key, "error": f"{type(exc).__name__}: {exc}"})
+        log.info("market history read", extra={"stream_seq": stream_seq, "instrument": key, "records": len(records)})
+        self._again(self.waits.with_history(stream_seq, at_ms, records))
+
+    async def _read_history(self, key: str, from_ms: int, until_seq: int | None) -> list[tuple[int, QuoteRecord]]:
+        subjects = [q[:-1] + key if q.endswith(".>") else q for q in self._settings.market_quote_subjects]
+        if self._settings.market_signal_subject:
+            subjects.append(self._settings.market_signal_subject)
+        config = ConsumerConfig(filter_subjects=subjects, deliver_policy=DeliverPolicy.BY_START_TIME,
+                                opt_start_time=datetime.fromtimestamp(from_ms / 1000, UTC),
+                                ack_policy=AckPolicy.NONE, inactive_threshold=30, mem_storage=True)
+        sub = await self._nc.jetstream().pull_subscribe(subjects[0], stream=self._settings.nats_stream,
+                                                         config=config)
+        reading = BusReading(self._instruments, self._settings.market_signal_subject, tick_prefix(self._settings))
+        records: list[tuple[int, QuoteRecord]] = []
+        try:
+            while len(records) < MAX_HISTORY_RECORDS:
+                try:
+                    msgs = await sub.fetch(1000, timeout=1.0)
+                except TimeoutError:
+                    return records
+                for msg in msgs:
+                    seq, _, stored_ms = delivery_of_reply(msg.reply)
+                    if until_seq is not None and seq >= until_seq:
+                        return records
+                    read = reading.read(msg.subject, msg.data, stored_ms)
+                    if not isinstance(read, str) and read[0] == key:
+                        records.append((seq, read[1]))
+            log.error("market history longer than MAX_HISTORY_RECORDS: the rest is not given",
+                      extra={"instrument": key, "records": len(records)})
+            return records
+        finally:
+            await sub.unsubscribe()
 
     # -- ticks, trimming, gauges ------------------------------------------------------
 

@@ -5,7 +5,7 @@ NATS and no awaits: supervisor/market_bus.py feeds it what the market reader rea
 collect hands it each AwaitingMarket, and whatever it returns as ready goes back to
 the workers with its slice (worker.market_slice). Owns:
 
-    tapes       each instrument's records in stream order, kept RETAIN_MS behind the
+    tapes       each instrument's records in stream order, kept retain_ms behind the
                 watermark (and the one in force at that edge)
     watermark   the stored time of the last market message read: every record up to
                 the millisecond before it is known (the stream stores in time order)
@@ -14,6 +14,9 @@ the workers with its slice (worker.market_slice). Owns:
                 crosses it (found as records come: heaps of levels per side)
     slices      what each waiting intent's passes have been given, so the next pass
                 sees the same records and more (docs/market-data.md, "Resting orders")
+    history     intents whose instant is older than what the reader holds (a
+                redelivery after a restart): listed in history_wanted for the reader
+                to fetch from the stream, then given whole (with_history)
 
 A pass is given, of its instrument's records: everything an earlier pass had; the
 first record after the end of the last pass's (so an instant in the gap between
@@ -35,12 +38,19 @@ from dataclasses import dataclass, field, replace
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, MarketWatch, RawIntent
 from worker.market_slice import slice_bytes
+from worker.recorded_market import REPORTED_AGES
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
-# How far behind the watermark records are kept: a pass asks for the record in force at its
-# instant, which is never far behind unless the workers were that late.
-RETAIN_MS = 120_000
+# How far behind the watermark records are kept (at least this, and three times MARKET_DATA_MAX_AGE_MS):
+# a pass asks for the record in force at its instant, which is never far behind unless the
+# workers were that late, or the intent is a redelivery after a restart (its history is then read
+# from the stream: `history_wanted`).
+MIN_RETAIN_MS = 10_000
+
+
+def retain_ms(max_age_ms: int) -> int:
+    return max(MIN_RETAIN_MS, (REPORTED_AGES + 1) * max_age_ms)
 
 
 class InstrumentRecords:
@@ -49,12 +59,14 @@ class InstrumentRecords:
     def __init__(self) -> None:
         self.times: list[int] = []
         self.rows: list[QuoteRecord] = []
+        self.seqs: list[int] = []  # each record's stream sequence: its name in every slice
         self.base = 0  # absolute index of rows[0]
         self.trimmed = False  # records before rows[0] were dropped
 
-    def append(self, record: QuoteRecord) -> None:
+    def append(self, record: QuoteRecord, seq: int) -> None:
         self.times.append(record.at_ms)
         self.rows.append(record)
+        self.seqs.append(seq)
 
     @property
     def end(self) -> int:
@@ -76,7 +88,7 @@ class InstrumentRecords:
         """Drop records older than the last one at or before `before_ms`."""
         drop = bisect_right(self.times, before_ms) - 1
         if drop > 0:
-            del self.times[:drop], self.rows[:drop]
+            del self.times[:drop], self.rows[:drop], self.seqs[:drop]
             self.base += drop
             self.trimmed = True
 
@@ -88,7 +100,8 @@ class WaitingIntent:
     need_ms: int
     watch: MarketWatch | None
     known_until_ms: int  # of the last pass it was given
-    given: dict[int, QuoteRecord] = field(default_factory=dict)  # absolute index -> record, every pass's
+    given: dict[int, QuoteRecord] = field(default_factory=dict)  # stream sequence -> record, every pass's
+    history: bool = False  # its instrument's records before those held were read from the stream
     candidate_ms: int | None = None  # the first record after its last pass that crosses its watch
     ticket: int = 0  # heap entries carry it: an entry of an earlier wait is stale
 
@@ -108,8 +121,10 @@ def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
 
 
 class MarketWaits:
-    def __init__(self, max_age_ms: int) -> None:
+    def __init__(self, max_age_ms: int, started_ms: int = -(2**62)) -> None:
         self._max_age_ms = max_age_ms
+        # Where the reader started reading: an instant before it may have records not held.
+        self.started_ms = started_ms
         self.tapes: dict[str, InstrumentRecords] = {}
         self.watermark = -(2**62)
         self._waiting: dict[int, WaitingIntent] = {}  # stream_seq -> waiting or at a worker
@@ -117,7 +132,10 @@ class MarketWaits:
         # (instrument, side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
         self._levels: dict[tuple[str, str, bool], list[tuple[float, int, int]]] = {}
         self._tickets = itertools.count(1)
-        self.history_missing = 0  # passes whose instant was older than the records held (logged)
+        self._retain_ms = retain_ms(max_age_ms)
+        # Intents whose instant is older than the records held: (stream_seq, instrument, from_ms,
+        # the stream sequence of the oldest record held, or None); the reader fetches their history.
+        self.history_wanted: list[tuple[int, str, int, int | None]] = []
 
     def __len__(self) -> int:
         return sum(1 for w in self._waiting.values() if w.ticket)
@@ -135,12 +153,13 @@ class MarketWaits:
 
     # -- what the reader reads --------------------------------------------------------
 
-    def record(self, instrument: str, record: QuoteRecord) -> None:
-        """A checked record of `instrument` stored at `record.at_ms` (never before the watermark)."""
+    def record(self, instrument: str, record: QuoteRecord, seq: int) -> None:
+        """A checked record of `instrument` stored at `record.at_ms` (never before the watermark), at
+        stream sequence `seq`."""
         tape = self.tapes.get(instrument)
         if tape is None:
             tape = self.tapes[instrument] = InstrumentRecords()
-        tape.append(record)
+        tape.append(record, seq)
         for side, above in (("bid", True), ("bid", False), ("ask", True), ("ask", False), ("mid", True),
                             ("mid", False)):
             heap = self._levels.get((instrument, side, above))
@@ -162,13 +181,26 @@ class MarketWaits:
             at, ticket, seq = heapq.heappop(self._due)
             waiting = self._waiting.get(seq)
             if waiting is not None and waiting.ticket == ticket:
-                ready.append(self._next_pass(waiting, at))
+                again = self._next_pass(waiting, at)
+                if again is not None:
+                    ready.append(again)
         return ready
 
+    def with_history(self, stream_seq: int, at_ms: int, records: list[tuple[int, QuoteRecord]]) -> list[RawIntent]:
+        """The instrument's records before those held, read from the stream for a waiting intent: its
+        pass now (an empty list when it is no longer waiting)."""
+        waiting = self._waiting.get(stream_seq)
+        if waiting is None:
+            return []
+        waiting.given.update(records)
+        waiting.history = True
+        again = self._next_pass(waiting, at_ms)
+        return [] if again is None else [again]
+
     def trim(self) -> None:
-        """Let records RETAIN_MS behind the watermark go (called now and then)."""
+        """Let records the retention behind the watermark go (called now and then)."""
         for tape in self.tapes.values():
-            tape.trim(self.watermark - RETAIN_MS)
+            tape.trim(self.watermark - self._retain_ms)
 
     # -- what the workers say -----------------------------------------------------------
 
@@ -216,24 +248,31 @@ class MarketWaits:
         if at_ms < waiting.need_ms:
             heapq.heappush(self._due, (at_ms, waiting.ticket, waiting.raw.stream_seq))
 
-    def _next_pass(self, waiting: WaitingIntent, at_ms: int) -> RawIntent:
-        """The intent again, with its slice: what it had, the record after it, and from `at_ms` on."""
+    def _next_pass(self, waiting: WaitingIntent, at_ms: int) -> RawIntent | None:
+        """The intent again, with its slice: what it had, the record after it, and from `at_ms` on;
+        None when the records before those held must be read first (history_wanted)."""
         known_until = self.watermark - 1
         tape = self.tapes.get(waiting.instrument)
+        # Records it may see at at_ms (in force, or reported: worker.recorded_market) may be older
+        # than the reader's start, or trimmed since.
+        if not waiting.history and (at_ms - REPORTED_AGES * self._max_age_ms < self.started_ms
+                                    or (tape is not None and not tape.covers(at_ms))):
+            oldest = tape.seqs[0] if tape is not None and tape.seqs else None
+            self.history_wanted.append((waiting.raw.stream_seq, waiting.instrument, at_ms, oldest))
+            waiting.ticket = 0  # reading its history: sent again by with_history
+            return None
         given = waiting.given
         if tape is not None and tape.rows:
-            if not tape.covers(at_ms):
-                self.history_missing += 1
-                log.error("market data for an intent's instant is no longer held: priced from the records held",
-                          extra={"stream_seq": waiting.raw.stream_seq, "instrument": waiting.instrument,
-                                 "at_ms": at_ms})
             follower = tape.first_after(waiting.known_until_ms)
             if tape.base <= follower < tape.end and tape.times[follower - tape.base] <= known_until:
-                given[follower] = tape.rows[follower - tape.base]
+                given[tape.seqs[follower - tape.base]] = tape.rows[follower - tape.base]
             stop = tape.first_after(known_until)
             for i in range(tape.in_force_before(at_ms), stop):
-                given[i] = tape.rows[i - tape.base]
+                given[tape.seqs[i - tape.base]] = tape.rows[i - tape.base]
         waiting.known_until_ms = known_until
         waiting.ticket = 0  # at a worker: no heap entry of it is live
         records = [given[i] for i in sorted(given)]
+        for k in range(1, len(records)):  # a history read's clock step: never back, as the reader counts
+            if records[k].at_ms < records[k - 1].at_ms:
+                records[k] = replace(records[k], at_ms=records[k - 1].at_ms)
         return replace(waiting.raw, market=slice_bytes(known_until, records))

@@ -32,6 +32,9 @@ from worker.market import Market, Quote
 from worker.quote_tape import QuoteTape, tape_from_bytes
 from worker.synthetic_market import SyntheticMarket
 
+# How old (in MARKET_DATA_MAX_AGE_MS) a record out of force may be and still be reported.
+REPORTED_AGES = 2
+
 
 class MarketNotKnown(Exception):
     """The answer depends on records not known yet: every record up to `need_ms`, or sooner the
@@ -79,10 +82,15 @@ class RecordedMarket:
         return None if tape is None or i is None else (tape, i)
 
     def _last_record(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
-        """The last record at or before `at_ms`, however old."""
+        """The last record at or before `at_ms` no older than REPORTED_AGES times the maximum age
+        (what a rejection or an expiry with no record in force reports). Bounded, so a reader that
+        holds only that far back (the bus after a restart) reports what a replay of the whole
+        series reports."""
         tape = self._tape(instrument)
         last = -1 if tape is None else int(np.searchsorted(tape.times, at_ms, side="right")) - 1
-        return None if tape is None or last < 0 else (tape, last)
+        if tape is None or last < 0 or at_ms - int(tape.times[last]) > REPORTED_AGES * self._max_age_ms:
+            return None
+        return tape, last
 
     def _crossing_record(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
         """The crossing record found at `at_ms` by the last search, once."""
@@ -117,8 +125,8 @@ class RecordedMarket:
 
     def quote(self, instrument: str, at_ms: int) -> Quote:
         """The record in force. Without one: the synthetic quote under the fallback; else the last
-        record however old (what a no_market_data rejection or an expiry reports), or, before the
-        instrument's first record, the synthetic quote (only a rejection reports it)."""
+        record up to twice the maximum age old (what a no_market_data rejection or an expiry
+        reports), or, with none that recent, the synthetic quote (only a rejection reports it)."""
         self._known(at_ms)
         found = self._crossing_record(instrument, at_ms) or self._in_force(instrument, at_ms)
         if found is None and not self._fallback:

@@ -239,11 +239,14 @@ async def publish_quotes(url: str, prefix: str, asks: list[float]) -> list[int]:
         await nc.close()
 
 
+# down 0 s: the new reader reads back far enough; down 12 s with a 2 s maximum age (it reads 10 s
+# back): the order's history is read from the stream for it.
+@pytest.mark.parametrize("down_s, max_age_ms", [(0, "60000"), (12, "2000")])
 def test_a_resting_limit_fills_at_the_first_crossing_quote_across_a_supervisor_sigkill(
-        nats_server, topology, start_service):
+        nats_server, topology, start_service, down_s, max_age_ms):
     root = topology.intent_subject.split(".")[0]
     prefix = f"{root}.market.quote"
-    env = bus_env(root, ACK_WAIT_SEC="5", PUBLISH_TIMEOUT_SEC="2")
+    env = bus_env(root, ACK_WAIT_SEC="5", PUBLISH_TIMEOUT_SEC="2", MARKET_DATA_MAX_AGE_MS=max_age_ms)
     first = start_service(**env)
     run_async(publish_quotes(nats_server.url, prefix, [1.1010]))
     order = si.intent("bus-gtc", instrument="EURUSD", order_type="limit", price=1.0990, quantity=1000,
@@ -254,9 +257,12 @@ def test_a_resting_limit_fills_at_the_first_crossing_quote_across_a_supervisor_s
 
     # While no supervisor runs: the market comes down through the limit (1.0995 does not reach it).
     stored = run_async(publish_quotes(nats_server.url, prefix, [1.1000, 1.0995, 1.0989, 1.0985]))
+    time.sleep(down_s)
     second = start_service(**env)
     msgs = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-gtc"}, timeout_s=60))
+    history_read = [line["records"] for line in second.log_lines() if line.get("message") == "market history read"]
     assert second.stop() == 0
+    assert history_read == ([5] if down_s else [])  # the order's quote and the four that followed
     fills = [orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].rsplit(":", 2)[1] == "fill"]
     assert len(fills) == 1, fills  # once, at the first quote whose ask reached the limit
     assert (fills[0]["fill_status"], fills[0]["fill_price"], ms_of(fills[0]["timestamp"])) == (

@@ -114,3 +114,58 @@ def test_a_file_that_cannot_be_read_stops_the_service_at_start_naming_the_settin
     assert result.returncode == 2
     [line] = result.stderr.decode().strip().splitlines()
     assert "MARKET_DATA_FILE" in line
+
+
+BARS_CSV = CSV.parent / "recorded-bars.csv"
+BARS_ENV = {**FILE_ENV, "MARKET_DATA_FILE": str(BARS_CSV), "MARKET_DATA_KIND": "bars", "MARKET_DATA_BAR_SECONDS": "60",
+            "SIMULATION_LIQUIDITY_SHARE": "0"}
+MINUTE = 60_000
+
+
+def on_grid(price: float) -> float:
+    """EURUSD's tick grid: a bar's price-only quote puts the spread around the mid at the mid's decimals,
+    and the fill is on the tick."""
+    return round(price, 5)
+
+
+def test_a_bars_backtest_gives_the_documented_fills_with_no_look_ahead(nats_server, topology, start_service, tmp_path):
+    """docs/market-data.md, "Bars and their fill convention", on examples/recorded-bars.csv."""
+    service = start_service(**BARS_ENV)
+    at = {"mkt-buy": T0 + 10_000, "mkt-sell": T0 + 2 * MINUTE + 10_000, "lmt-rest": T0 + MINUTE + 10_000,
+          "lmt-marketable": T0 + 2 * MINUTE + 5_000}
+    bodies = [
+        si.intent("mkt-buy", timestamp=iso_ms(at["mkt-buy"])),
+        si.intent("mkt-sell", side="sell", timestamp=iso_ms(at["mkt-sell"])),
+        si.intent("lmt-rest", order_type="limit", price=1.0915, timestamp=iso_ms(at["lmt-rest"]),
+                  metadata={"time_in_force": "GTC"}),
+        si.intent("lmt-marketable", order_type="limit", price=1.0945, timestamp=iso_ms(at["lmt-marketable"]),
+                  metadata={"time_in_force": "GTC"}),
+    ]
+    run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
+    stored = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={b["corr_id"] for b in bodies}))
+    assert service.stop() == 0
+    fills = {m.headers["corr_id"]: orjson.loads(m.data) for m in stored if m.headers["Nats-Msg-Id"].endswith(":fill:1")}
+    for fill in fills.values():
+        assert_valid(VALIDATORS["fill"], fill)
+        assert fill["fill_status"] == "full"
+
+    def when(corr_id: str) -> int:
+        return intent_ms({"timestamp": fills[corr_id]["timestamp"]})
+
+    # A market order fills at the next bar's open, at its start: never at a print of the bar it arrived in.
+    assert (when("mkt-buy"), fills["mkt-buy"]["market_data"]["mid"]) == (T0 + MINUTE, 1.0956)
+    assert on_grid(fills["mkt-buy"]["fill_price"]) == on_grid(fills["mkt-buy"]["market_data"]["ask"]) > 1.0956
+    assert (when("mkt-sell"), fills["mkt-sell"]["market_data"]["mid"]) == (T0 + 3 * MINUTE, 1.0936)
+    assert on_grid(fills["mkt-sell"]["fill_price"]) == on_grid(fills["mkt-sell"]["market_data"]["bid"]) < 1.0936
+    # A limit the first print after its arrival reaches fills there, like a market order.
+    assert (when("lmt-marketable"), fills["lmt-marketable"]["market_data"]["mid"]) == (T0 + 3 * MINUTE, 1.0936)
+    assert on_grid(fills["lmt-marketable"]["fill_price"]) == on_grid(fills["lmt-marketable"]["market_data"]["ask"]) <= 1.0945
+    # A resting limit fills at its limit at the end of the first later bar whose range reaches it
+    # (the bar from T0 + 2 min dips to 1.0930, not enough; the next one to 1.0900).
+    assert (when("lmt-rest"), fills["lmt-rest"]["fill_price"]) == (T0 + 4 * MINUTE, 1.0915)
+
+    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
+                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    replayed = {orjson.loads(line)["msg_id"] for line in (tmp_path / "replay.jsonl").read_bytes().splitlines()}
+    assert replayed == {m.headers["Nats-Msg-Id"] for m in stored}

@@ -5,7 +5,8 @@ The supervisor's bookkeeping (supervisor/market_waits.py) and the real worker in
 with the workers' answers coming back late by a random number of messages, as they do
 in the service. Every intent's events must equal, byte for byte, those of one pass over
 the whole series (what `replay` prices from): resting orders found by the watch,
-partial fills over later quotes, expiries, stops, closed sessions included.
+partial fills over later quotes, expiries, stops, closed sessions included, and across a
+restart of the supervisor whose new reader reads an intent's older history from the stream.
 """
 
 from __future__ import annotations
@@ -85,38 +86,52 @@ def _whole_series(settings: object, quotes: list[QuoteRecord]) -> IntentProcesso
                            settings.seed)
 
 
-def _play(settings: object, messages: list[tuple[int, object]], lags: list[int]) -> dict[int, object]:
+def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
+          restart: int | None = None) -> dict[int, object]:
     """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks;
-    each worker answer handed back after `lag` more stored messages."""
-    processor, waits = IntentProcessor(settings, settings.seed), MarketWaits(settings.market_data_max_age_ms)
+    each worker answer handed back after `lag` more stored messages. With `restart`, the
+    supervisor dies before that message: what it held is lost, a new one starts reading there,
+    every unanswered intent comes again, and their history is read from the stored records."""
+    processor, max_age = IntentProcessor(settings, settings.seed), settings.market_data_max_age_ms
+    waits = MarketWaits(max_age)
+    stored = [(n + 1, m) for n, (_, m) in enumerate(messages) if isinstance(m, QuoteRecord)]
     answers: dict[int, object] = {}
     at_workers: deque[tuple[int, RawIntent]] = deque()
     position = 0
+
+    def later(raws: list[RawIntent], now: int) -> None:
+        for raw in raws:
+            at_workers.append((now + lags[(position + raw.stream_seq) % len(lags)], raw))
+        while waits.history_wanted:  # the reader's history read: records from the instant less twice the age
+            seq, _, at_ms, oldest = waits.history_wanted.pop()
+            history = [(n, r) for n, r in stored if r.at_ms >= at_ms - 2 * max_age and (oldest is None or n < oldest)]
+            later(waits.with_history(seq, at_ms, history), now)
 
     def run_due(now: int, drain: bool = False) -> None:
         while at_workers and (drain or at_workers[0][0] <= now):
             _, raw = at_workers.popleft()
             outcome = processor.process(raw)
             if isinstance(outcome, AwaitingMarket):
-                for again in waits.wait(outcome):
-                    at_workers.append((now + lags[position % len(lags)], again))
+                later(waits.wait(outcome), now)
             else:
-                answers[raw.stream_seq] = outcome
+                answers.setdefault(raw.stream_seq, outcome)
 
     for at, message in messages:
         position += 1
+        if position == restart:
+            waits, _ = MarketWaits(max_age, at), at_workers.clear()
+            later([m for _, m in messages[:position - 1] if isinstance(m, RawIntent) and m.stream_seq not in answers],
+                  position)
         if isinstance(message, QuoteRecord):
-            waits.record(KEY, message)
-            for raw in waits.advance(at):
-                at_workers.append((position + lags[position % len(lags)], raw))
+            waits.record(KEY, message, position)
+            later(waits.advance(at), position)
         else:  # an intent is not market data: it never moves the watermark
-            at_workers.append((position + lags[position % len(lags)], message))
+            later([message], position)
         run_due(position)
     end = messages[-1][0] if messages else T0
     for tick in range(1, 200):  # the watermark ticks on a quiet bus, far enough for every expiry
         position += 1
-        for raw in waits.advance(end + tick * 3_600_000):
-            at_workers.append((position, raw))
+        later(waits.advance(end + tick * 3_600_000), position)
         run_due(position, drain=True)
         if not at_workers and not len(waits):
             break
@@ -125,11 +140,11 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int])
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
-       liquidity=st.sampled_from(["0", "0.05"]))
-def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity):
+       liquidity=st.sampled_from(["0", "0.05"]), restart=st.none() | st.integers(1, 70))
+def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, restart):
     messages, quotes = stream
     bus = _bus_settings(sessions, liquidity)
-    answers = _play(bus, messages, lags)
+    answers = _play(bus, messages, lags, restart)
     whole = _whole_series(bus, quotes)
     intents = [m for _, m in messages if isinstance(m, RawIntent)]
     assert sorted(answers) == sorted(raw.stream_seq for raw in intents)  # every intent answered, once
@@ -176,12 +191,12 @@ def test_an_instrument_without_records_is_no_market_data_once_its_arrival_is_kno
 def test_the_bookkeeping_sends_a_watching_order_again_only_after_the_crossing_millisecond_is_complete():
     waits = MarketWaits(60_000)
     raw = RawIntent(9, b"{}", None, T0)
-    waits.record(KEY, QuoteRecord(T0, 1.0999, 1.1001))
+    waits.record(KEY, QuoteRecord(T0, 1.0999, 1.1001), 1)
     assert waits.advance(T0 + 10) == []
     assert waits.wait(AwaitingMarket(9, raw, KEY, T0 + 86_400_000, MarketWatch(1.0990, False, "ask"))) == []
-    waits.record(KEY, QuoteRecord(T0 + 20, 1.0990, 1.0995))  # no: the ask is above the limit
+    waits.record(KEY, QuoteRecord(T0 + 20, 1.0990, 1.0995), 2)  # no: the ask is above the limit
     assert waits.advance(T0 + 20) == []
-    waits.record(KEY, QuoteRecord(T0 + 30, 1.0985, 1.0989))  # crosses: ready once the millisecond is past
+    waits.record(KEY, QuoteRecord(T0 + 30, 1.0985, 1.0989), 3)  # crosses: ready once the millisecond is past
     assert waits.advance(T0 + 30) == []
     [again] = waits.advance(T0 + 31)
     assert again.stream_seq == 9 and again.market is not None
