@@ -13,15 +13,19 @@ JetStream API answers).
 
 Market data (MARKET_DATA=bus) comes from the `feed` user alone: an agent's quote, signal or
 watermark tick is refused, the feed's quote is stored, and the service, as its own user, reads
-it through its ordered consumer (flow control included) and prices an agent's intent from it.
+it through its ordered consumer (flow control included) and prices an agent's intent from it;
+restarted long after a resting order arrived, it reads the order's market history through a pull
+consumer of its own, under the same permissions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal as signals
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -338,3 +342,72 @@ def test_only_the_feed_moves_the_market_the_service_prices_from(
     # The quiet bus after the intent: the service's own ticks moved the watermark (counted by the
     # time it has stopped: the counts reach the metric files a few times a second).
     assert service.metric("exec_sim_market_data_received_total", {"source": "tick"}) >= 1
+
+
+async def feed_quotes(url: str, asks: list[float]) -> None:
+    """EURUSD quotes with these asks, published by the feed user through JetStream (stored), 50 ms apart."""
+    feed = await nats.connect(url, inbox_prefix=FEED_INBOX)
+    try:
+        for ask in asks:
+            await feed.jetstream().publish("market.quote.EURUSD", l1_quote("EURUSD", round(ask - 0.0002, 5), ask),
+                                           timeout=5)
+            await asyncio.sleep(0.05)
+    finally:
+        await feed.close()
+
+
+async def rest_an_order(url: str, corr_id: str, limit: float) -> None:
+    agent = await nats.connect(url, inbox_prefix=AGENT_INBOX)
+    try:
+        order = si.intent(corr_id, instrument="EURUSD", order_type="limit", price=limit, quantity=1000,
+                          metadata={"time_in_force": "GTC"})
+        await agent.jetstream().publish("decisions.order_intent", si.encode(order), timeout=5)
+    finally:
+        await agent.close()
+
+
+def test_after_a_restart_the_service_reads_an_orders_market_history_under_its_permissions(
+    fresh_secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """A resting order outlives its supervisor (SIGKILL) while the feed's quotes cross it; the next
+    supervisor starts after the records it reads back from, so it reads the order's history through
+    a pull consumer of its own, as `exec-sim`, and fills the order at its limit, nothing refused."""
+    server = fresh_secured_nats
+    feed_url = url_for(server, "feed", PASSWORDS["FEED_NATS_PASSWORD"])
+    agent_url = url_for(server, "agent", PASSWORDS["AGENT_NATS_PASSWORD"])
+    env = {"NATS_URL": url_for(server, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+           "NATS_INBOX_PREFIX": "_INBOX_exec_sim", **DEFAULT_NAMES, **BUS, "ACK_WAIT_SEC": "5",
+           "PUBLISH_TIMEOUT_SEC": "2", "MARKET_DATA_MAX_AGE_MS": "2000"}
+    first = start_service(**env)
+    run_async(feed_quotes(feed_url, [1.1010]))
+    run_async(rest_an_order(agent_url, "history-1", 1.0990))
+    first.metric("exec_sim_intents_awaiting_market_data", expect=1)  # resting, watched
+    refused_first = "NATS refused" in first.log()
+    assert first.stop(signals.SIGKILL) == -signals.SIGKILL
+    run_async(feed_quotes(feed_url, [1.1000, 1.0995, 1.0989, 1.0985]))
+    time.sleep(12)  # past what the next reader reads back (10 s with a 2 s maximum age)
+    second = start_service(**env)
+    fills = run_async(read_fills(agent_url, "history-1"), timeout_s=60)
+    history = [line["records"] for line in second.log_lines() if line.get("message") == "market history read"]
+    assert second.stop() == 0
+    assert history == [5]  # the order's quote and the four that followed, read back from the stream
+    assert [(f["fill_status"], f["fill_price"]) for f in fills] == [("full", 1.0990)]
+    assert not refused_first and "NATS refused" not in second.log()
+
+
+async def read_fills(url: str, corr_id: str) -> list[dict[str, Any]]:
+    """The stored fills of `corr_id` once its last one is there, read as the agent."""
+    nc = await nats.connect(url, inbox_prefix=AGENT_INBOX)
+    try:
+        sub = await nc.jetstream().pull_subscribe("executions.fill", stream=STREAM, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30))
+        fills: list[dict[str, Any]] = []
+        while not any(f["fill_status"] != "partial" for f in fills):
+            try:
+                msgs = await sub.fetch(100, timeout=5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            fills += [body for m in msgs if (body := orjson.loads(m.data))["corr_id"] == corr_id]
+        return fills
+    finally:
+        await nc.close()
