@@ -85,6 +85,7 @@ def run_demo(settings: Settings, intents: int, workers: int, market: str = "bus"
         console.print(f"[bold]embedded nats-server[/] with JetStream on {server.url} (pid {server.process.pid})")  # type: ignore[union-attr]
         service = None
         beside = None
+        read_back_error = None
         try:
             service = _start_service(server.url, work, workers, settings, SERVICE_ENV if bus else {})
             console.print(f"[bold]at-exec-sim run[/] pid {service.pid}, {workers} workers, "
@@ -99,7 +100,10 @@ def run_demo(settings: Settings, intents: int, workers: int, market: str = "bus"
             console.print(f"[bold]at-exec-sim loadgen[/]: {intents} intents at {DEMO_RATE_PER_S:g}/s, 5% invalid on purpose")
             result = execute(target, options, ANSWER_TIMEOUT_S, console, live=True, feed=feed)
             if bus:
-                beside = fills_beside_quotes(server.url, settings)
+                try:
+                    beside = fills_beside_quotes(server.url, settings)
+                except Exception as exc:  # the run's own verdict still stands; this part is reported failed
+                    read_back_error = f"{type(exc).__name__}: {exc}"
         finally:
             exit_code = _stop(service) if service is not None else 1
             server.stop()
@@ -109,7 +113,10 @@ def run_demo(settings: Settings, intents: int, workers: int, market: str = "bus"
             shown, checked = beside
             console.print(table(shown))
             console.print(verdict(checked))
-        if loadgen_code != 0 or exit_code != 0:
+        if read_back_error is not None:
+            console.print(f"[red]could not read the fills and quotes back from the stream:[/] {read_back_error}",
+                          soft_wrap=True)
+        if loadgen_code != 0 or exit_code != 0 or read_back_error is not None:
             console.print(f"[red]demo failed:[/] loadgen exit {loadgen_code}, service exit code {exit_code}; "
                           f"the service's log is kept in {_keep(work / 'service.log')}")
             return 1
