@@ -30,18 +30,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 from common.config import Settings
 from supervisor.cli import EXIT_NO_TOOLS, needs_tools_extra
 from tools import arguments
 from tools.console import tool_console
-from tools.demo_market import FEED_RATE_PER_S, SERVICE_ENV, fills_beside_quotes, table, verdict
+from tools.demo_market import FEED_RATE_PER_S, SERVICE_ENV, FillBeside, fills_beside_quotes, table, verdict
 from tools.embedded_nats import EmbeddedNats, find_nats_server
 from tools.loadgen.command import execute, finish
 from tools.loadgen.feed import FeedOptions
 from tools.loadgen.plan import LoadOptions
-from tools.loadgen.runner import Target
+from tools.loadgen.runner import LoadRun, Target
 
 READY_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 60.0
@@ -107,22 +108,28 @@ def run_demo(settings: Settings, intents: int, workers: int, market: str = "bus"
         finally:
             exit_code = _stop(service) if service is not None else 1
             server.stop()
-        loadgen_code = finish(result, console, json_path=None, report_dir=None)
-        console.print(_service_table(_read_metrics(work / "metrics", bus)))
-        if beside is not None:
-            shown, checked = beside
-            console.print(table(shown))
-            console.print(verdict(checked))
-        if read_back_error is not None:
-            console.print(f"[red]could not read the fills and quotes back from the stream:[/] {read_back_error}",
-                          soft_wrap=True)
-        if loadgen_code != 0 or exit_code != 0 or read_back_error is not None:
-            console.print(f"[red]demo failed:[/] loadgen exit {loadgen_code}, service exit code {exit_code}; "
-                          f"the service's log is kept in {_keep(work / 'service.log')}")
-            return 1
-        console.print("[green]demo finished:[/] every valid intent answered, every invalid one rejected, "
-                      "service stopped cleanly (exit 0). The 100-2000 ms simulated delays run concurrently.")
-        return 0
+        return _summary(console, result, work, exit_code, beside, read_back_error)
+
+
+def _summary(console: Console, result: LoadRun, work: Path, exit_code: int,
+             beside: tuple[list[FillBeside], list[FillBeside]] | None, read_back_error: str | None) -> int:
+    """The generator's summary, the service's counters, the bus's fills beside their quotes; the exit code."""
+    loadgen_code = finish(result, console, json_path=None, report_dir=None)
+    console.print(_service_table(_read_metrics(work / "metrics", bus=beside is not None or read_back_error is not None)))
+    if beside is not None:
+        shown, checked = beside
+        console.print(table(shown))
+        console.print(verdict(checked))
+    if read_back_error is not None:
+        console.print(f"[red]could not read the fills and quotes back from the stream:[/] {read_back_error}",
+                      soft_wrap=True)
+    if loadgen_code != 0 or exit_code != 0 or read_back_error is not None:
+        console.print(f"[red]demo failed:[/] loadgen exit {loadgen_code}, service exit code {exit_code}; "
+                      f"the service's log is kept in {_keep(work / 'service.log')}")
+        return 1
+    console.print("[green]demo finished:[/] every valid intent answered, every invalid one rejected, "
+                  "service stopped cleanly (exit 0). The 100-2000 ms simulated delays run concurrently.")
+    return 0
 
 
 def _keep(log: Path) -> Path:
