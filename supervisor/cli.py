@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(settings)
     if args.command == "demo":
-        return tool.run_demo(settings, intents=args.intents, workers=args.workers)  # type: ignore[union-attr]
+        return tool.run_demo(settings, intents=args.intents, workers=args.workers, market=args.market)  # type: ignore[union-attr]
     if args.command == "loadgen":
         return tool.run_loadgen(args, settings)  # type: ignore[union-attr]
     if args.command == "replay":

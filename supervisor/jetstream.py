@@ -147,7 +147,25 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
             extra={"stream": settings.nats_stream, "duplicate_window_s": window,
                    "idempotency_ttl_s": settings.idempotency_ttl_s},
         )
+    missing = uncovered_market_subjects(settings, info.config.subjects or [])
+    if missing:
+        log.warning(
+            "existing stream does not store the market subjects: MARKET_DATA=bus reads no quotes from it and "
+            "every order is no_market_data; add them (nats stream edit <stream> --subjects ...)",
+            extra={"stream": settings.nats_stream, "subjects": info.config.subjects, "missing": missing},
+        )
     log.info("stream bound", extra={"stream": settings.nats_stream, "subjects": info.config.subjects})
+
+
+def uncovered_market_subjects(settings: Settings, stream_subjects: list[str]) -> list[str]:
+    """The market subjects (MARKET_DATA=bus) no subject of an existing stream covers: an example
+    subject of each (its wildcards as one token) is tested against the stream's."""
+    missing = []
+    for subject in market_subjects(settings):
+        example = ".".join("x" if token in ("*", ">") else token for token in subject.split("."))
+        if not any(_covers(s, example) for s in stream_subjects):
+            missing.append(subject)
+    return missing
 
 
 async def ensure_consumer(js: JetStreamContext, settings: Settings) -> float:

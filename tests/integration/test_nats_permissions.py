@@ -9,7 +9,7 @@ a repeat: the server must refuse it, and refuse the agent the service's durable
 consumer, while the agent still publishes intents and reads their fills. The
 same forgery against a server without the file is stored: that is what the file
 prevents. One agent may not subscribe to another's replies (its PubAcks and
-JetStream API answers).
+JetStream API answers). The market data rights are tested in test_nats_market_permissions.py.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "at-exec-sim")
 PASSWORDS = {"EXEC_SIM_NATS_PASSWORD": "sim-test-pw", "AGENT_NATS_PASSWORD": "agent-test-pw",
-             "AGENT_B_NATS_PASSWORD": "agent-b-test-pw"}
+             "AGENT_B_NATS_PASSWORD": "agent-b-test-pw", "FEED_NATS_PASSWORD": "feed-test-pw"}
 # Each agent user's own reply subjects, as the file grants them.
 AGENT_INBOX, AGENT_B_INBOX = "_INBOX_agent", "_INBOX_agent_b"
 STREAM, DURABLE = "trading-events", "exec-sim-consumer"

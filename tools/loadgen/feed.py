@@ -14,7 +14,11 @@ bid below ask, on the tick grid. That market moves once a second (its step):
 faster quotes of one instrument repeat its prices, as a venue's quotes do
 between trades, and only the sizes at the touch move (drawn around the
 market's touch size, whole lots, at least one). Quotes are spread evenly over
-the instruments, in turn; the rate is the feed's total.
+the instruments, in turn; the rate is the feed's total. The feed opens with one
+quote of every instrument at once (its first round, counted in the rate) and
+sets FeedStats.primed: the run sends its first intent only then, so a service
+pricing from the bus has a quote in force for every instrument of the feed from
+the first intent on.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class FeedStats:
     started_s: float | None = None
     last_s: float | None = None
     stored_in: dict[str, str | None] = field(default_factory=dict)  # subject -> stream (None: no stream)
+    primed: asyncio.Event = field(default_factory=asyncio.Event)  # the first round is published
 
     @property
     def total(self) -> int:
@@ -116,17 +121,20 @@ async def publish_feed(nc: Any, maker: QuoteMaker, options: FeedOptions, stats: 
     """Publish quotes at options.rate_per_s until cancelled (or for options.duration_s)."""
     subjects = {i: quote_subject(i) for i in options.instruments}
     total = None if options.duration_s is None else int(options.duration_s * options.rate_per_s)
+    first_round = len(options.instruments)
     started = stats.started_s = clock()
     sent = 0
     while True:
         elapsed = clock() - started
-        due = int(elapsed * options.rate_per_s) if total is None else min(int(elapsed * options.rate_per_s), total)
+        due = max(int(elapsed * options.rate_per_s), first_round)
+        due = due if total is None else min(due, total)
         now_ms = int(time.time() * 1000)
         while sent < due:
             instrument = options.instruments[sent % len(options.instruments)]
             await nc.publish(subjects[instrument], orjson.dumps(maker.quote(instrument, now_ms)))
             stats.published[instrument] += 1
             sent += 1
+        stats.primed.set()
         stats.last_s = clock()
         if total is not None and sent >= total:
             return

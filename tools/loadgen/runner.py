@@ -111,6 +111,8 @@ async def run_load(
             maker.warm_up(feed.instruments)
             tasks.append(asyncio.create_task(publish_feed(nc, maker, feed, feed_stats), name="loadgen-feed"))
         warm_up(options)
+        if feed is not None:
+            await _primed(tasks[0], feed_stats)
         answers.started = time.monotonic()
         tasks.append(asyncio.create_task(_watch(watch), name="loadgen-watch"))
         if on_progress is not None:
@@ -138,6 +140,17 @@ async def run_load(
     finally:
         await _cancel(tasks)
         await nc.close()
+
+
+async def _primed(feed_task: asyncio.Task[Any], stats: FeedStats) -> None:
+    """Once the feed's first round (a quote of every instrument) is out; its error if it failed first."""
+    primed = asyncio.ensure_future(stats.primed.wait())
+    try:
+        await asyncio.wait([primed, feed_task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        primed.cancel()
+    if not stats.primed.is_set():
+        feed_task.result()  # raises what stopped the feed
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:

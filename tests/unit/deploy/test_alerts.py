@@ -20,7 +20,7 @@ RULES = ROOT / "deploy" / "alerts.yml"
 NEEDED = {
     "ExecSimDown", "ExecSimHeartbeatStale", "ExecSimNatsDisconnected", "ExecSimWorkersMissing",
     "ExecSimWorkerRestarts", "ExecSimLongOrderRoomExhausted", "ExecSimPendingEventsAtBound",
-    "ExecSimPublishErrors", "ExecSimBacklogGrowing",
+    "ExecSimPublishErrors", "ExecSimBacklogGrowing", "ExecSimMarketDataStale", "ExecSimMarketDataAbsent",
 }
 
 
@@ -61,3 +61,15 @@ def test_prometheus_loads_the_rules():
 def test_promtool_accepts_the_rules(command):
     result = subprocess.run([_promtool(), *command], cwd=ROOT / "deploy", capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stale_market_data_alerts_at_the_default_maximum_age():
+    """ExecSimMarketDataStale's threshold is MARKET_DATA_MAX_AGE_MS's default: past it, orders are
+    no_market_data; the alert waits minutes, so a gap between two quotes never fires it."""
+    from common.config import load_settings
+
+    rule = {r["alert"]: r for r in _rules()}["ExecSimMarketDataStale"]
+    threshold = float(rule["expr"].rsplit(">", 1)[1])
+    assert "exec_sim_market_data_age_seconds" in rule["expr"]
+    assert threshold == load_settings({}).market_data_max_age_ms / 1000
+    assert rule["for"].endswith("m")

@@ -105,3 +105,58 @@ def test_the_load_generators_arguments_parse(tmp_path):
     add_arguments(parser)
     args = parser.parse_args([arg.replace("/reports", str(tmp_path)) for arg in loadgen["command"]])
     assert args.duration > 0 and args.rate > 0 and args.report == tmp_path / "report"
+
+
+def _resolved(environment: dict, **chosen: str) -> dict[str, str]:
+    """A service's environment as compose gives it: ${VAR:-default} is `chosen` VAR, else the default."""
+    def one(value: object) -> str:
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: chosen.get(m.group(1), m.group(2)), str(value))
+    return {name: one(value) for name, value in environment.items()}
+
+
+def _publish_rules(block: str) -> tuple[list[str], list[str]]:
+    """The allow and deny lists of a permissions block of deploy/nats.conf (a `NAME = {...}` at column 0)."""
+    conf = (ROOT / "deploy" / "nats.conf").read_text()
+    body = re.search(r"^" + block + r" = \{\n(.*?)^\}", conf, re.S | re.M)
+    assert body, f"no {block} block in deploy/nats.conf"
+    publish = body.group(1).split("subscribe:")[0]
+    lists = {kind: re.findall(r'"([^"]+)"', match.group(1)) if match else []
+             for kind in ("allow", "deny") for match in [re.search(kind + r": \[(.*?)\]", publish, re.S)]}
+    return lists["allow"], lists["deny"]
+
+
+def _covered(subject: str, patterns: list[str]) -> bool:
+    from supervisor.jetstream import _covers
+
+    example = ".".join("x" if token in ("*", ">") else token for token in subject.split("."))
+    return any(_covers(p, example) for p in patterns)
+
+
+def test_nats_gets_every_password_its_configuration_names():
+    conf = (ROOT / "deploy" / "nats.conf").read_text()
+    variables = set(re.findall(r"password: \$(\w+)", conf))
+    assert "FEED_NATS_PASSWORD" in variables
+    assert variables <= set(_services()["nats"]["environment"])
+
+
+def test_in_bus_mode_the_stream_stores_what_the_feed_may_publish_and_agents_may_publish_none_of_it():
+    """MARKET_DATA=bus in the compose file's service: the stream it creates covers every subject the
+    `feed` user may publish and the service's own ticks, which its user may publish; an agent may not."""
+    from common.config import load_settings
+    from supervisor.jetstream import market_subjects, stream_subjects, tick_prefix
+
+    service = _services()["at-exec-sim"]["environment"]
+    assert _resolved(service)["MARKET_DATA"] == "synthetic"  # the default stays the synthetic market
+    settings = load_settings(_resolved(service, MARKET_DATA="bus", MARKET_SIGNAL_SUBJECT="signals.normalized"))
+    stored = stream_subjects(settings)
+    feed_allow, feed_deny = _publish_rules("FEED")
+    assert feed_allow == ["market.quote.>", "signals.normalized"] and feed_deny == []
+    assert all(_covered(subject, stored) for subject in feed_allow), stored
+    # What the service reads is what the feed writes, plus its ticks.
+    assert all(_covered(subject, [*feed_allow, tick_prefix(settings) + ".>"]) for subject in market_subjects(settings))
+    sim_allow, _ = _publish_rules("EXEC_SIM")
+    assert _covered(tick_prefix(settings) + ".instance", sim_allow) and _covered(tick_prefix(settings) + ".x", stored)
+    assert not _covered("market.quote.EURUSD", sim_allow)  # the service never writes quotes
+    agent_allow, agent_deny = _publish_rules("AGENT_PUBLISH")
+    for subject in ("market.quote.EURUSD", "market.tick.x", "signals.normalized"):
+        assert not _covered(subject, agent_allow) and _covered(subject, agent_deny), subject

@@ -58,6 +58,8 @@ def test_every_query_names_exposed_metrics_with_no_fixed_window(target):
     "exec_sim_room_exhausted", "exec_sim_long_orders", "exec_sim_intents_over_share",
     "exec_sim_nats_connected", "exec_sim_workers_alive", "exec_sim_pending_events",
     "exec_sim_consumer_backlog", "exec_sim_nats_publish_errors_total",
+    "exec_sim_market_data_received_total", "exec_sim_market_data_rejected_total",
+    "exec_sim_market_data_age_seconds", "exec_sim_intents_awaiting_market_data",
 ])
 def test_an_operator_sees_the_metric(metric):
     assert any(metric in t["expr"] for t in _targets())
@@ -66,3 +68,28 @@ def test_an_operator_sees_the_metric(metric):
 def test_panel_ids_are_unique():
     ids = [p["id"] for p in _dashboard()["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_market_data_has_a_row_of_its_own():
+    """The bus's panels sit under a "Market data" row: received and rejected as rates by label, the age
+    per asset class, the intents waiting; each panel below the row and above any later row."""
+    panels = sorted(_dashboard()["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    rows = [p for p in panels if p["type"] == "row"]
+    market = next(r for r in rows if r["title"].startswith("Market data"))
+    assert not market["collapsed"]  # collapsed, its panels would move inside it and out of the checks above
+    start = market["gridPos"]["y"]
+    end = min((r["gridPos"]["y"] for r in rows if r["gridPos"]["y"] > start), default=10**6)
+    under = " ".join(t["expr"] for p in panels if start < p["gridPos"]["y"] < end for t in p.get("targets", []))
+    assert "sum by (source) (rate(exec_sim_market_data_received_total" in under
+    assert "sum by (type) (rate(exec_sim_market_data_rejected_total" in under
+    assert "by (asset_class) (exec_sim_market_data_age_seconds" in under
+    assert "exec_sim_intents_awaiting_market_data" in under
+
+
+def test_panels_do_not_overlap():
+    taken: set[tuple[int, int]] = set()
+    for panel in _dashboard()["panels"]:
+        g = panel["gridPos"]
+        cells = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not cells & taken, panel["title"]
+        taken |= cells

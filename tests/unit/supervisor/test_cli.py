@@ -165,7 +165,8 @@ def test_loadgen_refuses_a_bad_argument_in_one_line(capsys, argv, option):
     assert err.count("\n") == 1 and err.startswith("at-exec-sim loadgen: error:") and option in err
 
 
-@pytest.mark.parametrize("argv", [["--intents", "0"], ["--workers", "0"], ["--workers", "300"], ["--intents", "x"]])
+@pytest.mark.parametrize("argv", [["--intents", "0"], ["--workers", "0"], ["--workers", "300"], ["--intents", "x"],
+                                  ["--market", "file"]])
 def test_demo_refuses_a_bad_argument_in_one_line(capsys, argv):
     code, _, err = run_cli(capsys, "demo", *argv)
     assert code == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.config import load_settings
-from supervisor.jetstream import consumer_config, stream_config, stream_subjects
+from supervisor.jetstream import consumer_config, stream_config, stream_subjects, uncovered_market_subjects
 
 
 def test_default_subjects_are_the_designs():
@@ -35,3 +35,16 @@ def test_replicas_are_the_streams_and_the_consumer_inherits_them():
     assert stream_config(settings).num_replicas == 3
     assert not consumer_config(settings).num_replicas
     assert stream_config(load_settings({})).duplicate_window == 3600
+
+
+def test_the_bus_stream_stores_quotes_signals_and_ticks_and_an_existing_one_is_checked():
+    settings = load_settings({"MARKET_DATA": "bus", "MARKET_SIGNAL_SUBJECT": "signals.normalized"})
+    created = stream_subjects(settings)
+    assert created == ["decisions.*", "executions.*", "market.>", "signals.*"]
+    assert uncovered_market_subjects(settings, created) == []
+    # A stream made before the bus was turned on: the service warns instead of reading nothing in silence.
+    assert uncovered_market_subjects(settings, ["decisions.*", "executions.*"]) == [
+        "market.quote.>", "signals.normalized", "market.tick.>"]
+    assert uncovered_market_subjects(settings, ["decisions.*", "executions.*", "market.quote.*", "signals.*"]) == [
+        "market.tick.>"]
+    assert uncovered_market_subjects(load_settings({}), ["decisions.*", "executions.*"]) == []

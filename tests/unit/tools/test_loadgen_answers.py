@@ -174,3 +174,27 @@ def test_the_feed_publishes_its_rate_in_turn_over_the_instruments():
     assert [s for s, _ in published[:4]] == ["market.quote.BTCUSD", "market.quote.EURUSD"] * 2
     assert stats.published == {"BTC/USD": 50, "EURUSD": 50}
     assert all(s == quote_subject(orjson.loads(p)["instrument"]) for s, p in published)
+
+
+def test_the_feed_opens_with_a_quote_of_every_instrument_before_it_keeps_its_rate():
+    """The run waits for FeedStats.primed before its first intent: every instrument then has a quote."""
+    published: list[str] = []
+
+    class FakeNats:
+        async def publish(self, subject: str, payload: bytes) -> None:
+            published.append(subject)
+
+    settings = Settings()
+    instruments = ("BTC/USD", "EURUSD", "AAPL")
+    stats = FeedStats()
+
+    async def run() -> list[str]:
+        task = asyncio.create_task(publish_feed(FakeNats(), QuoteMaker(settings.seed, settings.instruments),
+                                                FeedOptions(rate_per_s=0.5, instruments=instruments), stats))
+        await asyncio.wait_for(stats.primed.wait(), 5)
+        first = list(published)
+        task.cancel()
+        return first
+
+    # At half a quote a second the rate alone would take six seconds to reach the third instrument.
+    assert asyncio.run(run()) == [quote_subject(i) for i in instruments]
