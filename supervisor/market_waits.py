@@ -18,7 +18,11 @@ the workers with its slice (worker.market_slice). Owns:
 A pass is given, of its instrument's records: everything an earlier pass had; the
 first record after the end of the last pass's (so an instant in the gap between
 them sees a record that does not cross, as in the whole series); and the records
-from the one in force just before the instant it was sent again for through the watermark.
+from the one in force just before the instant it was sent again for through the
+watermark, or through the millisecond before the SLICE_AHEAD_RECORDS-th record after
+that instant when there are more (the pass then knows the market that far: an
+intent of a backlog, sent long after its instant, is given the records it prices
+from, not every record since; one that asks beyond comes back and is sent again at once).
 Records left out never cross the watched level: the first that does is the instant
 the order is sent again for. So every answer equals one over the whole stored series,
 which is what `replay` prices from.
@@ -41,6 +45,8 @@ log = logging.getLogger("at_exec_sim.supervisor")
 # How far behind the watermark records are kept: a pass asks for the record in force at its
 # instant, which is never far behind unless the workers were that late.
 RETAIN_MS = 120_000
+# The most records a pass is given after the instant it is sent for (and those of that millisecond).
+SLICE_AHEAD_RECORDS = 16
 
 
 class InstrumentRecords:
@@ -108,8 +114,9 @@ def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
 
 
 class MarketWaits:
-    def __init__(self, max_age_ms: int) -> None:
+    def __init__(self, max_age_ms: int, ahead: int = SLICE_AHEAD_RECORDS) -> None:
         self._max_age_ms = max_age_ms
+        self._ahead = ahead
         self.tapes: dict[str, InstrumentRecords] = {}
         self.watermark = -(2**62)
         self._waiting: dict[int, WaitingIntent] = {}  # stream_seq -> waiting or at a worker
@@ -222,6 +229,9 @@ class MarketWaits:
         tape = self.tapes.get(waiting.instrument)
         given = waiting.given
         if tape is not None and tape.rows:
+            ahead = tape.first_after(at_ms) + self._ahead
+            if ahead < tape.end:  # known only up to the millisecond before that record: at_ms or later
+                known_until = min(known_until, tape.times[ahead - tape.base] - 1)
             if not tape.covers(at_ms):
                 self.history_missing += 1
                 log.error("market data for an intent's instant is no longer held: priced from the records held",
