@@ -3,9 +3,11 @@ the wait for market data adds, in one run against one embedded nats-server.
 
 A quote feed runs in its own process for the whole run (tools/loadgen/feed.py's
 QuoteMaker: schema-valid L1 quotes on market.quote.<TOKEN>, core publishes paced
-every 10 ms), spread in turn over --instruments instruments (the instruments file's
-25 and unlisted ones, BMK00...). Every case gets a fresh stream covering the bench's
-intent and event subjects and market.>, so the feed's quotes are stored, and read
+every millisecond: the wait for the watermark is the gap to the next stored quote,
+so a feed in bursts every 10 ms would add up to 10 ms to it), spread in turn over
+--instruments instruments (the instruments file's 25 and unlisted ones, BMK00...).
+Every case gets a fresh stream covering the bench's intent and event subjects and
+market.>, so the feed's quotes are stored, and read
 by the service under bus, in every case, synthetic included: the same load on
 nats-server, the only difference the mode.
 
@@ -54,15 +56,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.quote_feed import FEED_TICK_MS, Feed  # noqa: E402
 from bench.service_process import service_env, start_service, subjects  # noqa: E402
 from bench.throughput import Drain, children_of, process_cpu_s, wait_drained  # noqa: E402
-from common.contracts import quote_subject  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
 STREAM = "BMKT"
-FEED_TICK_S = 0.01
-FEED_SEED = b"bench-market-bus"
+SEND_TICK_S = 0.01
 WARM_S = 2.0  # the feed runs this long in a fresh stream before the first intent: every instrument has a quote
 SERVICE = {
     # The same work whatever the time of day: no market sessions, unlimited liquidity, one fill per intent.
@@ -75,87 +76,6 @@ def instruments(count: int) -> tuple[str, ...]:
     """The instruments file's listed instruments first, then unlisted ones (its [defaults])."""
     listed = tuple(si.book().listed)[:count]
     return listed + tuple(f"BMK{i:02d}" for i in range(count - len(listed)))
-
-
-# -- the feed (its own process) ---------------------------------------------------------
-
-
-class FeedControl(NamedTuple):
-    rate: Any  # multiprocessing.Value("d"): quotes per second over all instruments; 0 stops them
-    snapshots: Any  # Value("i"): raised by one to have one quote per instrument published now
-    published: Any  # Value("q"): quotes published so far
-    ready: Any  # Event: warmed up and connected
-    stop: Any  # Event
-
-
-def feed(url: str, names: tuple[str, ...], control: FeedControl) -> None:
-    """Quotes at control.rate, in turn over `names`, until control.stop (core publishes)."""
-    from tools.loadgen.feed import QuoteMaker
-
-    maker = QuoteMaker(FEED_SEED, si.book())
-    maker.warm_up(names)
-    subject_of = {name: quote_subject(name) for name in names}
-
-    async def run() -> None:
-        nc = await nats.connect(url, pending_size=16 * 1024 * 1024)
-        control.ready.set()
-        rate, started, sent, snapshots, total = 0.0, time.monotonic(), 0, 0, 0
-        while not control.stop.is_set():
-            now_ms = int(time.time() * 1000)
-            if control.snapshots.value != snapshots:
-                snapshots = control.snapshots.value
-                for name in names:
-                    await nc.publish(subject_of[name], orjson.dumps(maker.quote(name, now_ms)))
-                total += len(names)
-            if control.rate.value != rate:
-                rate, started, sent = control.rate.value, time.monotonic(), 0
-            due = int((time.monotonic() - started) * rate)
-            while sent < due:
-                name = names[total % len(names)]
-                await nc.publish(subject_of[name], orjson.dumps(maker.quote(name, now_ms)))
-                sent += 1
-                total += 1
-            control.published.value = total
-            await asyncio.sleep(FEED_TICK_S)
-        await nc.flush()
-        await nc.close()
-
-    asyncio.run(run())
-
-
-class Feed:
-    def __init__(self, url: str, names: tuple[str, ...]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.control = FeedControl(context.Value("d", 0.0), context.Value("i", 0), context.Value("q", 0),
-                                   context.Event(), context.Event())
-        self.process = context.Process(target=feed, args=(url, names, self.control), daemon=True)
-
-    def __enter__(self) -> Feed:
-        self.process.start()
-        if not self.control.ready.wait(120):
-            raise RuntimeError("the feed did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.control.stop.set()
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.kill()
-
-    def set(self, rate: float, snapshot: bool = False) -> None:
-        if snapshot:
-            with self.control.snapshots.get_lock():
-                self.control.snapshots.value += 1
-        self.control.rate.value = rate
-
-    @property
-    def published(self) -> int:
-        return int(self.control.published.value)
-
-    @property
-    def pid(self) -> int:
-        assert self.process.pid is not None
-        return self.process.pid
 
 
 # -- streams and the service --------------------------------------------------------------
@@ -265,7 +185,7 @@ def send(url: str, bodies: list[bytes], rate: float) -> None:
                 await nc.publish(subjects(STREAM)[0], body)
             sent = due
             await nc.flush()
-            await asyncio.sleep(FEED_TICK_S)
+            await asyncio.sleep(SEND_TICK_S)
         await nc.close()
 
     asyncio.run(run())
@@ -343,52 +263,73 @@ def percentile(values: list[float], share: float) -> float:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intents", type=int, default=int(os.environ.get("BENCH_INTENTS", "20000")))
     parser.add_argument("--rounds", type=int, default=3, help="synthetic/bus pairs of the throughput part")
     parser.add_argument("--feed-rate", type=float, default=5000, help="quotes per second over all instruments")
+    parser.add_argument("--feed-tick-ms", type=float, default=FEED_TICK_MS,
+                        help="the feed publishes what fell due this often (its bursts)")
     parser.add_argument("--instruments", type=int, default=100)
     parser.add_argument("--latency-rate", type=float, default=200, help="intents per second of the latency part")
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--latency-rounds", type=int, default=1)
     parser.add_argument("--delay-ms", type=int, default=100, help="the latency part's fixed simulated delay")
     parser.add_argument("--tick-ms", type=int, default=50, help="MARKET_WATERMARK_TICK_MS")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a service setting for every case (WORKER_NICENESS=0, say); repeatable")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def throughput_part(url: str, nats_pid: int, quotes: Feed, names: tuple[str, ...], args: argparse.Namespace,
+                    work: Path) -> list[DrainResult]:
+    print(f"throughput: {args.intents:,} market orders per drain, zero delay, WORKERS=2", flush=True)
+    drains = []
+    for r in range(args.rounds):
+        for mode in ("synthetic", "bus"):
+            result = drain_case(url, mode, args.intents, names, quotes, args.feed_rate, nats_pid, work,
+                                f"t{r}-{mode}", args.tick_ms)
+            drains.append(result)
+            print(f"  round {r + 1} {mode:<9} drained in {result.drain.seconds:6.2f} s, steady "
+                  f"{result.drain.steady_rate:7,.0f}/s, {result.fills:,} fills, quotes stored "
+                  f"{result.feed_rate:,.0f}/s", flush=True)
+    return drains
+
+
+def latency_part(url: str, quotes: Feed, names: tuple[str, ...], args: argparse.Namespace,
+                 work: Path) -> dict[str, list[list[float]]]:
+    print(f"latency: {args.latency_rate:g} intents/s for {args.latency_seconds:g} s, delay {args.delay_ms} ms",
+          flush=True)
+    cases = (("bus, feed", "bus", args.feed_rate), ("bus, quiet feed", "bus", 0.0),
+             ("synthetic, feed", "synthetic", args.feed_rate))
+    latencies: dict[str, list[list[float]]] = {}
+    for r in range(args.latency_rounds):
+        for name, mode, rate in cases:
+            overheads = latency_case(url, mode, quotes, rate, names, args, work, f"l{r}-{mode}-{int(rate)}")
+            latencies.setdefault(name, []).append(overheads)
+            print(f"  round {r + 1} {name:<16} {len(overheads):,} fills, p50 {percentile(overheads, 0.5):.1f} ms, "
+                  f"p99 {percentile(overheads, 0.99):.1f} ms", flush=True)
+    return latencies
+
+
+def main() -> int:
+    args = arguments()
+    SERVICE.update(setting.split("=", 1) for setting in args.set)
     names = instruments(args.instruments)
     drains: list[DrainResult] = []
     latencies: dict[str, list[list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="at-exec-sim-bench-") as tmp:
         work = Path(tmp)
-        with EmbeddedNats(work / "js") as server, Feed(server.url, names) as quotes:
+        with EmbeddedNats(work / "js") as server, Feed(server.url, names, args.feed_tick_ms) as quotes:
             assert server.process is not None
             print(f"feed {args.feed_rate:,.0f} quotes/s over {len(names)} instruments; cpu count {os.cpu_count()}",
                   flush=True)
             if not args.skip_throughput:
-                print(f"throughput: {args.intents:,} market orders per drain, zero delay, WORKERS=2", flush=True)
-                for r in range(args.rounds):
-                    for mode in ("synthetic", "bus"):
-                        result = drain_case(server.url, mode, args.intents, names, quotes, args.feed_rate,
-                                            server.process.pid, work, f"t{r}-{mode}", args.tick_ms)
-                        drains.append(result)
-                        print(f"  round {r + 1} {mode:<9} drained in {result.drain.seconds:6.2f} s, steady "
-                              f"{result.drain.steady_rate:7,.0f}/s, {result.fills:,} fills, quotes stored "
-                              f"{result.feed_rate:,.0f}/s", flush=True)
+                drains = throughput_part(server.url, server.process.pid, quotes, names, args, work)
             if not args.skip_latency:
-                print(f"latency: {args.latency_rate:g} intents/s for {args.latency_seconds:g} s, delay "
-                      f"{args.delay_ms} ms", flush=True)
-                cases = (("bus, feed", "bus", args.feed_rate), ("bus, quiet feed", "bus", 0.0),
-                         ("synthetic, feed", "synthetic", args.feed_rate))
-                for r in range(args.latency_rounds):
-                    for name, mode, rate in cases:
-                        overheads = latency_case(server.url, mode, quotes, rate, names, args, work,
-                                                 f"l{r}-{mode}-{int(rate)}")
-                        latencies.setdefault(name, []).append(overheads)
-                        print(f"  round {r + 1} {name:<16} {len(overheads):,} fills, p50 "
-                              f"{percentile(overheads, 0.5):.1f} ms, p99 {percentile(overheads, 0.99):.1f} ms",
-                              flush=True)
+                latencies = latency_part(server.url, quotes, names, args, work)
             quotes.set(0)
     print_tables(drains, latencies, args)
     return 0
@@ -402,14 +343,15 @@ def print_tables(drains: list[DrainResult], latencies: dict[str, list[list[float
         whole = sorted((args.intents / b.drain.seconds) / (args.intents / s.drain.seconds)
                        for s, b in zip(synthetic, bus, strict=True))
         print()
-        print(f"{'mode':<10} {'steady/s (median)':>18} {'drain/s (median)':>17}   CPU per intent, us: "
-              f"{'nats-server':>11} {'supervisor':>10} {'workers':>8} {'feed':>6}")
+        print("medians over the rounds; CPU per intent over the drain in microseconds, by process")
+        print(f"{'mode':<10} {'steady/s':>9} {'drain/s':>8}   {'nats-server':>11} {'supervisor':>10} {'workers':>8} "
+              f"{'feed':>6}")
         for mode, runs in (("synthetic", synthetic), ("bus", bus)):
             cpu = {role: statistics.median(d.drain.cpu.get(role, 0.0) for d in runs) / args.intents * 1e6
                    for role in ("nats-server", "consumer", "workers", "feed")}
-            print(f"{mode:<10} {statistics.median(d.drain.steady_rate for d in runs):>18,.0f} "
-                  f"{statistics.median(args.intents / d.drain.seconds for d in runs):>17,.0f}   "
-                  f"{'':>20} {cpu['nats-server']:>11.0f} {cpu['consumer']:>10.0f} {cpu['workers']:>8.0f} "
+            print(f"{mode:<10} {statistics.median(d.drain.steady_rate for d in runs):>9,.0f} "
+                  f"{statistics.median(args.intents / d.drain.seconds for d in runs):>8,.0f}   "
+                  f"{cpu['nats-server']:>11.0f} {cpu['consumer']:>10.0f} {cpu['workers']:>8.0f} "
                   f"{cpu['feed']:>6.0f}")
         print(f"bus / synthetic, steady rate: median {statistics.median(ratios):.2f} "
               f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}, {len(ratios)} pairs); whole drain: median "
@@ -418,9 +360,9 @@ def print_tables(drains: list[DrainResult], latencies: dict[str, list[list[float
         print()
         print(f"added latency per fill (fill stored - intent stored - {args.delay_ms} ms delay), ms, all rounds:")
         print(f"{'case':<18} {'fills':>7} {'p50':>6} {'p90':>6} {'p99':>6} {'max':>7}   per round p50 / p99")
-        for name, runs in latencies.items():
-            merged = sorted(v for run in runs for v in run)
-            rounds = ", ".join(f"{percentile(run, 0.5):.1f} / {percentile(run, 0.99):.1f}" for run in runs)
+        for name, samples in latencies.items():
+            merged = sorted(v for run in samples for v in run)
+            rounds = ", ".join(f"{percentile(run, 0.5):.1f} / {percentile(run, 0.99):.1f}" for run in samples)
             print(f"{name:<18} {len(merged):>7,} {percentile(merged, 0.5):>6.1f} {percentile(merged, 0.9):>6.1f} "
                   f"{percentile(merged, 0.99):>6.1f} {merged[-1]:>7.1f}   {rounds}")
 
