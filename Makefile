@@ -68,6 +68,7 @@ bench: venv
 	$(BIN)/python bench/simulation_cost.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/flood_fairness.py
+	$(BIN)/python bench/market_bus.py
 
 # Resident size of every service process over 1,000,000 intents (about 6 minutes).
 bench-memory: venv

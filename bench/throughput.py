@@ -108,9 +108,10 @@ CpuSample = Callable[[], dict[str, float]]
 
 
 async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_s: float,
-                       cpu: CpuSample | None = None) -> Drain:
+                       cpu: CpuSample | None = None, seq: str = "stream_seq") -> Drain:
     """Follow the consumer (polled every 10 ms) from its first delivery until `count` intents are acked;
-    `cpu` is sampled at both ends, and the drain carries the difference."""
+    `cpu` is sampled at both ends, and the drain carries the difference. Intents are counted by stream
+    sequence (a stream of intents alone), or by `seq="consumer_seq"` (a stream holding other messages too)."""
     nc = await nats.connect(url.split(","))
     js = nc.jetstream()
     deadline = time.monotonic() + timeout_s
@@ -126,11 +127,12 @@ async def wait_drained(url: str, stream: str, durable: str, count: int, timeout_
                 await asyncio.sleep(0.01)
                 continue
             now = time.monotonic()
-            if first_delivery is None and info.delivered.stream_seq > 0:
+            delivered, acked = getattr(info.delivered, seq), getattr(info.ack_floor, seq)
+            if first_delivery is None and delivered > 0:
                 first_delivery = now
                 cpu_at_start = cpu() if cpu else {}
-            progress.append((now, info.delivered.stream_seq - info.num_ack_pending))
-            if info.ack_floor.stream_seq >= count and info.num_ack_pending == 0:
+            progress.append((now, delivered - info.num_ack_pending))
+            if acked >= count and info.num_ack_pending == 0:
                 t10, t90 = _crossing(progress, 0.1 * count), _crossing(progress, 0.9 * count)
                 used = {}
                 if cpu:

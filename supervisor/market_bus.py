@@ -13,7 +13,9 @@ wait for an instant the clock has passed and no market message has come for
 MARKET_WATERMARK_TICK_MS, an empty message on market.tick.<instance> (beside the quote
 subjects: supervisor.jetstream.tick_prefix) moves the
 watermark by its stored time. Intents the bookkeeping (supervisor/market_waits.py)
-finds ready go back to the workers through `send_again`.
+finds ready go back to the workers through `send_again`, gathered over one turn of the
+event loop: a batch's answers (a backlog's intents, all ready at once) go back as a few
+batches, not one batch per intent.
 
 Every record's time is its stored time, taken as never going back: a message stored
 earlier than one read before it (a clock step at a leader change) counts as stored at
@@ -72,6 +74,7 @@ class BusMarket:
         self._logged_at: dict[str, float] = {}
         self._newest_by_class: dict[str, int] = {}
         self._subscription: object | None = None
+        self._ready: list[RawIntent] = []  # to send again at the end of this turn of the loop
 
     async def start(self) -> None:
         """Read the market subjects from far enough back that every record in force now is known."""
@@ -129,6 +132,12 @@ class BusMarket:
             task.add_done_callback(self._history_tasks.discard)
         if not ready:
             return
+        if not self._ready:
+            asyncio.get_running_loop().call_soon(self._send_ready)
+        self._ready.extend(ready)
+
+    def _send_ready(self) -> None:
+        ready, self._ready = self._ready, []
         live = []
         for raw in ready:
             if self._in_flight(raw.stream_seq):

@@ -21,7 +21,11 @@ the workers with its slice (worker.market_slice). Owns:
 A pass is given, of its instrument's records: everything an earlier pass had; the
 first record after the end of the last pass's (so an instant in the gap between
 them sees a record that does not cross, as in the whole series); and the records
-from the one in force just before the instant it was sent again for through the watermark.
+from the one in force just before the instant it was sent again for through the
+watermark, or through the millisecond before the SLICE_AHEAD_RECORDS-th record after
+that instant when there are more (the pass then knows the market that far: an
+intent of a backlog, sent long after its instant, is given the records it prices
+from, not every record since; one that asks beyond comes back and is sent again at once).
 Records left out never cross the watched level: the first that does is the instant
 the order is sent again for. So every answer equals one over the whole stored series,
 which is what `replay` prices from.
@@ -51,6 +55,8 @@ MIN_RETAIN_MS = 10_000
 
 def retain_ms(max_age_ms: int) -> int:
     return max(MIN_RETAIN_MS, (REPORTED_AGES + 1) * max_age_ms)
+# The most records a pass is given after the instant it is sent for (and those of that millisecond).
+SLICE_AHEAD_RECORDS = 16
 
 
 class InstrumentRecords:
@@ -121,8 +127,9 @@ def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
 
 
 class MarketWaits:
-    def __init__(self, max_age_ms: int, started_ms: int = -(2**62)) -> None:
+    def __init__(self, max_age_ms: int, started_ms: int = -(2**62), ahead: int = SLICE_AHEAD_RECORDS) -> None:
         self._max_age_ms = max_age_ms
+        self._ahead = ahead
         # Where the reader started reading: an instant before it may have records not held.
         self.started_ms = started_ms
         self.tapes: dict[str, InstrumentRecords] = {}
@@ -263,6 +270,9 @@ class MarketWaits:
             return None
         given = waiting.given
         if tape is not None and tape.rows:
+            ahead = tape.first_after(at_ms) + self._ahead
+            if ahead < tape.end:  # known only up to the millisecond before that record: at_ms or later
+                known_until = min(known_until, tape.times[ahead - tape.base] - 1)
             follower = tape.first_after(waiting.known_until_ms)
             if tape.base <= follower < tape.end and tape.times[follower - tape.base] <= known_until:
                 given[tape.seqs[follower - tape.base]] = tape.rows[follower - tape.base]

@@ -22,7 +22,7 @@ from common.config import load_settings
 from common.market_files import QUOTES, RecordedMarketData
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, Execution, MarketWatch, RawIntent, Rejection
-from supervisor.market_waits import MarketWaits
+from supervisor.market_waits import SLICE_AHEAD_RECORDS, MarketWaits
 from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
@@ -86,14 +86,15 @@ def _whole_series(settings: object, quotes: list[QuoteRecord]) -> IntentProcesso
                            settings.seed)
 
 
-def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
+def _play(settings: object, messages: list[tuple[int, object]], lags: list[int], ahead: int = SLICE_AHEAD_RECORDS,
           restart: int | None = None) -> dict[int, object]:
-    """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks;
-    each worker answer handed back after `lag` more stored messages. With `restart`, the
-    supervisor dies before that message: what it held is lost, a new one starts reading there,
-    every unanswered intent comes again, and their history is read from the stored records."""
+    """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks (at
+    most `ahead` records past a pass's instant); each worker answer handed back after `lag` more
+    stored messages. With `restart`, the supervisor dies before that message: what it held is
+    lost, a new one starts reading there, every unanswered intent comes again, and their history
+    is read from the stored records."""
     processor, max_age = IntentProcessor(settings, settings.seed), settings.market_data_max_age_ms
-    waits = MarketWaits(max_age)
+    waits = MarketWaits(max_age, ahead=ahead)
     stored = [(n + 1, m) for n, (_, m) in enumerate(messages) if isinstance(m, QuoteRecord)]
     answers: dict[int, object] = {}
     at_workers: deque[tuple[int, RawIntent]] = deque()
@@ -119,7 +120,7 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
     for at, message in messages:
         position += 1
         if position == restart:
-            waits, _ = MarketWaits(max_age, at), at_workers.clear()
+            waits, _ = MarketWaits(max_age, at, ahead), at_workers.clear()
             later([m for _, m in messages[:position - 1] if isinstance(m, RawIntent) and m.stream_seq not in answers],
                   position)
         if isinstance(message, QuoteRecord):
@@ -140,11 +141,12 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
-       liquidity=st.sampled_from(["0", "0.05"]), restart=st.none() | st.integers(1, 70))
-def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, restart):
+       liquidity=st.sampled_from(["0", "0.05"]), ahead=st.sampled_from([0, 1, 3, SLICE_AHEAD_RECORDS]),
+       restart=st.none() | st.integers(1, 70))
+def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, ahead, restart):
     messages, quotes = stream
     bus = _bus_settings(sessions, liquidity)
-    answers = _play(bus, messages, lags, restart)
+    answers = _play(bus, messages, lags, ahead, restart)
     whole = _whole_series(bus, quotes)
     intents = [m for _, m in messages if isinstance(m, RawIntent)]
     assert sorted(answers) == sorted(raw.stream_seq for raw in intents)  # every intent answered, once
@@ -201,3 +203,17 @@ def test_the_bookkeeping_sends_a_watching_order_again_only_after_the_crossing_mi
     [again] = waits.advance(T0 + 31)
     assert again.stream_seq == 9 and again.market is not None
     assert waits.advance(T0 + 40) == []  # sent once
+
+
+def test_an_intent_sent_long_after_its_instant_is_given_the_records_it_prices_from_not_every_one_since():
+    waits = MarketWaits(60_000, ahead=4)
+    for k in range(1_000):  # a record every 10 ms
+        waits.record(KEY, QuoteRecord(T0 + 10 * k, 1.0999, 1.1001), k + 1)
+    waits.advance(T0 + 10_000)
+    raw = RawIntent(9, b"{}", None, T0 + 105)
+    [again] = waits.wait(AwaitingMarket(9, raw, KEY, T0 + 105, None))
+    known_until, tape = again.market[:8], again.market[8:]
+    # the record in force at T0 + 105 (T0 + 100) and four after it, known up to the fifth's millisecond
+    # less one; and, as for any first pass, the first record held (the one after "nothing known")
+    assert int.from_bytes(known_until, "little", signed=True) == T0 + 149
+    assert tape == records_bytes([QuoteRecord(T0 + 10 * k, 1.0999, 1.1001) for k in (0, *range(10, 15))])
