@@ -92,7 +92,8 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
     most `ahead` records past a pass's instant); each worker answer handed back after `lag` more
     stored messages. With `restart`, the supervisor dies before that message: what it held is
     lost, a new one starts reading there, every unanswered intent comes again, and their history
-    is read from the stored records."""
+    is read from the stored records. Long because it is the service's whole protocol in one loop,
+    which reads best in one place."""
     processor, max_age = IntentProcessor(settings, settings.seed), settings.market_data_max_age_ms
     waits = MarketWaits(max_age, ahead=ahead)
     stored = [(n + 1, m) for n, (_, m) in enumerate(messages) if isinstance(m, QuoteRecord)]
