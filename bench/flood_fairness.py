@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,7 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.service_process import service_env, subjects  # noqa: E402
+from bench.service_process import service_env, subjects, wait_ready  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
@@ -119,19 +118,6 @@ async def read_back(url: str, stream: str, expected: int, timeout_s: float) -> t
     finally:
         await nc.close()
     return intents, fills
-
-
-def wait_ready(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("service not ready")
 
 
 def run_case(url: str, stream: str, tree: Path, work: Path, args: argparse.Namespace) -> Figures:

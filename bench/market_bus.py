@@ -46,7 +46,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,7 +56,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.quote_feed import FEED_TICK_MS, Feed  # noqa: E402
-from bench.service_process import service_env, start_service, subjects  # noqa: E402
+from bench.service_process import service_env, start_service, subjects, wait_ready  # noqa: E402
 from bench.throughput import Drain, children_of, process_cpu_s, wait_drained  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
@@ -219,19 +218,6 @@ async def read_back(url: str, expected: int, timeout_s: float) -> list[float]:
     finally:
         await nc.close()
     return sorted(stored - intents[corr_id] - delay for corr_id, stored, delay in fills if corr_id in intents)
-
-
-def wait_ready(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("service not ready")
 
 
 def latency_case(url: str, mode: str, feed: Feed, rate: float, names: tuple[str, ...], args: argparse.Namespace,

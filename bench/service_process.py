@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -32,3 +34,17 @@ def start_service(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes
     with open(log_path, "wb") as log:
         return subprocess.Popen([sys.executable, "-m", "supervisor.cli", "run"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def wait_ready(port: int, timeout_s: float = 60) -> None:
+    """Until the service's /healthz answers 200 on `port` (RuntimeError after `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("service not ready")

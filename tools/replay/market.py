@@ -23,7 +23,7 @@ from common.market_messages import BusReading
 from common.market_records import QuoteRecord
 from supervisor.inflight import delivery_of_reply
 from supervisor.jetstream import market_subjects, tick_prefix
-from tools.replay.source import REQUEST_TIMEOUT_S, ReplayError, nats_step, stored_ns_and_pending
+from tools.replay.source import REQUEST_TIMEOUT_S, nats_step, stored_ns_and_pending
 from worker.quote_tape import records_bytes
 
 FETCH_BATCH = 2000
@@ -57,8 +57,6 @@ async def stored_market(nc: NATS, settings: Settings) -> RecordedMarketData:
                 read = reading.read(msg.subject, msg.data, stored_ms)
                 if not isinstance(read, str):
                     records.setdefault(read[0], []).append(read[1])
-    except ReplayError:
-        raise
     finally:
         try:
             await js.delete_consumer(settings.nats_stream, consumer.name)
