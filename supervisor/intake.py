@@ -188,9 +188,8 @@ class Intake:
     def send_again(self, raws: list[RawIntent]) -> None:
         """MARKET_DATA=bus: intents whose market data is now known, with their slices, straight to the
         pool (they were taken in turn once already; their records hold their room)."""
-        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
-        for start in range(0, len(raws), chunk):
-            self._pool.dispatch(IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk])))
+        for batch in self._batches(raws):
+            self._pool.dispatch(batch)
 
     def batch_answered(self, batch_id: int) -> None:
         """A batch's results are back (called by collect): room at the workers for the next turns."""
@@ -203,9 +202,13 @@ class Intake:
         raws = self._waiting.take(self._window - self._at_workers_total)
         if not raws:
             return
-        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
-        for start in range(0, len(raws), chunk):
-            batch = IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk]))
+        for batch in self._batches(raws):
             self._at_workers[batch.batch_id] = len(batch.intents)
             self._at_workers_total += len(batch.intents)
             self._pool.dispatch(batch)
+
+    def _batches(self, raws: list[RawIntent]) -> list[IntentBatch]:
+        """The intents in chunks across the workers (at least MIN_CHUNK each), each a numbered batch."""
+        chunk = max(MIN_CHUNK, -(-len(raws) // self._settings.workers))
+        return [IntentBatch(next(self._batch_ids), tuple(raws[start : start + chunk]))
+                for start in range(0, len(raws), chunk)]

@@ -73,6 +73,7 @@ class BusMarket:
         self._last_read_at = time.monotonic()
         self._logged_at: dict[str, float] = {}
         self._newest_by_class: dict[str, int] = {}
+        self._asset_classes: dict[str, str] = {}  # instrument key -> its asset class (the age gauge's label)
         self._subscription: object | None = None
         self._ready: list[RawIntent] = []  # to send again at the end of this turn of the loop
 
@@ -114,7 +115,10 @@ class BusMarket:
             self._tally.inc(self._metrics.market_data_received,
                             "signal" if msg.subject == self._settings.market_signal_subject else "quote")
             self.waits.record(key, record, seq)
-            asset_class = self._instruments.get(key).asset_class if self._instruments.is_listed(key) else "other"
+            asset_class = self._asset_classes.get(key)
+            if asset_class is None:  # looked up once per instrument, not per message
+                listed = self._instruments.is_listed(key)
+                asset_class = self._asset_classes[key] = self._instruments.get(key).asset_class if listed else "other"
             self._newest_by_class[asset_class] = record.at_ms
         self._again(self.waits.advance(self._reading.last_stored_ms))
 
