@@ -6,23 +6,11 @@ deterministic ids, the executions.fill and executions.reconcile bodies, their
 orjson encoding, and the Nats-Msg-Id of each event. Everything here is a pure
 function of its arguments, so the same execution encodes to the same bytes.
 
-Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
-
-    order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
-    fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
-    reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
-    Nats-Msg-Id   <agent_id>:<corr_id>:<kind>:<k>, kind fill, reconcile, order_update (k 1) or
-                  fill_duplicate (k 1: an injected duplicate fill, worker/faults.py); see msg_id
-
-The readable form is used when it fits in 128 characters; the "x" marks the
-hashed form, so a readable id can never equal a hashed one. k counts the
-order's fills from 1. A corr_id is its agent's own, so the body ids, made from the corr_id
-alone as clients expect, are unique per agent: read them with the body's agent_id.
+The ids of orders, fills, reconciles and events come from worker/event_ids.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,10 +19,10 @@ import orjson
 
 from common.contracts import EXECUTION_VENUE
 from common.messages import OutboundEvent
+from worker.event_ids import fill_id, msg_id, reconcile_id
 from worker.faults import DUPLICATE_FILL, RECONCILE_DELAYED
 from worker.market import Quote
 
-MAX_ID_LEN = 128
 MAX_REASON_LEN = 200
 
 FULL = "full"
@@ -114,37 +102,6 @@ def _iso_ms(epoch_ms: int) -> str:
 
 _DAY_MS = 86_400_000
 _DATES: dict[int, str] = {}
-
-
-def short_hash(text: str) -> str:
-    """32 hex characters of blake2b over `text`."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def bounded_id(prefix: str, corr_id: str, suffix: str = "") -> str:
-    """`prefix_corr_id suffix` when it fits in 128 characters, else `prefixx_<hash> suffix`."""
-    readable = f"{prefix}_{corr_id}{suffix}"
-    if len(readable) <= MAX_ID_LEN:
-        return readable
-    return f"{prefix}x_{short_hash(corr_id)}{suffix}"
-
-
-def order_id(corr_id: str) -> str:
-    return bounded_id("ord", corr_id)
-
-
-def fill_id(corr_id: str, index: int) -> str:
-    return bounded_id("fill", corr_id, f"_{index}")
-
-
-def reconcile_id(corr_id: str, index: int) -> str:
-    return bounded_id("recon", corr_id, f"_{index}")
-
-
-def msg_id(agent_id: str, corr_id: str, kind: str, index: int = 1) -> str:
-    """Nats-Msg-Id: from agent_id, corr_id and the fill's index only, never from the content. The
-    schema holds both ids to ^[a-zA-Z0-9_-]+$: no ':', so two (agent_id, corr_id) pairs never share an id."""
-    return f"{agent_id}:{corr_id}:{kind}:{index}"
 
 
 def num(x: float, decimals: int = 8) -> float:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import time
 
 from common.messages import Execution
-from worker.events import CANCELLED, EXPIRED, Fill, OrderHeader, OrderOutcome, encode_events, num, order_id
+from worker.event_ids import order_id
+from worker.events import CANCELLED, EXPIRED, Fill, OrderHeader, OrderOutcome, encode_events, num
 from worker.faults import DUPLICATE_FILL, RECONCILE_DELAYED
 from worker.order_state import OrderState
 

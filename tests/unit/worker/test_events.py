@@ -1,4 +1,4 @@
-"""worker.events: timestamps, bounded ids, and the fill/reconcile bodies on the wire."""
+"""worker.events and worker.event_ids: timestamps, bounded ids, and the fill/reconcile bodies on the wire."""
 
 from __future__ import annotations
 
@@ -14,23 +14,19 @@ from jsonschema import Draft202012Validator
 
 from common.contracts import FILL, RECONCILE, load_schema
 from tests.builders import make_intent
-from worker import events
+from worker import event_ids, events
+from worker.event_ids import bounded_id, fill_id, msg_id, order_id, reconcile_id
 from worker.events import (
     CANCELLED,
     FULL,
     PARTIAL,
     Fill,
     OrderHeader,
-    bounded_id,
     encode_events,
     fill_body,
-    fill_id,
     iso_ms,
-    msg_id,
     num,
-    order_id,
     reconcile_body,
-    reconcile_id,
 )
 from worker.market import Quote
 from worker.validation import schema_valid
@@ -104,7 +100,7 @@ def test_bounded_id_switches_to_hash_exactly_past_128():
     too_long = fits + "b"
     hashed = bounded_id("ord", too_long)
     assert hashed.startswith("ordx_") and len(hashed) == len("ordx_") + 32
-    assert hashed == "ordx_" + events.short_hash(too_long)
+    assert hashed == "ordx_" + event_ids.short_hash(too_long)
 
 
 @given(corr_ids, st.integers(1, 9))
