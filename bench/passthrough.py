@@ -43,9 +43,9 @@ async def drain(url: str, stream: str, intent_subject: str, fill_subject: str, r
             answers = []
             for msg in msgs:
                 seq = stream_sequence(msg)
-                fill = await js.publish_async(fill_subject, msg.data, headers={"Nats-Msg-Id": f"{seq}:fill:1"})
+                fill = await js.publish_async(fill_subject, msg.data, headers={"Nats-Msg-Id": f"{seq}:1"})
                 reconcile = await js.publish_async(reconcile_subject, msg.data,
-                                                   headers={"Nats-Msg-Id": f"{seq}:reconcile:1"})
+                                                   headers={"Nats-Msg-Id": f"{seq}:2"})
                 answers.append((msg, fill, reconcile))
             for msg, fill, reconcile in answers:
                 await fill

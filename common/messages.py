@@ -76,7 +76,7 @@ class OutboundEvent:
     """An encoded fill or reconcile, ready to publish."""
 
     kind: str  # "fill" | "reconcile" | "order_update": Settings.output_subjects maps it to a subject
-    msg_id: str  # Nats-Msg-Id: derived from agent_id, corr_id and the fill's index (worker.events.msg_id)
+    msg_id: str  # Nats-Msg-Id: from agent_id, corr_id and the event's place in the order (worker.event_ids.msg_id)
     payload: bytes
     # Release offset from the intent's receipt under the wall clock.
     release_after_ms: int

@@ -9,8 +9,8 @@ Ids (all match ^[a-zA-Z0-9_-]+$ and are at most 128 characters):
     order_id      ord_<corr_id>         or ordx_<blake2b-128 hex of corr_id>
     fill_id       fill_<corr_id>_<k>    or fillx_<hex>_<k>
     reconcile_id  recon_<corr_id>_<k>   or reconx_<hex>_<k>
-    Nats-Msg-Id   <agent_id>:<corr_id>:<kind>:<k>, kind fill, reconcile, order_update (k 1) or
-                  fill_duplicate (k 1: an injected duplicate fill, worker/faults.py); see msg_id
+    Nats-Msg-Id   <agent_id>:<corr_id>:<n>, n the event's place in the order's events, from 1
+                  (fill 1, reconcile 1, fill 2, ..., the order update); see msg_id
 
 The readable form is used when it fits in 128 characters; the "x" marks the
 hashed form, so a readable id can never equal a hashed one. k counts the
@@ -50,7 +50,9 @@ def reconcile_id(corr_id: str, index: int) -> str:
     return bounded_id("recon", corr_id, f"_{index}")
 
 
-def msg_id(agent_id: str, corr_id: str, kind: str, index: int = 1) -> str:
-    """Nats-Msg-Id: from agent_id, corr_id and the fill's index only, never from the content. The
-    schema holds both ids to ^[a-zA-Z0-9_-]+$: no ':', so two (agent_id, corr_id) pairs never share an id."""
-    return f"{agent_id}:{corr_id}:{kind}:{index}"
+def msg_id(agent_id: str, corr_id: str, place: int) -> str:
+    """Nats-Msg-Id: from agent_id, corr_id and the event's place in the order's events, never from its
+    content or kind, so every execution of one order claims the same first id whatever it became: the
+    supervisor tells a repeat from a redelivery there (supervisor/outbound.py). The schema holds both
+    ids to ^[a-zA-Z0-9_-]+$: no ':', so two (agent_id, corr_id) pairs never share an id."""
+    return f"{agent_id}:{corr_id}:{place}"

@@ -322,35 +322,35 @@ def encode_events(
     """Publish order: fill 1, reconcile 1, fill 2, reconcile 2, ..., then the order update if any.
 
     The two event-level faults (worker/faults.py): a duplicated first fill goes out
-    right after it, the same bytes under the message id <agent_id>:<corr_id>:fill_duplicate:1;
-    a delayed first reconcile is marked for the supervisor to hold back.
+    right after it, the same bytes under the next message id; a delayed first
+    reconcile is marked for the supervisor to hold back.
     """
     events: list[OutboundEvent] = []
     dumps = orjson.dumps
+    agent_id, corr_id = order.agent_id, order.corr_id
     quote, market = None, None
     for fill in fills:
-        this_fill_id = fill_id(order.corr_id, fill.index)
+        this_fill_id = fill_id(corr_id, fill.index)
         if fill.quote is not quote:
             quote, market = fill.quote, market_data(fill.quote)
         payload = dumps(fill_body(order, fill, this_fill_id, market))
         events.append(OutboundEvent(
-            "fill", msg_id(order.agent_id, order.corr_id, "fill", fill.index), payload, fill.delay_ms, fill.status, fill.faults,
-        ))
+            "fill", msg_id(agent_id, corr_id, len(events) + 1), payload, fill.delay_ms, fill.status, fill.faults))
         first = fill.index == 1
         if first and duplicate_first_fill:
             events.append(OutboundEvent(
-                "fill", msg_id(order.agent_id, order.corr_id, "fill_duplicate", fill.index), payload, fill.delay_ms, fill.status,
+                "fill", msg_id(agent_id, corr_id, len(events) + 1), payload, fill.delay_ms, fill.status,
                 (DUPLICATE_FILL, *fill.faults),
             ))
         reconcile_faults = (RECONCILE_DELAYED, *fill.faults) if first and delay_first_reconcile else fill.faults
         events.append(OutboundEvent(
-            "reconcile", msg_id(order.agent_id, order.corr_id, "reconcile", fill.index),
+            "reconcile", msg_id(agent_id, corr_id, len(events) + 1),
             dumps(reconcile_body(order, fill, this_fill_id, reconcile_faults)), fill.delay_ms, None,
             reconcile_faults,
         ))
     if outcome is not None:
         events.append(OutboundEvent(
-            "order_update", msg_id(order.agent_id, order.corr_id, "order_update"),
+            "order_update", msg_id(agent_id, corr_id, len(events) + 1),
             dumps(order_update_body(order, outcome)), outcome.last.delay_ms, outcome.status,
             outcome.last.faults,
         ))

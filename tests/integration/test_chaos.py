@@ -105,7 +105,7 @@ def test_idempotency_holds_across_a_restart(nats_server, topology, start_service
     run_async(publish_intents(nats_server.url, topology.intent_subject, [body]))
     second.metric("exec_sim_orders_received_total", {"status": "accepted"}, expect=1)
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
-    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:idem-1:fill:1", "demo_agent:idem-1:reconcile:1"]
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:idem-1:1", "demo_agent:idem-1:2"]
     assert second.stop() == 0
 
 

@@ -214,7 +214,7 @@ def test_signals_normalized_alone_price_fills_at_their_price_with_the_instrument
     assert service.metric("exec_sim_market_data_received_total", {"source": "signal"}) == 1
     assert service.metric("exec_sim_market_data_rejected_total", {"type": "schema"}) == 1
     assert service.stop() == 0
-    [fill] = [orjson.loads(m.data) for m in stored if m.headers["Nats-Msg-Id"].endswith(":fill:1")]
+    [fill] = [orjson.loads(m.data) for m in stored if m.headers["Nats-Msg-Id"].endswith(":1")]
     assert fill["corr_id"] == bodies[0]["corr_id"] and fill["fill_status"] == "full"
     # BTC/USD's spread in the instruments file around 95,000, on its tick grid: above the mid, close to it.
     assert 95_000 < fill["fill_price"] < 95_000 * 1.001
@@ -287,7 +287,8 @@ def test_a_quote_older_than_the_maximum_age_is_no_market_and_a_fresh_one_prices_
     msgs = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-stale", "bus-fresh"},
                                   timeout_s=30))
     assert service.stop() == 0
-    fills = {m.headers["corr_id"]: orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].endswith(":fill:1")}
+    # Each order's first event is its first fill.
+    fills = {m.headers["corr_id"]: orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].endswith(":1")}
     assert (fills["bus-stale"]["fill_status"], fills["bus-stale"]["metadata"]["reason_code"]) == (
         "rejected", "no_market_data")
     assert (fills["bus-fresh"]["fill_status"], fills["bus-fresh"]["fill_price"]) == ("full", 1.1020)

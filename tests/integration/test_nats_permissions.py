@@ -89,7 +89,7 @@ async def forge_fill(url: str, corr_id: str, refusals: Refusals | None) -> Any:
         forged = orjson.dumps({"corr_id": corr_id, "fill_status": "full", "fill_price": 0.01, "forged": True})
         try:
             return await nc.jetstream().publish("executions.fill", forged, timeout=2,
-                                                headers={"Nats-Msg-Id": f"demo_agent:{corr_id}:fill:1", "corr_id": corr_id})
+                                                headers={"Nats-Msg-Id": f"demo_agent:{corr_id}:1", "corr_id": corr_id})
         except Exception as exc:  # noqa: BLE001 - what the agent sees is the point
             return exc
     finally:
@@ -186,7 +186,7 @@ def test_only_the_simulator_writes_fills(
     for corr_id in ("victim-1", "after-attempts-1"):
         bodies = [orjson.loads(m.data) for m in fills[corr_id]]
         assert bodies and not any(b.get("forged") for b in bodies), bodies
-        assert fills[corr_id][0].headers["Nats-Msg-Id"] == f"demo_agent:{corr_id}:fill:1"
+        assert fills[corr_id][0].headers["Nats-Msg-Id"] == f"demo_agent:{corr_id}:1"
     # Everything the service does is within its permissions: its acks went through, nothing refused.
     info = run_async(settled_consumer(service_url))
     assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)

@@ -143,7 +143,7 @@ def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
     body = si.encode(si.intent("dup-1"))
     run_async(publish_intents(nats_server.url, topology.intent_subject, [body, body, body]))
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
-    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:dup-1:fill:1", "demo_agent:dup-1:reconcile:1"]
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:dup-1:1", "demo_agent:dup-1:2"]
     assert service.metric("exec_sim_duplicate_orders_total", expect=2) == 2
     assert service.metric("exec_sim_orders_received_total", {"status": "duplicate"}, expect=2) == 2
     assert service.metric("exec_sim_validation_errors_total", {"type": "duplicate"}, expect=2) == 2
@@ -167,7 +167,7 @@ def test_a_corr_id_executed_before_a_restart_is_stored_once_and_counted_as_dedup
     assert second.metric("exec_sim_fills_generated_total", {"fill_type": "full"}) == 0
     assert second.metric("exec_sim_reconciles_generated_total") == 0
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
-    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:again-1:fill:1", "demo_agent:again-1:reconcile:1"]
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == ["demo_agent:again-1:1", "demo_agent:again-1:2"]
     info = run_async(consumer_state(nats_server.url, topology))
     assert info.num_ack_pending == 0 and info.num_pending == 0
     assert second.stop() == 0

@@ -9,7 +9,7 @@ from supervisor.inflight import InFlight
 
 
 def execution(seq: int, *delays_ms: int) -> Execution:
-    events = tuple(OutboundEvent("fill", f"agent-a:c{seq}:fill:{k}", b"{}", delay) for k, delay in enumerate(delays_ms, 1))
+    events = tuple(OutboundEvent("fill", f"agent-a:c{seq}:{k}", b"{}", delay) for k, delay in enumerate(delays_ms, 1))
     return Execution(seq, f"c{seq}", "AAPL", "market", "filled", delays_ms[-1], events, 0.0, agent_id="agent-a")
 
 

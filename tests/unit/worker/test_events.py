@@ -22,6 +22,7 @@ from worker.events import (
     PARTIAL,
     Fill,
     OrderHeader,
+    OrderOutcome,
     encode_events,
     fill_body,
     iso_ms,
@@ -76,16 +77,16 @@ def test_readable_ids():
     assert order_id("req_abc123") == "ord_req_abc123"
     assert fill_id("req_abc123", 2) == "fill_req_abc123_2"
     assert reconcile_id("req_abc123", 1) == "recon_req_abc123_1"
-    assert msg_id("agent_1", "req_abc123", "fill", 1) == "agent_1:req_abc123:fill:1"
-    assert msg_id("agent_1", "req_abc123", "reconcile", 2) == "agent_1:req_abc123:reconcile:2"
+    assert msg_id("agent_1", "req_abc123", 1) == "agent_1:req_abc123:1"
+    assert msg_id("agent_1", "req_abc123", 4) == "agent_1:req_abc123:4"
 
 
 def test_message_ids_keep_agents_apart():
     # A corr_id is its agent's own: the same corr_id under two agents gives two ids, and since
     # neither part can hold ':', no other (agent_id, corr_id) pair gives the same id.
-    assert msg_id("agent_a", "x", "fill", 1) != msg_id("agent_b", "x", "fill", 1)
-    assert msg_id("a", "b_c", "fill", 1) != msg_id("a_b", "c", "fill", 1)
-    assert msg_id("agent_a", "x", "order_update").split(":") == ["agent_a", "x", "order_update", "1"]
+    assert msg_id("agent_a", "x", 1) != msg_id("agent_b", "x", 1)
+    assert msg_id("a", "b_c", 1) != msg_id("a_b", "c", 1)
+    assert msg_id("agent_a", "x", 3).split(":") == ["agent_a", "x", "3"]
 
 
 @pytest.mark.parametrize("field", ["agent_id", "corr_id"])
@@ -255,7 +256,7 @@ def test_encode_events_order_ids_and_release_times():
     out = encode_events(order, fills)
     assert [e.kind for e in out] == ["fill", "reconcile", "fill", "reconcile"]
     assert [e.msg_id for e in out] == [
-        "agent_1:c9:fill:1", "agent_1:c9:reconcile:1", "agent_1:c9:fill:2", "agent_1:c9:reconcile:2"]
+        "agent_1:c9:1", "agent_1:c9:2", "agent_1:c9:3", "agent_1:c9:4"]
     assert [e.release_after_ms for e in out] == [150, 150, 900, 900]
     assert [e.fill_type for e in out] == ["partial", None, "full", None]
     bodies = [orjson.loads(e.payload) for e in out]
@@ -266,3 +267,22 @@ def test_encode_events_order_ids_and_release_times():
     assert bodies[2]["timestamp"] == iso_ms(T0 + 900)
     # Same input, same bytes.
     assert encode_events(order, fills) == out
+
+
+def test_every_execution_of_an_order_starts_at_the_same_message_id_whatever_it_became():
+    # The first id is the order's claim on the stream (supervisor/outbound.py): a fill, a cancelled
+    # fill with its order update, or a duplicated fill first, it is <agent_id>:<corr_id>:1, and the
+    # rest number on from it without a gap.
+    order = make_order(corr_id="c7")
+    cancelled = make_fill(1, CANCELLED, 0, reason="not_marketable")
+    outcome = OrderOutcome(CANCELLED, 0, None, 0.0, 0, cancelled)
+    shapes = (
+        encode_events(order, [make_fill(1, FULL, 10_000)]),
+        encode_events(order, [make_fill(1, PARTIAL, 4_000), make_fill(2, FULL, 6_000)]),
+        encode_events(order, [cancelled], outcome),
+        encode_events(order, [make_fill(1, FULL, 10_000)], duplicate_first_fill=True),
+    )
+    assert {events_[0].kind for events_ in shapes} == {"fill"}
+    assert encode_events(order, [], outcome)[0].kind == "order_update"
+    for events_ in (*shapes, encode_events(order, [], outcome)):
+        assert [e.msg_id for e in events_] == [f"agent_1:c7:{n}" for n in range(1, len(events_) + 1)]

@@ -68,8 +68,7 @@ def test_a_latency_spike_adds_its_milliseconds_to_the_arrival():
 def test_a_duplicated_fill_is_the_same_bytes_under_another_message_id():
     ex, _ = execute({"fault_duplicate_fill_probability": 1.0})
     kinds = [(e.kind, e.msg_id) for e in ex.events]
-    assert kinds == [("fill", "agent_1:c1:fill:1"), ("fill", "agent_1:c1:fill_duplicate:1"),
-                     ("reconcile", "agent_1:c1:reconcile:1")]
+    assert kinds == [("fill", "agent_1:c1:1"), ("fill", "agent_1:c1:2"), ("reconcile", "agent_1:c1:3")]
     original, duplicate = ex.events[0], ex.events[1]
     assert duplicate.payload == original.payload and duplicate.faults == (DUPLICATE_FILL,) and original.faults == ()
     assert duplicate.release_after_ms == original.release_after_ms
