@@ -10,6 +10,10 @@ Runs in the supervisor process, on its event loop. Owns the per-event hot path:
     PubAck    counted by kind; the intent's next event goes out at once when it is
               already due, else into the schedule (order per corr_id); a fill
               ends its agent's held reconciles
+    claim     an order's first event the stream had already: supervisor/claims.py
+              says whether it was stored for this intent (a redelivery: go on) or
+              for another message under the same corr_id (a repeat the corr_id
+              window could not know: a duplicate, nothing more is published)
     settle    after the last PubAck the input is acked; collect terminates
               rejections and shutdown naks the hand-back through the same `settle`
 
@@ -27,13 +31,15 @@ import time
 from functools import partial
 
 from common.config import Settings
+from common.error_codes import DUPLICATE_CORR_ID
 from common.metrics import Metrics, MetricTally
 from supervisor.book import InFlightBook
+from supervisor.claims import Claim, StoredClaims
 from supervisor.connection import NatsConnection
 from supervisor.inflight import InFlight
 from supervisor.publisher import JetStreamPublisher
 from supervisor.vitals import Vitals
-from supervisor.wire import ACK
+from supervisor.wire import ACK, TERM
 from worker.faults import RECONCILE_DELAYED
 
 log = logging.getLogger("at_exec_sim.supervisor")
@@ -64,6 +70,8 @@ class Outbound:
         self._wire = connection.wire
         self._vitals = vitals
         self._subjects = settings.output_subjects
+        self._claims = StoredClaims(self._nc.jetstream(), settings.nats_stream)
+        self._claim_checks: set[asyncio.Task[None]] = set()
 
     async def release_loop(self) -> None:
         s, book, publisher, nc = self._settings, self._book, self._publisher, self._nc
@@ -108,17 +116,48 @@ class Outbound:
                 self._book.hold(record)
                 return
         await self._publisher.publish(
-            self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id,
+            self._subjects[event.kind], event.payload, event.msg_id, record.execution.corr_id, record.stream_seq,
             partial(self._event_acked, record), event.faults,
         )
 
-    async def _event_acked(self, record: InFlight, duplicate: bool) -> None:
+    async def _event_acked(self, record: InFlight, stored_seq: int | None) -> None:
+        if stored_seq is not None and record.next_event == 0:
+            # Not from here: this runs in the PubAck reader, which must not wait on a request.
+            check = asyncio.create_task(self._first_event_stored_before(record, stored_seq))
+            self._claim_checks.add(check)
+            check.add_done_callback(self._claim_checks.discard)
+            return
+        await self._stored(record, stored_seq is not None)
+
+    async def _first_event_stored_before(self, record: InFlight, stored_seq: int) -> None:
+        claim = await self._claims.first_event_owner(stored_seq, record.stream_seq)
+        if self._in_flight.get(record.stream_seq) is not record:
+            return  # handed back meanwhile; its next delivery asks again
+        if claim is not Claim.OTHER_INTENT:
+            await self._stored(record, True)
+            return
+        execution = record.execution
+        assert execution is not None
+        self._tally.inc(self._metrics.events_deduplicated, execution.events[0].kind)
+        self._tally.inc(self._metrics.duplicate_orders)
+        self._tally.inc(self._metrics.validation_errors, "duplicate")
+        log.warning(
+            "intent rejected",
+            extra={"error_code": DUPLICATE_CORR_ID, "rejection_type": "duplicate", "corr_id": execution.corr_id,
+                   "stream_seq": record.stream_seq, "stored_seq": stored_seq,
+                   "detail": f"corr_id already executed for agent_id {execution.agent_id} (stream sequence "
+                             f"{stored_seq} holds its first event): nothing more of it is published"},
+        )
+        await self.settle(record, TERM)
+
+    async def _stored(self, record: InFlight, duplicate: bool) -> None:
+        """The intent's next event has its PubAck (`duplicate`: the stream had it already)."""
         execution = record.execution
         assert execution is not None
         event = execution.events[record.next_event]
         if duplicate:
-            # Stored before: a redelivery after a lost ack, or the same corr_id executed by
-            # another instance. The outputs counters count what this publish added to the stream.
+            # Stored before, by this intent (a redelivery after a lost ack or a crash, on this
+            # instance or another). The outputs counters count what this publish added to the stream.
             self._tally.inc(self._metrics.events_deduplicated, event.kind)
         elif event.kind == "fill":
             self._tally.inc(self._metrics.fills_generated, event.fill_type)

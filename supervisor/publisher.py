@@ -2,8 +2,8 @@
 
 Runs in the supervisor's event loop. Each event goes out as a core publish (an
 HPUB line formatted by supervisor/wire.py) with its own reply subject under one
-inbox, carrying Nats-Msg-Id and corr_id headers (and Exec-Sim-Fault on an event
-an injected venue fault shaped); a single wildcard
+inbox, carrying Nats-Msg-Id, corr_id and Exec-Sim-Intent-Seq headers (and
+Exec-Sim-Fault on an event an injected venue fault shaped); a single wildcard
 subscription collects the PubAcks (the stream's answer, the same semantics as
 js.publish at a fraction of the per-message work). A publish whose PubAck does not come within PUBLISH_TIMEOUT_SEC, or that
 the server refuses, is sent again with the same message id after a short
@@ -68,7 +68,7 @@ class _Pending:
                  "failure_counted")
 
     def __init__(self, subject: str, payload: bytes, headers: bytes, corr_id: str,
-                 on_acked: Callable[[bool], Awaitable[None]]):
+                 on_acked: Callable[[int | None], Awaitable[None]]):
         self.subject = subject
         self.payload = payload
         self.headers = headers
@@ -122,14 +122,15 @@ class JetStreamPublisher:
                 pass
 
     async def publish(
-        self, subject: str, payload: bytes, msg_id: str, corr_id: str, on_acked: Callable[[bool], Awaitable[None]],
-        faults: tuple[str, ...] = (),
+        self, subject: str, payload: bytes, msg_id: str, corr_id: str, intent_seq: int,
+        on_acked: Callable[[int | None], Awaitable[None]], faults: tuple[str, ...] = (),
     ) -> None:
-        """Send one event; `on_acked(duplicate)` runs once it is stored, `duplicate` when the stream
-        already had its message id (stored earlier by this or another instance). `faults`: the
+        """Send one event, answering the intent at stream sequence `intent_seq`; `on_acked(stored_seq)`
+        runs once it is stored: None, or when the stream already had its message id (stored earlier
+        by this or another instance), the sequence of the message stored then. `faults`: the
         injected venue faults the event carries (worker/faults.py), sent as Exec-Sim-Fault."""
         token = b"%d" % next(self._tokens)
-        pending = _Pending(subject, payload, header_block(msg_id, corr_id, faults), corr_id, on_acked)
+        pending = _Pending(subject, payload, header_block(msg_id, corr_id, intent_seq, faults), corr_id, on_acked)
         self._pending[token] = pending
         pending.first_sent_at = time.monotonic()
         await self._send(token, pending)
@@ -156,7 +157,7 @@ class JetStreamPublisher:
             return
         del self._pending[token]
         self._tally.observe(self._metrics.publish_ack_latency, time.monotonic() - pending.first_sent_at)
-        await pending.on_acked(_DUPLICATE in data and _is_duplicate(data))
+        await pending.on_acked(_stored_before(data) if _DUPLICATE in data else None)
 
     def _failed(self, pending: _Pending, failure: PublishFailure) -> None:
         """The server refused it or the send raised: count it, re-send after a growing backoff."""
@@ -197,11 +198,13 @@ class JetStreamPublisher:
                 await self._send(new_token, pending)
 
 
-def _is_duplicate(data: bytes) -> bool:
+def _stored_before(data: bytes) -> int | None:
+    """A duplicate PubAck's sequence: the message stored under the id before; None if not a duplicate."""
     try:
-        return orjson.loads(data).get("duplicate") is True
-    except (orjson.JSONDecodeError, AttributeError):
-        return False
+        answer = orjson.loads(data)
+        return int(answer["seq"]) if answer.get("duplicate") is True else None
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _pub_ack_error(data: bytes, headers: bytes | None) -> PublishFailure | None:

@@ -49,18 +49,20 @@ def nak_after(delay_s: float) -> bytes:
 IN_PROGRESS = b"+WPI"
 
 
-def header_block(msg_id: str, corr_id: str, faults: tuple[str, ...] = ()) -> bytes:
-    """The headers of an output event: its dedupe id, its corr_id and, for an event an
-    injected venue fault shaped, `Exec-Sim-Fault: <fault names, comma-joined>`.
+def header_block(msg_id: str, corr_id: str, intent_seq: int, faults: tuple[str, ...] = ()) -> bytes:
+    """The headers of an output event: its dedupe id, its corr_id, the stream sequence of the
+    intent it answers (Exec-Sim-Intent-Seq: supervisor/claims.py reads it back) and, for an
+    event an injected venue fault shaped, `Exec-Sim-Fault: <fault names, comma-joined>`.
 
     All come from a validated intent or from worker/faults.py's fixed names (the
     corr_id pattern has no spaces, colons or line breaks), so they need none of
     nats-py's per-call escaping.
     """
     if not faults:
-        return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n\r\n" % (msg_id.encode(), corr_id.encode())
-    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Fault: %s\r\n\r\n" % (
-        msg_id.encode(), corr_id.encode(), ",".join(faults).encode())
+        return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Intent-Seq: %d\r\n\r\n" % (
+            msg_id.encode(), corr_id.encode(), intent_seq)
+    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Intent-Seq: %d\r\nExec-Sim-Fault: %s\r\n\r\n" % (
+        msg_id.encode(), corr_id.encode(), intent_seq, ",".join(faults).encode())
 
 
 def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:

@@ -1,6 +1,7 @@
 """A corr_id is its agent's own: another agent's intent under the same corr_id is filled, on one
 instance and after a restart, each under its own message ids; an agent's own repeat is still refused
-(by the corr_id window while the process runs, by the stream's duplicate window after a restart).
+(by the corr_id window while the process runs; after a restart by its first event, which the stream
+holds already for the first message, however differently the repeat executed).
 Against a real nats-server, the service as `at-exec-sim run`."""
 
 from __future__ import annotations
@@ -62,21 +63,29 @@ def test_a_corr_id_is_an_agents_own_another_agent_may_use_it(nats_server, topolo
     assert service.stop() == 0
 
 
-def test_another_agents_corr_id_from_before_a_restart_does_not_drop_its_events(
-        nats_server, topology, start_service):
-    # A new process has an empty corr_id window: only the message ids keep the agents apart.
+@pytest.mark.parametrize("first_slippage, repeat_slippage", [("book", "book"), ("sqrt_impact", "book")])
+def test_an_agents_repeat_after_a_restart_stores_nothing_and_another_agents_corr_id_is_filled(
+        nats_server, topology, start_service, first_slippage, repeat_slippage):
+    # A new process has an empty corr_id window: the stream holds what was executed. A's repeat is
+    # priced at its own arrival, so it can execute to other fills than the first time: the book
+    # walked at another moment (book, book), or, forced here, under another slippage model that
+    # makes several fills of what was one (sqrt_impact, then book). Either way nothing of it is stored.
     a_sells = si.encode(si.intent("y", "market", "sell", "BTC/USD", 5, agent_id="agent_a"))
     b_buys = si.encode(si.intent("y", "market", "buy", "EURUSD", 1000, agent_id="agent_b"))
-    first = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    first = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", SIMULATION_SLIPPAGE_MODEL=first_slippage)
     run_async(publish_intents(nats_server.url, topology.intent_subject, [a_sells]))
-    a_events = len(stored_after_every_fill(first, nats_server.url, topology, 1))
+    a_stored = stored_after_every_fill(first, nats_server.url, topology, 1)
     assert first.stop() == 0
-    second = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
+    second = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0", SIMULATION_SLIPPAGE_MODEL=repeat_slippage)
     run_async(publish_intents(nats_server.url, topology.intent_subject, [b_buys, a_sells]))
-    # B's order is filled; every event of A's repeat is the stream's to drop.
+    assert second.metric("exec_sim_duplicate_orders_total", expect=1) == 1
     msgs = stored_after_every_fill(second, nats_server.url, topology, 1)
-    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}, expect=a_events / 2) == a_events / 2
-    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == a_events / 2
-    assert len(msgs) == a_events + 2
+    # A's repeat published its first event only, which the stream dropped.
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == 1
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}) == 0
+    assert [m.data for m in msgs if orjson.loads(m.data)["agent_id"] == "agent_a"] == [m.data for m in a_stored]
+    assert len(msgs) == len(a_stored) + 2
     assert_one_order_per_agent(msgs, topology, "y")
+    duplicates = [line for line in second.log_lines() if line.get("rejection_type") == "duplicate"]
+    assert len(duplicates) == 1 and "agent_a" in duplicates[0]["detail"]
     assert second.stop() == 0

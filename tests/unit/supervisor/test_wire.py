@@ -29,8 +29,9 @@ def test_an_event_line_matches_nats_py_publish_with_the_same_headers() -> None:
     nc, written = captured_client()
     payload = b'{"corr_id":"req_abc-123","fill_status":"full"}'
     asyncio.run(nc.publish("executions.fill", payload, reply="_INBOX.x7.42",
-                           headers={"Nats-Msg-Id": "agent_1:req_abc-123:1", "corr_id": "req_abc-123"}))
-    ours = hpub_line(b"executions.fill", b"_INBOX.x7.42", header_block("agent_1:req_abc-123:1", "req_abc-123"), payload)
+                           headers={"Nats-Msg-Id": "agent_1:req_abc-123:1", "corr_id": "req_abc-123",
+                                    "Exec-Sim-Intent-Seq": "7"}))
+    ours = hpub_line(b"executions.fill", b"_INBOX.x7.42", header_block("agent_1:req_abc-123:1", "req_abc-123", 7), payload)
     assert written == [ours]
 
 
@@ -40,13 +41,13 @@ def test_a_faulted_event_line_matches_nats_py_publish_with_the_fault_header(faul
     payload = b'{"corr_id":"req_abc-123","fill_status":"full"}'
     asyncio.run(nc.publish("executions.fill", payload, reply="_INBOX.x7.43",
                            headers={"Nats-Msg-Id": "agent_1:req_abc-123:2", "corr_id": "req_abc-123",
-                                    "Exec-Sim-Fault": fault}))
+                                    "Exec-Sim-Intent-Seq": "7", "Exec-Sim-Fault": fault}))
     ours = hpub_line(b"executions.fill", b"_INBOX.x7.43",
-                     header_block("agent_1:req_abc-123:2", "req_abc-123", tuple(fault.split(","))), payload)
+                     header_block("agent_1:req_abc-123:2", "req_abc-123", 7, tuple(fault.split(","))), payload)
     assert written == [ours]
     # No fault: the same block as before, without the header.
-    assert header_block("ag:a:1", "a", None) == header_block("ag:a:1", "a")
-    assert b"Exec-Sim-Fault" not in header_block("ag:a:1", "a")
+    assert header_block("ag:a:1", "a", 7, None) == header_block("ag:a:1", "a", 7)
+    assert b"Exec-Sim-Fault" not in header_block("ag:a:1", "a", 7)
 
 
 @pytest.mark.parametrize("verb, nats_py", [(ACK, "ack"), (TERM, "term"), (NAK, "nak"), (IN_PROGRESS, "in_progress")])
