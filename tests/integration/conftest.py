@@ -242,7 +242,7 @@ class Answers:
     def add(self, msgs: list[Any]) -> None:
         for msg in msgs:
             corr_id = msg.headers["corr_id"]
-            kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+            kind = kind_of(msg)
             if kind == "fill":
                 self.fills[corr_id] = self.fills.get(corr_id, 0) + 1
                 status = orjson.loads(msg.data)["fill_status"]
@@ -326,22 +326,29 @@ async def consumer_state(url: str, topology: Topology, durable: str = "exec-sim-
         await nc.close()
 
 
+def kind_of(msg) -> str:
+    """fill, reconcile or order_update: the last token of the event's subject."""
+    return msg.subject.rsplit(".", 1)[1]
+
+
 def assert_exactly_once(msgs, topology: Topology, corr_ids: set[str]) -> dict[str, int]:
     """Every corr_id answered, no event stored twice, each corr_id's events complete and in order."""
     ids = [m.headers["Nats-Msg-Id"] for m in msgs]
     doubled = len(ids) - len(set(ids))
-    by_corr: dict[str, list[str]] = {}
+    by_corr: dict[str, list[Any]] = {}
     for msg in msgs:
-        by_corr.setdefault(msg.headers["corr_id"], []).append(msg.headers["Nats-Msg-Id"])
+        by_corr.setdefault(msg.headers["corr_id"], []).append(msg)
     lost = corr_ids - set(by_corr)
     assert doubled == 0, f"{doubled} events stored twice"
     assert not lost, f"{len(lost)} intents never answered, e.g. {sorted(lost)[:5]}"
-    for corr_id, events in by_corr.items():
-        kinds = [e.rsplit(":", 2)[1] for e in events]
+    for corr_id, stored in by_corr.items():
+        events = [m.headers["Nats-Msg-Id"] for m in stored]
+        assert events == [f"{events[0].rsplit(':', 1)[0]}:{n}" for n in range(1, len(events) + 1)], (corr_id, events)
+        kinds = [kind_of(m) for m in stored]
         updated = kinds[-1] == "order_update"
         fills = kinds[:-1] if updated else kinds
         assert fills == ["fill", "reconcile"] * (len(fills) // 2), (corr_id, events)
-        final = orjson.loads(next(m.data for m in msgs if m.headers["Nats-Msg-Id"] == events[len(fills) - 2]))
+        final = orjson.loads(stored[len(fills) - 2].data)
         assert final["fill_status"] in ("full", "cancelled", "rejected"), (corr_id, final)
         assert updated == (final["fill_status"] != "full"), (corr_id, events)
     return {"intents": len(corr_ids), "events": len(ids), "lost": len(lost), "doubled": doubled}

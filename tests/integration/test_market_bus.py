@@ -33,8 +33,8 @@ from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 
+from .conftest import kind_of, read_outputs, run_async
 from .conftest import publish_intents as publish_intents_plain
-from .conftest import read_outputs, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +160,7 @@ def test_fills_are_priced_from_the_quote_in_force_at_arrival_and_replay_byte_for
     by_corr = {b["corr_id"]: b for b in bodies}
     fills = {}
     for msg in stored:
-        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+        kind = kind_of(msg)
         event = orjson.loads(msg.data)
         assert_valid(VALIDATORS[kind], event)
         if kind == "fill":
@@ -263,7 +263,7 @@ def test_a_resting_limit_fills_at_the_first_crossing_quote_across_a_supervisor_s
     history_read = [line["records"] for line in second.log_lines() if line.get("message") == "market history read"]
     assert second.stop() == 0
     assert history_read == ([5] if down_s else [])  # the order's quote and the four that followed
-    fills = [orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].rsplit(":", 2)[1] == "fill"]
+    fills = [orjson.loads(m.data) for m in msgs if kind_of(m) == "fill"]
     assert len(fills) == 1, fills  # once, at the first quote whose ask reached the limit
     assert (fills[0]["fill_status"], fills[0]["fill_price"], ms_of(fills[0]["timestamp"])) == (
         "full", 1.0990, stored[2])

@@ -23,7 +23,7 @@ from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 
-from .conftest import publish_intents, read_outputs, run_async
+from .conftest import kind_of, publish_intents, read_outputs, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_a_file_backtest_fills_at_the_files_prices_and_replays_byte_for_byte(nat
 
     by_corr = {b["corr_id"]: b for b in bodies}
     for msg in stored:
-        kind = msg.headers["Nats-Msg-Id"].rsplit(":", 2)[1]
+        kind = kind_of(msg)
         event = orjson.loads(msg.data)
         assert_valid(VALIDATORS[kind], event)
         if kind != "fill":

@@ -26,6 +26,7 @@ from .conftest import (
     run_async,
     stored_messages,
 )
+from .conftest import kind_of as event_kind
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +47,11 @@ FAULT_ENV = {
 
 
 def kind_of(msg) -> str:
-    """fill, fill_duplicate, reconcile or order_update, from the message id."""
-    return msg.headers["Nats-Msg-Id"].split(":")[2]
+    """fill, fill_duplicate (the copy an injected duplicate_fill fault adds), reconcile or order_update."""
+    kind = event_kind(msg)
+    if kind == "fill" and "duplicate_fill" in msg.headers.get(FAULT_HEADER, "").split(",")[:1]:
+        return "fill_duplicate"
+    return kind
 
 
 def validated(msg, topology: Topology) -> dict:
