@@ -57,7 +57,7 @@ INSTRUMENT_HALTED = "instrument_halted"
 # Off the instrument's grid at entry (worker/price_grid.py): a limit or stop price, a quantity.
 PRICE_OFF_TICK = "price_off_tick"
 QUANTITY_OFF_LOT = "quantity_off_lot"
-NO_MARKET_DATA = "no_market_data"  # MARKET_DATA=file: no record in force at the arrival
+NO_MARKET_DATA = "no_market_data"  # MARKET_DATA=file or bus: no record in force at the arrival
 REASON_CODES = (MARKET_CLOSED, NOT_MARKETABLE, NOT_TRIGGERED, NO_PRICE, NOTIONAL_OUT_OF_RANGE,
                 REMAINDER_CANCELLED, LIQUIDITY_EXHAUSTED, CHILD_FILL_LIMIT, IOC_REMAINDER, FOK_NOT_FILLED,
                 FORCED_REJECT, FORCED_PARTIAL, VENUE_REJECTED, INSTRUMENT_HALTED, EXPIRED_CODE,
