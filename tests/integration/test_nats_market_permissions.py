@@ -13,7 +13,10 @@ a pull consumer of its own. Nothing the service does is refused.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal as signals
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -138,11 +141,13 @@ async def feed_quotes(url: str, asks: list[float]) -> None:
         await feed.close()
 
 
-async def rest_an_order(url: str, corr_id: str, limit: float) -> None:
+async def rest_an_order(url: str, corr_id: str, limit: float | None) -> None:
+    """A GTC limit on EURUSD, or with no limit the agent's plain intent (tools.sample_intents)."""
     agent = await nats.connect(url, inbox_prefix=AGENT_INBOX)
     try:
-        order = si.intent(corr_id, instrument="EURUSD", order_type="limit", price=limit, quantity=1000,
-                          metadata={"time_in_force": "GTC"})
+        order = si.intent(corr_id) if limit is None else si.intent(
+            corr_id, instrument="EURUSD", order_type="limit", price=limit, quantity=1000,
+            metadata={"time_in_force": "GTC"})
         await agent.jetstream().publish("decisions.order_intent", si.encode(order), timeout=5)
     finally:
         await agent.close()
@@ -153,7 +158,9 @@ def test_after_a_restart_the_service_reads_an_orders_market_history_under_its_pe
 ) -> None:
     """A resting order outlives its supervisor (SIGKILL) while the feed's quotes cross it; the next
     supervisor starts after the records it reads back from, so it reads the order's history through
-    a pull consumer of its own, as `exec-sim`, and fills the order at its limit, nothing refused."""
+    a pull consumer of its own, as `exec-sim`, and fills the order at its limit, nothing refused.
+    An order the first filled, sent again, is recognised by the stored first event the next reads
+    back (a message get, supervisor/claims.py): a duplicate, nothing more of it stored."""
     server = fresh_secured_nats
     feed_url = url_for(server, "feed", PASSWORDS["FEED_NATS_PASSWORD"])
     agent_url = url_for(server, "agent", PASSWORDS["AGENT_NATS_PASSWORD"])
@@ -163,6 +170,7 @@ def test_after_a_restart_the_service_reads_an_orders_market_history_under_its_pe
     first = start_service(**env)
     run_async(feed_quotes(feed_url, [1.1010]))
     run_async(rest_an_order(agent_url, "history-1", 1.0990))
+    repeated = run_async(agent_round_trip(agent_url, ["perm-repeat-1"]))["perm-repeat-1"]
     first.metric("exec_sim_intents_awaiting_market_data", expect=1)  # resting, watched
     refused_first = "NATS refused" in first.log()
     assert first.stop(signals.SIGKILL) == -signals.SIGKILL
@@ -171,6 +179,12 @@ def test_after_a_restart_the_service_reads_an_orders_market_history_under_its_pe
     second = start_service(**env)
     fills = run_async(read_fills(agent_url, "history-1"), timeout_s=60)
     history = [line["records"] for line in second.log_lines() if line.get("message") == "market history read"]
+    # Priced now, with no fresh quote, the repeat would be a no_market_data rejection: other events
+    # than the stored ones, so only the stored first event says it is a repeat.
+    run_async(rest_an_order(agent_url, "perm-repeat-1", None))
+    assert second.metric("exec_sim_duplicate_orders_total", expect=1) == 1
+    stored_again = run_async(agent_round_trip(agent_url, ["perm-repeat-1"], publish=False))["perm-repeat-1"]
+    assert [m.data for m in stored_again] == [m.data for m in repeated]
     assert second.stop() == 0
     assert history == [5]  # the order's quote and the four that followed, read back from the stream
     assert [(f["fill_status"], f["fill_price"]) for f in fills] == [("full", 1.0990)]
@@ -193,3 +207,36 @@ async def read_fills(url: str, corr_id: str) -> list[dict[str, Any]]:
         return fills
     finally:
         await nc.close()
+
+
+def test_the_load_generators_feed_runs_as_the_feed_user_until_stopped(
+    fresh_secured_nats: EmbeddedNats, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """`at-exec-sim loadgen --count 0 --feed-rate R` with no --duration, as deploy/nats.conf's
+    `feed` user (the compose file's `feed` service): it asks nothing it may not, publishes until
+    SIGTERM, then prints its summary and exits 0, and the service prices an agent's order from it."""
+    server = fresh_secured_nats
+    service = start_service(NATS_URL=url_for(server, "exec-sim", PASSWORDS["EXEC_SIM_NATS_PASSWORD"]),
+                            NATS_INBOX_PREFIX="_INBOX_exec_sim", **DEFAULT_NAMES, **BUS)
+    env = {**os.environ, **DEFAULT_NAMES, "NATS_URL": url_for(server, "feed", PASSWORDS["FEED_NATS_PASSWORD"]),
+           "NATS_INBOX_PREFIX": FEED_INBOX}
+    feed = subprocess.Popen(
+        [str(Path(sys.executable).parent / "at-exec-sim"), "loadgen", "--count", "0", "--feed-rate", "200",
+         "--feed-instruments", "EURUSD,BTC/USD", "--metrics-url", "off", "--quiet"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while service.metric("exec_sim_market_data_received_total", {"source": "quote"}) < 200:
+            assert feed.poll() is None and time.monotonic() < deadline, feed.communicate(timeout=5)
+            time.sleep(0.2)
+        fills = run_async(agent_round_trip(url_for(server, "agent", PASSWORDS["AGENT_NATS_PASSWORD"]), ["fed-1"]))
+        feed.send_signal(signals.SIGTERM)
+        out, err = feed.communicate(timeout=30)
+    finally:
+        if feed.poll() is None:
+            feed.kill()
+    assert feed.returncode == 0, (out, err)
+    assert "quotes published" in out and "may not ask" in out
+    assert [orjson.loads(m.data)["fill_status"] for m in fills["fed-1"]] == ["full"]
+    assert "NATS refused" not in service.log()
+    assert service.stop() == 0

@@ -125,13 +125,14 @@ async def agent_cannot_touch_the_service_consumer(nc: Any, refusals: Refusals) -
     await refusals.wait_for(f"consumer.create.{STREAM}.{DURABLE}".lower())
 
 
-async def agent_round_trip(url: str, corr_ids: list[str], acks: list[Any] | None = None) -> dict[str, list[Any]]:
-    """Publish the intents as the agent (their PubAcks into `acks`) and read their stored fills
-    through a consumer of its own."""
+async def agent_round_trip(url: str, corr_ids: list[str], acks: list[Any] | None = None,
+                           publish: bool = True) -> dict[str, list[Any]]:
+    """Publish the intents as the agent (their PubAcks into `acks`; none with publish=False) and
+    read their stored fills through a consumer of its own."""
     nc = await nats.connect(url, inbox_prefix=AGENT_INBOX)
     try:
         js = nc.jetstream()
-        for corr_id in corr_ids:
+        for corr_id in corr_ids if publish else ():
             ack = await js.publish("decisions.order_intent", si.encode(si.intent(corr_id)), timeout=5)
             if acks is not None:
                 acks.append(ack)

@@ -61,7 +61,8 @@ examples:
   at-exec-sim loadgen --stages 10s:100,30s:1000,10s:0 --threshold 'overhead_p99<20ms' --threshold 'answered>=99.9%'
   at-exec-sim loadgen --count 2000 --tif-mix none=5,ioc,fok,day,gtc --force-mix none=8,full,partial,reject
   at-exec-sim loadgen --count 5000 --rate 1000 --baseline run.json --threshold 'overhead_p99<1.5x'
-  at-exec-sim loadgen --count 0 --feed-rate 5000 --feed-instruments BTC/USD,EURUSD --duration 30"""
+  at-exec-sim loadgen --count 0 --feed-rate 5000 --feed-instruments BTC/USD,EURUSD --duration 30
+  at-exec-sim loadgen --count 0 --feed-rate 90 --metrics-url off     # a feed until stopped"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--url", type=arguments.names, help="NATS server(s), comma-separated (default: NATS_URL)")
     parser.add_argument("--count", type=arguments.whole(0),
-                        help="intents to send (default: 1000; 0: none, a feed-only run of --duration)")
+                        help="intents to send (default: 1000; 0: none, a feed-only run of --duration, or until "
+                             "stopped (Ctrl-C, SIGTERM) without one)")
     parser.add_argument("--duration", type=arguments.number(0, lo_open=True),
                         help="seconds to send for, at --rate (which must then be above 0)")
     parser.add_argument("--rate", type=arguments.number(0), default=500.0,
@@ -139,8 +141,8 @@ def options_from(args: argparse.Namespace, settings: Settings) -> LoadOptions:
     stages = parse_stages(args.stages) if args.stages else ()
     if stages and (args.count is not None or args.duration is not None):
         raise ValueError("--stages replaces --count and --duration: give one or the other")
-    if args.count == 0 and (args.feed_rate <= 0 or args.duration is None):
-        raise ValueError("--count 0 sends no intent: it needs --feed-rate above 0 and --duration (a feed-only run)")
+    if args.count == 0 and args.feed_rate <= 0:
+        raise ValueError("--count 0 sends no intent: it needs --feed-rate above 0 (a feed-only run)")
     if args.count and args.duration is not None:
         raise ValueError("--count and --duration: give one (or --count 0 with --duration, a feed-only run)")
     if args.duration is not None and rate == 0 and args.count != 0:

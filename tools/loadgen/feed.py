@@ -103,17 +103,20 @@ class FeedStats:
 
 
 async def check_storage(js: Any, instruments: tuple[str, ...], stats: FeedStats) -> list[str]:
-    """Which stream stores each instrument's subject; a warning line for those none does."""
-    warnings = []
-    for instrument in instruments:
-        subject = quote_subject(instrument)
-        try:
-            stats.stored_in[subject] = await js.find_stream_name_by_subject(subject)
-        except Exception:  # not found, or not allowed to ask: the quotes still go out
-            stats.stored_in[subject] = None
-            warnings.append(f"no stream stores {subject} (or this user may not ask): the quotes are published "
-                            "but a service reading the stream will not see them")
-    return warnings
+    """Which stream stores each instrument's subject; one warning line naming those none does.
+    Asked at once: a user that may not ask (deploy/nats.conf's `feed`) waits one timeout, not one each."""
+    subjects = [quote_subject(instrument) for instrument in instruments]
+    answers = await asyncio.gather(*(js.find_stream_name_by_subject(s) for s in subjects), return_exceptions=True)
+    unstored = []
+    for subject, answer in zip(subjects, answers, strict=True):
+        # An exception: not found, or not allowed to ask. The quotes go out all the same.
+        stats.stored_in[subject] = None if isinstance(answer, BaseException) else answer
+        if stats.stored_in[subject] is None:
+            unstored.append(subject)
+    if not unstored:
+        return []
+    return [f"no stream stores {', '.join(unstored)} (or this user may not ask): the quotes are published, "
+            "and a service reads them only if its stream stores them"]
 
 
 async def publish_feed(nc: Any, maker: QuoteMaker, options: FeedOptions, stats: FeedStats,

@@ -18,6 +18,7 @@ unanswered then was rejected, and waiting would not change it.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -94,11 +95,12 @@ async def run_load(
     try:
         js = nc.jetstream()
         settings = target.settings
-        try:
-            await js.stream_info(settings.nats_stream)
-        except nats.js.errors.NotFoundError:
-            raise LoadgenError(f"stream {settings.nats_stream!r} not found: "
-                               "is at-exec-sim running against this server?") from None
+        if options.total:  # a feed alone needs no stream of ours (and a `feed` user may not ask)
+            try:
+                await js.stream_info(settings.nats_stream)
+            except nats.js.errors.NotFoundError:
+                raise LoadgenError(f"stream {settings.nats_stream!r} not found: "
+                                   "is at-exec-sim running against this server?") from None
         answers = Answers()
         readers = await _readers(js, settings, answers) if options.total else []
         watch = ServiceWatch(js, settings.nats_stream, settings.nats_durable, target.metrics_url)
@@ -122,8 +124,8 @@ async def run_load(
         send_s = time.monotonic() - answers.started
         if options.total:
             run.stopped_early = await _wait_for_answers(answers, readers, watch, drain_timeout_s)
-        elif feed is not None and feed.duration_s is not None:
-            await tasks[0]  # a feed-only run: the feed ends the run
+        elif feed is not None:
+            await _feed_ends(tasks[0], endless=feed.duration_s is None)
         elapsed = time.monotonic() - answers.started
         await _cancel(tasks)
         await watch.poll()
@@ -150,6 +152,28 @@ async def _primed(feed_task: asyncio.Task[Any], stats: FeedStats) -> None:
     finally:
         primed.cancel()
     if not stats.primed.is_set():
+        feed_task.result()  # raises what stopped the feed
+
+
+async def _feed_ends(feed_task: asyncio.Task[Any], endless: bool) -> None:
+    """A feed-only run ends with its --duration, or, with none, at SIGINT or SIGTERM (a container's
+    stop): the feed stops and the run's summary is still printed."""
+    if not endless:
+        await feed_task
+        return
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stopped.set)
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait([stop, feed_task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    if feed_task.done():
         feed_task.result()  # raises what stopped the feed
 
 

@@ -69,7 +69,7 @@ def test_the_load_generator_runs_only_when_asked_as_an_agent():
     loadgen = services["loadgen"]
     # `docker compose up` starts no load: only `--profile loadgen` (or `run loadgen`) does.
     assert loadgen["profiles"] == ["loadgen"]
-    assert all("profiles" not in s for name, s in services.items() if name != "loadgen")
+    assert all("profiles" not in s for name, s in services.items() if name not in ("loadgen", "feed"))
     # The image's loadgen stage (Dockerfile), from the same context as the service's image.
     assert loadgen["build"] == {"context": services["at-exec-sim"]["build"], "target": "loadgen"}
     assert loadgen["entrypoint"] == ["at-exec-sim", "loadgen"]
@@ -105,6 +105,32 @@ def test_the_load_generators_arguments_parse(tmp_path):
     add_arguments(parser)
     args = parser.parse_args([arg.replace("/reports", str(tmp_path)) for arg in loadgen["command"]])
     assert args.duration > 0 and args.rate > 0 and args.report == tmp_path / "report"
+
+
+def test_the_feed_runs_only_when_asked_as_the_feed_user_until_stopped(tmp_path):
+    """`--profile feed`: the load generator's image publishing quotes alone, as deploy/nats.conf's
+    `feed` user (whose password nats-server gets), with no --duration (until the container stops)."""
+    import argparse
+
+    from common.config import load_settings
+    from tools.loadgen.command import add_arguments, feed_from, options_from
+
+    services = _services()
+    feed = services["feed"]
+    assert feed["profiles"] == ["feed"]
+    assert feed["build"] == services["loadgen"]["build"] and feed["entrypoint"] == ["at-exec-sim", "loadgen"]
+    env = feed["environment"]
+    match = re.fullmatch(r"nats://feed:\$\{(\w+):-[^}]*\}@nats:4222", env["NATS_URL"])
+    assert match and match.group(1) == "FEED_NATS_PASSWORD" in services["nats"]["environment"]
+    conf = (ROOT / "deploy" / "nats.conf").read_text()
+    assert f'"{env["NATS_INBOX_PREFIX"]}.>"' in re.search(r"^FEED = \{(.*?)^\}", conf, re.S | re.M).group(1)
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    args = parser.parse_args(feed["command"])
+    options = options_from(args, load_settings({}))
+    feed_options = feed_from(args, options)
+    assert options.total == 0 and feed_options is not None and feed_options.duration_s is None
+    assert feed_options.rate_per_s > 0
 
 
 def _resolved(environment: dict, **chosen: str) -> dict[str, str]:
