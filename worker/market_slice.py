@@ -17,15 +17,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from common.market_files import QUOTES, RecordedMarketData
+from common.market_files import QUOTES
 from common.market_records import QuoteRecord
-from worker.quote_tape import records_bytes
+from worker.quote_tape import records_bytes, tape_from_bytes
 from worker.recorded_market import RecordedMarket
 from worker.synthetic_market import SyntheticMarket
 
 _KNOWN = struct.Struct("<q")
 # A first pass knows nothing: it learns the instrument and the arrival, and asks for the rest.
 NOTHING_KNOWN = -(2**62)
+# Its tape, shared by every first pass: a tape is never written to, and an empty one has no age to keep.
+_NO_RECORDS = tape_from_bytes(records_bytes(()))
 
 
 def slice_bytes(known_until_ms: int, records: Sequence[QuoteRecord]) -> bytes:
@@ -38,9 +40,10 @@ def slice_market(data: bytes | None, instrument_key: str, synthetic: SyntheticMa
     """The market view of one pass (None: the first pass, nothing known). The instrument always has a
     tape, empty or not, so a resting order waits for records the way a replay of the whole series
     finds them."""
-    known_until, tape = NOTHING_KNOWN, records_bytes(())
-    if data is not None:
+    if data is None:
+        known_until, tape = NOTHING_KNOWN, _NO_RECORDS
+    else:
         (known_until,) = _KNOWN.unpack_from(data)
-        tape = data[_KNOWN.size:]
-    return RecordedMarket(RecordedMarketData(((instrument_key, tape),), QUOTES, ()), synthetic, max_age_ms,
-                          fallback_synthetic, known_until)
+        # Trusted: the supervisor built the slice from checked records (supervisor/market_waits.py).
+        tape = tape_from_bytes(data[_KNOWN.size:], max_age_ms, trusted=True)
+    return RecordedMarket({instrument_key: tape}, QUOTES, synthetic, max_age_ms, fallback_synthetic, known_until)

@@ -49,12 +49,13 @@ class MarketNotKnown(Exception):
 class RecordedMarket:
     """MarketView over one file's tapes, with the synthetic view for reference data and sessions."""
 
-    def __init__(self, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
+    def __init__(self, tapes: dict[str, QuoteTape], kind: str, synthetic: SyntheticMarket, max_age_ms: int,
                  fallback_synthetic: bool, known_until_ms: int | None = None) -> None:
-        # known_until_ms: the bus's watermark, less a millisecond (None: a file, all known).
-        self._tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
-        self._price_only = data.kind != QUOTES
-        self._bars = data.kind == BARS
+        # tapes: by instrument key, of records of `kind` (QUOTES, TRADES, BARS). known_until_ms: the
+        # bus's watermark, less a millisecond (None: a file, all known).
+        self._tapes = tapes
+        self._price_only = kind != QUOTES
+        self._bars = kind == BARS
         self._synthetic = synthetic
         self._max_age_ms = max_age_ms
         self._fallback = fallback_synthetic
@@ -63,6 +64,13 @@ class RecordedMarket:
         # millisecond is in force (a bar's low and high print at its end, under its close).
         self._crossing: tuple[str, int, int] | None = None
         self._known_until = known_until_ms
+
+    @classmethod
+    def of_file(cls, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
+                fallback_synthetic: bool) -> RecordedMarket:
+        """The view of a loaded file (MARKET_DATA=file), every record known."""
+        tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
+        return cls(tapes, data.kind, synthetic, max_age_ms, fallback_synthetic)
 
     def _known(self, at_ms: int) -> None:
         if self._known_until is not None and at_ms > self._known_until:

@@ -128,7 +128,7 @@ class ExecutionSimulator:
                                     int(settings.unlisted_cache_mb * 1024 * 1024))
         recorded = settings.recorded_market
         self.synthetic_view = synthetic
-        self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket(
+        self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket.of_file(
             recorded, synthetic, settings.market_data_max_age_ms, settings.market_data_fallback == "synthetic")
         self._models = build_models(settings)
         self._matching = Matching(settings, self._models)
