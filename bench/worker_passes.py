@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -38,8 +37,8 @@ from common.market_records import QuoteRecord  # noqa: E402
 from common.messages import AwaitingMarket, Execution, RawIntent  # noqa: E402
 from supervisor.market_waits import MarketWaits  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
+from tools.loadgen.feed import QuoteMaker  # noqa: E402
 from worker.events import iso_ms  # noqa: E402
-from worker.market import Market  # noqa: E402
 from worker.process import IntentProcessor  # noqa: E402
 
 # Monday 2026-01-12 12:00 UTC: a fixed instant, so the figures do not depend on when the bench runs.
@@ -55,16 +54,13 @@ def instruments(count: int) -> tuple[str, ...]:
 
 
 def quotes(names: tuple[str, ...], rate: float, seconds: float) -> list[tuple[str, QuoteRecord]]:
-    """The feed's quotes in stored order: the seeded market's touch, sizes drawn around it."""
-    market, rng, book = Market(b"bench-feed", si.book()), random.Random(7), si.book()
-    step_ms = 1000 / rate
+    """The feed's quotes in stored order, as bench/market_bus.py's feed makes them (QuoteMaker)."""
+    maker, step_ms = QuoteMaker(b"bench-feed", si.book()), 1000 / rate
     out = []
     for k in range(int(rate * seconds)):
         name = names[k % len(names)]
-        at = T0 + int(k * step_ms)
-        q, lot = market.quote(name, at), book.get(name).lot_size
-        ask = q.ask if q.ask > q.bid else round(q.bid + book.get(name).tick_size, 10)
-        out.append((name, QuoteRecord(at, q.bid, ask, lot * rng.randint(1, 20), lot * rng.randint(1, 20))))
+        q = maker.quote(name, T0 + int(k * step_ms))
+        out.append((name, QuoteRecord(T0 + int(k * step_ms), q["bid"], q["ask"], q["bid_size"], q["ask_size"])))
     return out
 
 

@@ -88,7 +88,9 @@ class IntentProcessor:
         try:
             return self._simulator.simulate(checked, market)
         except MarketNotKnown as wait:
-            return AwaitingMarket(raw.stream_seq, replace(raw, market=None), key, wait.need_ms, wait.watch)
+            # Sent back without its slice (the next pass's is built anew); a first pass had none to drop.
+            bare = raw if raw.market is None else replace(raw, market=None)
+            return AwaitingMarket(raw.stream_seq, bare, key, wait.need_ms, wait.watch)
 
     def process_batch(self, batch: IntentBatch, worker_id: int) -> BatchResult:
         return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))
