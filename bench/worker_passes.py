@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.config import load_settings  # noqa: E402
+from common.gc_policy import settle_after_start  # noqa: E402
 from common.instruments import normalize  # noqa: E402
 from common.market_records import QuoteRecord  # noqa: E402
 from common.messages import AwaitingMarket, Execution, RawIntent  # noqa: E402
@@ -84,16 +85,9 @@ def best_us(run: Callable[[], object], count: int, repeats: int) -> float:
     return best / count * 1e6
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--intents", type=int, default=5000)
-    parser.add_argument("--instruments", type=int, default=100)
-    parser.add_argument("--feed-rate", type=float, default=5000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--profile", type=int, choices=(1, 2), help="profile this pass instead of timing")
-    parser.add_argument("--sort", default="tottime", help="the profile's order (cumulative, say)")
-    args = parser.parse_args()
-
+def passes(args: argparse.Namespace) -> tuple[list[Callable[[], None]], int, float]:
+    """The three runs (pass 1, pass 2, one synthetic pass), how many intents each, and the slices'
+    mean record count; the slices are the bookkeeping's, built here once."""
     names = instruments(args.instruments)
     bus = load_settings({**SERVICE, "MARKET_DATA": "bus"})
     synthetic = load_settings({**SERVICE, "MARKET_DATA": "synthetic"})
@@ -109,8 +103,6 @@ def main() -> int:
     assert all(isinstance(o, AwaitingMarket) for o in firsts)
     seconds = [ready for o in firsts for ready in waits.wait(o)]
     assert len(seconds) == len(raws) and all(isinstance(processor.process(r), Execution) for r in seconds[:50])
-    for o in firsts:
-        waits.forget(o.stream_seq)
     records = sum(int.from_bytes(r.market[12:16], "little") for r in seconds) / len(seconds)
 
     def pass1() -> None:
@@ -125,15 +117,30 @@ def main() -> int:
         for raw in raws:
             plain.process(raw)
 
+    return [pass1, pass2, one_pass], len(raws), records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--intents", type=int, default=5000)
+    parser.add_argument("--instruments", type=int, default=100)
+    parser.add_argument("--feed-rate", type=float, default=5000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", type=int, choices=(1, 2), help="profile this pass instead of timing")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (cumulative, say)")
+    args = parser.parse_args()
+    runs, count, records = passes(args)
     if args.profile:
         profiler = cProfile.Profile()
-        profiler.runcall(pass1 if args.profile == 1 else pass2)
+        profiler.runcall(runs[args.profile - 1])
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
         return 0
+    settle_after_start()  # the collector as a worker runs it (worker.process.worker_main)
     for _ in range(2):  # warm: caches of the synthetic market's paths, the validator's
-        pass1(), pass2(), one_pass()
-    p1, p2, syn = (best_us(run, len(raws), args.repeats) for run in (pass1, pass2, one_pass))
-    print(f"{len(raws):,} intents over {len(names)} instruments, slices of {records:.1f} records on average")
+        for run in runs:
+            run()
+    p1, p2, syn = (best_us(run, count, args.repeats) for run in runs)
+    print(f"{count:,} intents over {args.instruments} instruments, slices of {records:.1f} records on average")
     print(f"pass 1 {p1:6.1f} us  pass 2 {p2:6.1f} us  bus total {p1 + p2:6.1f} us  synthetic {syn:6.1f} us  "
           f"(bus / synthetic {(p1 + p2) / syn:.2f})")
     return 0

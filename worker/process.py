@@ -66,7 +66,9 @@ class IntentProcessor:
         self._validator.use_keyring(keyring)
 
     def process(self, raw: RawIntent) -> Outcome:
-        checked = self._validator.check(raw)
+        # A pass with a slice is a later one: its first accepted the intent (the supervisor sends only
+        # an AwaitingMarket's intent again), so the checks of the body alone are not made twice.
+        checked = self._validator.check(raw, again=raw.market is not None)
         if isinstance(checked, Rejection):
             return checked
         instrument = checked.intent["instrument"]

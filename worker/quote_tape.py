@@ -69,7 +69,7 @@ class QuoteTape:
         self.times = times
         # The times as Python ints for bisect: a search of a bus pass's slice (a few dozen records)
         # costs a tenth of np.searchsorted's call, and of a file's tape no more.
-        self._at = memoryview(times)
+        self._at = times.data
         # The mid column is computed at its first use (a search, or tape_bytes): a quote's mid is
         # the same sum and halving in floats (record).
         self._sides: dict[str, Floats] = {"bid": bid, "ask": ask}

@@ -82,7 +82,10 @@ class RecordedMarket:
         return self._synthetic.market
 
     def _tape(self, instrument: str) -> QuoteTape | None:
-        return self._tapes.get(normalize(instrument))
+        # A name given as its key (EURUSD) is found without normalize, asked several times a pass:
+        # the keys are normalized, and normalize leaves a key as it is.
+        tape = self._tapes.get(instrument)
+        return tape if tape is not None else self._tapes.get(normalize(instrument))
 
     def _in_force(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
         tape = self._tape(instrument)
