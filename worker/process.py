@@ -85,14 +85,14 @@ class IntentProcessor:
 
     def _on_the_bus(self, raw: RawIntent, checked: AcceptedIntent, key: str) -> Outcome:
         """A pass over the market data its slice holds: priced, or sent back to wait for more."""
+        if raw.market is None:  # a first pass knows nothing: it asks for the market up to the arrival
+            return AwaitingMarket(raw.stream_seq, raw, key, self._simulator.arrival_ms(checked))
         market = slice_market(raw.market, key, self._simulator.synthetic_view, self._max_age_ms,
                               self._fallback_synthetic)
         try:
             return self._simulator.simulate(checked, market)
-        except MarketNotKnown as wait:
-            # Sent back without its slice (the next pass's is built anew); a first pass had none to drop.
-            bare = raw if raw.market is None else replace(raw, market=None)
-            return AwaitingMarket(raw.stream_seq, bare, key, wait.need_ms, wait.watch)
+        except MarketNotKnown as wait:  # sent back without its slice: the next pass's is built anew
+            return AwaitingMarket(raw.stream_seq, replace(raw, market=None), key, wait.need_ms, wait.watch)
 
     def process_batch(self, batch: IntentBatch, worker_id: int) -> BatchResult:
         return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))
