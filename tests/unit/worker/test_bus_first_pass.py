@@ -8,11 +8,14 @@ order at its arrival (off the lot and refused), or every intent would take a pas
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from common.config import load_settings
+from common.error_codes import QUANTITY_INVALID
 from common.instruments import normalize
-from common.messages import AwaitingMarket, RawIntent
+from common.messages import AwaitingMarket, RawIntent, Rejection
 from tools import sample_intents as si
 from worker.events import iso_ms
 from worker.intent import AcceptedIntent
@@ -56,6 +59,16 @@ def test_a_first_pass_asks_for_the_instant_of_the_orders_first_look(off_grid: st
         view = slice_market(nothing, key, simulator.synthetic_view, settings.market_data_max_age_ms, False)
         with pytest.raises(MarketNotKnown) as asked:
             simulator.simulate(accepted, view)
-        assert (first.need_ms, first.watch, first.instrument, first.raw) == (asked.value.need_ms, None, key, raw)
+        sent_back = replace(raw, accepted=True)  # a later pass checks again only the signature
+        assert (first.need_ms, first.watch, first.instrument, first.raw) == (asked.value.need_ms, None, key, sent_back)
         delays.add(first.need_ms - raw.received_at_ms)
     assert len(delays) > 20  # the latency model's draws, forced delays and spikes all came
+
+
+def test_an_intent_with_a_slice_is_checked_whole_unless_a_pass_accepted_it() -> None:
+    settings = load_settings({"SIMULATION_SEED": "first-pass", "MARKET_DATA": "bus"})
+    processor = IntentProcessor(settings, settings.seed)
+    body = si.encode(si.intent("bad", instrument="EURUSD", quantity=0, timestamp=iso_ms(T0)))
+    raw = RawIntent(1, body, None, T0, market=slice_bytes(T0, []))
+    rejected = processor.process(raw)
+    assert isinstance(rejected, Rejection) and rejected.error_code == QUANTITY_INVALID
