@@ -61,6 +61,9 @@ class RawIntent:
     # known when the supervisor sent it, and the records of the intent's instrument it needs.
     # None on the first pass, which only learns the instrument and the instant it arrives at.
     market: bytes | None = None
+    # MARKET_DATA=bus: set by the worker on the intent an AwaitingMarket sends back (its first pass
+    # accepted it), so a later pass checks again only what the keyring answers (worker.validation).
+    accepted: bool = False
 
 
 @_pickles_as_tuple

@@ -17,15 +17,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from common.market_files import QUOTES, RecordedMarketData
+from common.market_files import QUOTES
 from common.market_records import QuoteRecord
-from worker.quote_tape import records_bytes
+from worker.quote_tape import records_bytes, tape_from_bytes
 from worker.recorded_market import RecordedMarket
 from worker.synthetic_market import SyntheticMarket
 
 _KNOWN = struct.Struct("<q")
-# A first pass knows nothing: it learns the instrument and the arrival, and asks for the rest.
-NOTHING_KNOWN = -(2**62)
 
 
 def slice_bytes(known_until_ms: int, records: Sequence[QuoteRecord]) -> bytes:
@@ -33,14 +31,12 @@ def slice_bytes(known_until_ms: int, records: Sequence[QuoteRecord]) -> bytes:
     return _KNOWN.pack(known_until_ms) + records_bytes(records)
 
 
-def slice_market(data: bytes | None, instrument_key: str, synthetic: SyntheticMarket, max_age_ms: int,
+def slice_market(data: bytes, instrument_key: str, synthetic: SyntheticMarket, max_age_ms: int,
                  fallback_synthetic: bool) -> RecordedMarket:
-    """The market view of one pass (None: the first pass, nothing known). The instrument always has a
-    tape, empty or not, so a resting order waits for records the way a replay of the whole series
-    finds them."""
-    known_until, tape = NOTHING_KNOWN, records_bytes(())
-    if data is not None:
-        (known_until,) = _KNOWN.unpack_from(data)
-        tape = data[_KNOWN.size:]
-    return RecordedMarket(RecordedMarketData(((instrument_key, tape),), QUOTES, ()), synthetic, max_age_ms,
-                          fallback_synthetic, known_until)
+    """The market view of a later pass (a first pass has none: it only asks for the market up to its
+    arrival, worker.process). The instrument always has a tape, empty or not, so a resting order
+    waits for records the way a replay of the whole series finds them."""
+    (known_until,) = _KNOWN.unpack_from(data)
+    # Trusted: the supervisor built the slice from checked records (supervisor/market_waits.py).
+    tape = tape_from_bytes(data[_KNOWN.size:], max_age_ms, trusted=True)
+    return RecordedMarket({instrument_key: tape}, QUOTES, synthetic, max_age_ms, fallback_synthetic, known_until)

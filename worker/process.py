@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import traceback
-from dataclasses import replace
 from typing import Any
 
 from common.config import Settings
@@ -66,7 +65,8 @@ class IntentProcessor:
         self._validator.use_keyring(keyring)
 
     def process(self, raw: RawIntent) -> Outcome:
-        checked = self._validator.check(raw)
+        # An intent sent back by an earlier pass was accepted then: the checks of its body alone are not made twice.
+        checked = self._validator.check(raw, again=raw.accepted)
         if isinstance(checked, Rejection):
             return checked
         instrument = checked.intent["instrument"]
@@ -83,15 +83,23 @@ class IntentProcessor:
 
     def _on_the_bus(self, raw: RawIntent, checked: AcceptedIntent, key: str) -> Outcome:
         """A pass over the market data its slice holds: priced, or sent back to wait for more."""
+        if raw.market is None:  # a first pass knows nothing: it asks for the market up to the arrival
+            return AwaitingMarket(raw.stream_seq, _sent_back(raw), key, self._simulator.arrival_ms(checked))
         market = slice_market(raw.market, key, self._simulator.synthetic_view, self._max_age_ms,
                               self._fallback_synthetic)
         try:
             return self._simulator.simulate(checked, market)
         except MarketNotKnown as wait:
-            return AwaitingMarket(raw.stream_seq, replace(raw, market=None), key, wait.need_ms, wait.watch)
+            return AwaitingMarket(raw.stream_seq, _sent_back(raw), key, wait.need_ms, wait.watch)
 
     def process_batch(self, batch: IntentBatch, worker_id: int) -> BatchResult:
         return BatchResult(batch.batch_id, worker_id, tuple(self.process(raw) for raw in batch.intents))
+
+
+def _sent_back(raw: RawIntent) -> RawIntent:
+    """The intent an AwaitingMarket carries: accepted, without its slice (the next pass's is built anew).
+    Built whole: dataclasses.replace cost a tenth of a first pass."""
+    return RawIntent(raw.stream_seq, raw.body, raw.signature, raw.received_at_ms, raw.key_id, None, True)
 
 
 def yield_cpu_to_supervisor(niceness: int) -> None:

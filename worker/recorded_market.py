@@ -49,12 +49,13 @@ class MarketNotKnown(Exception):
 class RecordedMarket:
     """MarketView over one file's tapes, with the synthetic view for reference data and sessions."""
 
-    def __init__(self, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
+    def __init__(self, tapes: dict[str, QuoteTape], kind: str, synthetic: SyntheticMarket, max_age_ms: int,
                  fallback_synthetic: bool, known_until_ms: int | None = None) -> None:
-        # known_until_ms: the bus's watermark, less a millisecond (None: a file, all known).
-        self._tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
-        self._price_only = data.kind != QUOTES
-        self._bars = data.kind == BARS
+        # tapes: by instrument key, of records of `kind` (QUOTES, TRADES, BARS). known_until_ms: the
+        # bus's watermark, less a millisecond (None: a file, all known).
+        self._tapes = tapes
+        self._price_only = kind != QUOTES
+        self._bars = kind == BARS
         self._synthetic = synthetic
         self._max_age_ms = max_age_ms
         self._fallback = fallback_synthetic
@@ -63,6 +64,13 @@ class RecordedMarket:
         # millisecond is in force (a bar's low and high print at its end, under its close).
         self._crossing: tuple[str, int, int] | None = None
         self._known_until = known_until_ms
+
+    @classmethod
+    def of_file(cls, data: RecordedMarketData, synthetic: SyntheticMarket, max_age_ms: int,
+                fallback_synthetic: bool) -> RecordedMarket:
+        """The view of a loaded file (MARKET_DATA=file), every record known."""
+        tapes = {key: tape_from_bytes(raw, max_age_ms) for key, raw in data.tapes}
+        return cls(tapes, data.kind, synthetic, max_age_ms, fallback_synthetic)
 
     def _known(self, at_ms: int) -> None:
         if self._known_until is not None and at_ms > self._known_until:
@@ -74,7 +82,10 @@ class RecordedMarket:
         return self._synthetic.market
 
     def _tape(self, instrument: str) -> QuoteTape | None:
-        return self._tapes.get(normalize(instrument))
+        # A name given as its key (EURUSD) is found without normalize, asked several times a pass:
+        # the keys are normalized, and normalize leaves a key as it is.
+        tape = self._tapes.get(instrument)
+        return tape if tape is not None else self._tapes.get(normalize(instrument))
 
     def _in_force(self, instrument: str, at_ms: int) -> tuple[QuoteTape, int] | None:
         tape = self._tape(instrument)
@@ -87,8 +98,8 @@ class RecordedMarket:
         holds only that far back (the bus after a restart) reports what a replay of the whole
         series reports."""
         tape = self._tape(instrument)
-        last = -1 if tape is None else int(np.searchsorted(tape.times, at_ms, side="right")) - 1
-        if tape is None or last < 0 or at_ms - int(tape.times[last]) > REPORTED_AGES * self._max_age_ms:
+        last = -1 if tape is None else tape.count_through(at_ms) - 1
+        if tape is None or last < 0 or at_ms - tape.time_of(last) > REPORTED_AGES * self._max_age_ms:
             return None
         return tape, last
 
@@ -114,8 +125,8 @@ class RecordedMarket:
         tape = self._tape(instrument)
         if not self._bars or tape is None:
             return at_ms
-        j = int(np.searchsorted(tape.times, at_ms, side="right"))
-        return int(tape.times[j]) if j < len(tape) and tape.index_at(int(tape.times[j])) is not None else at_ms
+        j = tape.count_through(at_ms)
+        return tape.time_of(j) if j < len(tape) and tape.index_at(tape.time_of(j)) is not None else at_ms
 
     def instrument(self, instrument: str) -> Instrument:
         return self._synthetic.instrument(instrument)
@@ -134,16 +145,17 @@ class RecordedMarket:
         if found is None:
             return self._synthetic.quote(instrument, at_ms)
         tape, i = found
-        recorded = tape.record(i)
+        bid, ask, bid_size, ask_size, volume = tape.row(i)
+        mid = (bid + ask) / 2  # the tape's mid column, as a float
         info = self.instrument(instrument)
         decimals = self.decimals(instrument)
         touch = info.touch_depth
         if self._price_only:
-            half = recorded.mid * info.spread_bps / 20_000
-            bid, ask = round(recorded.mid - half, decimals), round(recorded.mid + half, decimals)
-            return Quote(bid=bid, ask=ask, mid=recorded.mid, volume=recorded.volume, bid_size=touch, ask_size=touch)
-        return Quote(bid=recorded.bid, ask=recorded.ask, mid=round(recorded.mid, decimals), volume=recorded.volume,
-                     bid_size=recorded.bid_size or touch, ask_size=recorded.ask_size or touch)
+            half = mid * info.spread_bps / 20_000
+            bid, ask = round(mid - half, decimals), round(mid + half, decimals)
+            return Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=touch, ask_size=touch)
+        return Quote(bid=bid, ask=ask, mid=round(mid, decimals), volume=volume,
+                     bid_size=bid_size or touch, ask_size=ask_size or touch)
 
     def next_instant_after(self, instrument: str, at_ms: int) -> int:
         # The next millisecond: several records may share the next record's time, and a search
@@ -194,8 +206,7 @@ class RecordedMarket:
 def _crossing_index(tape: QuoteTape, at_ms: int, level: float, above: bool, side: str) -> int:
     """The first record at `at_ms` whose side crosses (the record in force there when none does:
     the search counted it from an earlier start)."""
-    first = int(np.searchsorted(tape.times, at_ms, side="left"))
-    stop = int(np.searchsorted(tape.times, at_ms, side="right"))
+    first, stop = tape.count_before(at_ms), tape.count_through(at_ms)
     values = tape.values(side)[first:stop]
     hits = np.flatnonzero(values >= level if above else values <= level)
     return first + int(hits[0]) if len(hits) else max(stop - 1, 0)

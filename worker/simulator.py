@@ -60,6 +60,7 @@ from dataclasses import replace
 from enum import Enum
 
 from common.config import CHILD_FILL_INTERVAL_MS, Settings
+from common.instruments import Instrument
 from common.messages import Execution
 from worker.directives import FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT
 from worker.draws import DrawSource
@@ -128,7 +129,7 @@ class ExecutionSimulator:
                                     int(settings.unlisted_cache_mb * 1024 * 1024))
         recorded = settings.recorded_market
         self.synthetic_view = synthetic
-        self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket(
+        self._view: SyntheticMarket | RecordedMarket = synthetic if recorded is None else RecordedMarket.of_file(
             recorded, synthetic, settings.market_data_max_age_ms, settings.market_data_fallback == "synthetic")
         self._models = build_models(settings)
         self._matching = Matching(settings, self._models)
@@ -183,18 +184,12 @@ class ExecutionSimulator:
         admission = self._grid.admit(order, instrument)
         order = admission.order
         draws = self._draws.for_order(order.corr_id)
-        force = order.force
-        if force is not None and force.delay_ms is not None:
-            delay = force.delay_ms
-        else:
-            delay = self._models.latency.delay_ms(draws.arrival_delay, instrument)
-        # Recorded bars price at the first print after the arrival (worker.recorded_market).
-        delay = self._view.pricing_instant(order.instrument, order.intent_ms + delay) - order.intent_ms
         state = OrderState(
             order=order, instrument=instrument, decimals=self._view.decimals(order.instrument), draws=draws,
             lots=Lots(order.quantity, instrument.lot_size),
             plan=NO_FAULTS if order.scripted else self._faults.plan(order.corr_id),
-            stamp_base_ms=order.intent_ms if self._virtual else received_ms, delay_ms=delay, resting=order.rests,
+            stamp_base_ms=order.intent_ms if self._virtual else received_ms,
+            delay_ms=self._arrival_delay(order, instrument, draws.arrival_delay), resting=order.rests,
             rounded_from=admission.rounded_from,
         )
         if admission.refusal is not None:  # the gate ends it, priced at its arrival
@@ -205,6 +200,25 @@ class ExecutionSimulator:
             state.delay_ms += state.plan.latency_spike_ms
             state.faults.append(LATENCY_SPIKE)
         return state
+
+    def _arrival_delay(self, order: Order, instrument: Instrument, draw: float) -> int:
+        """The intent time to the venue: the latency model's delay (a forced delay_ms instead); recorded
+        bars price at the first print after it (worker.recorded_market). A latency spike comes on top."""
+        force = order.force
+        if force is not None and force.delay_ms is not None:
+            delay = force.delay_ms
+        else:
+            delay = self._models.latency.delay_ms(draw, instrument)
+        return self._view.pricing_instant(order.instrument, order.intent_ms + delay) - order.intent_ms
+
+    def arrival_ms(self, accepted: AcceptedIntent) -> int:
+        """The instant of the order's first look (a latency spike included), which a bus intent's first
+        pass asks to know: simulate's arrival without the order's state."""
+        order = order_from_accepted(accepted, self._policies)
+        spike = 0 if order.scripted else self._faults.plan(order.corr_id).latency_spike_ms
+        delay = self._arrival_delay(order, self._view.instrument(order.instrument),
+                                    self._draws.for_order(order.corr_id).arrival_delay)
+        return (order.intent_ms if self._virtual else accepted.received_at_ms) + delay + spike
 
     def _look(self, state: OrderState) -> None:
         """The market at the order's current market time."""

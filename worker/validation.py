@@ -9,6 +9,9 @@ check an intent passes before it is simulated, in this order:
       -> directives (metadata.time_in_force, metadata.exec_sim_force: worker/directives.py)
 
 `IntentValidator.check` never raises: each bad input becomes a `Rejection` (worker.rejections).
+A later MARKET_DATA=bus pass of an intent (check(raw, again=True)) makes again only the
+signature's checks, the keyring's to answer: the rest depend on the body and the settings alone,
+and passed at its first pass.
 
 | rejection type  | error_code | when |
 |-----------------|------------|------|
@@ -135,9 +138,10 @@ class IntentValidator:
         """The keyring file changed: intents checked from now on use this one."""
         self._signer.use_keyring(keyring)
 
-    def check(self, raw: RawIntent) -> AcceptedIntent | Rejection:
+    def check(self, raw: RawIntent, again: bool = False) -> AcceptedIntent | Rejection:
+        """again: a later MARKET_DATA=bus pass of an intent its first pass accepted (worker.process)."""
         try:
-            return self._check(raw)
+            return self._check_again(raw) if again else self._check(raw)
         except Exception as exc:  # a bug here must not crash-loop a worker on one poison message
             return reject(raw.stream_seq, INTERNAL, INTERNAL_ERROR, None, f"validator failed: {type(exc).__name__}")
 
@@ -145,12 +149,9 @@ class IntentValidator:
         seq, body = raw.stream_seq, raw.body
         if len(body) > self._max_bytes:
             return reject(seq, TOO_LARGE, ENVELOPE_INVALID, None, f"body of {len(body)} bytes exceeds {self._max_bytes}")
-        signed_by: SigningKey | None = None
-        if self._signer.active:
-            verdict = self._signer.verify(body, raw.signature, raw.key_id)
-            if isinstance(verdict, Refusal):
-                return reject(seq, verdict.error_type, verdict.error_code, _peek_corr_id(body), verdict.detail)
-            signed_by = verdict  # a key, or None (the shared secret: any agent)
+        signed_by = self._signed_by(raw)
+        if isinstance(signed_by, Rejection):
+            return signed_by
         try:
             intent = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -166,8 +167,7 @@ class IntentValidator:
 
         corr_id = intent["corr_id"]
         if signed_by is not None and intent["agent_id"] not in signed_by.agents:
-            detail = f"key {signed_by.key_id} does not sign for this agent_id"
-            return reject(seq, AGENT_NOT_OWNED, SIGNER_NOT_OWNER, corr_id, detail)
+            return _not_owned(seq, signed_by, corr_id)
         for name in _PRICE_FIELDS.get(intent["order_type"], ()):
             if name not in intent:
                 return reject(seq, MISSING_PRICE, SCHEMA_INVALID, corr_id, _missing_price_detail(intent))
@@ -187,6 +187,36 @@ class IntentValidator:
             return reject(seq, INVALID_DIRECTIVE, SCHEMA_INVALID, corr_id, directives)
         return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms, directives)
 
+    def _check_again(self, raw: RawIntent) -> AcceptedIntent | Rejection:
+        """What _check accepts, for an intent it accepted before: the checks that depend only on the
+        body and the settings (size, JSON, duplicate keys, schema, prices, replay window, directives)
+        passed then and would pass again, so only the signature's, which depend on the keyring (it
+        may have changed since), are made again. A bus intent's second pass saves about half the
+        validation."""
+        seq = raw.stream_seq
+        signed_by = self._signed_by(raw)
+        if isinstance(signed_by, Rejection):
+            return signed_by
+        intent: OrderIntent = orjson.loads(raw.body)
+        corr_id = intent["corr_id"]
+        if signed_by is not None and intent["agent_id"] not in signed_by.agents:
+            return _not_owned(seq, signed_by, corr_id)
+        timestamp_ms = _epoch_ms(intent["timestamp"])
+        directives = read_directives(intent, self._forced_outcomes)
+        if timestamp_ms is None or isinstance(directives, str):  # never accepted: the whole check says why
+            return self._check(raw)
+        return AcceptedIntent(seq, corr_id, intent, timestamp_ms, raw.received_at_ms, directives)
+
+    def _signed_by(self, raw: RawIntent) -> SigningKey | Rejection | None:
+        """The key that signed the body (None: the shared secret, any agent, or no signing), or the
+        signature's rejection."""
+        if not self._signer.active:
+            return None
+        verdict = self._signer.verify(raw.body, raw.signature, raw.key_id)
+        if isinstance(verdict, Refusal):
+            return reject(raw.stream_seq, verdict.error_type, verdict.error_code, _peek_corr_id(raw.body), verdict.detail)
+        return verdict
+
     def _is_order_intent(self, obj: dict[str, Any]) -> TypeGuard[OrderIntent]:
         """Schema-valid: the body has the shape OrderIntent describes."""
         valid: bool = self._is_valid(obj)
@@ -202,6 +232,10 @@ class IntentValidator:
         error = min(field_errors, key=lambda e: _FIELD_RANK.get(_field_of(e) or "", len(_FIELD_RANK)))  # ties: first wins
         code = _FIELD_CODES.get(_field_of(error) or "", SCHEMA_INVALID)
         return reject(seq, SCHEMA, code, corr_id, _error_detail(error, len(errors)))
+
+
+def _not_owned(seq: int, signed_by: SigningKey, corr_id: str) -> Rejection:
+    return reject(seq, AGENT_NOT_OWNED, SIGNER_NOT_OWNER, corr_id, f"key {signed_by.key_id} does not sign for this agent_id")
 
 
 def _field_of(error: Any) -> str | None:

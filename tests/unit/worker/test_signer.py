@@ -103,3 +103,15 @@ def test_a_new_keyring_replaces_the_old_one() -> None:
     assert rejected(old)[0] == r.UNKNOWN_KEY
     new = validator.check(RawIntent(7, body, sign(body, rotated.secret), EXAMPLE_MS + 1000, "desk-a-2"))
     assert isinstance(new, AcceptedIntent)
+
+
+def test_a_later_bus_pass_checks_the_signature_against_the_keyring_of_now() -> None:
+    body = body_for("agent_a")
+    raw = RawIntent(7, body, sign(body, KEY_A.secret), EXAMPLE_MS + 1000, "desk-a")
+    validator = IntentValidator(WITH_KEYRING)
+    assert isinstance(validator.check(raw), AcceptedIntent)
+    validator.use_keyring(Keyring({"desk-b": KEY_B}))  # the key went between the passes
+    assert validator.check(raw, again=True) == validator.check(raw)
+    assert rejected(validator.check(raw, again=True))[0] == r.UNKNOWN_KEY
+    validator.use_keyring(Keyring({"desk-a": replace(KEY_A, agents=frozenset({"agent_b"}))}))
+    assert rejected(validator.check(raw, again=True)) == (r.AGENT_NOT_OWNED, codes.SIGNER_NOT_OWNER, "req_abc123")

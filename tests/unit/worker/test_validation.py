@@ -370,3 +370,14 @@ def test_window_is_off_under_virtual_clock_or_zero(settings: Settings) -> None:
 def test_schema_is_checked_before_the_window() -> None:
     result = check(example_intent(quantity=0), received_at_ms=EXAMPLE_MS + 10**9)
     assert_rejected(result, r.SCHEMA, codes.QUANTITY_INVALID, CORR_ID)
+
+
+@pytest.mark.parametrize("fields", [
+    {"order_type": "market"}, {"order_type": "stop_limit", "price": 1.085, "stop_price": 1.08},
+    {"order_type": "limit", "price": 1.085, "metadata": {"time_in_force": "gtc"}},
+])
+def test_a_later_bus_pass_accepts_what_the_first_accepted_as_it_did(fields: dict[str, Any]) -> None:
+    raw = RawIntent(7, orjson.dumps(example_intent(**fields)), None, EXAMPLE_MS + 1000)
+    validator = IntentValidator(DEFAULT)
+    first = validator.check(raw)
+    assert isinstance(first, AcceptedIntent) and validator.check(raw, again=True) == first
