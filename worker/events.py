@@ -190,6 +190,8 @@ def fill_body(order: OrderHeader, fill: Fill, this_fill_id: str,
         metadata["stop_price"] = order.stop_price
     if order.rounded_from:
         metadata["rounded_from"] = dict(order.rounded_from)
+    if fill.quote.source:
+        metadata["market_source"] = fill.quote.source
     body: dict[str, Any] = {
         "corr_id": order.corr_id,
         "order_id": order.order_id,

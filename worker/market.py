@@ -92,6 +92,11 @@ class Quote:
     # builds the levels beyond). 0 only in a quote made by hand without a book.
     bid_size: float = 0.0
     ask_size: float = 0.0
+    # Where it came from under MARKET_DATA=bus or file: "recorded" (a stored quote or signal, a file's
+    # record: the same word for both, so a replay of the bus, priced as a file, says the same), or
+    # "synthetic" (the fallback, or the reference a no_market_data rejection reports); "" from the
+    # synthetic market alone.
+    source: str = ""
 
 
 def touch_size(touch_depth: float, volume: float, average_volume: float, lot: float) -> float:

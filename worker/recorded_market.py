@@ -22,6 +22,8 @@ MarketNotKnown, which the worker returns as AwaitingMarket, never a guess.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from common.instruments import Instrument, normalize
@@ -32,6 +34,9 @@ from worker.market import Market, Quote
 from worker.quote_tape import QuoteTape, tape_from_bytes
 from worker.synthetic_market import SyntheticMarket
 
+# Where a quote came from under MARKET_DATA=bus or file (a fill's metadata.market_source).
+RECORDED_SOURCE = "recorded"
+SYNTHETIC_SOURCE = "synthetic"
 # How old (in MARKET_DATA_MAX_AGE_MS) a record out of force may be and still be reported.
 REPORTED_AGES = 2
 
@@ -143,7 +148,7 @@ class RecordedMarket:
         if found is None and not self._fallback:
             found = self._last_record(instrument, at_ms)
         if found is None:
-            return self._synthetic.quote(instrument, at_ms)
+            return replace(self._synthetic.quote(instrument, at_ms), source=SYNTHETIC_SOURCE)
         tape, i = found
         bid, ask, bid_size, ask_size, volume = tape.row(i)
         mid = (bid + ask) / 2  # the tape's mid column, as a float
@@ -153,9 +158,9 @@ class RecordedMarket:
         if self._price_only:
             half = mid * info.spread_bps / 20_000
             bid, ask = round(mid - half, decimals), round(mid + half, decimals)
-            return Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=touch, ask_size=touch)
+            return Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=touch, ask_size=touch, source=RECORDED_SOURCE)
         return Quote(bid=bid, ask=ask, mid=round(mid, decimals), volume=volume,
-                     bid_size=bid_size or touch, ask_size=ask_size or touch)
+                     bid_size=bid_size or touch, ask_size=ask_size or touch, source=RECORDED_SOURCE)
 
     def next_instant_after(self, instrument: str, at_ms: int) -> int:
         # The next millisecond: several records may share the next record's time, and a search

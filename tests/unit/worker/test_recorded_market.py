@@ -44,6 +44,7 @@ def test_a_market_order_fills_at_the_record_in_force_at_its_arrival_never_a_late
     [fill] = fills_of(market_buy(data))
     assert (fill["fill_status"], fill["fill_price"]) == ("full", 1.1012)
     assert fill["market_data"]["ask"] == 1.1012 and fill["timestamp"] == iso_ms(ARRIVAL)
+    assert fill["metadata"]["market_source"] == "recorded"
 
 
 # Random tapes of one instrument: times around the arrival instant, in order, with spreads.
@@ -96,6 +97,9 @@ def test_the_synthetic_fallback_prices_an_instrument_without_data_from_the_synth
     [synthetic] = fills_of(market_buy(recorded([QuoteRecord(T0, 1, 1)], instrument="GBPUSD"),
                                       market_data="synthetic", recorded_market=None))
     assert fill["fill_status"] == "full" and fill["fill_price"] == synthetic["fill_price"]
+    # The fill says so: an agent can tell the fallback's fills from the data's; the synthetic
+    # market alone adds nothing.
+    assert fill["metadata"]["market_source"] == "synthetic" and "market_source" not in synthetic["metadata"]
 
 
 BAR_START = T0 - 123  # 10:31:00.000: the order (T0 + 500) arrives inside the first bar
