@@ -87,13 +87,14 @@ def _whole_series(settings: object, quotes: list[QuoteRecord]) -> IntentProcesso
 
 
 def _play(settings: object, messages: list[tuple[int, object]], lags: list[int], ahead: int = SLICE_AHEAD_RECORDS,
-          restart: int | None = None) -> dict[int, object]:
+          restart: int | None = None, reads: int = 1) -> dict[int, object]:
     """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks (at
     most `ahead` records past a pass's instant); each worker answer handed back after `lag` more
     stored messages. With `restart`, the supervisor dies before that message: what it held is
     lost, a new one starts reading there, every unanswered intent comes again, and their history
-    is read from the stored records. Long because it is the service's whole protocol in one loop,
-    which reads best in one place."""
+    is read from the stored records. The watermark moves after every `reads`-th stored message (the
+    reader advances it once per read of the connection, after all its records). Long because it is the
+    service's whole protocol in one loop, which reads best in one place."""
     processor, max_age = IntentProcessor(settings, settings.seed), settings.market_data_max_age_ms
     waits = MarketWaits(max_age, ahead=ahead)
     stored = [(n + 1, m) for n, (_, m) in enumerate(messages) if isinstance(m, QuoteRecord)]
@@ -126,7 +127,8 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
                   position)
         if isinstance(message, QuoteRecord):
             waits.record(KEY, message, position)
-            later(waits.advance(at), position)
+            if position % reads == 0:
+                later(waits.advance(at), position)
         else:  # an intent is not market data: it never moves the watermark
             later([message], position)
         run_due(position)
@@ -143,11 +145,12 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
        liquidity=st.sampled_from(["0", "0.05"]), ahead=st.sampled_from([0, 1, 3, SLICE_AHEAD_RECORDS]),
-       restart=st.none() | st.integers(1, 70))
-def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, ahead, restart):
+       restart=st.none() | st.integers(1, 70), reads=st.integers(1, 4))
+def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, ahead, restart,
+                                                                     reads):
     messages, quotes = stream
     bus = _bus_settings(sessions, liquidity)
-    answers = _play(bus, messages, lags, ahead, restart)
+    answers = _play(bus, messages, lags, ahead, restart, reads)
     whole = _whole_series(bus, quotes)
     intents = [m for _, m in messages if isinstance(m, RawIntent)]
     assert sorted(answers) == sorted(raw.stream_seq for raw in intents)  # every intent answered, once
