@@ -136,8 +136,8 @@ class MarketWaits:
         self.watermark = -(2**62)
         self._waiting: dict[int, WaitingIntent] = {}  # stream_seq -> waiting or at a worker
         self._due: list[tuple[int, int, int]] = []  # (need or candidate ms, ticket, stream_seq)
-        # (instrument, side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
-        self._levels: dict[tuple[str, str, bool], list[tuple[float, int, int]]] = {}
+        # instrument -> (side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
+        self._levels: dict[str, dict[tuple[str, bool], list[tuple[float, int, int]]]] = {}
         self._tickets = itertools.count(1)
         self._retain_ms = retain_ms(max_age_ms)
         # Intents whose instant is older than the records held: (stream_seq, instrument, from_ms,
@@ -167,9 +167,10 @@ class MarketWaits:
         if tape is None:
             tape = self.tapes[instrument] = InstrumentRecords()
         tape.append(record, seq)
-        for side, above in (("bid", True), ("bid", False), ("ask", True), ("ask", False), ("mid", True),
-                            ("mid", False)):
-            heap = self._levels.get((instrument, side, above))
+        watched = self._levels.get(instrument)
+        if not watched:  # no resting order watches it: the usual case, one lookup per record
+            return
+        for (side, above), heap in watched.items():
             if not heap:
                 continue
             value = _value(record, side)
@@ -246,8 +247,8 @@ class MarketWaits:
                     waiting.candidate_ms = tape.rows[i].at_ms
                     return
         watch = waiting.watch
-        key = (waiting.instrument, watch.side, watch.above)
-        heapq.heappush(self._levels.setdefault(key, []),
+        watched = self._levels.setdefault(waiting.instrument, {})
+        heapq.heappush(watched.setdefault((watch.side, watch.above), []),
                        (watch.level if watch.above else -watch.level, waiting.ticket, waiting.raw.stream_seq))
 
     def _candidate(self, waiting: WaitingIntent, at_ms: int) -> None:
