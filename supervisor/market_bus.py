@@ -16,7 +16,9 @@ subjects: supervisor.jetstream.tick_prefix) moves the
 watermark by its stored time. Intents the bookkeeping (supervisor/market_waits.py)
 finds ready go back to the workers through `send_again`, gathered over one turn of the
 event loop: a batch's answers (a backlog's intents, all ready at once) go back as a few
-batches, not one batch per intent.
+batches, not one batch per intent. An intent the watermark has passed already when it
+goes to its first pass (a backlog's) goes with its slice (`first_passes`): priced in one
+pass, not two.
 
 Every record's time is its stored time, taken as never going back: a message stored
 earlier than one read before it (a clock step at a leader change) counts as stored at
@@ -42,7 +44,7 @@ from common.metrics import Metrics, MetricTally
 from supervisor.inflight import delivery_of_reply
 from supervisor.jetstream import covering_filter, market_subjects, matches_any, tick_prefix
 from supervisor.market_reader import MarketMessage, OrderedReader
-from supervisor.market_waits import MarketWaits, retain_ms
+from supervisor.market_waits import MarketWaits, intent_instrument, retain_ms
 from supervisor.wire import HotPathClient
 from worker.recorded_market import REPORTED_AGES
 
@@ -102,6 +104,21 @@ class BusMarket:
 
     def awaiting(self, outcome: AwaitingMarket) -> None:
         self._again(self.waits.wait(outcome))
+
+    def first_passes(self, raws: list[RawIntent]) -> list[RawIntent]:
+        """Intents on their way to their first pass: one whose receipt plus SIMULATION_MIN_DELAY_MS the
+        watermark has passed (a backlog's) goes with its slice (MarketWaits.first_pass), so it is priced
+        in one pass instead of asking for its market in a first one; the others go bare."""
+        passed = self.waits.watermark - self._settings.min_delay_ms
+        sliced = []
+        for raw in raws:
+            first = None
+            if raw.received_at_ms < passed:
+                instrument = intent_instrument(raw.body)
+                if instrument is not None:
+                    first = self.waits.first_pass(raw, instrument)
+            sliced.append(first or raw)
+        return sliced
 
     def answered(self, stream_seq: int) -> None:
         self.waits.forget(stream_seq)

@@ -39,6 +39,9 @@ import logging
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 
+import orjson
+
+from common.instruments import normalize
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, MarketWatch, RawIntent
 from worker.market_slice import slice_bytes
@@ -51,6 +54,17 @@ log = logging.getLogger("at_exec_sim.supervisor")
 # workers were that late, or the intent is a redelivery after a restart (its history is then read
 # from the stream: `history_wanted`).
 MIN_RETAIN_MS = 10_000
+
+
+def intent_instrument(body: bytes) -> str | None:
+    """An intent's instrument key, as the worker's validation and normalize read it; None for a body
+    that is not an object with a string instrument (its first pass then goes bare)."""
+    try:
+        intent = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    instrument = intent.get("instrument") if type(intent) is dict else None
+    return normalize(instrument) if type(instrument) is str else None
 
 
 def retain_ms(max_age_ms: int) -> int:
@@ -193,6 +207,22 @@ class MarketWaits:
                 if again is not None:
                     ready.append(again)
         return ready
+
+    def first_pass(self, raw: RawIntent, instrument: str) -> RawIntent | None:
+        """An intent's first pass with a slice, as if it had been sent again for its receipt: the bus runs
+        on the wall clock, where its pricing asks about the market from its receipt plus a delay of at
+        least 0 on (worker.simulator: stamp base and delay). None when the watermark has not passed the
+        receipt, its records from there are not all held, or it is waiting already: then it goes
+        bare, and asks for what it needs."""
+        from_ms = raw.received_at_ms
+        if from_ms >= self.watermark or raw.stream_seq in self._waiting:
+            return None
+        tape = self.tapes.get(instrument)
+        if (tape is None or not tape.rows or from_ms - REPORTED_AGES * self._max_age_ms < self.started_ms
+                or not tape.covers(from_ms)):
+            return None
+        waiting = self._waiting[raw.stream_seq] = WaitingIntent(raw, instrument, from_ms, None, -(2**62))
+        return self._next_pass(waiting, from_ms)
 
     def with_history(self, stream_seq: int, at_ms: int, records: list[tuple[int, QuoteRecord]]) -> list[RawIntent]:
         """The instrument's records before those held, read from the stream for a waiting intent: its
