@@ -112,11 +112,6 @@ class OrderedReader:
                 log.error("market reader could not make its consumer", extra={"error": f"{type(exc).__name__}: {exc}"})
             self._active = False
 
-    async def close(self) -> None:
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            await self._nc.unsubscribe_raw(sub)
-
     # -- from the parser ----------------------------------------------------------------
 
     async def _on_raw(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
