@@ -17,6 +17,9 @@ the workers with its slice (worker.market_slice). Owns:
     history     intents whose instant is older than what the reader holds (a
                 redelivery after a restart): listed in history_wanted for the reader
                 to fetch from the stream, then given whole (with_history)
+    first pass  an intent whose receipt the watermark has passed when it first goes
+                to the workers (a backlog's) goes with the slice it would get if sent
+                again for its receipt (first_pass), and is kept like one sent again
 
 A pass is given, of its instrument's records: everything an earlier pass had; the
 first record after the end of the last pass's (so an instant in the gap between
