@@ -50,10 +50,24 @@ def quote_record(body: bytes, subject_key: str, stored_ms: int) -> QuoteRecord |
     quote = _object(body, _QUOTE)
     if quote is None:
         return SCHEMA
-    if normalize(quote["instrument"]) != subject_key:
+    if _normalized(quote["instrument"]) != subject_key:
         return SUBJECT_MISMATCH
     return QuoteRecord(stored_ms, float(quote["bid"]), float(quote["ask"]), float(quote["bid_size"]),
                        float(quote["ask_size"]), float(quote.get("volume", 0.0)))
+
+
+# An instrument as quotes spell it -> its key: normalize once per spelling, not per quote.
+_KEYS: dict[str, str] = {}
+_MAX_KEYS = 10_000  # spellings are the publishers': bounded
+
+
+def _normalized(instrument: str) -> str:
+    key = _KEYS.get(instrument)
+    if key is None:
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        key = _KEYS[instrument] = normalize(instrument)
+    return key
 
 
 def signal_instrument(body: bytes) -> tuple[str, float] | str:

@@ -22,6 +22,7 @@ CROSSED = "crossed"
 OUT_OF_ORDER = "out_of_order"
 # The closed set of reasons a checked record is skipped (metric label values).
 BAD_RECORD_TYPES = (NON_POSITIVE, CROSSED, OUT_OF_ORDER)
+_INF = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +45,19 @@ class RecordChecker:
 
     def verdict(self, record: QuoteRecord) -> str | None:
         """None when the record may enter the tape (and its time is remembered), else why not."""
-        if not (_positive(record.bid) and _positive(record.ask)):
+        # Chained comparisons: 0 < v < inf is "finite and above 0", 0 <= v < inf "finite and at least 0"
+        # (a NaN fails both), without a call per value: the bus reader judges every quote it reads.
+        bid, ask = record.bid, record.ask
+        if not (0.0 < bid < _INF and 0.0 < ask < _INF):
             return NON_POSITIVE
-        if not all(_size(v) for v in (record.bid_size, record.ask_size, record.volume)):
+        if not (0.0 <= record.bid_size < _INF and 0.0 <= record.ask_size < _INF and 0.0 <= record.volume < _INF):
             return NON_POSITIVE
-        if record.bid > record.ask:
+        if bid > ask:
             return CROSSED
         if self.last_ms is not None and record.at_ms < self.last_ms:
             return OUT_OF_ORDER
         self.last_ms = record.at_ms
         return None
-
-
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
-def _size(value: float) -> bool:
-    return math.isfinite(value) and value >= 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 
 from common.config import Settings
 from common.error_codes import BUFFER_FULL
@@ -76,11 +77,17 @@ class Intake:
         # Under RATE_LIMIT_RPS one: a second request, paid for while idle, would
         # let a flood in at twice the burst the limit promises.
         self._max_open_pulls = 1 if self._rate.enabled else MAX_OPEN_PULLS
+        # MARKET_DATA=bus: gives an intent whose market is known already its slice for its first pass.
+        self._first_passes: Callable[[list[RawIntent]], list[RawIntent]] | None = None
         self.puller = IntentPuller(connection.nc, settings, self.dispatch)
         connection.on_pulls_lost(self.puller.reset)
 
     async def start(self) -> None:
         await self.puller.start()
+
+    def slice_first_passes(self, first_passes: Callable[[list[RawIntent]], list[RawIntent]]) -> None:
+        """MARKET_DATA=bus: intents go through `first_passes` on their way to the pool (the bus market's)."""
+        self._first_passes = first_passes
 
     def refuse_deliveries(self) -> None:
         """From the hand-back on, deliveries are not taken in: the stream redelivers them after ack_wait."""
@@ -202,6 +209,8 @@ class Intake:
         raws = self._waiting.take(self._window - self._at_workers_total)
         if not raws:
             return
+        if self._first_passes is not None:
+            raws = self._first_passes(raws)
         for batch in self._batches(raws):
             self._at_workers[batch.batch_id] = len(batch.intents)
             self._at_workers_total += len(batch.intents)

@@ -17,6 +17,9 @@ the workers with its slice (worker.market_slice). Owns:
     history     intents whose instant is older than what the reader holds (a
                 redelivery after a restart): listed in history_wanted for the reader
                 to fetch from the stream, then given whole (with_history)
+    first pass  an intent whose receipt the watermark has passed when it first goes
+                to the workers (a backlog's) goes with the slice it would get if sent
+                again for its receipt (first_pass), and is kept like one sent again
 
 A pass is given, of its instrument's records: everything an earlier pass had; the
 first record after the end of the last pass's (so an instant in the gap between
@@ -39,6 +42,9 @@ import logging
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 
+import orjson
+
+from common.instruments import normalize
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, MarketWatch, RawIntent
 from worker.market_slice import slice_bytes
@@ -51,6 +57,17 @@ log = logging.getLogger("at_exec_sim.supervisor")
 # workers were that late, or the intent is a redelivery after a restart (its history is then read
 # from the stream: `history_wanted`).
 MIN_RETAIN_MS = 10_000
+
+
+def intent_instrument(body: bytes) -> str | None:
+    """An intent's instrument key, as the worker's validation and normalize read it; None for a body
+    that is not an object with a string instrument (its first pass then goes bare)."""
+    try:
+        intent = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    instrument = intent.get("instrument") if type(intent) is dict else None
+    return normalize(instrument) if type(instrument) is str else None
 
 
 def retain_ms(max_age_ms: int) -> int:
@@ -136,8 +153,8 @@ class MarketWaits:
         self.watermark = -(2**62)
         self._waiting: dict[int, WaitingIntent] = {}  # stream_seq -> waiting or at a worker
         self._due: list[tuple[int, int, int]] = []  # (need or candidate ms, ticket, stream_seq)
-        # (instrument, side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
-        self._levels: dict[tuple[str, str, bool], list[tuple[float, int, int]]] = {}
+        # instrument -> (side, above) -> heap of (±level, ticket, stream_seq): the first entries cross first
+        self._levels: dict[str, dict[tuple[str, bool], list[tuple[float, int, int]]]] = {}
         self._tickets = itertools.count(1)
         self._retain_ms = retain_ms(max_age_ms)
         # Intents whose instant is older than the records held: (stream_seq, instrument, from_ms,
@@ -167,9 +184,10 @@ class MarketWaits:
         if tape is None:
             tape = self.tapes[instrument] = InstrumentRecords()
         tape.append(record, seq)
-        for side, above in (("bid", True), ("bid", False), ("ask", True), ("ask", False), ("mid", True),
-                            ("mid", False)):
-            heap = self._levels.get((instrument, side, above))
+        watched = self._levels.get(instrument)
+        if not watched:  # no resting order watches it: the usual case, one lookup per record
+            return
+        for (side, above), heap in watched.items():
             if not heap:
                 continue
             value = _value(record, side)
@@ -192,6 +210,22 @@ class MarketWaits:
                 if again is not None:
                     ready.append(again)
         return ready
+
+    def first_pass(self, raw: RawIntent, instrument: str) -> RawIntent | None:
+        """An intent's first pass with a slice, as if it had been sent again for its receipt: the bus runs
+        on the wall clock, where its pricing asks about the market from its receipt plus a delay of at
+        least 0 on (worker.simulator: stamp base and delay). None when the watermark has not passed the
+        receipt, its records from there are not all held, or it is waiting already: then it goes
+        bare, and asks for what it needs."""
+        from_ms = raw.received_at_ms
+        if from_ms >= self.watermark or raw.stream_seq in self._waiting:
+            return None
+        tape = self.tapes.get(instrument)
+        if (tape is None or not tape.rows or from_ms - REPORTED_AGES * self._max_age_ms < self.started_ms
+                or not tape.covers(from_ms)):
+            return None
+        waiting = self._waiting[raw.stream_seq] = WaitingIntent(raw, instrument, from_ms, None, -(2**62))
+        return self._next_pass(waiting, from_ms)
 
     def with_history(self, stream_seq: int, at_ms: int, records: list[tuple[int, QuoteRecord]]) -> list[RawIntent]:
         """The instrument's records before those held, read from the stream for a waiting intent: its
@@ -246,8 +280,8 @@ class MarketWaits:
                     waiting.candidate_ms = tape.rows[i].at_ms
                     return
         watch = waiting.watch
-        key = (waiting.instrument, watch.side, watch.above)
-        heapq.heappush(self._levels.setdefault(key, []),
+        watched = self._levels.setdefault(waiting.instrument, {})
+        heapq.heappush(watched.setdefault((watch.side, watch.above), []),
                        (watch.level if watch.above else -watch.level, waiting.ticket, waiting.raw.stream_seq))
 
     def _candidate(self, waiting: WaitingIntent, at_ms: int) -> None:

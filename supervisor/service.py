@@ -134,6 +134,7 @@ class Service:
             return None
         market = BusMarket(self._settings, connection.nc, self._metrics, self._tally, intake.send_again,
                            book.records.__contains__)
+        intake.slice_first_passes(market.first_passes)
         await market.start()
         return market
 

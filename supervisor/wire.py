@@ -143,6 +143,11 @@ class HotPathClient(NATS):
         self._raw_handlers[sub._id] = handler
         return sub
 
+    async def unsubscribe_raw(self, sub: Subscription) -> None:
+        """Drop a subscribe_raw subscription: what is still on its way for it is not handed over."""
+        self._raw_handlers.pop(sub._id, None)
+        await sub.unsubscribe()
+
     async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes,
                            headers: bytes | None) -> None:
         handler = self._raw_handlers.get(sid)

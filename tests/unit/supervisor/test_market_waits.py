@@ -22,7 +22,7 @@ from common.config import load_settings
 from common.market_files import QUOTES, RecordedMarketData
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, Execution, MarketWatch, RawIntent, Rejection
-from supervisor.market_waits import SLICE_AHEAD_RECORDS, MarketWaits
+from supervisor.market_waits import SLICE_AHEAD_RECORDS, MarketWaits, intent_instrument
 from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
@@ -64,7 +64,8 @@ def _streams(draw: st.DrawFn) -> tuple[list[tuple[int, object]], list[QuoteRecor
             order_type, tif, force = draw(_ORDERS)
             corr = f"o{len(messages)}"
             body = si.intent(corr, instrument="EUR/USD", order_type=order_type, side=draw(st.sampled_from(["buy", "sell"])),
-                             quantity=draw(st.sampled_from([1000, 250_000, 4_000_000])), timestamp=iso_ms(at))
+                             quantity=draw(st.sampled_from([1000, 250_000, 4_000_000])),
+                             timestamp=iso_ms(at - draw(st.sampled_from([0, 1, 40, 2_000, 60_000, 200_000]))))
             level = round(mid * (1 + draw(st.integers(-40, 40)) / 10_000), 5)
             if order_type in ("limit", "stop_limit"):
                 body["price"] = level
@@ -87,18 +88,22 @@ def _whole_series(settings: object, quotes: list[QuoteRecord]) -> IntentProcesso
 
 
 def _play(settings: object, messages: list[tuple[int, object]], lags: list[int], ahead: int = SLICE_AHEAD_RECORDS,
-          restart: int | None = None) -> dict[int, object]:
+          restart: int | None = None, reads: int = 1, first_slices: bool = False) -> dict[int, object]:
     """The service's protocol: pass 1 bare, later passes with the slices the bookkeeping picks (at
     most `ahead` records past a pass's instant); each worker answer handed back after `lag` more
     stored messages. With `restart`, the supervisor dies before that message: what it held is
     lost, a new one starts reading there, every unanswered intent comes again, and their history
-    is read from the stored records. Long because it is the service's whole protocol in one loop,
-    which reads best in one place."""
+    is read from the stored records. The watermark moves after every `reads`-th stored message (the
+    reader advances it once per read of the connection, after all its records). With `first_slices`,
+    an intent's first dispatch comes after `lag` more stored messages (a backlog's), with a slice from
+    its receipt on when the watermark is past it (MarketWaits.first_pass). Long because it is the
+    service's whole protocol in one loop, which reads best in one place."""
     processor, max_age = IntentProcessor(settings, settings.seed), settings.market_data_max_age_ms
     waits = MarketWaits(max_age, ahead=ahead)
     stored = [(n + 1, m) for n, (_, m) in enumerate(messages) if isinstance(m, QuoteRecord)]
     answers: dict[int, object] = {}
     at_workers: deque[tuple[int, RawIntent]] = deque()
+    fetched: deque[tuple[int, RawIntent]] = deque()  # with first_slices: not dispatched yet
     position = 0
 
     def later(raws: list[RawIntent], now: int) -> None:
@@ -108,6 +113,12 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
             seq, _, at_ms, oldest = waits.history_wanted.pop()
             history = [(n, r) for n, r in stored if r.at_ms >= at_ms - 2 * max_age and (oldest is None or n < oldest)]
             later(waits.with_history(seq, at_ms, history), now)
+
+    def dispatch_due(now: int, drain: bool = False) -> None:
+        while fetched and (drain or fetched[0][0] <= now):
+            _, raw = fetched.popleft()
+            key = intent_instrument(raw.body)
+            later([(key and waits.first_pass(raw, key)) or raw], now)
 
     def run_due(now: int, drain: bool = False) -> None:
         while at_workers and (drain or at_workers[0][0] <= now):
@@ -121,18 +132,24 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
     for at, message in messages:
         position += 1
         if position == restart:
-            waits, _ = MarketWaits(max_age, at, ahead), at_workers.clear()
+            waits, _, _ = MarketWaits(max_age, at, ahead), at_workers.clear(), fetched.clear()
             later([m for _, m in messages[:position - 1] if isinstance(m, RawIntent) and m.stream_seq not in answers],
                   position)
         if isinstance(message, QuoteRecord):
             waits.record(KEY, message, position)
-            later(waits.advance(at), position)
+            if position % reads == 0:
+                later(waits.advance(at), position)
         else:  # an intent is not market data: it never moves the watermark
-            later([message], position)
+            if first_slices:
+                fetched.append((position + lags[position % len(lags)], message))
+            else:
+                later([message], position)
+        dispatch_due(position)
         run_due(position)
     end = messages[-1][0] if messages else T0
     for tick in range(1, 200):  # the watermark ticks on a quiet bus, far enough for every expiry
         position += 1
+        dispatch_due(position, drain=True)
         later(waits.advance(end + tick * 3_600_000), position)
         run_due(position, drain=True)
         if not at_workers and not len(waits):
@@ -143,11 +160,12 @@ def _play(settings: object, messages: list[tuple[int, object]], lags: list[int],
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=_streams(), lags=st.lists(st.integers(0, 5), min_size=1, max_size=8), sessions=st.booleans(),
        liquidity=st.sampled_from(["0", "0.05"]), ahead=st.sampled_from([0, 1, 3, SLICE_AHEAD_RECORDS]),
-       restart=st.none() | st.integers(1, 70))
-def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, ahead, restart):
+       restart=st.none() | st.integers(1, 70), reads=st.integers(1, 4), first_slices=st.booleans())
+def test_property_passes_over_slices_price_as_the_whole_series_does(stream, lags, sessions, liquidity, ahead, restart,
+                                                                     reads, first_slices):
     messages, quotes = stream
     bus = _bus_settings(sessions, liquidity)
-    answers = _play(bus, messages, lags, ahead, restart)
+    answers = _play(bus, messages, lags, ahead, restart, reads, first_slices)
     whole = _whole_series(bus, quotes)
     intents = [m for _, m in messages if isinstance(m, RawIntent)]
     assert sorted(answers) == sorted(raw.stream_seq for raw in intents)  # every intent answered, once
