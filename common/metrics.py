@@ -78,6 +78,7 @@ class Metrics:
     market_data_rejected: Any
     market_data_received: Any
     market_data_age: Any
+    market_data_missing: Any
     awaiting_market_data: Any
 
 
@@ -196,6 +197,11 @@ def build_metrics() -> Metrics:
             "exec_sim_market_data_age_seconds",
             "MARKET_DATA=bus: seconds since the newest record of any instrument of the asset class (stored time)",
             ["asset_class"], multiprocess_mode="livemax",
+        ),
+        market_data_missing=Counter(
+            "exec_sim_market_data_missing_total",
+            "MARKET_DATA=bus: orders answered no_market_data (no fresh record at their arrival), by asset class",
+            ["asset_class"],
         ),
         awaiting_market_data=Gauge(
             "exec_sim_intents_awaiting_market_data",

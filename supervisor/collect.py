@@ -37,9 +37,13 @@ from supervisor.long_orders import AGENT_SHARE_FULL
 from supervisor.market_bus import BusMarket
 from supervisor.outbound import Outbound
 from supervisor.wire import ACK, TERM
+from worker.events import NO_MARKET_DATA
 from worker.rejections import DUPLICATE, LONG_ORDER_ROOM, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
+
+# How a rejected fill's body says it had no market (worker/events.py's reason code, as orjson writes it).
+_NO_MARKET_DATA = b'"reason_code":"%s"' % NO_MARKET_DATA.encode()
 
 
 class Collector:
@@ -99,6 +103,9 @@ class Collector:
                     )
                     continue
                 tally.inc(m.orders_received, "accepted")
+                if (self._market is not None and outcome.final_status == "rejected"
+                        and _NO_MARKET_DATA in outcome.events[0].payload):
+                    self._market.no_market_data(outcome.instrument)
                 for fault in outcome.faults:
                     tally.inc(m.faults_injected, fault)
                 tally.observe(m.simulation_duration, outcome.simulation_s)

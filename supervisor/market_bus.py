@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from common.config import Settings
+from common.instruments import normalize
 from common.market_messages import TICK, BusReading
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, RawIntent
@@ -264,13 +265,22 @@ class BusMarket:
                 self._metrics.awaiting_market_data.set(len(self.waits))
                 self._age_gauges()
 
+    def no_market_data(self, instrument: str) -> None:
+        """An order was answered no_market_data: counted by its asset class, the evidence the stale
+        alert wants beside the age (a class whose venue is closed is old and harms no order)."""
+        self._metrics.market_data_missing.labels(self._asset_class(normalize(instrument))).inc()
+
+    def _asset_class(self, key: str) -> str:
+        asset_class = self._asset_classes.get(key)
+        if asset_class is None:  # looked up once per instrument
+            listed = self._instruments.is_listed(key)
+            asset_class = self._asset_classes[key] = self._instruments.get(key).asset_class if listed else "other"
+        return asset_class
+
     def _age_gauges(self) -> None:
         newest_by_class: dict[str, int] = {}
         for key, newest in self._newest.items():
-            asset_class = self._asset_classes.get(key)
-            if asset_class is None:  # looked up once per instrument
-                listed = self._instruments.is_listed(key)
-                asset_class = self._asset_classes[key] = self._instruments.get(key).asset_class if listed else "other"
+            asset_class = self._asset_class(key)
             newest_by_class[asset_class] = max(newest, newest_by_class.get(asset_class, newest))
         wall_ms = time.time() * 1000
         for asset_class, newest in newest_by_class.items():

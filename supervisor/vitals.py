@@ -24,6 +24,7 @@ import time
 
 from common.config import Settings
 from common.gc_policy import CollectionSchedule
+from common.instruments import ASSET_CLASSES
 from common.market_messages import REJECTED_TYPES as MARKET_DATA_REJECTED_TYPES
 from common.metrics import (
     FILL_TYPES,
@@ -80,6 +81,8 @@ def create_series(metrics: Metrics, settings: Settings) -> None:
         metrics.market_data_rejected.labels(bad_type)
     for source in MARKET_DATA_SOURCES:
         metrics.market_data_received.labels(source)
+    for asset_class in ASSET_CLASSES:
+        metrics.market_data_missing.labels(asset_class)
 
 
 def worker_restarted(metrics: Metrics, dead_pid: int) -> None:

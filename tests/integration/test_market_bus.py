@@ -286,6 +286,9 @@ def test_a_quote_older_than_the_maximum_age_is_no_market_and_a_fresh_one_prices_
     run_async(publish_intents_plain(nats_server.url, topology.intent_subject, [si.encode(fresh)]))
     msgs = run_async(read_outputs(nats_server.url, topology, expected=0, corr_ids={"bus-stale", "bus-fresh"},
                                   timeout_s=30))
+    # The stale alert's evidence: one fx order refused for want of data, none of another class.
+    assert service.metric("exec_sim_market_data_missing_total", {"asset_class": "fx"}, expect=1) == 1
+    assert service.metric("exec_sim_market_data_missing_total", {"asset_class": "crypto"}) == 0
     assert service.stop() == 0
     # Each order's first event is its first fill.
     fills = {m.headers["corr_id"]: orjson.loads(m.data) for m in msgs if m.headers["Nats-Msg-Id"].endswith(":1")}

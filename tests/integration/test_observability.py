@@ -17,6 +17,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.instruments import ASSET_CLASSES
 from common.market_messages import REJECTED_TYPES as MARKET_DATA_REJECTED_TYPES
 from common.metrics import FILL_TYPES, KEYRING_RELOAD_RESULTS, MARKET_DATA_SOURCES, ORDER_UPDATE_STATUSES
 from tools import sample_intents as si
@@ -84,7 +85,8 @@ def test_optional_parts_counters_exist_at_zero_in_a_default_run(topology, start_
     values = samples(body.decode())
     expected = ([("exec_sim_keyring_reloads_total", "result", r) for r in KEYRING_RELOAD_RESULTS]
                 + [("exec_sim_market_data_rejected_total", "type", t) for t in MARKET_DATA_REJECTED_TYPES]
-                + [("exec_sim_market_data_received_total", "source", s) for s in MARKET_DATA_SOURCES])
+                + [("exec_sim_market_data_received_total", "source", s) for s in MARKET_DATA_SOURCES]
+                + [("exec_sim_market_data_missing_total", "asset_class", c) for c in ASSET_CLASSES])
     for name, label, label_value in expected:
         assert values.get((name, ((label, label_value),))) == 0.0, (name, label_value)
     assert service.stop() == 0

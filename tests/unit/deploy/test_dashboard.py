@@ -60,6 +60,7 @@ def test_every_query_names_exposed_metrics_with_no_fixed_window(target):
     "exec_sim_consumer_backlog", "exec_sim_nats_publish_errors_total",
     "exec_sim_market_data_received_total", "exec_sim_market_data_rejected_total",
     "exec_sim_market_data_age_seconds", "exec_sim_intents_awaiting_market_data",
+    "exec_sim_market_data_missing_total",
 ])
 def test_an_operator_sees_the_metric(metric):
     assert any(metric in t["expr"] for t in _targets())
