@@ -151,9 +151,10 @@ def test_duplicate_corr_id_is_filled_once(nats_server, topology, start_service):
     assert service.stop() == 0
 
 
-def test_a_corr_id_executed_before_a_restart_is_stored_once_and_counted_as_deduplicated(
+def test_a_corr_id_executed_before_a_restart_is_stored_once_and_counted_as_a_duplicate(
         nats_server, topology, start_service):
-    # A new process has an empty corr_id window: the stream's duplicate window is what stops the repeat.
+    # A new process has an empty corr_id window: the stream holds the order's first event already,
+    # and says so; the event read back names the first intent, so the repeat is a duplicate.
     body = si.encode(si.intent("again-1"))
     first = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
     run_async(publish_intents(nats_server.url, topology.intent_subject, [body]))
@@ -162,8 +163,9 @@ def test_a_corr_id_executed_before_a_restart_is_stored_once_and_counted_as_dedup
     assert first.stop() == 0
     second = start_service(SIMULATION_PARTIAL_FILL_CHANCE="0")
     run_async(publish_intents(nats_server.url, topology.intent_subject, [body]))  # the client sends it again
-    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}, expect=1) == 1
-    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}, expect=1) == 1
+    assert second.metric("exec_sim_duplicate_orders_total", expect=1) == 1
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "fill"}) == 1
+    assert second.metric("exec_sim_events_deduplicated_total", {"kind": "reconcile"}) == 0
     assert second.metric("exec_sim_fills_generated_total", {"fill_type": "full"}) == 0
     assert second.metric("exec_sim_reconciles_generated_total") == 0
     msgs = run_async(read_outputs(nats_server.url, topology, expected=2))
