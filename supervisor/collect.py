@@ -103,9 +103,7 @@ class Collector:
                     )
                     continue
                 tally.inc(m.orders_received, "accepted")
-                if (self._market is not None and outcome.final_status == "rejected"
-                        and _NO_MARKET_DATA in outcome.events[0].payload):
-                    self._market.no_market_data(outcome.instrument)
+                self._count_no_market_data(outcome)
                 for fault in outcome.faults:
                     tally.inc(m.faults_injected, fault)
                 tally.observe(m.simulation_duration, outcome.simulation_s)
@@ -126,6 +124,13 @@ class Collector:
         await self._reject(record, reject(record.stream_seq, LONG_ORDER_ROOM, LONG_ORDER_REFUSED, execution.corr_id,
                                           f"long order refused: {detail}"))
         return False
+
+    def _count_no_market_data(self, execution: Execution) -> None:
+        """Under the bus, a rejected order's first event says whether it had no market (the stale
+        alert's evidence)."""
+        if (self._market is not None and execution.final_status == "rejected"
+                and _NO_MARKET_DATA in execution.events[0].payload):
+            self._market.no_market_data(execution.instrument)
 
     async def _reject(self, record: InFlight, rejection: Rejection) -> None:
         status = {DUPLICATE: "duplicate", LONG_ORDER_ROOM: "refused"}.get(rejection.error_type, "invalid")
