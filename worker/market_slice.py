@@ -15,11 +15,12 @@ them never cross the watched level, so the answers are those of the whole series
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Sequence
 
 from common.market_files import QUOTES
 from common.market_records import QuoteRecord
-from worker.quote_tape import records_bytes, tape_from_bytes
+from worker.quote_tape import records_bytes, tape_from_bytes, tape_head
 from worker.recorded_market import RecordedMarket
 from worker.synthetic_market import SyntheticMarket
 
@@ -29,6 +30,13 @@ _KNOWN = struct.Struct("<q")
 def slice_bytes(known_until_ms: int, records: Sequence[QuoteRecord]) -> bytes:
     """The slice of a pass: records (time-ordered, checked) known up to `known_until_ms`."""
     return _KNOWN.pack(known_until_ms) + records_bytes(records)
+
+
+def slice_of_columns(known_until_ms: int, count: int, columns: Sequence[array[int] | array[float]]) -> bytes:
+    """The same bytes as slice_bytes, from `count` records' columns in quote_tape's order (times, bid,
+    ask, bid_size, ask_size, volume), each as one or more arrays (machine-order values):
+    the supervisor's columns, cut with no record built (supervisor/market_waits.py)."""
+    return b"".join([_KNOWN.pack(known_until_ms), tape_head(count), *columns])
 
 
 def slice_market(data: bytes, instrument_key: str, synthetic: SyntheticMarket, max_age_ms: int,

@@ -205,11 +205,17 @@ def tape_bytes(tape: QuoteTape, first: int = 0, stop: int | None = None) -> byte
 def records_bytes(records: Sequence[QuoteRecord]) -> bytes:
     """Checked records as tape_bytes writes them, without building a tape first (the supervisor's
     slices of bus records: a handful each)."""
-    count = len(records)
     columns = (array("q", [r.at_ms for r in records]), array("d", [r.bid for r in records]),
                array("d", [r.ask for r in records]), array("d", [r.bid_size for r in records]),
                array("d", [r.ask_size for r in records]), array("d", [r.volume for r in records]))
-    return b"".join([_TAG, array("I", [count]).tobytes(), *(c.tobytes() for c in columns)])
+    return b"".join([tape_head(len(records)), *columns])
+
+
+def tape_head(count: int) -> bytes:
+    """What precedes the columns in tape_bytes' layout; the columns follow whole, in its order (times as
+    int64, then bid, ask, bid_size, ask_size and volume as float64, each in the machine's byte order):
+    the supervisor joins them straight from the arrays it keeps (supervisor/market_waits.py)."""
+    return _TAG + _COUNT.pack(count)
 
 
 def tape_from_bytes(data: bytes, max_age_ms: int | None = None, block: int = BLOCK, trusted: bool = False) -> QuoteTape:

@@ -236,3 +236,24 @@ def test_an_intent_sent_long_after_its_instant_is_given_the_records_it_prices_fr
     # less one; and, as for any first pass, the first record held (the one after "nothing known")
     assert int.from_bytes(known_until, "little", signed=True) == T0 + 149
     assert tape == records_bytes([QuoteRecord(T0 + 10 * k, 1.0999, 1.1001) for k in (0, *range(10, 15))])
+
+
+
+@given(st.integers(1, 40), st.integers(-20, 500), st.integers(0, 3))
+@settings(max_examples=60, deadline=None)
+def test_a_slice_cut_from_the_tape_columns_is_the_records_given_packed_in_stream_order(count, sent_ms, ahead):
+    # Every column distinct, sizes and volume too: a column out of place changes the bytes.
+    waits = MarketWaits(60_000, ahead=ahead)
+    for k in range(count):
+        waits.record(KEY, QuoteRecord(T0 + 7 * k, 1.0 + k / 1000, 1.0005 + k / 1000, 100.0 + k, 200.0 + k, 3.0 * k),
+                     10 + 2 * k)
+    waits.advance(T0 + 7 * count + 1)
+    raw = RawIntent(9, b"{}", None, T0 + sent_ms)
+    first = waits.first_pass(raw, KEY)  # the first slice: cut from the columns
+    passes = [] if first is None else [(first, dict(waits._waiting[9].given))]
+    # a later pass sent for a later instant: packed from the records given
+    [again] = waits.wait(AwaitingMarket(9, raw, KEY, T0 + sent_ms + 30)) or waits.advance(T0 + sent_ms + 31)
+    passes.append((again, waits._waiting[9].given))
+    for again, records in passes:
+        assert again.market[8:] == records_bytes([records[seq] for seq in sorted(records)])
+        assert again == dataclasses.replace(raw, market=again.market)
