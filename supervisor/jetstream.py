@@ -190,7 +190,7 @@ def uncovered_market_subjects(settings: Settings, stream_subjects: list[str]) ->
     missing = []
     for subject in market_subjects(settings):
         example = ".".join("x" if token in ("*", ">") else token for token in subject.split("."))
-        if not any(_covers(s, example) for s in stream_subjects):
+        if not matches_any(stream_subjects, example):
             missing.append(subject)
     return missing
 
