@@ -107,6 +107,8 @@ class Execution:
     agent_id: str = ""
     # Venue faults injected into this order (worker/faults.py), each once.
     faults: tuple[str, ...] = ()
+    # Why an order short of a full fill ended (its last fill's metadata.reason_code); "" when filled in full.
+    ending_code: str = ""
 
 
 @_pickles_as_tuple

@@ -42,9 +42,6 @@ from worker.rejections import DUPLICATE, LONG_ORDER_ROOM, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
-# How a rejected fill's body says it had no market (worker/events.py's reason code, as orjson writes it).
-_NO_MARKET_DATA = b'"reason_code":"%s"' % NO_MARKET_DATA.encode()
-
 
 class Collector:
     def __init__(
@@ -126,10 +123,8 @@ class Collector:
         return False
 
     def _count_no_market_data(self, execution: Execution) -> None:
-        """Under the bus, a rejected order's first event says whether it had no market (the stale
-        alert's evidence)."""
-        if (self._market is not None and execution.final_status == "rejected"
-                and _NO_MARKET_DATA in execution.events[0].payload):
+        """Under the bus, an order refused for want of market data is the stale alert's evidence."""
+        if self._market is not None and execution.ending_code == NO_MARKET_DATA:
             self._market.no_market_data(execution.instrument)
 
     async def _reject(self, record: InFlight, rejection: Rejection) -> None:

@@ -74,4 +74,5 @@ def order_execution(stream_seq: int, state: OrderState, clock: str, seeded: bool
         final_status=state.fills[-1].status, simulation_delay_ms=state.fills[0].delay_ms,
         events=encode_events(header, state.fills, outcome, plan.duplicate_fill, plan.reconcile_delayed),
         simulation_s=time.perf_counter() - started, agent_id=order.agent_id, faults=tuple(state.faults),
+        ending_code="" if state.ending is None else state.ending.code,
     )

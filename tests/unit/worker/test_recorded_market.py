@@ -91,6 +91,15 @@ def test_no_record_in_force_is_a_no_market_data_rejection():
         assert update["metadata"]["reason_code"] == "no_market_data"
 
 
+def test_the_execution_names_its_ending_so_the_supervisor_counts_no_market_data_without_reading_events():
+    in_force = recorded([QuoteRecord(ARRIVAL - 1, 1.1, 1.1002, 9e6, 9e6)])
+    stale = recorded([QuoteRecord(ARRIVAL - 60_001, 1.1, 1.1002, 9e6, 9e6)])
+    filled, _ = execute(file_settings(in_force), side="buy", quantity=1000)
+    refused, bodies = execute(file_settings(stale), side="buy", quantity=1000)
+    assert filled.final_status == "full" and filled.ending_code == ""
+    assert refused.ending_code == "no_market_data" == fills_of(bodies)[-1]["metadata"]["reason_code"]
+
+
 def test_the_synthetic_fallback_prices_an_instrument_without_data_from_the_synthetic_path():
     data = recorded([QuoteRecord(T0, 1, 1)], instrument="GBPUSD")
     [fill] = fills_of(market_buy(data, market_data_fallback="synthetic"))
