@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common import market_paths
+
 SWITCHES = ("on", "off")
 
 
@@ -172,3 +174,12 @@ def readable_file(name: str, raw: str) -> str:
     except OSError as exc:
         raise ConfigError(name, f"cannot read {value!r}: {exc.strerror or exc}") from None
     return value
+
+
+def market_files(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated files, glob patterns and directories, expanded now (common.market_paths), so an
+    entry naming no readable file is a configuration error at start, naming the entry."""
+    try:
+        return market_paths.expand(raw)
+    except market_paths.MarketPathError as exc:
+        raise ConfigError(name, str(exc)) from None

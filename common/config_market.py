@@ -3,8 +3,8 @@
 Runs wherever Settings are loaded (the supervisor at start, the CLI); common.config
 reads these variables after common.config_variables', and its Settings inherit
 these fields. Owns the
-variables' parsers and the checks across them; the file itself is read by
-supervisor/market_file.py.
+variables' definitions and the checks across them; MARKET_DATA_FILE's entries are
+expanded by common/market_paths.py, and the files are read by supervisor/market_file.py.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class MarketDataSettings:
     """Settings' fields of the market source (common.config.Settings inherits them)."""
 
     market_data: str = "synthetic"
-    market_data_file: str = ""
+    market_data_files: tuple[str, ...] = ()  # MARKET_DATA_FILE expanded: the files read, in order
     market_data_kind: str = "quotes"
     market_data_instrument: str = ""
     market_data_columns: str = ""
@@ -42,7 +42,7 @@ class MarketDataSettings:
     market_quote_subjects: tuple[str, ...] = ("market.quote.>",)
     market_signal_subject: str = ""
     market_watermark_tick_ms: int = 50
-    # MARKET_DATA=file: the file's checked records, loaded once by the supervisor at start
+    # MARKET_DATA=file: the files' checked records, loaded once by the supervisor at start
     # (supervisor/market_file.py); the workers get them with the settings when they start.
     recorded_market: RecordedMarketData | None = field(default=None, repr=False, compare=False)
 
@@ -55,9 +55,11 @@ MARKET_VARIABLES = (
              "the stream (live paper trading, SIMULATION_CLOCK=wall; see [Market data](market-data.md)), or "
              "`file`: a recorded file (needs SIMULATION_CLOCK=virtual and MARKET_DATA_FILE; see "
              "[Backtesting & replay](backtesting.md))"),
-    Variable("MARKET_DATA_FILE", "market_data_file", parse.readable_file,
-             "`file`: the recorded file, `.csv`, `.csv.gz` or `.parquet` (Parquet needs the `market-data` "
-             "extra); read once at start", default="(none)"),
+    Variable("MARKET_DATA_FILE", "market_data_files", parse.market_files,
+             "`file`: the recorded files, `.csv`, `.csv.gz` or `.parquet` (Parquet needs the `market-data` "
+             "extra), read once at start: comma-separated paths, glob patterns (`data/2026-11-*.csv`) or "
+             "directories (their files of those kinds, in name order); each instrument's records are merged "
+             "across files in time order (see [Market data](market-data.md#several-files))", default="(none)"),
     Variable("MARKET_DATA_KIND", "market_data_kind", parse.choice(MARKET_FILE_KINDS),
              "`quotes` (L1 bid and ask), `trades` or `bars` (OHLCV)"),
     Variable("MARKET_DATA_INSTRUMENT", "market_data_instrument", parse.text,
@@ -100,8 +102,8 @@ def check_market_data(s: MarketDataSettings, virtual_clock: bool) -> None:
         return
     if not virtual_clock:
         raise ConfigError("MARKET_DATA", "file is for backtests: it needs SIMULATION_CLOCK=virtual")
-    if not s.market_data_file:
-        raise ConfigError("MARKET_DATA_FILE", "MARKET_DATA=file needs the file to price from")
+    if not s.market_data_files:
+        raise ConfigError("MARKET_DATA_FILE", "MARKET_DATA=file needs the files to price from")
     # A bar's records age like any other: a shorter age would leave every bar's middle without a market.
     if s.market_data_kind == "bars" and s.market_data_max_age_ms < s.market_data_bar_seconds * 1000:
         raise ConfigError("MARKET_DATA_MAX_AGE_MS", f"{s.market_data_max_age_ms} is below the bar interval "

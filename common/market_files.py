@@ -2,9 +2,10 @@
 
 Called in the supervisor process (MARKET_DATA=file, read once at start, before the
 workers) and by `replay`; not in tools/, because the service's image must load files
-and has no tools/. load_file is the only function that opens a file; the rest is
-pure (rows in, records out), so the tests and a future bus reader use it on rows
-they make. Parquet goes through pyarrow, from the optional `market-data` extra.
+and has no tools/. load_file is the only function that opens a file (load_files
+reads several through it and merges them: docs/market-data.md, "Several files"); the
+rest is pure (rows in, records out), so the tests and a future bus reader use it on
+rows they make. Parquet goes through pyarrow, from the optional `market-data` extra.
 
 A vendor's export loads by naming its columns: FileLayout.columns maps our names
 (COLUMNS) to the file's, e.g. parse_columns("time=ts_recv,bid=bid_px_00,ask=ask_px_00").
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
@@ -112,15 +114,54 @@ def parse_columns(text: str) -> dict[str, str]:
 
 
 def load_file(path: str | Path, layout: FileLayout) -> LoadedMarket:
-    """Read a .csv, .csv.gz or .parquet file (the only I/O here)."""
+    """Read a .csv, .csv.gz or .parquet file (the only I/O here). A file without a column the
+    layout requires is refused whole: its every row would be a schema skip, and among several
+    files one read with another vendor's columns would vanish from the backtest unnoticed."""
     name = str(path).lower()
     if name.endswith(".parquet"):
-        return load_rows(_parquet_rows(path), layout)
+        table = _parquet_table(path)
+        _check_columns(table.column_names, layout)
+        rows: list[Mapping[str, Any]] = table.to_pylist()
+        return load_rows(rows, layout)
     if not name.endswith((".csv", ".csv.gz")):
-        raise MarketFileError(f"{path}: a market data file is .csv, .csv.gz or .parquet")
+        raise MarketFileError("a market data file is .csv, .csv.gz or .parquet")
     opener = gzip.open if name.endswith(".gz") else open
     with opener(path, "rt", newline="", encoding="utf-8") as text:
-        return load_csv(text, layout)
+        reader = csv.DictReader(text)
+        _check_columns(reader.fieldnames or (), layout)
+        return load_rows(reader, layout)
+
+
+def load_files(paths: Sequence[str | Path], layout: FileLayout) -> LoadedMarket:
+    """Several files read as one (in the order given): each file loaded and checked as if alone
+    (out_of_order is against the file's own previous record), then each instrument's records merged
+    across files in time order, stable: equal times keep file order, then row order. So day files
+    give the tape of their concatenation, and files that overlap in time interleave instead of the
+    later file's early records being skipped as out of order. A file that cannot be read at all is
+    a MarketFileError naming it."""
+    parts = []
+    for path in paths:
+        try:
+            parts.append(load_file(path, layout))
+        except (OSError, EOFError, UnicodeError, csv.Error, ValueError) as exc:  # ValueError: pyarrow's too
+            raise MarketFileError(f"cannot read {str(path)!r}: {exc}") from None
+    if len(parts) == 1:
+        return parts[0]
+    return merge_loaded(parts, layout)
+
+
+def merge_loaded(parts: Sequence[LoadedMarket], layout: FileLayout) -> LoadedMarket:
+    """Loaded files as one: each instrument's records merged by time (each part's are in time order
+    already, the checker saw to it), skips summed by type."""
+    instruments = dict.fromkeys(key for part in parts for key in part.records)  # first seen first
+    records = {key: tuple(heapq.merge(*(part.records.get(key, ()) for part in parts), key=_record_time))
+               for key in instruments}
+    skipped = {kind: sum(part.skipped[kind] for part in parts) for kind in SKIP_TYPES}
+    return LoadedMarket(records, skipped, layout.kind != QUOTES)
+
+
+def _record_time(record: QuoteRecord) -> int:
+    return record.at_ms
 
 
 def load_csv(text: Iterable[str], layout: FileLayout) -> LoadedMarket:
@@ -128,14 +169,24 @@ def load_csv(text: Iterable[str], layout: FileLayout) -> LoadedMarket:
     return load_rows(csv.DictReader(text), layout)
 
 
-def _parquet_rows(path: str | Path) -> Iterable[Mapping[str, Any]]:
+def _parquet_table(path: str | Path) -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise MarketFileError("Parquet files need pyarrow: pip install 'at-exec-sim[market-data]'") from None
-    table = pq.read_table(path)
-    rows: list[Mapping[str, Any]] = table.to_pylist()
-    return rows
+    return pq.read_table(path)
+
+
+def _check_columns(names: Iterable[str], layout: FileLayout) -> None:
+    """MarketFileError when the file lacks a column the layout requires (the instrument's only
+    without MARKET_DATA_INSTRUMENT)."""
+    present = set(names)
+    required, _ = COLUMNS[layout.kind]
+    missing = [layout.column(c) for c in required
+               if layout.column(c) not in present and not (c == "instrument" and layout.instrument is not None)]
+    if missing:
+        raise MarketFileError(f"no column {', '.join(missing)} (every file is read with one column mapping: "
+                              f"{', '.join(layout.column(c) for c in required)})")
 
 
 def load_rows(rows: Iterable[Mapping[str, Any]], layout: FileLayout) -> LoadedMarket:

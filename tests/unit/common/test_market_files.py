@@ -18,6 +18,7 @@ from common.market_files import (
     MarketFileError,
     load_csv,
     load_file,
+    load_files,
     parse_columns,
 )
 from common.market_records import CROSSED, NON_POSITIVE, OUT_OF_ORDER, QuoteRecord
@@ -172,3 +173,103 @@ def test_a_layout_that_cannot_be_used_is_refused(layout):
 def test_a_column_mapping_that_is_not_ours_equals_theirs_is_refused(text: str):
     with pytest.raises(MarketFileError):
         parse_columns(text)
+
+
+# Several files (load_files): each instrument's records merged across files in time order.
+DAY_1 = """time,instrument,bid,ask
+86399000,EURUSD,1.10,1.11
+86399500,BTC-USD,42000,42001
+86399700,EURUSD,1.2,1.1
+86399800,EURUSD,1.10,1.12
+86399900,EURUSD,x,1.12
+86400000,EURUSD,1.11,1.12
+"""
+DAY_2 = """time,instrument,bid,ask
+86400000,EURUSD,1.12,1.13
+86400000,BTC-USD,42010,42011
+86400500,EURUSD,1.13,1.14
+86400100,EURUSD,1.13,1.15
+"""
+MS = FileLayout(time_unit="ms")
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_day_files_give_the_records_and_counts_of_their_concatenation(tmp_path: Path):
+    days = [write(tmp_path, "day-1.csv", DAY_1), write(tmp_path, "day-2.csv", DAY_2)]
+    joined = write(tmp_path, "both.csv", DAY_1 + DAY_2.split("\n", 1)[1])
+    merged = load_files(days, MS)
+    assert merged == load_file(joined, MS)
+    # The midnight record of day 1 and the first of day 2 share a millisecond: day 1's first, so day 2's is in force.
+    assert [(r.at_ms, r.bid) for r in merged.records["EURUSD"]] == [
+        (86399000, 1.10), (86399800, 1.10), (86400000, 1.11), (86400000, 1.12), (86400500, 1.13)]
+    assert merged.skipped == no_skips(**{SCHEMA: 1, CROSSED: 1, OUT_OF_ORDER: 1})
+
+
+def test_bar_day_files_give_the_bars_of_their_concatenation(tmp_path: Path):
+    header, *bars = BARS_CSV.splitlines(keepends=True)
+    days = [write(tmp_path, "bars-1.csv", header + bars[0]), write(tmp_path, "bars-2.csv", header + "".join(bars[1:]))]
+    joined = write(tmp_path, "bars.csv", BARS_CSV)
+    assert load_files(days, POLYGON_BARS) == load_file(joined, POLYGON_BARS)
+
+
+def test_files_that_overlap_in_time_are_merged_not_skipped_as_out_of_order(tmp_path: Path):
+    venue_a = write(tmp_path, "a.csv", "time,instrument,bid,ask\n1000,AAPL,190.0,190.2\n3000,AAPL,190.4,190.6\n")
+    venue_b = write(tmp_path, "b.csv", "time,instrument,bid,ask\n2000,AAPL,190.1,190.3\n4000,AAPL,190.5,190.7\n"
+                                       "2500,AAPL,190.1,190.3\n")
+    merged = load_files([venue_b, venue_a], MS)
+    assert [r.at_ms for r in merged.records["AAPL"]] == [1000, 2000, 3000, 4000]
+    # Out of order is judged within a file, as for a file alone: b's 2500 comes after its own 4000.
+    assert merged.skipped == no_skips(**{OUT_OF_ORDER: 1})
+    tape = QuoteTape.from_records(merged.records["AAPL"])
+    assert [tape.quote(t).bid for t in (1500, 2500, 3500)] == [190.0, 190.1, 190.4]
+
+
+def test_equal_times_keep_file_order_then_row_order(tmp_path: Path):
+    first = write(tmp_path, "first.csv", "time,instrument,bid,ask\n1000,AAPL,1,2\n1000,AAPL,3,4\n")
+    second = write(tmp_path, "second.csv", "time,instrument,bid,ask\n1000,AAPL,5,6\n1000,AAPL,7,8\n")
+    assert [r.bid for r in load_files([first, second], MS).records["AAPL"]] == [1, 3, 5, 7]
+    assert [r.bid for r in load_files([second, first], MS).records["AAPL"]] == [5, 7, 1, 3]
+    # The last of the millisecond is the quote in force: the later file's.
+    assert QuoteTape.from_records(load_files([first, second], MS).records["AAPL"]).quote(1000).bid == 7
+
+
+def test_one_file_loads_as_it_always_did(tmp_path: Path):
+    path = write(tmp_path, "day-1.csv", DAY_1)
+    assert load_files([path], MS) == load_file(path, MS)
+
+
+def test_a_file_another_mapping_would_read_is_refused_by_its_name(tmp_path: Path):
+    ours = write(tmp_path, "ours.csv", DAY_1)
+    tardis = write(tmp_path, "tardis.csv", TARDIS_QUOTES)
+    with pytest.raises(MarketFileError) as raised:
+        load_files([ours, tardis], MS)
+    assert repr(str(tardis)) in str(raised.value) and "no column time, instrument, bid, ask" in str(raised.value)
+    # Without an instrument column, MARKET_DATA_INSTRUMENT names it.
+    single = write(tmp_path, "eurusd.csv", "time,bid,ask\n1000,1.1,1.2\n")
+    assert load_files([single], FileLayout(time_unit="ms", instrument="EUR/USD")).records["EURUSD"][0].at_ms == 1000
+    with pytest.raises(MarketFileError, match="no column instrument"):
+        load_files([single], MS)
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path: Path):
+    good = write(tmp_path, "day-1.csv", DAY_1)
+    bad = tmp_path / "day-2.csv.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(MarketFileError, match=repr(str(bad)).replace(".", r"\.")):
+        load_files([good, bad], MS)
+
+
+def test_csv_and_parquet_files_with_the_same_columns_merge(tmp_path: Path):
+    pytest.importorskip("pyarrow", reason="the market-data extra (make venv installs it with dev)")
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    day_2 = write(tmp_path, "day-2.csv", DAY_2)
+    pyarrow.parquet.write_table(pyarrow.csv.read_csv(day_2), tmp_path / "day-2.parquet")
+    day_1 = write(tmp_path, "day-1.csv", DAY_1)
+    assert load_files([day_1, tmp_path / "day-2.parquet"], MS) == load_files([day_1, day_2], MS)

@@ -1,16 +1,18 @@
-"""MARKET_DATA=file's settings and the supervisor's loading of the file (supervisor/market_file.py).
+"""MARKET_DATA=file's settings and the supervisor's loading of its files (supervisor/market_file.py).
 
 Real files in a temporary folder; the tapes are read back as the workers read them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from common.config import ConfigError, load_settings
-from supervisor.market_file import with_recorded_market
+from supervisor.market_file import log_recorded_market, with_recorded_market
 from worker.quote_tape import tape_from_bytes
 
 CSV = """time,instrument,bid,ask
@@ -22,7 +24,7 @@ CSV = """time,instrument,bid,ask
 """
 
 
-def file_env(path: Path, **kw: str) -> dict[str, str]:
+def file_env(path: Path | str, **kw: str) -> dict[str, str]:
     return {"MARKET_DATA": "file", "MARKET_DATA_FILE": str(path), "SIMULATION_CLOCK": "virtual",
             "MARKET_DATA_TIME_UNIT": "ms", **kw}
 
@@ -82,3 +84,55 @@ def test_a_bad_column_mapping_names_the_mapping(quotes):
     with pytest.raises(ConfigError) as raised:
         with_recorded_market(load_settings(file_env(quotes, MARKET_DATA_COLUMNS="bid")))
     assert raised.value.variable == "MARKET_DATA_COLUMNS"
+
+
+class RejectedCounts:
+    """Stands in for the metrics' exec_sim_market_data_rejected_total: counts by label."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def labels(self, bad_type: str) -> SimpleNamespace:
+        return SimpleNamespace(inc=lambda n: self.counts.update({bad_type: n}))
+
+
+def test_a_directory_of_day_files_prices_from_one_merged_tape_and_says_how_many_it_read(tmp_path, caplog):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    header, *rows = CSV.splitlines(keepends=True)
+    (folder / "2024-01-02.csv").write_text(header + "".join(rows[3:]))  # the 2500 record and BTC-USD
+    (folder / "2024-01-01.csv").write_text(header + "".join(rows[:3]))  # 1000, the crossed row, a schema row
+    s = with_recorded_market(load_settings(file_env(folder)))
+    assert [Path(p).name for p in s.market_data_files] == ["2024-01-01.csv", "2024-01-02.csv"]
+    single = with_recorded_market(load_settings(file_env(write_csv(tmp_path))))
+    assert s.recorded_market == single.recorded_market
+
+    metrics = SimpleNamespace(market_data_rejected=RejectedCounts())
+    with caplog.at_level("INFO", logger="at_exec_sim.market_file"):
+        log_recorded_market(s, metrics)  # type: ignore[arg-type]
+    loaded = caplog.records[0]
+    assert (loaded.getMessage(), loaded.files, loaded.records, loaded.instruments) == ("market data loaded", 2, 3, 2)
+    assert Path(loaded.first_file).name == "2024-01-01.csv" and Path(loaded.last_file).name == "2024-01-02.csv"
+    assert metrics.market_data_rejected.counts == {"schema": 1, "crossed": 1}
+
+
+def write_csv(folder: Path) -> Path:
+    path = folder / "all.csv"
+    path.write_text(CSV)
+    return path
+
+
+def test_files_with_no_usable_record_between_them_are_a_configuration_error(tmp_path):
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("time,instrument,bid,ask\n1000,EURUSD,0,1\n")
+    with pytest.raises(ConfigError) as raised:
+        with_recorded_market(load_settings(file_env(tmp_path / "*.csv")))
+    assert raised.value.variable == "MARKET_DATA_FILE" and "none of the 2 files" in raised.value.problem
+
+
+def test_a_file_of_several_that_cannot_be_read_is_named_in_the_configuration_error(quotes, tmp_path):
+    bad = tmp_path / "day-2.csv.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(ConfigError) as raised:
+        with_recorded_market(load_settings(file_env(f"{quotes}, {bad}")))
+    assert raised.value.variable == "MARKET_DATA_FILE" and repr(str(bad)) in raised.value.problem
