@@ -13,7 +13,9 @@ Price-only records (trades, bars) are mids: the instruments file's spread is put
 around them, and the touch is the instruments file's touch_depth; quotes without
 sizes get that touch too. Bars are priced at the first print after an arrival
 (docs/market-data.md, "Bars and their fill convention"): pricing_instant moves an
-order arriving inside a bar to the bar's end, where the next bar's open is in force.
+order arriving inside a bar to the bar's end, where the next bar's open is in force;
+a limit and a stop's trigger see the crossing record (the bar's low or high), and a
+stop it triggers executes at the record in force after it (triggered_quote).
 
 Under MARKET_DATA=bus the view holds one pass's slice (worker.market_slice) and knows
 the market only up to `known_until_ms`: a question about a later instant raises
@@ -149,7 +151,17 @@ class RecordedMarket:
             found = self._last_record(instrument, at_ms)
         if found is None:
             return replace(self._synthetic.quote(instrument, at_ms), source=SYNTHETIC_SOURCE)
-        tape, i = found
+        return self._quote_of(instrument, *found)
+
+    def triggered_quote(self, instrument: str, at_ms: int, seen: Quote) -> Quote:
+        """Under bars the record in force at `at_ms` (the last of its millisecond: the next bar's open,
+        or before a gap the bar's close), not the bar's high or low `seen` that triggered the order:
+        the order executes after the bar. Else `seen`, a real quote or trade."""
+        found = self._in_force(instrument, at_ms) if self._bars else None
+        return seen if found is None else self._quote_of(instrument, *found)
+
+    def _quote_of(self, instrument: str, tape: QuoteTape, i: int) -> Quote:
+        """Record i of the instrument's tape as a quote (price-only records: the spread put around them)."""
         bid, ask, bid_size, ask_size, volume = tape.row(i)
         mid = (bid + ask) / 2  # the tape's mid column, as a float
         info = self.instrument(instrument)

@@ -12,10 +12,12 @@ asking a rule or model object and none reading the intent dict:
                     the session (closed at arrival: rejected, market_closed; a later child
                     fill past the close: the rest cancelled); an injected halt; an injected
                     venue reject
-    wait for price  the order type's rule against the touch (worker.order_types): triggered,
-                    marketable; a DAY or GTC order that is not waits for the first instant
-                    the market view's bid or ask reaches its level, within trading hours,
-                    before its expiry (a limit posted at its price, worker.matching)
+    wait for price  the order type's rule against the touch (worker.order_types): triggered
+                    (then on against the market view's quote for a triggered order: under
+                    recorded bars the print after the bar), marketable; a DAY or GTC order
+                    that is not waits for the first instant the market view's bid or ask
+                    reaches its level, within trading hours, before its expiry (a limit
+                    posted at its price, worker.matching)
     fill            one child fill (worker.matching): what it takes of the book (a script,
                     the liquidity model, FOK, a random partial), its fills (one per level
                     under the book model, or at a posted limit), the fee model's commission
@@ -289,9 +291,7 @@ class ExecutionSimulator:
         state.queue_now = False
         if order.forced is None:
             if not state.closed and state.halt is None:
-                verdict = order.rule.verdict(order, state.quote, state.stop_reached)
-                if order.rule.triggered_by(verdict):
-                    state.triggered = True
+                verdict = self._verdict(state)
                 if verdict is not None and self._matching.queue_reached(state):
                     verdict, state.queue_now = None, True
             if state.resting and (state.closed or state.halt is not None or (
@@ -304,6 +304,19 @@ class ExecutionSimulator:
             state.end(CANCELLED, verdict.code, verdict.reason)
             return DONE
         return NEXT
+
+    def _verdict(self, state: OrderState) -> Verdict | None:
+        """The order type's verdict at this quote. A stop that triggers here goes on against the quote
+        a triggered order executes against (under recorded bars, the print after the triggering bar)."""
+        order, reached = state.order, state.stop_reached
+        verdict = order.rule.verdict(order, state.quote, reached)
+        if order.rule.triggered_by(verdict) and not reached:
+            state.triggered = True
+            executes_at = self._view.triggered_quote(order.instrument, state.market_ms, state.quote)
+            if executes_at != state.quote:
+                state.quote = executes_at
+                verdict = order.rule.verdict(order, executes_at, True)
+        return verdict
 
     def _await_crossing(self, state: OrderState) -> Flow:
         """Not now: find when, on the market view, within the open hours before the expiry."""
