@@ -3,7 +3,9 @@
 Stops under bars (docs/market-data.md, "Bars and their fill convention"): a stop triggers at
 the end of the first later bar whose range reaches it, and fills at the record in force there
 (the next bar's open, or before a gap the bar's close), not at the high or low that triggered
-it. The simulator is the real one, over bars loaded by the real file loader.
+it. Price-only records (trades, bars): the first record crossed is the first whose side, as
+the view rounds it, reaches the level, exactly. The simulator is the real one, over bars
+loaded by the real file loader.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from common.market_files import BARS, FileLayout, RecordedMarketData, load_csv
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.market_files import BARS, TRADES, FileLayout, RecordedMarketData, load_csv
 from common.market_records import QuoteRecord
-from tests.builders import T0, execute, fills_of
+from tests.builders import SEED, T0, execute, fills_of, make_settings
 from worker.events import iso_ms
 from worker.quote_tape import QuoteTape, tape_bytes
+from worker.recorded_market import RecordedMarket
+from worker.synthetic_market import SyntheticMarket
 
 EURUSD_HALF_SPREAD = 0.6 / 20_000  # the instruments file's spread_bps, halved, as a fraction of the mid
 BAR_START = T0 - 123  # the orders (T0 + 500) arrive inside the first bar
@@ -92,3 +100,64 @@ def test_quotes_a_stop_still_fills_at_the_quote_that_triggered_it_even_under_a_l
     data = RecordedMarketData((("EURUSD", tape_bytes(QuoteTape.from_records(records))),), "quotes", ())
     [fill] = resting(data, "buy", "stop", stop_price=1.1005)
     assert (fill["timestamp"], fill["market_data"]["ask"], fill["fill_price"]) == (iso_ms(at), 1.1010, 1.1010)
+
+
+# -- price-only records: crossings exact to the tick ------------------------------------------------
+# A trade (or a bar's price) is a mid; quote() rounds the spread around it to the mid's decimals
+# (EURUSD: 6). The first record a resting order crosses is the first whose rounded side reaches the
+# level, never one a rounding earlier or later. Each case: (side, order type, in force at the
+# arrival, a mid whose rounded touch is one unit short of 1.1, one whose rounded touch is 1.1
+# though its unrounded one is not, a mid far across).
+TICK_CASES = [
+    ("buy", "limit", 1.1010, 1.0999678, 1.0999673, 1.0990),  # ask 1.100001, then 1.100000 (1.1000003 unrounded)
+    ("sell", "limit", 1.0990, 1.1000322, 1.1000327, 1.1010),  # bid 1.099999, then 1.100000 (1.0999997)
+    ("buy", "stop", 1.0990, 1.0999662, 1.0999667, 1.1010),  # ask 1.099999, then 1.100000 (1.0999997)
+    ("sell", "stop", 1.1010, 1.1000338, 1.1000333, 1.0990),  # bid 1.100001, then 1.100000 (1.1000003)
+]
+
+
+def trades(rows: list[tuple[int, float]]) -> RecordedMarketData:
+    tape = QuoteTape.from_records([QuoteRecord(at, price, price) for at, price in rows])
+    return RecordedMarketData((("EURUSD", tape_bytes(tape)),), TRADES, ())
+
+
+@pytest.mark.parametrize("side, order_type, before, short, reaches, far", TICK_CASES)
+def test_price_only_a_resting_order_fills_at_the_first_record_whose_rounded_touch_reaches_its_level(
+        side, order_type, before, short, reaches, far):
+    data = trades([(T0 - 1000, before), (T0 + 10_000, short), (T0 + 20_000, reaches), (T0 + 30_000, far)])
+    level = {"price": 1.1} if order_type == "limit" else {"stop_price": 1.1}
+    [fill] = resting(data, side, order_type, **level)
+    touched = fill["market_data"]["ask" if side == "buy" else "bid"]
+    assert (fill["fill_status"], fill["timestamp"], touched) == ("full", iso_ms(T0 + 20_000), 1.1)
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> SyntheticMarket:
+    return SyntheticMarket(SEED, make_settings().instruments, False)
+
+
+def scan(view: RecordedMarket, times: list[int], level: float, above: bool, side: str) -> int | None:
+    """The first record's time whose quote, as the view prices it, has `side` at or beyond `level`."""
+    for at in times:
+        value = getattr(view.quote("EURUSD", at), side)
+        if value >= level if above else value <= level:
+            return at
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(offsets=st.lists(st.integers(-80, 80), min_size=1, max_size=40), level_tenths=st.integers(-9, 9),
+       above=st.booleans(), side=st.sampled_from(["bid", "ask"]), block=st.sampled_from([1, 3, 1024]))
+def test_property_a_price_only_search_finds_the_record_quote_prices_across_the_level(synthetic, offsets, level_tenths,
+                                                                                      above, side, block):
+    # Mids within a unit of the mid level around a level on and off the 6-decimal grid (a level off
+    # it: SIMULATION_OFF_GRID=accept), in steps of a hundredth of a unit.
+    level = round(1.1 + level_tenths * 1e-7, 7)
+    half = 0.6 / 20_000
+    base = level / (1 + half if side == "ask" else 1 - half)
+    times = [T0 + 1000 * k for k in range(len(offsets))]
+    tape = QuoteTape.from_records([QuoteRecord(at, base + o * 1e-8, base + o * 1e-8) for at, o in zip(times, offsets)],
+                                  block=block)
+    view = RecordedMarket({"EURUSD": tape}, TRADES, synthetic, 60_000, False)
+    expected = scan(view, times, level, above, side)
+    assert view.first_crossing("EURUSD", T0, times[-1] + 1, level, above, side) == expected
