@@ -43,6 +43,12 @@ class MarketView(Protocol):
         is >= level (above) or <= level (not above); None when there is none."""
         ...
 
+    def triggered_quote(self, instrument: str, at_ms: int, seen: Quote) -> Quote:
+        """The quote an order whose stop `seen` (the quote at `at_ms`) reached executes against: `seen`,
+        unless the source's quotes are summaries whose extremes printed before their instant
+        (recorded bars)."""
+        ...
+
     def missing(self, instrument: str, at_ms: int) -> str | None:
         """Why there is no market data for the instrument at `at_ms` (a rejection's reason), or None."""
         ...

@@ -21,6 +21,9 @@ two floats per block and side; a sparse table would answer a range maximum in O(
 but costs n log n floats, and the blocks already bound a search to the blocks it
 must read. Trading sessions are not the tape's business: the market view that
 holds it intersects the search with the open hours, as the synthetic one does.
+A view whose quotes are not the tape's values (price-only records, whose bid and ask
+it rounds) searches with a level that lets every crossing through and an exact test
+of each value found: a value that fails it does not stop the scan.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +49,8 @@ _COUNT = struct.Struct("=I")
 
 Floats = npt.NDArray[np.float64]
 Times = npt.NDArray[np.int64]
+# A stricter test of a value the level lets through (first_crossing's `exact`).
+Exact = Callable[[float], bool]
 
 
 class QuoteTape:
@@ -154,9 +159,11 @@ class QuoteTape:
             candidates.append(self._at[i] + self.max_age_ms + 1)
         return min(candidates) if candidates else at_ms + 1
 
-    def first_crossing(self, start_ms: int, end_ms: int, level: float, above: bool, side: str = "mid") -> int | None:
+    def first_crossing(self, start_ms: int, end_ms: int, level: float, above: bool, side: str = "mid",
+                       exact: Exact | None = None) -> int | None:
         """The first instant in [start_ms, end_ms) at which a record's `side` ("bid", "ask" or "mid")
-        is >= level (above) or <= level (not above); None when there is none.
+        is >= level (above) or <= level (not above), and passes `exact` when given; None when there
+        is none (`level` must then let through every value `exact` accepts).
 
         The record in force at start_ms counts (the answer is then start_ms), then every record
         stamped after start_ms and before end_ms, at its own time: a crossing that a later record
@@ -165,12 +172,13 @@ class QuoteTape:
         if start_ms >= end_ms:
             return None
         i = self.index_at(start_ms)
-        if i is not None and _crosses(float(values[i]), level, above):
+        if i is not None and _crosses(float(values[i]), level, above, exact):
             return start_ms
-        found = self._scan(values, side, self.count_through(start_ms), self.count_before(end_ms), level, above)
+        found = self._scan(values, side, self.count_through(start_ms), self.count_before(end_ms), level, above, exact)
         return None if found is None else self._at[found]
 
-    def _scan(self, values: Floats, side: str, first: int, stop: int, level: float, above: bool) -> int | None:
+    def _scan(self, values: Floats, side: str, first: int, stop: int, level: float, above: bool,
+              exact: Exact | None) -> int | None:
         """Index of the first record in [first, stop) whose value crosses, reading only the blocks
         whose range can reach the level."""
         if first >= stop:
@@ -183,11 +191,27 @@ class QuoteTape:
         reachable = high[b0:b1 + 1] >= level if above else low[b0:b1 + 1] <= level
         for b in (np.flatnonzero(reachable) + b0).tolist():
             lo, hi = max(first, b * self._block), min(stop, (b + 1) * self._block)
-            part = values[lo:hi]
-            hits = np.flatnonzero(part >= level if above else part <= level)
-            if len(hits):
-                return lo + int(hits[0])
+            hit = first_hit(values[lo:hi], level, above, exact)
+            if hit is not None:
+                return lo + hit
         return None
+
+
+def first_hit(values: Floats, level: float, above: bool, exact: Exact | None = None) -> int | None:
+    """Index of the first value >= level (above) or <= level (not above) that `exact` also accepts;
+    None when there is none. `exact` is asked once per distinct value, not per record: a market
+    that sits at a value the level lets through and `exact` refuses costs one question."""
+    hits = np.flatnonzero(values >= level if above else values <= level)
+    if not len(hits):
+        return None
+    first = int(hits[0])
+    if exact is None or exact(float(values[first])):
+        return first
+    candidates = values[hits]
+    distinct = np.unique(candidates)
+    accepted = np.fromiter((exact(float(v)) for v in distinct), dtype=bool, count=len(distinct))
+    passing = np.flatnonzero(accepted[np.searchsorted(distinct, candidates)])
+    return int(hits[passing[0]]) if len(passing) else None
 
 
 def tape_bytes(tape: QuoteTape, first: int = 0, stop: int | None = None) -> bytes:
@@ -251,5 +275,6 @@ def _block_ranges(values: Floats, block: int) -> tuple[Floats, Floats]:
     return np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
 
 
-def _crosses(value: float, level: float, above: bool) -> bool:
-    return value >= level if above else value <= level
+
+def _crosses(value: float, level: float, above: bool, exact: Exact | None) -> bool:
+    return (value >= level if above else value <= level) and (exact is None or exact(value))

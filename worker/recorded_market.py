@@ -10,10 +10,14 @@ and trading sessions come from the synthetic view it holds, as do the prices of
 an instrument with no record in force when MARKET_DATA_FALLBACK=synthetic.
 
 Price-only records (trades, bars) are mids: the instruments file's spread is put
-around them, and the touch is the instruments file's touch_depth; quotes without
-sizes get that touch too. Bars are priced at the first print after an arrival
+around them (rounded to the mid's decimals), and the touch is the instruments file's
+touch_depth; quotes without sizes get that touch too. A search for a bid or ask level
+over them finds the first record whose side, rounded as quote() rounds it, reaches
+the level (not the unrounded side, which could be a record early or late). Bars are priced at the first print after an arrival
 (docs/market-data.md, "Bars and their fill convention"): pricing_instant moves an
-order arriving inside a bar to the bar's end, where the next bar's open is in force.
+order arriving inside a bar to the bar's end, where the next bar's open is in force;
+a limit and a stop's trigger see the crossing record (the bar's low or high), and a
+stop it triggers executes at the record in force after it (triggered_quote).
 
 Under MARKET_DATA=bus the view holds one pass's slice (worker.market_slice) and knows
 the market only up to `known_until_ms`: a question about a later instant raises
@@ -24,14 +28,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from common.instruments import Instrument, normalize
 from common.market_files import BARS, QUOTES, RecordedMarketData
 from common.messages import MarketWatch
 from worker.events import NO_MARKET_DATA, iso_ms
 from worker.market import Market, Quote
-from worker.quote_tape import QuoteTape, tape_from_bytes
+from worker.quote_tape import Exact, QuoteTape, first_hit, tape_from_bytes
 from worker.synthetic_market import SyntheticMarket
 
 # Where a quote came from under MARKET_DATA=bus or file (a fill's metadata.market_source).
@@ -149,15 +151,24 @@ class RecordedMarket:
             found = self._last_record(instrument, at_ms)
         if found is None:
             return replace(self._synthetic.quote(instrument, at_ms), source=SYNTHETIC_SOURCE)
-        tape, i = found
+        return self._quote_of(instrument, *found)
+
+    def triggered_quote(self, instrument: str, at_ms: int, seen: Quote) -> Quote:
+        """Under bars the record in force at `at_ms` (the last of its millisecond: the next bar's open,
+        or before a gap the bar's close), not the bar's high or low `seen` that triggered the order:
+        the order executes after the bar. Else `seen`, a real quote or trade."""
+        found = self._in_force(instrument, at_ms) if self._bars else None
+        return seen if found is None else self._quote_of(instrument, *found)
+
+    def _quote_of(self, instrument: str, tape: QuoteTape, i: int) -> Quote:
+        """Record i of the instrument's tape as a quote (price-only records: the spread put around them)."""
         bid, ask, bid_size, ask_size, volume = tape.row(i)
         mid = (bid + ask) / 2  # the tape's mid column, as a float
         info = self.instrument(instrument)
         decimals = self.decimals(instrument)
         touch = info.touch_depth
         if self._price_only:
-            half = mid * info.spread_bps / 20_000
-            bid, ask = round(mid - half, decimals), round(mid + half, decimals)
+            bid, ask = price_only_touch(mid, info.spread_bps, decimals)
             return Quote(bid=bid, ask=ask, mid=mid, volume=volume, bid_size=touch, ask_size=touch, source=RECORDED_SOURCE)
         return Quote(bid=bid, ask=ask, mid=round(mid, decimals), volume=volume,
                      bid_size=bid_size or touch, ask_size=ask_size or touch, source=RECORDED_SOURCE)
@@ -174,9 +185,9 @@ class RecordedMarket:
         tape = self._tape(instrument)
         if tape is None:
             return self._synthetic.first_crossing(instrument, start_ms, end_ms, level, above, side)
-        if self._price_only and side != "mid":  # the side's level as a level of the recorded mid
-            half = self.instrument(instrument).spread_bps / 20_000
-            level = level / (1 + half) if side == "ask" else level / (1 - half)
+        exact = None
+        if self._price_only and side != "mid":  # a level of the recorded mid, and the exact test of the side
+            level, exact = self._mid_search(instrument, level, above, side)
             side = "mid"
         if start_ms >= end_ms:
             return None
@@ -184,13 +195,32 @@ class RecordedMarket:
         if start_ms > known_end - 1:
             raise MarketNotKnown(start_ms)  # the record in force at the start is not known yet
         for opens, closes in self._synthetic.sessions(instrument).open_intervals(start_ms, known_end):
-            found = tape.first_crossing(max(opens, start_ms), min(closes, known_end), level, above, side)
+            found = tape.first_crossing(max(opens, start_ms), min(closes, known_end), level, above, side, exact)
             if found is not None:
-                self._crossing = (normalize(instrument), found, _crossing_index(tape, found, level, above, side))
+                self._crossing = (normalize(instrument), found,
+                                  _crossing_index(tape, found, level, above, side, exact))
                 return found
         if known_end < end_ms:  # none among the known records: the first later one that crosses, or the end
+            # Price-only: the widened mid level, so the supervisor wakes the order at every record
+            # the exact test could accept; the pass then decides exactly.
             raise MarketNotKnown(end_ms, MarketWatch(level, above, side))
         return None
+
+    def _mid_search(self, instrument: str, level: float, above: bool, side: str) -> tuple[float, Exact]:
+        """A search of price-only records (mids) for the bid or ask `side` reaching `level`: the mid
+        level, widened by one unit of the decimals quote() rounds the side to (every mid whose rounded
+        side reaches the level is let through), and the exact test, the side as quote() prices it."""
+        info, decimals = self.instrument(instrument), self.decimals(instrument)
+        half = info.spread_bps / 20_000
+        widened = level - 10.0**-decimals if above else level + 10.0**-decimals
+        mid_level = widened / (1 + half) if side == "ask" else widened / (1 - half)
+        at = 1 if side == "ask" else 0
+
+        def exact(mid: float) -> bool:
+            value = price_only_touch(mid, info.spread_bps, decimals)[at]
+            return value >= level if above else value <= level
+
+        return mid_level, exact
 
     def is_open(self, instrument: str, at_ms: int) -> bool:
         return self._synthetic.is_open(instrument, at_ms)
@@ -208,10 +238,16 @@ class RecordedMarket:
         return self._synthetic.closed_reason(instrument, at_ms)
 
 
-def _crossing_index(tape: QuoteTape, at_ms: int, level: float, above: bool, side: str) -> int:
+def price_only_touch(mid: float, spread_bps: float, decimals: int) -> tuple[float, float]:
+    """The bid and ask around a price-only record's mid: the instruments file's spread, rounded to the
+    mid's decimals (Python's round: what quote() prices and what a search's exact test asks)."""
+    half = mid * spread_bps / 20_000
+    return round(mid - half, decimals), round(mid + half, decimals)
+
+
+def _crossing_index(tape: QuoteTape, at_ms: int, level: float, above: bool, side: str, exact: Exact | None) -> int:
     """The first record at `at_ms` whose side crosses (the record in force there when none does:
     the search counted it from an earlier start)."""
     first, stop = tape.count_before(at_ms), tape.count_through(at_ms)
-    values = tape.values(side)[first:stop]
-    hits = np.flatnonzero(values >= level if above else values <= level)
-    return first + int(hits[0]) if len(hits) else max(stop - 1, 0)
+    hit = first_hit(tape.values(side)[first:stop], level, above, exact)
+    return first + hit if hit is not None else max(stop - 1, 0)

@@ -12,10 +12,12 @@ asking a rule or model object and none reading the intent dict:
                     the session (closed at arrival: rejected, market_closed; a later child
                     fill past the close: the rest cancelled); an injected halt; an injected
                     venue reject
-    wait for price  the order type's rule against the touch (worker.order_types): triggered,
-                    marketable; a DAY or GTC order that is not waits for the first instant
-                    the market view's bid or ask reaches its level, within trading hours,
-                    before its expiry (a limit posted at its price, worker.matching)
+    wait for price  the order type's rule against the touch (worker.order_types): triggered
+                    (then on against the market view's quote for a triggered order: under
+                    recorded bars the print after the bar), marketable; a DAY or GTC order
+                    that is not waits for the first instant the market view's bid or ask
+                    reaches its level, within trading hours, before its expiry (a limit
+                    posted at its price, worker.matching)
     fill            one child fill (worker.matching): what it takes of the book (a script,
                     the liquidity model, FOK, a random partial), its fills (one per level
                     under the book model, or at a posted limit), the fee model's commission
@@ -23,7 +25,7 @@ asking a rule or model object and none reading the intent dict:
                     liquidity remainder policy, SIMULATION_MAX_CHILD_FILLS) or back for a
                     child fill one CHILD_FILL_INTERVAL_MS later; a random partial's rest
                     fills after a second delay or is cancelled, half and half
-                    (REMAINDER_FILL_CHANCE)
+                    (worker.remainder)
     finish          an order short of a full fill ends with one "cancelled" or "rejected"
                     fill and an order update (worker.order_result); worker.events encodes
                     the events
@@ -66,16 +68,13 @@ from worker.directives import FORCE_KEY, FORCED_PARTIAL, FORCED_REJECT
 from worker.draws import DrawSource
 from worker.events import (
     CANCELLED,
-    CHILD_FILL_LIMIT,
     EXPIRED,
     EXPIRED_CODE,
     INSTRUMENT_HALTED,
-    LIQUIDITY_EXHAUSTED,
     MARKET_CLOSED,
     NO_MARKET_DATA,
     NOTIONAL_OUT_OF_RANGE,
     REJECTED,
-    REMAINDER_CANCELLED,
     VENUE_REJECTED,
     iso_ms,
 )
@@ -101,11 +100,10 @@ from worker.order_types import Verdict
 from worker.price_grid import PriceGrid
 from worker.quantities import Lots, random_partial_cap
 from worker.recorded_market import RecordedMarket
+from worker.remainder import RemainderPolicy
 from worker.sessions import TradingSessions, trading_sessions
 from worker.synthetic_market import SyntheticMarket
 from worker.time_in_force import time_in_force_policies
-
-REMAINDER_FILL_CHANCE = 0.5
 
 
 class Flow(Enum):
@@ -135,10 +133,10 @@ class ExecutionSimulator:
         self._matching = Matching(settings, self._models)
         self._draws = DrawSource(seed)
         self._faults = VenueFaults(settings, seed)
+        self._remainder = RemainderPolicy(settings, self._models.liquidity)
         self._grid = PriceGrid(settings)
         self._policies = time_in_force_policies(settings.gtc_horizon_days)
         self._partial_chance = settings.partial_fill_chance
-        self._max_fills = settings.max_child_fills
         self._virtual = settings.virtual_clock
         self._clock = settings.simulation_clock
         self._seeded = settings.simulation_seed is not None
@@ -293,9 +291,7 @@ class ExecutionSimulator:
         state.queue_now = False
         if order.forced is None:
             if not state.closed and state.halt is None:
-                verdict = order.rule.verdict(order, state.quote, state.stop_reached)
-                if order.rule.triggered_by(verdict):
-                    state.triggered = True
+                verdict = self._verdict(state)
                 if verdict is not None and self._matching.queue_reached(state):
                     verdict, state.queue_now = None, True
             if state.resting and (state.closed or state.halt is not None or (
@@ -308,6 +304,19 @@ class ExecutionSimulator:
             state.end(CANCELLED, verdict.code, verdict.reason)
             return DONE
         return NEXT
+
+    def _verdict(self, state: OrderState) -> Verdict | None:
+        """The order type's verdict at this quote. A stop that triggers here goes on against the quote
+        a triggered order executes against (under recorded bars, the print after the triggering bar)."""
+        order, reached = state.order, state.stop_reached
+        verdict = order.rule.verdict(order, state.quote, reached)
+        if order.rule.triggered_by(verdict) and not reached:
+            state.triggered = True
+            executes_at = self._view.triggered_quote(order.instrument, state.market_ms, state.quote)
+            if executes_at != state.quote:
+                state.quote = executes_at
+                verdict = order.rule.verdict(order, executes_at, True)
+        return verdict
 
     def _await_crossing(self, state: OrderState) -> Flow:
         """Not now: find when, on the market view, within the open hours before the expiry."""
@@ -366,7 +375,7 @@ class ExecutionSimulator:
 
     def _after_fill(self, state: OrderState) -> Flow:
         """After a partial fill: the rest cancelled now, or back for another fill later."""
-        cancelled = self._rest_cancelled(state, f"{state.lots.rest()} of {state.order.quantity}")
+        cancelled = self._remainder.cancelled(state, f"{state.lots.rest()} of {state.order.quantity}")
         if cancelled is not None:
             state.end(CANCELLED, cancelled.code, cancelled.reason)
             return DONE
@@ -375,24 +384,6 @@ class ExecutionSimulator:
         else:
             state.delay_ms += CHILD_FILL_INTERVAL_MS
         return AGAIN
-
-    def _rest_cancelled(self, state: OrderState, rest_text: str) -> Verdict | None:
-        """Why the rest of a partly filled order is cancelled now, None when it fills later."""
-        order = state.order
-        if order.forced == FORCED_PARTIAL:
-            return Verdict(FORCED_PARTIAL_CODE, f"forced partial ({FORCE_KEY}): {rest_text} cancelled")
-        by_time_in_force = order.time_in_force.after_fill(rest_text)
-        if by_time_in_force is not None:
-            return by_time_in_force
-        if state.random_partial and state.draws.remainder >= REMAINDER_FILL_CHANCE:
-            return Verdict(REMAINDER_CANCELLED, f"remainder cancelled (IOC): {rest_text} not filled")
-        if not state.random_partial and self._models.liquidity.cancels_remainder:
-            return Verdict(LIQUIDITY_EXHAUSTED, f"liquidity exhausted: {rest_text} cancelled (IOC)")
-        # Checked before the next fill's wait, so the cancel goes out with the last fill.
-        if state.children >= self._max_fills:
-            return Verdict(CHILD_FILL_LIMIT, f"remainder cancelled after {state.children} child fills "
-                                             f"(SIMULATION_MAX_CHILD_FILLS): {rest_text} not filled")
-        return None
 
     def _finish(self, stream_seq: int, state: OrderState, started: float) -> Execution:
         """The order's typed result: its fills (and ending) encoded as events."""

@@ -47,6 +47,10 @@ class SyntheticMarket:
     def pricing_instant(self, instrument: str, at_ms: int) -> int:
         return at_ms
 
+    def triggered_quote(self, instrument: str, at_ms: int, seen: Quote) -> Quote:
+        """A step's quote is the market's: a triggered order executes against the quote that triggered it."""
+        return seen
+
     def sessions(self, instrument: str) -> TradingSessions:
         """The calendar the instrument trades by (always open with sessions off)."""
         if not self._sessions_on:

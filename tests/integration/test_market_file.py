@@ -163,13 +163,15 @@ def test_a_bars_backtest_gives_the_documented_fills_with_no_look_ahead(nats_serv
     """docs/market-data.md, "Bars and their fill convention", on examples/recorded-bars.csv."""
     service = start_service(**BARS_ENV)
     at = {"mkt-buy": T0 + 10_000, "mkt-sell": T0 + 2 * MINUTE + 10_000, "lmt-rest": T0 + MINUTE + 10_000,
-          "lmt-marketable": T0 + 2 * MINUTE + 5_000}
+          "lmt-marketable": T0 + 2 * MINUTE + 5_000, "stop-sell": T0 + 10_000}
     bodies = [
         si.intent("mkt-buy", timestamp=iso_ms(at["mkt-buy"])),
         si.intent("mkt-sell", side="sell", timestamp=iso_ms(at["mkt-sell"])),
         si.intent("lmt-rest", order_type="limit", price=1.0915, timestamp=iso_ms(at["lmt-rest"]),
                   metadata={"time_in_force": "GTC"}),
         si.intent("lmt-marketable", order_type="limit", price=1.0945, timestamp=iso_ms(at["lmt-marketable"]),
+                  metadata={"time_in_force": "GTC"}),
+        si.intent("stop-sell", side="sell", order_type="stop", stop_price=1.0945, timestamp=iso_ms(at["stop-sell"]),
                   metadata={"time_in_force": "GTC"}),
     ]
     run_async(publish_intents(nats_server.url, topology.intent_subject, [si.encode(b) for b in bodies]))
@@ -195,6 +197,10 @@ def test_a_bars_backtest_gives_the_documented_fills_with_no_look_ahead(nats_serv
     # A resting limit fills at its limit at the end of the first later bar whose range reaches it
     # (the bar from T0 + 2 min dips to 1.0930, not enough; the next one to 1.0900).
     assert (when("lmt-rest"), fills["lmt-rest"]["fill_price"]) == (T0 + 4 * MINUTE, 1.0915)
+    # A stop triggers at the end of the first later bar whose range reaches it (the bar from T0 + 2 min
+    # dips to 1.0930) and fills at the next bar's open, not at the low that triggered it.
+    assert (when("stop-sell"), fills["stop-sell"]["market_data"]["mid"]) == (T0 + 3 * MINUTE, 1.0936)
+    assert on_grid(fills["stop-sell"]["fill_price"]) == on_grid(fills["stop-sell"]["market_data"]["bid"]) < 1.0936
 
     result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
                             **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)

@@ -12,6 +12,7 @@ restart of the supervisor whose new reader reads an intent's older history from 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 
 import orjson
@@ -19,20 +20,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.config import load_settings
-from common.market_files import QUOTES, RecordedMarketData
+from common.market_files import QUOTES, TRADES, RecordedMarketData
+from common.market_messages import record_of_price
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, Execution, MarketWatch, RawIntent, Rejection
-from supervisor.market_waits import SLICE_AHEAD_RECORDS, MarketWaits, intent_instrument
+from supervisor.market_waits import SLICE_AHEAD_RECORDS, MarketWaits, crosses, intent_instrument
 from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 from worker.market_slice import slice_bytes
 from worker.process import IntentProcessor
-from worker.quote_tape import records_bytes
+from worker.quote_tape import QuoteTape, records_bytes
+from worker.recorded_market import MarketNotKnown, RecordedMarket
+from worker.synthetic_market import SyntheticMarket
 
 # Friday 2024-01-12 21:00 UTC, an hour before the forex week closes: sessions end inside the tapes.
 T0 = 1_705_093_200_000
 KEY = "EURUSD"
+EURUSD = load_settings({}).instruments.get(KEY)
 
 _ORDERS = st.sampled_from([
     ("market", None, None), ("limit", "GTC", None), ("limit", "DAY", None), ("limit", "IOC", None),
@@ -58,6 +63,8 @@ def _streams(draw: st.DrawFn) -> tuple[list[tuple[int, object]], list[QuoteRecor
             sizes = (draw(st.integers(0, 3_000)), draw(st.integers(0, 3_000)))
             record = QuoteRecord(at, round(mid - spread, 5), round(mid + spread, 5), *sizes,
                                  draw(st.integers(0, 10_000)))
+            if draw(st.booleans()):  # a signals.normalized price a fraction of a tick off the mid, where levels sit
+                record = record_of_price(mid + draw(st.integers(-12, 12)) / 1_000_000, EURUSD, at)
             quotes.append(record)
             messages.append((at, record))
         else:
@@ -196,6 +203,40 @@ def test_a_first_pass_asks_for_the_arrival_and_a_resting_limit_for_its_first_cro
     second = processor.process(dataclasses.replace(raw, market=slice_bytes(first.need_ms + 10, [quote])))
     assert isinstance(second, AwaitingMarket) and second.need_ms > first.need_ms + 10
     assert second.watch == MarketWatch(1.0990, False, "ask")  # a buy limit waits for the ask to come down
+
+
+@functools.cache
+def _synthetic() -> SyntheticMarket:
+    bus = _bus_settings(False, "0")
+    return SyntheticMarket(bus.seed, bus.instruments, False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(offsets=st.lists(st.integers(-80, 80), min_size=1, max_size=30), level_tenths=st.integers(-9, 9),
+       above=st.booleans(), side=st.sampled_from(["bid", "ask"]))
+def test_property_a_price_only_watch_wakes_the_order_at_every_record_its_exact_search_would_accept(
+        offsets, level_tenths, above, side):
+    # Mids (trades) within a unit of the mid level of a bid or ask level on and off the 6-decimal
+    # grid. The bus gives a pass quotes (signals are put on the tick grid as they are read), but a
+    # price-only pass's watch, if one is raised, must let the supervisor's test (crosses) through
+    # at every record the worker's exact search accepts, or live and replay could differ.
+    level = round(1.1 + level_tenths * 1e-7, 7)
+    base = level / (1 + 0.3 / 10_000 if side == "ask" else 1 - 0.3 / 10_000)
+    records = [QuoteRecord(T0 + 1000 * (k + 1), base + o * 1e-8, base + o * 1e-8) for k, o in enumerate(offsets)]
+    tapes = {KEY: QuoteTape.from_records(records)}
+    synthetic = _synthetic()
+    try:  # nothing known past T0: the search comes back as a watch
+        RecordedMarket(tapes, TRADES, synthetic, 60_000, False, T0).first_crossing(KEY, T0, T0 + 10**6, level, above,
+                                                                                    side)
+        raise AssertionError("a search past what is known must come back as a watch")
+    except MarketNotKnown as wanted:
+        watch = wanted.watch
+    assert watch is not None
+    whole = RecordedMarket(tapes, TRADES, synthetic, 60_000, False)
+    for record in records:
+        value = getattr(whole.quote(KEY, record.at_ms), side)
+        if value >= level if above else value <= level:
+            assert crosses(record, watch), (record, watch)
 
 
 def test_an_instrument_without_records_is_no_market_data_once_its_arrival_is_known():

@@ -114,6 +114,20 @@ def test_a_stale_quote_in_force_at_the_start_does_not_cross():
     assert QuoteTape.from_records(STEPS).first_crossing(6000, 10_000, 90.0, True, "bid") == 6000
 
 
+@pytest.mark.parametrize("block", [1, 2, 3, 1024])
+def test_a_search_with_an_exact_test_goes_on_past_the_values_it_refuses(block: int):
+    # The level lets 5, 6 and 7 through; the exact test refuses 5 and 6 (a price-only view's
+    # rounding): the first record it accepts is the answer, in force at the start or found later.
+    prices = [5.0, 1.0, 6.0, 5.0, 2.0, 6.0, 7.0, 5.0, 7.0]
+    tape = QuoteTape.from_records([rec(1000 * (k + 1), p, p) for k, p in enumerate(prices)], block=block)
+    sevens = lambda value: value >= 7.0  # noqa: E731
+    assert tape.first_crossing(1000, 20_000, 5.0, True, "mid", sevens) == 7000
+    assert tape.first_crossing(7500, 20_000, 5.0, True, "mid", sevens) == 7500  # in force at the start
+    assert tape.first_crossing(1000, 7000, 5.0, True, "mid", sevens) is None
+    assert tape.first_crossing(1000, 20_000, 5.0, True, "mid", lambda value: False) is None
+    assert tape.first_crossing(1000, 20_000, 5.0, True, "mid") == 1000
+
+
 def test_a_side_that_is_not_one_is_refused():
     with pytest.raises(ValueError):
         QuoteTape.from_records(STEPS).first_crossing(0, 1, 1.0, True, "last")
