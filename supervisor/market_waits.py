@@ -5,15 +5,18 @@ NATS and no awaits: supervisor/market_bus.py feeds it what the market reader rea
 collect hands it each AwaitingMarket, and whatever it returns as ready goes back to
 the workers with its slice (worker.market_slice). Owns:
 
-    tapes       each instrument's records in stream order, kept retain_ms behind the
-                watermark (and the one in force at that edge)
+    tapes       each instrument's records in stream order, as the slice's columns (no
+                record objects), kept retain_ms behind the watermark (and the one in
+                force at that edge)
     watermark   the stored time of the last market message read: every record up to
                 the millisecond before it is known (the stream stores in time order)
     waiting     intents sent back by a pass: until the watermark passes the instant
                 they need, or, for a resting order's watch, the first record that
                 crosses it (found as records come: heaps of levels per side)
     slices      what each waiting intent's passes have been given, so the next pass
-                sees the same records and more (docs/market-data.md, "Resting orders")
+                sees the same records and more (docs/market-data.md, "Resting orders"):
+                a first slice as the columns it was cut from, records only once an
+                intent comes back for a later pass
     history     intents whose instant is older than what the reader holds (a
                 redelivery after a restart): listed in history_wanted for the reader
                 to fetch from the stream, then given whole (with_history)
@@ -41,7 +44,9 @@ import itertools
 import logging
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -78,21 +83,24 @@ SLICE_AHEAD_RECORDS = 16
 
 
 class InstrumentRecords:
-    """One instrument's recent records in stream order; an absolute index names each record."""
+    """One instrument's recent records in stream order, as columns; an absolute index names each record.
+
+    The columns are the slice's own (worker.quote_tape.tape_head's order: times, bid, ask, bid_size,
+    ask_size, volume): a pass's slice is mostly a run of them, joined as they are. No QuoteRecord is
+    kept: one is built only for a record a waiting intent is given on a later pass (`records`), which
+    few intents reach, so the tape costs its 56 bytes per record and nothing more."""
 
     def __init__(self) -> None:
-        self.times: list[int] = []
-        self.rows: list[QuoteRecord] = []
-        self.seqs: list[int] = []  # each record's stream sequence: its name in every slice
-        # The rows again as the slice's columns (worker.quote_tape.tape_head's order): a pass's slice is
-        # mostly a run of them, joined as they are instead of packed from records each time.
         self.columns = (array("q"), array("d"), array("d"), array("d"), array("d"), array("d"))
-        self.base = 0  # absolute index of rows[0]
-        self.trimmed = False  # records before rows[0] were dropped
+        self.times = self.columns[0]
+        self.seqs = array("q")  # each record's stream sequence: its name in every slice
+        self.base = 0  # absolute index of the first record held
+        self.trimmed = False  # records before the first held were dropped
+
+    def __len__(self) -> int:
+        return len(self.seqs)
 
     def append(self, record: QuoteRecord, seq: int) -> None:
-        self.times.append(record.at_ms)
-        self.rows.append(record)
         self.seqs.append(seq)
         times, bid, ask, bid_size, ask_size, volume = self.columns
         times.append(record.at_ms)
@@ -102,9 +110,17 @@ class InstrumentRecords:
         ask_size.append(record.ask_size)
         volume.append(record.volume)
 
+    def records(self, start: int, stop: int) -> list[QuoteRecord]:
+        """Records [start, stop) (indexes into those held) as QuoteRecords, equal to those appended."""
+        return list(map(QuoteRecord, *(column[start:stop] for column in self.columns)))
+
+    def cut(self, runs: list[tuple[int, int]]) -> Cut:
+        """Runs of records (indexes into those held, in order) as the columns' own pieces."""
+        return Cut([self.seqs[a:b] for a, b in runs], [column[a:b] for column in self.columns for a, b in runs])
+
     @property
     def end(self) -> int:
-        return self.base + len(self.rows)
+        return self.base + len(self.seqs)
 
     def in_force_before(self, at_ms: int) -> int:
         """Absolute index of the record in force just before `at_ms` (the first kept when none is):
@@ -122,11 +138,25 @@ class InstrumentRecords:
         """Drop records older than the last one at or before `before_ms`."""
         drop = bisect_right(self.times, before_ms) - 1
         if drop > 0:
-            del self.times[:drop], self.rows[:drop], self.seqs[:drop]
+            del self.seqs[:drop]
             for column in self.columns:
                 del column[:drop]
             self.base += drop
             self.trimmed = True
+
+
+class Cut(NamedTuple):
+    """A first slice's records, as cut from a tape: the stream sequences of each run, and each column's
+    pieces (column by column, a piece per run), as slice_of_columns joins them. Kept beside the
+    waiting intent and turned into records only if a later pass needs them (WaitingIntent.records)."""
+
+    seqs: list[array[int]]
+    pieces: list[array[int] | array[float]]
+
+    def records(self) -> dict[int, QuoteRecord]:
+        runs = len(self.seqs)
+        columns = [itertools.chain.from_iterable(self.pieces[k:k + runs]) for k in range(0, len(self.pieces), runs)]
+        return dict(zip(itertools.chain.from_iterable(self.seqs), map(QuoteRecord, *columns)))
 
 
 @dataclass(eq=False)
@@ -137,9 +167,17 @@ class WaitingIntent:
     watch: MarketWatch | None
     known_until_ms: int  # of the last pass it was given
     given: dict[int, QuoteRecord] = field(default_factory=dict)  # stream sequence -> record, every pass's
+    cut: Cut | None = None  # its first slice's records while they are only columns: `records`
     history: bool = False  # its instrument's records before those held were read from the stream
     candidate_ms: int | None = None  # the first record after its last pass that crosses its watch
     ticket: int = 0  # heap entries carry it: an entry of an earlier wait is stale
+
+    def records(self) -> dict[int, QuoteRecord]:
+        """Every record its passes were given, by stream sequence."""
+        if self.cut is not None:  # most intents are answered by their first pass: never built for them
+            self.given.update(self.cut.records())
+            self.cut = None
+        return self.given
 
 
 def _value(record: QuoteRecord, side: str) -> float:
@@ -148,6 +186,15 @@ def _value(record: QuoteRecord, side: str) -> float:
     if side == "ask":
         return record.ask
     return (record.bid + record.ask) / 2  # as worker.quote_tape computes the mid
+
+
+def _side_values(tape: InstrumentRecords, side: str, start: int) -> Sequence[float]:
+    """What _value reads, of the records held from `start` on."""
+    if side == "bid":
+        return tape.columns[1][start:]
+    if side == "ask":
+        return tape.columns[2][start:]
+    return [(bid + ask) / 2 for bid, ask in zip(tape.columns[1][start:], tape.columns[2][start:])]
 
 
 def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
@@ -234,7 +281,7 @@ class MarketWaits:
         if from_ms >= self.watermark or raw.stream_seq in self._waiting:
             return None
         tape = self.tapes.get(instrument)
-        if (tape is None or not tape.rows or from_ms - REPORTED_AGES * self._max_age_ms < self.started_ms
+        if (tape is None or not tape or from_ms - REPORTED_AGES * self._max_age_ms < self.started_ms
                 or not tape.covers(from_ms)):
             return None
         waiting = self._waiting[raw.stream_seq] = WaitingIntent(raw, instrument, from_ms, None, -(2**62))
@@ -246,7 +293,7 @@ class MarketWaits:
         waiting = self._waiting.get(stream_seq)
         if waiting is None:
             return []
-        waiting.given.update(records)
+        waiting.records().update(records)
         waiting.history = True
         again = self._next_pass(waiting, at_ms)
         return [] if again is None else [again]
@@ -286,13 +333,14 @@ class MarketWaits:
     def _look_for_candidate(self, waiting: WaitingIntent) -> None:
         """Records read since the last pass's end may already cross the new watch; else watch for one."""
         assert waiting.watch is not None
-        tape = self.tapes.get(waiting.instrument)
+        tape, watch = self.tapes.get(waiting.instrument), waiting.watch
         if tape is not None:
-            for i in range(tape.first_after(waiting.known_until_ms) - tape.base, len(tape.rows)):
-                if crosses(tape.rows[i], waiting.watch):
-                    waiting.candidate_ms = tape.rows[i].at_ms
+            start = tape.first_after(waiting.known_until_ms) - tape.base
+            level, above = watch.level, watch.above
+            for i, value in enumerate(_side_values(tape, watch.side, start), start):
+                if (value >= level) if above else (value <= level):  # crosses(), over the column
+                    waiting.candidate_ms = tape.times[i]
                     return
-        watch = waiting.watch
         watched = self._levels.setdefault(waiting.instrument, {})
         heapq.heappush(watched.setdefault((watch.side, watch.above), []),
                        (watch.level if watch.above else -watch.level, waiting.ticket, waiting.raw.stream_seq))
@@ -315,34 +363,38 @@ class MarketWaits:
             self.history_wanted.append((waiting.raw.stream_seq, waiting.instrument, at_ms, oldest))
             waiting.ticket = 0  # reading its history: sent again by with_history
             return None
-        given = waiting.given
+        given = waiting.records()
         fresh = not given  # its first slice: the run below, and perhaps the record after the last pass's
-        run = lone = -1
-        if tape is not None and tape.rows:
+        run = stop = lone = -1
+        if tape is not None and tape:
             base = tape.base
             ahead = tape.first_after(at_ms) + self._ahead
             if ahead < tape.end:  # known only up to the millisecond before that record: at_ms or later
                 known_until = min(known_until, tape.times[ahead - base] - 1)
             follower = tape.first_after(waiting.known_until_ms) - base
-            if 0 <= follower < len(tape.rows) and tape.times[follower] <= known_until:
-                given[tape.seqs[follower]] = tape.rows[follower]
+            if 0 <= follower < len(tape) and tape.times[follower] <= known_until:
                 lone = follower
             run, stop = tape.in_force_before(at_ms) - base, tape.first_after(known_until) - base
-            given.update(zip(tape.seqs[run:stop], tape.rows[run:stop]))
         waiting.known_until_ms = known_until
         waiting.ticket = 0  # at a worker: no heap entry of it is live
-        if fresh and tape is not None and 0 <= run <= stop and lone < stop:  # the tape's own records, in order: cut
-            if 0 <= lone < run:
-                pieces = [part for column in tape.columns for part in (column[lone:lone + 1], column[run:stop])]
-                return _with_market(waiting.raw, slice_of_columns(known_until, stop - run + 1, pieces))
-            pieces = [column[run:stop] for column in tape.columns]
-            return _with_market(waiting.raw, slice_of_columns(known_until, stop - run, pieces))
-        records = [given[i] for i in sorted(given)]
-        for k in range(1, len(records)):  # a history read's clock step: never back, as the reader counts
-            if records[k].at_ms < records[k - 1].at_ms:
-                records[k] = QuoteRecord(records[k - 1].at_ms, records[k].bid, records[k].ask, records[k].bid_size,
-                                         records[k].ask_size, records[k].volume)
-        return _with_market(waiting.raw, slice_bytes(known_until, records))
+        if fresh and tape is not None and 0 <= run <= stop:  # the tape's own records, in order: cut, not packed
+            waiting.cut = tape.cut([(lone, lone + 1), (run, stop)] if 0 <= lone < run else [(run, stop)])
+            count = sum(map(len, waiting.cut.seqs))
+            return _with_market(waiting.raw, slice_of_columns(known_until, count, waiting.cut.pieces))
+        if tape is not None and lone >= 0:
+            given[tape.seqs[lone]] = tape.records(lone, lone + 1)[0]
+        if tape is not None and run >= 0:
+            given.update(zip(tape.seqs[run:stop], tape.records(run, stop)))
+        return _with_market(waiting.raw, slice_bytes(known_until, _in_stream_order(given)))
+
+
+def _in_stream_order(given: dict[int, QuoteRecord]) -> list[QuoteRecord]:
+    records = [given[i] for i in sorted(given)]
+    for k in range(1, len(records)):  # a history read's clock step: never back, as the reader counts
+        if records[k].at_ms < records[k - 1].at_ms:
+            records[k] = QuoteRecord(records[k - 1].at_ms, records[k].bid, records[k].ask, records[k].bid_size,
+                                     records[k].ask_size, records[k].volume)
+    return records
 
 
 def _with_market(raw: RawIntent, market: bytes) -> RawIntent:

@@ -285,16 +285,18 @@ def test_an_intent_sent_long_after_its_instant_is_given_the_records_it_prices_fr
 def test_a_slice_cut_from_the_tape_columns_is_the_records_given_packed_in_stream_order(count, sent_ms, ahead):
     # Every column distinct, sizes and volume too: a column out of place changes the bytes.
     waits = MarketWaits(60_000, ahead=ahead)
-    for k in range(count):
-        waits.record(KEY, QuoteRecord(T0 + 7 * k, 1.0 + k / 1000, 1.0005 + k / 1000, 100.0 + k, 200.0 + k, 3.0 * k),
-                     10 + 2 * k)
+    recorded = {10 + 2 * k: QuoteRecord(T0 + 7 * k, 1.0 + k / 1000, 1.0005 + k / 1000, 100.0 + k, 200.0 + k, 3.0 * k)
+                for k in range(count)}
+    for seq, record in recorded.items():
+        waits.record(KEY, record, seq)
     waits.advance(T0 + 7 * count + 1)
     raw = RawIntent(9, b"{}", None, T0 + sent_ms)
-    first = waits.first_pass(raw, KEY)  # the first slice: cut from the columns
-    passes = [] if first is None else [(first, dict(waits._waiting[9].given))]
-    # a later pass sent for a later instant: packed from the records given
+    first = waits.first_pass(raw, KEY)  # the first slice: cut from the columns, no record built
+    passes = [] if first is None else [(first, dict(waits._waiting[9].records()))]
+    # a later pass sent for a later instant: packed from the records given, built from the columns
     [again] = waits.wait(AwaitingMarket(9, raw, KEY, T0 + sent_ms + 30)) or waits.advance(T0 + sent_ms + 31)
-    passes.append((again, waits._waiting[9].given))
-    for again, records in passes:
-        assert again.market[8:] == records_bytes([records[seq] for seq in sorted(records)])
+    passes.append((again, waits._waiting[9].records()))
+    for again, held in passes:
+        assert held == {seq: recorded[seq] for seq in held}  # the tape gives back what it was given
+        assert again.market[8:] == records_bytes([recorded[seq] for seq in sorted(held)])
         assert again == dataclasses.replace(raw, market=again.market)
