@@ -37,13 +37,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import nats
-import orjson
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.service_process import service_env, subjects, wait_ready  # noqa: E402
+from bench.service_process import read_fills, service_env, subjects, wait_ready  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
 
@@ -93,31 +91,10 @@ def flood_sender(url: str, subject: str, count: int, at_epoch_s: float) -> None:
 
 
 async def read_back(url: str, stream: str, expected: int, timeout_s: float) -> tuple[dict[str, int], dict[str, float]]:
-    """Intent stored ms and final fill stored ms, by corr_id, once `expected` intents are all answered."""
-    intent_subject, fill_subject, _ = subjects(stream)
-    nc = await nats.connect(url)
-    intents: dict[str, int] = {}
-    fills: dict[str, float] = {}
-    try:
-        sub = await nc.jetstream().pull_subscribe("", durable=None, stream=stream, config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not (len(intents) >= expected and fills.keys() >= intents.keys()):
-            try:
-                msgs = await sub.fetch(2000, timeout=1)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            for msg in msgs:
-                stored_ms = int(msg.reply.split(".")[7]) / 1e6
-                if msg.subject == intent_subject:
-                    intents[orjson.loads(msg.data)["corr_id"]] = int(stored_ms)
-                elif msg.subject == fill_subject:
-                    body = orjson.loads(msg.data)
-                    if body["fill_status"] != "partial":
-                        fills[body["corr_id"]] = stored_ms - body["execution_latency_ms"]
-    finally:
-        await nc.close()
-    return intents, fills
+    """Intent stored ms and final fill stored ms less its delay, by corr_id, once `expected` intents are all answered."""
+    intents, fills = await read_fills(url, stream, expected, timeout_s)
+    return ({corr_id: int(stored_ms) for corr_id, stored_ms in intents.items()},
+            {f.corr_id: f.stored_ms - f.delay_ms for f in fills if f.final})
 
 
 def run_case(url: str, stream: str, tree: Path, work: Path, args: argparse.Namespace) -> Figures:

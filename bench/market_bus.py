@@ -50,13 +50,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import nats
-import orjson
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.quote_feed import FEED_TICK_MS, Feed  # noqa: E402
-from bench.service_process import service_env, start_service, subjects, wait_ready  # noqa: E402
+from bench.service_process import read_fills, service_env, start_service, subjects, wait_ready  # noqa: E402
 from bench.throughput import Drain, children_of, process_cpu_s, wait_drained  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402
@@ -192,32 +191,8 @@ def send(url: str, bodies: list[bytes], rate: float) -> None:
 
 async def read_back(url: str, expected: int, timeout_s: float) -> list[float]:
     """Every fill's stored ms minus its intent's stored ms minus its simulated delay."""
-    intent_subject, fill_subject, _ = subjects(STREAM)
-    nc = await nats.connect(url)
-    intents: dict[str, float] = {}
-    fills: list[tuple[str, float, int]] = []
-    finals: set[str] = set()
-    try:
-        sub = await nc.jetstream().pull_subscribe("", durable=None, stream=STREAM, config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, filter_subjects=[intent_subject, fill_subject]))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not (len(intents) >= expected and finals >= intents.keys()):
-            try:
-                msgs = await sub.fetch(2000, timeout=1)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            for msg in msgs:
-                stored_ms = int(msg.reply.split(".")[7]) / 1e6
-                body = orjson.loads(msg.data)
-                if msg.subject == intent_subject:
-                    intents[body["corr_id"]] = stored_ms
-                else:
-                    fills.append((body["corr_id"], stored_ms, body["execution_latency_ms"]))
-                    if body["fill_status"] != "partial":
-                        finals.add(body["corr_id"])
-    finally:
-        await nc.close()
-    return sorted(stored - intents[corr_id] - delay for corr_id, stored, delay in fills if corr_id in intents)
+    intents, fills = await read_fills(url, STREAM, expected, timeout_s)
+    return sorted(f.stored_ms - intents[f.corr_id] - f.delay_ms for f in fills if f.corr_id in intents)
 
 
 def latency_case(url: str, mode: str, feed: Feed, rate: float, names: tuple[str, ...], args: argparse.Namespace,
