@@ -5,9 +5,9 @@ NATS and no awaits: supervisor/market_bus.py feeds it what the market reader rea
 collect hands it each AwaitingMarket, and whatever it returns as ready goes back to
 the workers with its slice (worker.market_slice). Owns:
 
-    tapes       each instrument's records in stream order, as the slice's columns (no
-                record objects), kept retain_ms behind the watermark (and the one in
-                force at that edge)
+    tapes       each instrument's records in stream order (supervisor/market_tape.py:
+                the slice's columns, no record objects), kept retain_ms behind the
+                watermark (and the one in force at that edge)
     watermark   the stored time of the last market message read: every record up to
                 the millisecond before it is known (the stream stores in time order)
     waiting     intents sent back by a pass: until the watermark passes the instant
@@ -42,17 +42,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from array import array
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import orjson
 
 from common.instruments import normalize
 from common.market_records import QuoteRecord
 from common.messages import AwaitingMarket, MarketWatch, RawIntent
+from supervisor.market_tape import Cut, InstrumentRecords
 from worker.market_slice import slice_bytes, slice_of_columns
 from worker.recorded_market import REPORTED_AGES
 
@@ -80,83 +78,6 @@ def retain_ms(max_age_ms: int) -> int:
     return max(MIN_RETAIN_MS, (REPORTED_AGES + 1) * max_age_ms)
 # The most records a pass is given after the instant it is sent for (and those of that millisecond).
 SLICE_AHEAD_RECORDS = 16
-
-
-class InstrumentRecords:
-    """One instrument's recent records in stream order, as columns; an absolute index names each record.
-
-    The columns are the slice's own (worker.quote_tape.tape_head's order: times, bid, ask, bid_size,
-    ask_size, volume): a pass's slice is mostly a run of them, joined as they are. No QuoteRecord is
-    kept: one is built only for a record a waiting intent is given on a later pass (`records`), which
-    few intents reach, so the tape costs its 56 bytes per record and nothing more."""
-
-    def __init__(self) -> None:
-        self.columns = (array("q"), array("d"), array("d"), array("d"), array("d"), array("d"))
-        self.times = self.columns[0]
-        self.seqs = array("q")  # each record's stream sequence: its name in every slice
-        self.base = 0  # absolute index of the first record held
-        self.trimmed = False  # records before the first held were dropped
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-    def append(self, record: QuoteRecord, seq: int) -> None:
-        self.seqs.append(seq)
-        times, bid, ask, bid_size, ask_size, volume = self.columns
-        times.append(record.at_ms)
-        bid.append(record.bid)
-        ask.append(record.ask)
-        bid_size.append(record.bid_size)
-        ask_size.append(record.ask_size)
-        volume.append(record.volume)
-
-    def records(self, start: int, stop: int) -> list[QuoteRecord]:
-        """Records [start, stop) (indexes into those held) as QuoteRecords, equal to those appended."""
-        return list(map(QuoteRecord, *(column[start:stop] for column in self.columns)))
-
-    def cut(self, runs: list[tuple[int, int]]) -> Cut:
-        """Runs of records (indexes into those held, in order) as the columns' own pieces."""
-        return Cut([self.seqs[a:b] for a, b in runs], [column[a:b] for column in self.columns for a, b in runs])
-
-    @property
-    def end(self) -> int:
-        return self.base + len(self.seqs)
-
-    def in_force_before(self, at_ms: int) -> int:
-        """Absolute index of the record in force just before `at_ms` (the first kept when none is):
-        from there on a pass sees every record of the millisecond `at_ms`, the one that crossed too."""
-        return self.base + max(bisect_left(self.times, at_ms) - 1, 0)
-
-    def first_after(self, at_ms: int) -> int:
-        return self.base + bisect_right(self.times, at_ms)
-
-    def covers(self, at_ms: int) -> bool:
-        """Whether the record in force at `at_ms` is still held."""
-        return not self.trimmed or (bool(self.times) and self.times[0] <= at_ms)
-
-    def trim(self, before_ms: int) -> None:
-        """Drop records older than the last one at or before `before_ms`."""
-        drop = bisect_right(self.times, before_ms) - 1
-        if drop > 0:
-            del self.seqs[:drop]
-            for column in self.columns:
-                del column[:drop]
-            self.base += drop
-            self.trimmed = True
-
-
-class Cut(NamedTuple):
-    """A first slice's records, as cut from a tape: the stream sequences of each run, and each column's
-    pieces (column by column, a piece per run), as slice_of_columns joins them. Kept beside the
-    waiting intent and turned into records only if a later pass needs them (WaitingIntent.records)."""
-
-    seqs: list[array[int]]
-    pieces: list[array[int] | array[float]]
-
-    def records(self) -> dict[int, QuoteRecord]:
-        runs = len(self.seqs)
-        columns = [itertools.chain.from_iterable(self.pieces[k:k + runs]) for k in range(0, len(self.pieces), runs)]
-        return dict(zip(itertools.chain.from_iterable(self.seqs), map(QuoteRecord, *columns)))
 
 
 @dataclass(eq=False)
@@ -188,13 +109,13 @@ def _value(record: QuoteRecord, side: str) -> float:
     return (record.bid + record.ask) / 2  # as worker.quote_tape computes the mid
 
 
-def _side_values(tape: InstrumentRecords, side: str, start: int) -> Sequence[float]:
+def _side_values(tape: InstrumentRecords, side: str, start: int) -> Iterable[float]:
     """What _value reads, of the records held from `start` on."""
     if side == "bid":
         return tape.columns[1][start:]
     if side == "ask":
         return tape.columns[2][start:]
-    return [(bid + ask) / 2 for bid, ask in zip(tape.columns[1][start:], tape.columns[2][start:])]
+    return ((bid + ask) / 2 for bid, ask in zip(tape.columns[1][start:], tape.columns[2][start:]))
 
 
 def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
