@@ -35,7 +35,7 @@ def slice_bytes(known_until_ms: int, records: Sequence[QuoteRecord]) -> bytes:
 def slice_of_columns(known_until_ms: int, count: int, columns: Sequence[array[int] | array[float]]) -> bytes:
     """The same bytes as slice_bytes, from `count` records' columns in quote_tape's order (times, bid,
     ask, bid_size, ask_size, volume), each as one or more arrays (machine-order values):
-    the supervisor's columns, cut with no record built (supervisor/market_waits.py)."""
+    the supervisor's columns, cut with no record built (supervisor/market_tape.py)."""
     return b"".join([_KNOWN.pack(known_until_ms), tape_head(count), *columns])
 
 

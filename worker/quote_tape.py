@@ -238,7 +238,7 @@ def records_bytes(records: Sequence[QuoteRecord]) -> bytes:
 def tape_head(count: int) -> bytes:
     """What precedes the columns in tape_bytes' layout; the columns follow whole, in its order (times as
     int64, then bid, ask, bid_size, ask_size and volume as float64, each in the machine's byte order):
-    the supervisor joins them straight from the arrays it keeps (supervisor/market_waits.py)."""
+    the supervisor joins them straight from the arrays it keeps (supervisor/market_tape.py)."""
     return _TAG + _COUNT.pack(count)
 
 
