@@ -48,6 +48,21 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
     server.stop()
 
 
+CLI = str(Path(sys.executable).parent / "at-exec-sim")
+
+
+def assert_replay_gives(env: dict[str, str], stored: list[Any], tmp_path: Path) -> None:
+    """`at-exec-sim replay` with `env` writes exactly the `stored` events, byte for byte, under their ids."""
+    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ, **env},
+                            capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    replayed = {}
+    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
+        # "event" is the line's last key: everything after it but the closing brace is the event's bytes.
+        replayed[orjson.loads(line)["msg_id"]] = line[line.index(b',"event":') + len(b',"event":'):-1]
+    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+
+
 def run_async(coro: Awaitable[T], timeout_s: float = 60.0) -> T:
     """Run one coroutine with a deadline: no async test can hang the suite."""
     return asyncio.run(asyncio.wait_for(coro, timeout_s))  # type: ignore[arg-type]
@@ -89,7 +104,7 @@ class ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 # The console script, exactly as the Dockerfile runs it.
-                [str(Path(sys.executable).parent / "at-exec-sim"), "run"],
+                [CLI, "run"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         # Ready means /healthz says so: connected, workers alive, loop beating.

@@ -12,13 +12,9 @@ same bytes. A second test prices from at-core signals.normalized alone.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -33,12 +29,11 @@ from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 
-from .conftest import kind_of, read_outputs, run_async
+from .conftest import assert_replay_gives, kind_of, read_outputs, run_async
 from .conftest import publish_intents as publish_intents_plain
 
 pytestmark = pytest.mark.integration
 
-CLI = str(Path(sys.executable).parent / "at-exec-sim")
 DELAY = 300
 STEP_S = 0.08
 BASE = {"EURUSD": 1.1000, "BTCUSD": 95_000.0}
@@ -132,15 +127,6 @@ async def stored_time_of(url: str, stream: str, seq: int) -> int:
         await nc.close()
 
 
-def assert_replay_gives(env: dict[str, str], stored: list[Any], tmp_path: Path) -> None:
-    """`at-exec-sim replay` of the stream writes exactly the stored events, byte for byte."""
-    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ, **env},
-                            capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    replayed = {}
-    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
-        replayed[orjson.loads(line)["msg_id"]] = line[line.index(b',"event":') + len(b',"event":'):-1]
-    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
 
 
 def test_fills_are_priced_from_the_quote_in_force_at_arrival_and_replay_byte_for_byte(

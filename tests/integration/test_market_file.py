@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -23,12 +22,11 @@ from tests.builders import VALIDATORS, assert_valid
 from tools import sample_intents as si
 from worker.events import iso_ms
 
-from .conftest import kind_of, publish_intents, read_outputs, run_async
+from .conftest import CLI, assert_replay_gives, kind_of, publish_intents, read_outputs, run_async
 
 pytestmark = pytest.mark.integration
 
 CSV = Path(__file__).resolve().parents[2] / "examples" / "recorded-quotes.csv"
-CLI = str(Path(sys.executable).parent / "at-exec-sim")
 T0 = 1_705_314_660_000  # the file's first record
 DELAY = 100
 FILE_ENV = {"MARKET_DATA": "file", "MARKET_DATA_FILE": str(CSV), "MARKET_DATA_TIME_UNIT": "ms",
@@ -96,14 +94,7 @@ def test_a_file_backtest_fills_at_the_files_prices_and_replays_byte_for_byte(nat
         assert event["timestamp"] == iso_ms(arrival)
     assert {m.headers["corr_id"] for m in stored if b'"no_market_data"' in m.data} >= {"mf-gbp", "mf-late"}
 
-    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
-                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    replayed = {}
-    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
-        raw = line[line.index(b',"event":') + len(b',"event":'):-1]
-        replayed[orjson.loads(line)["msg_id"]] = raw
-    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+    assert_replay_gives(service.env, stored, tmp_path)
 
 
 def test_the_file_split_into_day_files_backtests_to_the_same_bytes_as_the_file(nats_server, topology, start_service,
@@ -126,15 +117,7 @@ def test_the_file_split_into_day_files_backtests_to_the_same_bytes_as_the_file(n
     assert (loaded["files"], loaded["records"], loaded["instruments"]) == (2, 50, 2)
     assert sum(b'"fill_status":"full"' in m.data for m in stored) >= 10  # priced from the files, not all rejected
 
-    single = {**os.environ, **service.env, "MARKET_DATA_FILE": str(CSV)}
-    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env=single,
-                            capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    replayed = {}
-    for line in (tmp_path / "replay.jsonl").read_bytes().splitlines():
-        raw = line[line.index(b',"event":') + len(b',"event":'):-1]
-        replayed[orjson.loads(line)["msg_id"]] = raw
-    assert replayed == {m.headers["Nats-Msg-Id"]: m.data for m in stored}
+    assert_replay_gives({**service.env, "MARKET_DATA_FILE": str(CSV)}, stored, tmp_path)
 
 
 def test_a_file_that_cannot_be_read_stops_the_service_at_start_naming_the_setting(tmp_path):
@@ -202,8 +185,4 @@ def test_a_bars_backtest_gives_the_documented_fills_with_no_look_ahead(nats_serv
     assert (when("stop-sell"), fills["stop-sell"]["market_data"]["mid"]) == (T0 + 3 * MINUTE, 1.0936)
     assert on_grid(fills["stop-sell"]["fill_price"]) == on_grid(fills["stop-sell"]["market_data"]["bid"]) < 1.0936
 
-    result = subprocess.run([CLI, "replay", "--output", str(tmp_path / "replay.jsonl")], env={**os.environ,
-                            **service.env}, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    replayed = {orjson.loads(line)["msg_id"] for line in (tmp_path / "replay.jsonl").read_bytes().splitlines()}
-    assert replayed == {m.headers["Nats-Msg-Id"] for m in stored}
+    assert_replay_gives(service.env, stored, tmp_path)
