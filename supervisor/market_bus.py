@@ -9,7 +9,7 @@ instrument for an intent older than what it holds (a redelivery after a restart:
 intent, filtered on the instrument's quote subject and the signal subject, from the intent's
 instant less twice MARKET_DATA_MAX_AGE_MS up to the oldest record held, at most
 MAX_HISTORY_RECORDS), the per-type counts and log lines of bad
-market messages, the staleness gauge per asset class, and the ticks: when intents
+market messages, the staleness gauge and the no_market_data count per asset class, and the ticks: when intents
 wait for an instant the clock has passed and no market message has come for
 MARKET_WATERMARK_TICK_MS, an empty message on market.tick.<instance> (beside the quote
 subjects: supervisor.jetstream.tick_prefix) moves the
@@ -268,7 +268,7 @@ class BusMarket:
     def no_market_data(self, instrument: str) -> None:
         """An order was answered no_market_data: counted by its asset class, the evidence the stale
         alert wants beside the age (a class whose venue is closed is old and harms no order)."""
-        self._metrics.market_data_missing.labels(self._asset_class(normalize(instrument))).inc()
+        self._tally.inc(self._metrics.market_data_missing, self._asset_class(normalize(instrument)))
 
     def _asset_class(self, key: str) -> str:
         asset_class = self._asset_classes.get(key)
