@@ -55,7 +55,7 @@ def market_subjects(settings: Settings) -> list[str]:
     if settings.market_signal_subject:
         subjects.append(settings.market_signal_subject)
     tick = tick_prefix(settings)
-    if not any(_covers(s, tick + ".x") for s in subjects):
+    if not matches_any(subjects, tick + ".x"):
         subjects.append(tick + ".>")
     return subjects
 
