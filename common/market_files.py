@@ -113,6 +113,10 @@ def parse_columns(text: str) -> dict[str, str]:
     return mapping
 
 
+# The files load_file reads (it refuses anything else); a directory in MARKET_DATA_FILE gives these.
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
 def load_file(path: str | Path, layout: FileLayout) -> LoadedMarket:
     """Read a .csv, .csv.gz or .parquet file (the only I/O here). A file without a column the
     layout requires is refused whole: its every row would be a schema skip, and among several
@@ -123,8 +127,8 @@ def load_file(path: str | Path, layout: FileLayout) -> LoadedMarket:
         _check_columns(table.column_names, layout)
         rows: list[Mapping[str, Any]] = table.to_pylist()
         return load_rows(rows, layout)
-    if not name.endswith((".csv", ".csv.gz")):
-        raise MarketFileError("a market data file is .csv, .csv.gz or .parquet")
+    if not name.endswith(SUFFIXES):
+        raise MarketFileError(f"a market data file is {', '.join(SUFFIXES)}")
     opener = gzip.open if name.endswith(".gz") else open
     with opener(path, "rt", newline="", encoding="utf-8") as text:
         reader = csv.DictReader(text)
@@ -147,17 +151,17 @@ def load_files(paths: Sequence[str | Path], layout: FileLayout) -> LoadedMarket:
             raise MarketFileError(f"cannot read {str(path)!r}: {exc}") from None
     if len(parts) == 1:
         return parts[0]
-    return merge_loaded(parts, layout)
+    return merge_loaded(parts)
 
 
-def merge_loaded(parts: Sequence[LoadedMarket], layout: FileLayout) -> LoadedMarket:
+def merge_loaded(parts: Sequence[LoadedMarket]) -> LoadedMarket:
     """Loaded files as one: each instrument's records merged by time (each part's are in time order
     already, the checker saw to it), skips summed by type."""
     instruments = dict.fromkeys(key for part in parts for key in part.records)  # first seen first
     records = {key: tuple(heapq.merge(*(part.records.get(key, ()) for part in parts), key=_record_time))
                for key in instruments}
     skipped = {kind: sum(part.skipped[kind] for part in parts) for kind in SKIP_TYPES}
-    return LoadedMarket(records, skipped, layout.kind != QUOTES)
+    return LoadedMarket(records, skipped, parts[0].price_only)  # one layout, one kind
 
 
 def _record_time(record: QuoteRecord) -> int:

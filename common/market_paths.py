@@ -24,8 +24,8 @@ from __future__ import annotations
 import glob
 import os
 
-# What common.market_files.load_file reads (it refuses anything else).
-SUFFIXES = (".csv", ".csv.gz", ".parquet")
+from common.market_files import SUFFIXES
+
 _GLOB_CHARS = frozenset("*?[")
 
 
