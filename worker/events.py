@@ -1,9 +1,9 @@
 """Encoding of simulated executions into at-core fill and reconcile events.
 
 Runs in the pool's worker processes, called by worker.simulator. Owns the wire
-form of the outputs: ISO 8601 timestamps from epoch milliseconds, bounded
-deterministic ids, the executions.fill and executions.reconcile bodies, their
-orjson encoding, and the Nats-Msg-Id of each event. Everything here is a pure
+form of the outputs: ISO 8601 timestamps from epoch milliseconds, the
+executions.fill and executions.reconcile bodies and their orjson encoding.
+Everything here is a pure
 function of its arguments, so the same execution encodes to the same bytes.
 
 The ids of orders, fills, reconciles and events come from worker/event_ids.py.
