@@ -85,6 +85,7 @@ from worker.faults import (
     LATENCY_SPIKE,
     NO_FAULTS,
     VENUE_REJECT,
+    FaultPlan,
     VenueFaults,
 )
 from worker.intent import AcceptedIntent
@@ -185,8 +186,7 @@ class ExecutionSimulator:
         state = OrderState(
             order=order, instrument=instrument, decimals=self._view.decimals(order.instrument), draws=draws,
             lots=Lots(order.quantity, instrument.lot_size),
-            plan=NO_FAULTS if order.scripted else self._faults.plan(order.corr_id),
-            stamp_base_ms=order.intent_ms if self._virtual else received_ms,
+            plan=self._fault_plan(order), stamp_base_ms=self._stamp_base(order, received_ms),
             delay_ms=self._arrival_delay(order, instrument, draws.arrival_delay), resting=order.rests,
             rounded_from=admission.rounded_from,
         )
@@ -213,10 +213,17 @@ class ExecutionSimulator:
         """The instant of the order's first look (a latency spike included), which a bus intent's first
         pass asks to know: simulate's arrival without the order's state."""
         order = order_from_accepted(accepted, self._policies)
-        spike = 0 if order.scripted else self._faults.plan(order.corr_id).latency_spike_ms
         delay = self._arrival_delay(order, self._view.instrument(order.instrument),
                                     self._draws.for_order(order.corr_id).arrival_delay)
-        return (order.intent_ms if self._virtual else accepted.received_at_ms) + delay + spike
+        return self._stamp_base(order, accepted.received_at_ms) + delay + self._fault_plan(order).latency_spike_ms
+
+    def _fault_plan(self, order: Order) -> FaultPlan:
+        """The venue faults injected into this order (none into a scripted one)."""
+        return NO_FAULTS if order.scripted else self._faults.plan(order.corr_id)
+
+    def _stamp_base(self, order: Order, received_ms: int) -> int:
+        """What the order's delays count from: its own timestamp under the virtual clock, else its receipt."""
+        return order.intent_ms if self._virtual else received_ms
 
     def _look(self, state: OrderState) -> None:
         """The market at the order's current market time."""
