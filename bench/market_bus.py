@@ -54,7 +54,7 @@ from nats.js.api import StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quote_feed import FEED_TICK_MS, Feed  # noqa: E402
+from bench.quote_feed import FEED_TICK_MS, Feed, instruments  # noqa: E402
 from bench.service_process import read_fills, service_env, start_service, subjects, wait_ready  # noqa: E402
 from bench.throughput import Drain, children_of, process_cpu_s, wait_drained  # noqa: E402
 from tools import sample_intents as si  # noqa: E402
@@ -68,12 +68,6 @@ SERVICE = {
     "SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0", "SIMULATION_PARTIAL_FILL_CHANCE": "0",
     "SIMULATION_SEED": "bench-market-bus", "WORKERS": "2", "MAX_IN_FLIGHT": "20000",
 }
-
-
-def instruments(count: int) -> tuple[str, ...]:
-    """The instruments file's listed instruments first, then unlisted ones (its [defaults])."""
-    listed = tuple(si.book().listed)[:count]
-    return listed + tuple(f"BMK{i:02d}" for i in range(count - len(listed)))
 
 
 # -- streams and the service --------------------------------------------------------------

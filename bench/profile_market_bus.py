@@ -27,9 +27,9 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.market_bus import STREAM, WARM_S, fresh_stream, instruments, intent_bodies, mode_settings, preload  # noqa: E402
+from bench.market_bus import STREAM, WARM_S, fresh_stream, intent_bodies, mode_settings, preload  # noqa: E402
 from bench.profile_supervisor import py_spy, summarize  # noqa: E402
-from bench.quote_feed import FEED_TICK_MS, Feed  # noqa: E402
+from bench.quote_feed import FEED_TICK_MS, Feed, instruments  # noqa: E402
 from bench.service_process import start_service, wait_ready  # noqa: E402
 from bench.throughput import process_cpu_s, wait_drained  # noqa: E402
 from tools.embedded_nats import EmbeddedNats, free_port  # noqa: E402

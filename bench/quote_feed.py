@@ -24,6 +24,12 @@ FEED_TICK_MS = 1.0  # the feed publishes what fell due every millisecond: 5 quot
 FEED_SEED = b"bench-market-bus"
 
 
+def instruments(count: int) -> tuple[str, ...]:
+    """The instruments file's listed instruments first, then unlisted ones (its [defaults])."""
+    listed = tuple(si.book().listed)[:count]
+    return listed + tuple(f"BMK{i:02d}" for i in range(count - len(listed)))
+
+
 class FeedControl(NamedTuple):
     rate: Any  # multiprocessing.Value("d"): quotes per second over all instruments; 0 stops them
     snapshots: Any  # Value("i"): raised by one to have one quote per instrument published now

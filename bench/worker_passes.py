@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.quote_feed import FEED_SEED, instruments  # noqa: E402
 from common.config import load_settings  # noqa: E402
 from common.gc_policy import settle_after_start  # noqa: E402
 from common.instruments import normalize  # noqa: E402
@@ -49,14 +50,9 @@ SERVICE = {"SIMULATION_MARKET_SESSIONS": "off", "SIMULATION_LIQUIDITY_SHARE": "0
            "SIMULATION_MIN_DELAY_MS": "0", "SIMULATION_MAX_DELAY_MS": "0"}
 
 
-def instruments(count: int) -> tuple[str, ...]:
-    listed = tuple(si.book().listed)[:count]
-    return listed + tuple(f"BMK{i:02d}" for i in range(count - len(listed)))
-
-
 def quotes(names: tuple[str, ...], rate: float, seconds: float) -> list[tuple[str, QuoteRecord]]:
     """The feed's quotes in stored order, as bench/market_bus.py's feed makes them (QuoteMaker)."""
-    maker, step_ms = QuoteMaker(b"bench-feed", si.book()), 1000 / rate
+    maker, step_ms = QuoteMaker(FEED_SEED, si.book()), 1000 / rate
     out = []
     for k in range(int(rate * seconds)):
         name = names[k % len(names)]
