@@ -87,7 +87,8 @@ class WaitingIntent:
     need_ms: int
     watch: MarketWatch | None
     known_until_ms: int  # of the last pass it was given
-    given: dict[int, QuoteRecord] = field(default_factory=dict)  # stream sequence -> record, every pass's
+    # Stream sequence -> record, of every pass (the first's only once `records()` has merged `cut`).
+    given: dict[int, QuoteRecord] = field(default_factory=dict)
     cut: Cut | None = None  # its first slice's records while they are only columns: `records`
     history: bool = False  # its instrument's records before those held were read from the stream
     candidate_ms: int | None = None  # the first record after its last pass that crosses its watch
@@ -120,8 +121,11 @@ def _side_values(tape: InstrumentRecords, side: str, start: int) -> Iterable[flo
 
 def crosses(record: QuoteRecord, watch: MarketWatch) -> bool:
     """worker.quote_tape's rule: the side at or beyond the level."""
-    value = _value(record, watch.side)
-    return value >= watch.level if watch.above else value <= watch.level
+    return _reaches(_value(record, watch.side), watch.level, watch.above)
+
+
+def _reaches(value: float, level: float, above: bool) -> bool:
+    return value >= level if above else value <= level
 
 
 class MarketWaits:
@@ -259,7 +263,7 @@ class MarketWaits:
             start = tape.first_after(waiting.known_until_ms) - tape.base
             level, above = watch.level, watch.above
             for i, value in enumerate(_side_values(tape, watch.side, start), start):
-                if (value >= level) if above else (value <= level):  # crosses(), over the column
+                if _reaches(value, level, above):  # crosses(), over the column
                     waiting.candidate_ms = tape.times[i]
                     return
         watched = self._levels.setdefault(waiting.instrument, {})
