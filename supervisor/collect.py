@@ -36,7 +36,7 @@ from supervisor.inflight import InFlight
 from supervisor.long_orders import AGENT_SHARE_FULL
 from supervisor.market_bus import BusMarket
 from supervisor.outbound import Outbound
-from supervisor.wire import ACK, TERM
+from supervisor.wire import ACK
 from worker.events import NO_MARKET_DATA
 from worker.rejections import DUPLICATE, LONG_ORDER_ROOM, reject
 
@@ -130,10 +130,4 @@ class Collector:
     async def _reject(self, record: InFlight, rejection: Rejection) -> None:
         status = {DUPLICATE: "duplicate", LONG_ORDER_ROOM: "refused"}.get(rejection.error_type, "invalid")
         self._tally.inc(self._metrics.orders_received, status)
-        self._tally.inc(self._metrics.validation_errors, rejection.error_type)
-        log.warning(
-            "intent rejected",
-            extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
-                   "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq},
-        )
-        await self._outbound.settle(record, TERM)
+        await self._outbound.terminate(record, rejection)

@@ -32,6 +32,7 @@ from functools import partial
 
 from common.config import Settings
 from common.error_codes import DUPLICATE_CORR_ID
+from common.messages import Rejection
 from common.metrics import Metrics, MetricTally
 from supervisor.book import InFlightBook
 from supervisor.claims import Claim, StoredClaims
@@ -41,6 +42,7 @@ from supervisor.publisher import JetStreamPublisher
 from supervisor.vitals import Vitals
 from supervisor.wire import ACK, TERM
 from worker.faults import RECONCILE_DELAYED
+from worker.rejections import DUPLICATE, reject
 
 log = logging.getLogger("at_exec_sim.supervisor")
 
@@ -140,13 +142,20 @@ class Outbound:
         assert execution is not None
         self._tally.inc(self._metrics.events_deduplicated, execution.events[0].kind)
         self._tally.inc(self._metrics.duplicate_orders)
-        self._tally.inc(self._metrics.validation_errors, "duplicate")
+        await self.terminate(record, reject(
+            record.stream_seq, DUPLICATE, DUPLICATE_CORR_ID, execution.corr_id,
+            f"corr_id already executed for agent_id {execution.agent_id} (stream sequence "
+            f"{stored_seq} holds its first event): nothing more of it is published"), stored_seq=stored_seq)
+
+    async def terminate(self, record: InFlight, rejection: Rejection, **context: object) -> None:
+        """An intent that gets no answer (or no more of one): counted by its type, logged with `context`,
+        its input terminated."""
+        self._tally.inc(self._metrics.validation_errors, rejection.error_type)
         log.warning(
             "intent rejected",
-            extra={"error_code": DUPLICATE_CORR_ID, "rejection_type": "duplicate", "corr_id": execution.corr_id,
-                   "stream_seq": record.stream_seq, "stored_seq": stored_seq,
-                   "detail": f"corr_id already executed for agent_id {execution.agent_id} (stream sequence "
-                             f"{stored_seq} holds its first event): nothing more of it is published"},
+            extra={"error_code": rejection.error_code, "rejection_type": rejection.error_type,
+                   "corr_id": rejection.corr_id, "detail": rejection.detail, "stream_seq": rejection.stream_seq,
+                   **context},
         )
         await self.settle(record, TERM)
 
