@@ -28,9 +28,10 @@ from enum import Enum
 
 from nats.js.client import JetStreamContext
 
+from supervisor.wire import INTENT_SEQ_HEADER
+
 log = logging.getLogger("at_exec_sim.supervisor")
 
-INTENT_SEQ_HEADER = "Exec-Sim-Intent-Seq"
 GET_TIMEOUT_S = 2.0
 
 

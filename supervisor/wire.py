@@ -49,6 +49,13 @@ def nak_after(delay_s: float) -> bytes:
 IN_PROGRESS = b"+WPI"
 
 
+# The header that names the intent an event answers; supervisor/claims.py reads it back.
+INTENT_SEQ_HEADER = "Exec-Sim-Intent-Seq"
+_EVENT_HEAD = b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\n" + INTENT_SEQ_HEADER.encode() + b": %d\r\n"
+_EVENT_HEADERS = _EVENT_HEAD + b"\r\n"
+_FAULT_EVENT_HEADERS = _EVENT_HEAD + b"Exec-Sim-Fault: %s\r\n\r\n"
+
+
 def header_block(msg_id: str, corr_id: str, intent_seq: int, faults: tuple[str, ...] = ()) -> bytes:
     """The headers of an output event: its dedupe id, its corr_id, the stream sequence of the
     intent it answers (Exec-Sim-Intent-Seq: supervisor/claims.py reads it back) and, for an
@@ -59,10 +66,8 @@ def header_block(msg_id: str, corr_id: str, intent_seq: int, faults: tuple[str, 
     nats-py's per-call escaping.
     """
     if not faults:
-        return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Intent-Seq: %d\r\n\r\n" % (
-            msg_id.encode(), corr_id.encode(), intent_seq)
-    return b"NATS/1.0\r\nNats-Msg-Id: %s\r\ncorr_id: %s\r\nExec-Sim-Intent-Seq: %d\r\nExec-Sim-Fault: %s\r\n\r\n" % (
-        msg_id.encode(), corr_id.encode(), intent_seq, ",".join(faults).encode())
+        return _EVENT_HEADERS % (msg_id.encode(), corr_id.encode(), intent_seq)
+    return _FAULT_EVENT_HEADERS % (msg_id.encode(), corr_id.encode(), intent_seq, ",".join(faults).encode())
 
 
 def hpub_line(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:
